@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# Lifeboat's local Supabase-like stack: a private PostgreSQL 15 cluster, a single-node
+# Ceph RADOS Gateway for S3, the edge functions served by Deno behind a small gateway,
+# and the outbox worker. Every process is recorded by PID and stopped by PID.
+#
+# Usage: scripts/stack.sh start [--no-s3] [--no-functions] | stop | status | env | install
+#
+# Settings (environment): LIFEBOAT_STACK_DIR (default ./.lifeboat), LIFEBOAT_DB_PORT (54322),
+# LIFEBOAT_API_PORT (54321), LIFEBOAT_S3_PORT (54330), LIFEBOAT_FN_PORT_BASE (54340).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STACK_DIR="${LIFEBOAT_STACK_DIR:-$ROOT/.lifeboat}"
+case "$STACK_DIR" in /*) ;; *) STACK_DIR="$ROOT/$STACK_DIR" ;; esac
+DB_PORT="${LIFEBOAT_DB_PORT:-54322}"
+API_PORT="${LIFEBOAT_API_PORT:-54321}"
+S3_PORT="${LIFEBOAT_S3_PORT:-54330}"
+FN_PORT_BASE="${LIFEBOAT_FN_PORT_BASE:-54340}"
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_DIR="$STACK_DIR/pg"
+PG_DATA="$PG_DIR/data"
+PG_SOCK="$PG_DIR/run"
+PIDS="$STACK_DIR/pids"
+LOGS="$STACK_DIR/logs"
+DENO="$ROOT/tools/node_modules/.bin/deno"
+SUPABASE="$ROOT/tools/node_modules/.bin/supabase"
+export DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1
+
+# shellcheck source=lib/s3.sh
+[ -f "$ROOT/scripts/lib/s3.sh" ] && source "$ROOT/scripts/lib/s3.sh"
+# shellcheck source=lib/proc.sh
+source "$ROOT/scripts/lib/proc.sh"
+
+say() { printf 'stack: %s\n' "$*" >&2; }
+die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
+
+owner_url() { printf 'postgresql://postgres:postgres@127.0.0.1:%s/postgres' "$DB_PORT"; }
+
+# --- install ---------------------------------------------------------------------------
+
+apt_missing() {
+  local p missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  printf '%s\n' "${missing[@]}"
+}
+
+apt_install() {
+  local missing
+  missing=$(apt_missing "$@")
+  [ -z "$missing" ] && return 0
+  [ "$(id -u)" = 0 ] || die "missing Debian packages: $missing (run as root, or install them with apt-get)"
+  say "installing from Debian: $(echo $missing)"
+  if [ ! -f "$STACK_DIR/.apt-updated" ]; then
+    apt-get update -qq >/dev/null
+    mkdir -p "$STACK_DIR" && touch "$STACK_DIR/.apt-updated"
+  fi
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+install_all() {
+  local with_s3="$1"
+  mkdir -p "$STACK_DIR"
+  apt_install postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-wal2json \
+    libtap-parser-sourcehandler-pgtap-perl postgresql-client-15 curl
+  [ "$with_s3" = 1 ] && s3_install
+  if [ ! -x "$DENO" ] || [ ! -x "$SUPABASE" ]; then
+    say "installing the Deno runtime and the Supabase CLI (tools/)"
+    (cd "$ROOT/tools" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+  # Fetch every npm dependency once, so the first request does not pay for it.
+  "$DENO" cache --quiet "$ROOT"/supabase/functions/*/index.ts "$ROOT"/scripts/*.ts >/dev/null
+}
+
+# --- postgres ----------------------------------------------------------------------------
+
+as_postgres() { runuser -u postgres -- "$@"; }
+# Superuser (bootstrap only) over the private socket; everything else uses the owner role.
+admin_psql() { PGOPTIONS="-c client_min_messages=warning" as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$DB_PORT" -U supabase_admin "$@"; }
+
+pg_running() { pid_alive postgres; }
+
+pg_init() {
+  [ -f "$PG_DATA/PG_VERSION" ] && return 0
+  say "creating the PostgreSQL 15 cluster in $PG_DATA"
+  mkdir -p "$PG_DATA" "$PG_SOCK"
+  chown -R postgres:postgres "$PG_DIR"
+  chmod 700 "$PG_DATA" "$PG_SOCK"
+  # The superuser is supabase_admin, as on hosted Supabase; it can only log in over the
+  # private socket, which only the postgres OS user and root can reach.
+  as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U supabase_admin --auth-local=trust \
+    --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1 \
+    || die "initdb failed; see $LOGS/initdb.log"
+  cat >>"$PG_DATA/postgresql.conf" <<EOF
+
+# --- Lifeboat local stack ---
+listen_addresses = '127.0.0.1'
+port = $DB_PORT
+unix_socket_directories = '$PG_SOCK'
+shared_preload_libraries = 'pg_cron,pg_stat_statements'
+cron.database_name = 'postgres'
+wal_level = logical
+max_replication_slots = 5
+max_wal_senders = 10
+max_connections = 100
+pg_stat_statements.track = all
+password_encryption = 'scram-sha-256'
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+  # Loopback only, passwords required; local socket trusted (see above).
+  cat >"$PG_DATA/pg_hba.conf" <<'EOF'
+local   all   all                 trust
+host    all   all   127.0.0.1/32  scram-sha-256
+EOF
+}
+
+pg_start() {
+  pg_init
+  sed -i "s/^port = .*/port = $DB_PORT/" "$PG_DATA/postgresql.conf"
+  if pg_running; then return 0; fi
+  rm -f "$PIDS/postgres.pid"
+  say "starting PostgreSQL on 127.0.0.1:$DB_PORT"
+  touch "$LOGS/postgres.log" && chown postgres "$LOGS/postgres.log"
+  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOGS/postgres.log" -w -t 60 start >/dev/null \
+    || { tail -n 20 "$LOGS/postgres.log" >&2; die "PostgreSQL did not start"; }
+  head -n 1 "$PG_DATA/postmaster.pid" >"$PIDS/postgres.pid"
+}
+
+pg_bootstrap() {
+  # Idempotent: roles, schemas and extensions that a Supabase project already has.
+  admin_psql -d postgres -f "$ROOT/scripts/sql/bootstrap.sql" >/dev/null
+}
+
+db_migrate() {
+  say "applying migrations with the Supabase CLI"
+  (cd "$ROOT" && PGSSLMODE=disable SUPABASE_YES=1 "$SUPABASE" db push --remote="$(owner_url)" --yes \
+      --skip-vault >"$LOGS/db-push.log" 2>&1) \
+    || { tail -n 30 "$LOGS/db-push.log" >&2; die "supabase db push failed; see $LOGS/db-push.log"; }
+  say "loading supabase/seed.sql"
+  PGSSLMODE=disable psql -X -q -v ON_ERROR_STOP=1 "$(owner_url)" -f "$ROOT/supabase/seed.sql" \
+    >"$LOGS/seed.log" 2>&1 || { tail -n 20 "$LOGS/seed.log" >&2; die "seed failed; see $LOGS/seed.log"; }
+}
+
+# --- keys and environment -----------------------------------------------------------------
+
+write_keys() {
+  [ -f "$STACK_DIR/keys.env" ] && return 0
+  say "generating local API keys"
+  node "$ROOT/scripts/lib/mint-keys.cjs" >"$STACK_DIR/keys.env.tmp"
+  chmod 600 "$STACK_DIR/keys.env.tmp"
+  mv "$STACK_DIR/keys.env.tmp" "$STACK_DIR/keys.env"
+}
+
+write_env() {
+  {
+    cat "$STACK_DIR/keys.env"
+    printf "SUPABASE_URL='http://127.0.0.1:%s'\n" "$API_PORT"
+    printf "SUPABASE_DB_URL='%s'\n" "$(owner_url)"
+    printf "PGSSLMODE='disable'\n"
+    printf "LIFEBOAT_STACK_DIR='%s'\n" "$STACK_DIR"
+    printf "LIFEBOAT_DB_PORT='%s'\n" "$DB_PORT"
+    printf "LIFEBOAT_API_PORT='%s'\n" "$API_PORT"
+    [ -f "$STACK_DIR/s3.env" ] && cat "$STACK_DIR/s3.env"
+  } >"$STACK_DIR/stack.env.tmp"
+  chmod 600 "$STACK_DIR/stack.env.tmp"
+  mv "$STACK_DIR/stack.env.tmp" "$STACK_DIR/stack.env"
+}
+
+# --- functions and gateway ------------------------------------------------------------------
+
+function_names() {
+  local d
+  for d in "$ROOT"/supabase/functions/*/; do
+    d="${d%/}"; d="${d##*/}"
+    case "$d" in _*) continue ;; esac
+    [ -f "$ROOT/supabase/functions/$d/index.ts" ] && echo "$d"
+  done
+}
+
+functions_start() {
+  local i=0 name port map="{"
+  for name in $(function_names); do
+    port=$((FN_PORT_BASE + i)); i=$((i + 1))
+    map="$map\"$name\":$port,"
+    # Supabase's runtime ignores Deno.serve's port; DENO_SERVE_ADDRESS plays that part here.
+    start_daemon "fn-$name" "$LOGS/fn-$name.log" \
+      env DENO_SERVE_ADDRESS="tcp:127.0.0.1:$port" "$DENO" run --quiet --no-prompt --allow-net --allow-env --allow-sys \
+      --allow-read="$ROOT" "$ROOT/supabase/functions/$name/index.ts"
+  done
+  map="${map%,}}"
+  printf '%s\n' "$map" >"$STACK_DIR/functions.json"
+  start_daemon gateway "$LOGS/gateway.log" \
+    env LIFEBOAT_FUNCTIONS_MAP="$STACK_DIR/functions.json" "$DENO" run --quiet --no-prompt --allow-net --allow-env --allow-read="$ROOT,$STACK_DIR" \
+    "$ROOT/scripts/gateway.ts"
+  wait_http "http://127.0.0.1:$API_PORT/functions/v1/health?probe=liveness" 30 \
+    || { tail -n 20 "$LOGS/gateway.log" "$LOGS"/fn-*.log >&2; die "edge functions did not come up"; }
+}
+
+wait_http() {
+  local url="$1" secs="$2" t=0
+  while [ "$t" -lt $((secs * 10)) ]; do
+    curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
+    sleep 0.1; t=$((t + 1))
+  done
+  return 1
+}
+
+# --- commands ---------------------------------------------------------------------------------
+
+cmd_start() {
+  local with_s3=1 with_fn=1
+  for a in "$@"; do
+    case "$a" in
+      --no-s3) with_s3=0 ;;
+      --no-functions) with_fn=0 ;;
+      *) die "unknown option '$a' (try: start [--no-s3] [--no-functions])" ;;
+    esac
+  done
+  mkdir -p "$PIDS" "$LOGS"
+  install_all "$with_s3"
+  pg_start
+  pg_bootstrap
+  db_migrate
+  write_keys
+  if [ "$with_s3" = 1 ]; then s3_start; fi
+  write_env
+  if [ "$with_fn" = 1 ]; then
+    functions_stop
+    functions_start
+    worker_start
+  fi
+  say "ready: database $(owner_url | sed 's/:postgres@/:***@/'), API http://127.0.0.1:$API_PORT"
+  say "environment for tools: $STACK_DIR/stack.env"
+}
+
+worker_start() {
+  [ -f "$ROOT/scripts/outbox-worker.ts" ] || return 0
+  start_daemon outbox-worker "$LOGS/outbox-worker.log" \
+    "$DENO" run --quiet --no-prompt --allow-net --allow-env --allow-sys --allow-read="$ROOT" \
+    "$ROOT/scripts/outbox-worker.ts"
+}
+
+functions_stop() {
+  local f
+  for f in "$PIDS"/fn-*.pid "$PIDS/gateway.pid" "$PIDS/outbox-worker.pid"; do
+    [ -f "$f" ] || continue
+    f="${f##*/}"; stop_daemon "${f%.pid}"
+  done
+}
+
+cmd_stop() {
+  functions_stop
+  s3_stop || true
+  if pid_alive postgres; then
+    say "stopping PostgreSQL"
+    # SIGINT is PostgreSQL's fast shutdown.
+    stop_daemon postgres INT
+  fi
+  rm -f "$PIDS/postgres.pid"
+}
+
+cmd_status() {
+  local ok=0 f name
+  if pg_running; then echo "postgres: running (pid $(cat "$PIDS/postgres.pid"), port $DB_PORT)"; else echo "postgres: stopped"; ok=1; fi
+  for f in "$PIDS"/fn-*.pid "$PIDS/gateway.pid" "$PIDS/outbox-worker.pid"; do
+    [ -f "$f" ] || continue
+    name="${f##*/}"; name="${name%.pid}"
+    if pid_alive "$name"; then echo "$name: running (pid $(cat "$f"))"; else echo "$name: stopped"; ok=1; fi
+  done
+  s3_status || true
+  return $ok
+}
+
+main() {
+  local cmd="${1:-}"; shift || true
+  mkdir -p "$PIDS" "$LOGS" 2>/dev/null || true
+  case "$cmd" in
+    start) cmd_start "$@" ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    env) [ -f "$STACK_DIR/stack.env" ] || die "no stack environment yet: run scripts/stack.sh start"; cat "$STACK_DIR/stack.env" ;;
+    install) install_all 1 ;;
+    *) die "usage: scripts/stack.sh start [--no-s3] [--no-functions] | stop | status | env | install" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,76 @@
+/**
+ * Caller authentication for Lifeboat's functions, following Supabase's contract: service
+ * callers present a secret key (`sb_secret_…`) in the `apikey` header, or the legacy
+ * service_role JWT as `Authorization: Bearer …`. Keys come from SUPABASE_SECRET_KEYS (a JSON
+ * object of name → key) and SUPABASE_SERVICE_ROLE_KEY.
+ * @module
+ */
+
+/** The credentials that grant service access, read from the environment. */
+export interface ServiceCredentials {
+  /** Accepted secret keys (values of SUPABASE_SECRET_KEYS). */
+  secretKeys: string[];
+  /** The legacy service_role JWT, if set. */
+  serviceRoleJwt?: string;
+}
+
+/** Reads service credentials from the environment; tolerates either source being absent. */
+export function serviceCredentialsFromEnv(
+  env: { get(name: string): string | undefined } = Deno.env,
+): ServiceCredentials {
+  const secretKeys: string[] = [];
+  const raw = env.get("SUPABASE_SECRET_KEYS");
+  if (raw) {
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      if (parsed && typeof parsed === "object") {
+        for (const v of Object.values(parsed)) if (typeof v === "string" && v) secretKeys.push(v);
+      }
+    } catch {
+      // A malformed variable grants nothing; the caller is then simply not a service caller.
+    }
+  }
+  const serviceRoleJwt = env.get("SUPABASE_SERVICE_ROLE_KEY") || undefined;
+  return { secretKeys, serviceRoleJwt };
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Compares two strings in time independent of where they differ, by comparing their
+ * SHA-256 digests (so length differences do not leak either).
+ */
+export async function timingSafeEqual(a: string, b: string): Promise<boolean> {
+  const [da, db] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(a)),
+    crypto.subtle.digest("SHA-256", encoder.encode(b)),
+  ]);
+  const x = new Uint8Array(da), y = new Uint8Array(db);
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
+  return diff === 0;
+}
+
+/** The token a request presents: the `apikey` header, else the Bearer token. */
+export function presentedTokens(req: Request): string[] {
+  const out: string[] = [];
+  const apikey = req.headers.get("apikey");
+  if (apikey) out.push(apikey.trim());
+  const auth = req.headers.get("authorization");
+  const m = auth?.match(/^Bearer\s+(.+)$/i);
+  if (m) out.push(m[1].trim());
+  return out;
+}
+
+/** True if the request carries a secret key or the service_role JWT. */
+export async function isServiceCaller(req: Request, creds: ServiceCredentials): Promise<boolean> {
+  const accepted = [...creds.secretKeys];
+  if (creds.serviceRoleJwt) accepted.push(creds.serviceRoleJwt);
+  if (accepted.length === 0) return false;
+  let ok = false;
+  // Compare against every accepted key, without short-circuiting, to keep timing flat.
+  for (const token of presentedTokens(req)) {
+    for (const key of accepted) ok = (await timingSafeEqual(token, key)) || ok;
+  }
+  return ok;
+}

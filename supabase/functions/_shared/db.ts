@@ -1,0 +1,67 @@
+/**
+ * Postgres connections for Lifeboat's functions and CLI, through postgres.js. One place
+ * decides driver options and how database errors are described, so no hostname, password
+ * or server detail reaches a response or a log.
+ * @module
+ */
+import postgres from "postgres";
+
+/** A postgres.js client. */
+export type Sql = postgres.Sql<Record<string, unknown>>;
+
+/** Options for {@linkcode connect}. */
+export interface ConnectOptions {
+  /** Pool size. */
+  max?: number;
+  /** Seconds to wait for a connection before failing. */
+  connectTimeoutSeconds?: number;
+  /** Seconds before an idle connection is closed. */
+  idleTimeoutSeconds?: number;
+  /** application_name shown in pg_stat_activity. */
+  applicationName?: string;
+  /** Server-side statement_timeout in milliseconds (0 = none). */
+  statementTimeoutMs?: number;
+}
+
+/** The database URL a function uses: SUPABASE_DB_URL, as on hosted Supabase. */
+export function databaseUrlFromEnv(env: { get(name: string): string | undefined } = Deno.env): string {
+  const url = env.get("SUPABASE_DB_URL");
+  if (!url) throw new Error("SUPABASE_DB_URL is not set: set it to the project's Postgres connection string");
+  return url;
+}
+
+/** Opens a postgres.js client with Lifeboat's defaults (no prepared statements: poolers). */
+export function connect(url: string, opts: ConnectOptions = {}): Sql {
+  const connection: Record<string, string> = {
+    application_name: opts.applicationName ?? "lifeboat",
+  };
+  if (opts.statementTimeoutMs) connection.statement_timeout = String(opts.statementTimeoutMs);
+  return postgres(url, {
+    max: opts.max ?? 1,
+    connect_timeout: opts.connectTimeoutSeconds ?? 10,
+    idle_timeout: opts.idleTimeoutSeconds ?? 30,
+    prepare: false,
+    onnotice: () => {},
+    connection,
+  }) as Sql;
+}
+
+/**
+ * A description of a database error that is safe to show: the SQLSTATE class and a generic
+ * reason, never the server's address, user name or message text that could quote data.
+ */
+export function describeDbError(err: unknown): string {
+  const e = err as { code?: string; errno?: string; name?: string };
+  const code = typeof e?.code === "string" ? e.code : undefined;
+  if (code === "ECONNREFUSED") return "database refused the connection";
+  if (code === "CONNECT_TIMEOUT" || code === "ETIMEDOUT") return "database connection timed out";
+  if (code === "CONNECTION_CLOSED" || code === "CONNECTION_ENDED" || code === "ECONNRESET") {
+    return "database connection was closed";
+  }
+  if (code === "28P01" || code === "28000") return "database rejected the credentials";
+  if (code === "3D000") return "database does not exist";
+  if (code === "42883" || code === "3F000") return "Lifeboat is not installed in this database (run the migrations)";
+  if (code === "57014") return "database query was cancelled (statement timeout)";
+  if (code && /^[0-9A-Z]{5}$/.test(code)) return `database error (SQLSTATE ${code})`;
+  return "database unreachable";
+}

@@ -1,0 +1,122 @@
+-- Demo data for Lifeboat's local stack and tests: a small shop. Idempotent: tables are
+-- created if missing and filled only when empty, so `scripts/stack.sh start` can re-run it.
+-- A few identifiers are deliberately awkward (mixed case, a space, a reserved word),
+-- because backup tools that forget to quote break on exactly these.
+
+create table if not exists public.products (
+  id bigint generated always as identity primary key,
+  sku text not null unique,
+  name text not null,
+  price numeric(10, 2) not null check (price >= 0),
+  tags text[] not null default '{}',
+  attributes jsonb not null default '{}',
+  created_at timestamptz not null default now()
+);
+
+create table if not exists public.orders (
+  id bigint generated always as identity primary key,
+  customer_email text not null,
+  status text not null default 'pending' check (status in ('pending', 'paid', 'shipped', 'cancelled')),
+  total numeric(12, 2) not null default 0,
+  created_at timestamptz not null default now()
+);
+create index if not exists orders_created_at_idx on public.orders (created_at);
+
+create table if not exists public.order_items (
+  id bigint generated always as identity primary key,
+  order_id bigint not null references public.orders (id) on delete cascade,
+  product_id bigint not null references public.products (id),
+  quantity int not null check (quantity > 0),
+  unit_price numeric(10, 2) not null
+);
+create index if not exists order_items_order_id_idx on public.order_items (order_id);
+create index if not exists order_items_product_id_idx on public.order_items (product_id);
+
+create table if not exists public.audit_logs (
+  id bigint generated always as identity primary key,
+  actor text not null,
+  action text not null,
+  entity text not null,
+  entity_id bigint,
+  details jsonb,
+  created_at timestamptz not null default now()
+);
+create index if not exists audit_logs_created_at_idx on public.audit_logs (created_at);
+
+-- Awkward on purpose: mixed case and a space in the table name, a reserved word as a column.
+create table if not exists public."Promo Codes" (
+  "Code" text primary key,
+  "percent off" int not null check ("percent off" between 1 and 100),
+  "order" bigint references public.orders (id),
+  valid_until date
+);
+
+alter table public.products enable row level security;
+alter table public.orders enable row level security;
+alter table public.order_items enable row level security;
+alter table public.audit_logs enable row level security;
+alter table public."Promo Codes" enable row level security;
+
+do $$
+begin
+  if exists (select from public.products) then
+    return;
+  end if;
+  perform setseed(0.42);
+
+  insert into public.products (sku, name, price, tags, attributes)
+  select format('SKU-%s', lpad(i::text, 4, '0')),
+         (array['Mug', 'Shirt', 'Sticker', 'Poster', 'Hoodie'])[1 + i % 5] || ' #' || i,
+         round((5 + random() * 95)::numeric, 2),
+         array[(array['new', 'sale', 'limited'])[1 + i % 3]],
+         jsonb_build_object('color', (array['red', 'blue', 'black'])[1 + i % 3], 'weight_g', 100 + i)
+  from generate_series(1, 50) i;
+
+  insert into public.orders (customer_email, status, created_at)
+  select format('customer%s@example.com', 1 + (i * 7) % 120),
+         (array['pending', 'paid', 'paid', 'shipped', 'cancelled'])[1 + i % 5],
+         now() - make_interval(hours => i * 3)
+  from generate_series(1, 500) i;
+
+  insert into public.order_items (order_id, product_id, quantity, unit_price)
+  select o.id, p.id, 1 + (o.id + k) % 4, p.price
+  from public.orders o
+  cross join generate_series(1, 3) k
+  join public.products p on p.id = 1 + (o.id * 13 + k * 7) % 50;
+
+  update public.orders o
+  set total = s.total
+  from (select order_id, sum(quantity * unit_price) as total from public.order_items group by order_id) s
+  where s.order_id = o.id;
+
+  insert into public.audit_logs (actor, action, entity, entity_id, details, created_at)
+  select 'system', 'order.' || o.status, 'orders', o.id, jsonb_build_object('total', o.total), o.created_at
+  from public.orders o;
+
+  insert into public."Promo Codes" ("Code", "percent off", "order", valid_until)
+  values ('WELCOME10', 10, null, current_date + 30),
+         ('Black Friday', 25, 1, current_date + 7),
+         ('naïve-ünïcode', 5, null, null);
+end
+$$;
+
+create materialized view if not exists public.order_daily_stats as
+  select date_trunc('day', o.created_at)::date as day,
+         count(*) as orders,
+         count(*) filter (where o.status = 'cancelled') as cancelled,
+         sum(o.total) as revenue
+  from public.orders o
+  group by 1;
+create unique index if not exists order_daily_stats_day_idx on public.order_daily_stats (day);
+
+create materialized view if not exists public.product_performance as
+  select p.id as product_id, p.sku, p.name,
+         coalesce(sum(i.quantity), 0) as units_sold,
+         coalesce(sum(i.quantity * i.unit_price), 0) as revenue
+  from public.products p
+  left join public.order_items i on i.product_id = p.id
+  group by p.id, p.sku, p.name;
+create unique index if not exists product_performance_product_id_idx on public.product_performance (product_id);
+
+refresh materialized view concurrently public.order_daily_stats;
+refresh materialized view concurrently public.product_performance;
