@@ -26,7 +26,8 @@ interface FunctionConfig {
 }
 
 function loadConfig(): Map<string, FunctionConfig> {
-  const text = Deno.readTextFileSync(new URL("supabase/config.toml", ROOT));
+  const path = Deno.env.get("LIFEBOAT_CONFIG_TOML") ?? new URL("supabase/config.toml", ROOT);
+  const text = Deno.readTextFileSync(path);
   const toml = parseToml(text) as { functions?: Record<string, { enabled?: boolean; verify_jwt?: boolean }> };
   const out = new Map<string, FunctionConfig>();
   for (const [name, c] of Object.entries(toml.functions ?? {})) {

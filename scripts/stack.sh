@@ -3,7 +3,7 @@
 # Ceph RADOS Gateway for S3, the edge functions served by Deno behind a small gateway,
 # and the outbox worker. Every process is recorded by PID and stopped by PID.
 #
-# Usage: scripts/stack.sh start [--no-s3] [--no-functions] | stop | status | env | install
+# Usage: scripts/stack.sh start [--no-s3] [--no-functions] | stop | status | env | install | db-stop | db-start
 #
 # Settings (environment): LIFEBOAT_STACK_DIR (default ./.lifeboat), LIFEBOAT_DB_PORT (54322),
 # LIFEBOAT_API_PORT (54321), LIFEBOAT_S3_PORT (54330), LIFEBOAT_FN_PORT_BASE (54340).
@@ -282,6 +282,9 @@ main() {
     status) cmd_status ;;
     env) [ -f "$STACK_DIR/stack.env" ] || die "no stack environment yet: run scripts/stack.sh start"; cat "$STACK_DIR/stack.env" ;;
     install) install_all 1 ;;
+    # Stop or start only PostgreSQL (outage drills and tests), leaving everything else up.
+    db-stop) stop_daemon postgres INT ;;
+    db-start) pg_start ;;
     *) die "usage: scripts/stack.sh start [--no-s3] [--no-functions] | stop | status | env | install" ;;
   esac
 }

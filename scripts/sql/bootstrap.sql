@@ -49,11 +49,14 @@ create extension if not exists amcheck with schema extensions;
 create extension if not exists pgtap with schema extensions;
 create extension if not exists pg_cron;
 
--- pg_cron as Supabase grants it: postgres schedules its own jobs and reads their history.
-grant usage on schema cron to postgres;
-grant select on cron.job to postgres;
-grant select, delete on cron.job_run_details to postgres;
-grant execute on all functions in schema cron to postgres;
+-- pg_cron as Supabase's grant_pg_cron_access event trigger grants it: everything in cron with
+-- grant option, except cron.job, which postgres may only read (jobs change through functions).
+grant usage on schema cron to postgres with grant option;
+grant all privileges on all tables in schema cron to postgres with grant option;
+grant all privileges on all sequences in schema cron to postgres with grant option;
+grant execute on all functions in schema cron to postgres with grant option;
+revoke all on table cron.job from postgres;
+grant select on table cron.job to postgres with grant option;
 
 -- pg_stat_statements and friends: postgres is a member of pg_read_all_stats on Supabase.
 grant pg_read_all_stats, pg_monitor, pg_signal_backend to postgres;

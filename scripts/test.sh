@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs every Lifeboat test suite against the local stack, starting (and installing) whatever
+# is needed, and ends with one line: `lifeboat: N passed, N failed`.
+#
+# Usage: scripts/test.sh [--no-s3] [deno test file filter...]
+# The stack is stopped again at the end if this script started it.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+STACK_DIR="${LIFEBOAT_STACK_DIR:-$ROOT/.lifeboat}"
+case "$STACK_DIR" in /*) ;; *) STACK_DIR="$ROOT/$STACK_DIR" ;; esac
+export LIFEBOAT_STACK_DIR="$STACK_DIR"
+DENO="$ROOT/tools/node_modules/.bin/deno"
+OUT="$ROOT/tests/artifacts"
+mkdir -p "$OUT"
+
+start_args=()
+filters=()
+for a in "$@"; do
+  case "$a" in
+    --no-s3) start_args+=(--no-s3); export LIFEBOAT_SKIP_S3=1 ;;
+    *) filters+=("$a") ;;
+  esac
+done
+
+passed=0
+failed=0
+finish() {
+  if [ "${started_here:-0}" = 1 ]; then bash scripts/stack.sh stop >/dev/null 2>&1 || true; fi
+  echo "lifeboat: $passed passed, $failed failed"
+  [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
+  exit $?
+}
+
+started_here=0
+bash scripts/stack.sh status >/dev/null 2>&1 || started_here=1
+if ! bash scripts/stack.sh start "${start_args[@]}"; then
+  failed=$((failed + 1))
+  echo "test: the stack did not start; see $STACK_DIR/logs" >&2
+  finish
+fi
+set -a
+# shellcheck disable=SC1091
+. "$STACK_DIR/stack.env"
+set +a
+
+# --- pgTAP ---------------------------------------------------------------------------------
+if [ ${#filters[@]} -eq 0 ]; then
+  echo "== pgTAP (supabase/tests/database)"
+  PGPASSWORD=postgres pg_prove --ext .sql -r supabase/tests/database --verbose \
+    -h 127.0.0.1 -p "$LIFEBOAT_DB_PORT" -U postgres -d postgres >"$OUT/pgtap.log" 2>&1
+  rc=$?
+  cat "$OUT/pgtap.log"
+  p=$(grep -cE '^ *ok [0-9]+' "$OUT/pgtap.log")
+  f=$(grep -cE '^ *not ok [0-9]+' "$OUT/pgtap.log")
+  # A file that died (bad plan, SQL error) fails even if no assertion said "not ok".
+  if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+  if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; echo "test: pg_prove ran no test" >&2; fi
+  passed=$((passed + p)); failed=$((failed + f))
+fi
+
+# --- Deno ----------------------------------------------------------------------------------
+echo "== Deno tests (tests/)"
+targets=("${filters[@]}")
+[ ${#targets[@]} -eq 0 ] && targets=(tests/)
+"$DENO" test --quiet -A --no-prompt "${targets[@]}" 2>&1 | tee "$OUT/deno.log"
+rc=${PIPESTATUS[0]}
+summary=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/deno.log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1)
+if [ -n "$summary" ]; then
+  p=$(echo "$summary" | sed -E 's/.*\| ([0-9]+) passed.*/\1/')
+  f=$(echo "$summary" | sed -E 's/.*\| ([0-9]+) failed.*/\1/')
+  if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+else
+  p=0; f=1
+  echo "test: deno test printed no summary (type error or crash?)" >&2
+fi
+passed=$((passed + p)); failed=$((failed + f))
+
+finish
