@@ -62,7 +62,7 @@ apt_install() {
 
 install_all() {
   local with_s3="$1"
-  mkdir -p "$STACK_DIR"
+  mkdir -p "$STACK_DIR" "$LOGS"
   apt_install postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-wal2json \
     libtap-parser-sourcehandler-pgtap-perl postgresql-client-15 curl
   [ "$with_s3" = 1 ] && s3_install
@@ -71,7 +71,8 @@ install_all() {
     (cd "$ROOT/tools" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
   # Fetch every npm dependency once, so the first request does not pay for it.
-  "$DENO" cache --quiet "$ROOT"/supabase/functions/*/index.ts "$ROOT"/scripts/*.ts >/dev/null
+  "$DENO" cache --quiet "$ROOT"/supabase/functions/*/index.ts "$ROOT"/scripts/*.ts >"$LOGS/deno-cache.log" 2>&1 \
+    || { tail -n 20 "$LOGS/deno-cache.log" >&2; die "could not fetch the Deno dependencies; see $LOGS/deno-cache.log"; }
 }
 
 # --- postgres ----------------------------------------------------------------------------

@@ -1,0 +1,5 @@
+/** Placeholder until the restore command lands: says so and exits non-zero. */
+export function run(_args: string[]): Promise<number> {
+  console.error("lifeboat restore: not implemented yet");
+  return Promise.resolve(2);
+}

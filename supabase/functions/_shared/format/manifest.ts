@@ -1,0 +1,138 @@
+/**
+ * The Lifeboat backup format, version 1: the manifest schema and the object naming rules.
+ * docs/format.md is the prose specification; this module is its executable form, shared by
+ * the exporter (CLI and `backup-export`), `verify`, `restore` and `drill`.
+ * @module
+ */
+import { z } from "zod";
+
+/** The format version this code writes and reads. */
+export const FORMAT_VERSION = 1;
+
+/** Lifeboat's own version, recorded in every manifest. */
+export const LIFEBOAT_VERSION = "0.1.0";
+
+/** The manifest's key inside a backup prefix. It is written last: its presence marks completion. */
+export const MANIFEST_KEY = "manifest.json";
+
+/** What an object in a backup holds, in restore order. */
+export const OBJECT_KINDS = ["roles", "pre-data", "data", "post-data", "finalize"] as const;
+export type ObjectKind = (typeof OBJECT_KINDS)[number];
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lowercase hex sha256");
+
+/** One stored object: its key relative to the backup prefix, size and checksum of the stored bytes. */
+export const StoredObjectEntry = z.object({
+  key: z.string().min(1),
+  kind: z.enum(OBJECT_KINDS),
+  size: z.number().int().nonnegative(),
+  sha256: sha256Hex,
+  /** Rows in a data part. */
+  rows: z.number().int().nonnegative().optional(),
+  /** The table a data part belongs to. */
+  table: z.object({ schema: z.string(), name: z.string() }).optional(),
+  /** Part number within the table, from 0. */
+  part: z.number().int().nonnegative().optional(),
+});
+export type StoredObjectEntry = z.infer<typeof StoredObjectEntry>;
+
+/** A table in the backup, with the fingerprint `lifeboat.fingerprint` gave inside the snapshot. */
+export const TableEntry = z.object({
+  schema: z.string(),
+  name: z.string(),
+  rows: z.number().int().nonnegative(),
+  /** Uncompressed COPY bytes. */
+  bytes: z.number().int().nonnegative(),
+  /** The jsonb `lifeboat.fingerprint(table)` returned, stored verbatim and compared verbatim. */
+  fingerprint: z.unknown(),
+  /** Keys of the table's data parts, in order. */
+  parts: z.array(z.string()),
+});
+export type TableEntry = z.infer<typeof TableEntry>;
+
+/** A sequence's state at the snapshot. */
+export const SequenceEntry = z.object({
+  schema: z.string(),
+  name: z.string(),
+  lastValue: z.string().nullable(),
+  isCalled: z.boolean(),
+});
+export type SequenceEntry = z.infer<typeof SequenceEntry>;
+
+/** The whole manifest. */
+export const Manifest = z.object({
+  format: z.literal("lifeboat-backup"),
+  formatVersion: z.literal(FORMAT_VERSION),
+  id: z.string().regex(/^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/),
+  label: z.string().nullable(),
+  kind: z.enum(["full", "tables"]),
+  lifeboatVersion: z.string(),
+  server: z.object({ version: z.string(), versionNum: z.number().int() }),
+  database: z.string(),
+  extensions: z.array(z.object({ name: z.string(), version: z.string(), schema: z.string() })),
+  startedAt: z.string().datetime(),
+  finishedAt: z.string().datetime(),
+  snapshot: z.object({
+    /** True only if every table was read in one exported snapshot. */
+    consistent: z.boolean(),
+    snapshotIds: z.array(z.string()),
+    lsnStart: z.string(),
+    lsnEnd: z.string(),
+  }),
+  encryption: z.object({
+    scheme: z.enum(["age-x25519", "none"]),
+    recipients: z.array(z.string()),
+    /** Set when the operator explicitly asked for unencrypted output. */
+    unencryptedByRequest: z.boolean(),
+  }),
+  compression: z.literal("gzip"),
+  excludedSchemas: z.array(z.string()),
+  roles: z.object({ passwordsNotExported: z.array(z.string()) }),
+  tables: z.array(TableEntry),
+  sequences: z.array(SequenceEntry),
+  objects: z.array(StoredObjectEntry),
+});
+export type Manifest = z.infer<typeof Manifest>;
+
+/** Parses and validates a manifest, with an error naming the bad field. */
+export function parseManifest(json: unknown): Manifest {
+  const r = Manifest.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new Error(
+      `not a valid Lifeboat manifest: ${issue.path.join(".") || "(root)"}: ${issue.message}`,
+    );
+  }
+  return r.data;
+}
+
+/** A new backup id: UTC time plus 8 random hex digits, sortable by time. */
+export function newBackupId(now = new Date()): string {
+  const ts = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  const rand = crypto.getRandomValues(new Uint8Array(4));
+  return `${ts}-${Array.from(rand, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** The suffix of stored objects: gzip, then age unless the backup is unencrypted. */
+export function objectSuffix(encrypted: boolean): string {
+  return encrypted ? ".gz.age" : ".gz";
+}
+
+/** A key-safe slug for a table: only [A-Za-z0-9_.-], with a short hash to keep it unique. */
+export async function tableSlug(schema: string, name: string): Promise<string> {
+  const safe = `${schema}.${name}`.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 80);
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${schema}\u0000${name}`));
+  const hex = Array.from(new Uint8Array(digest).slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${safe}-${hex}`;
+}
+
+/** Key of a table's data part, relative to the backup prefix. */
+export function dataPartKey(slug: string, part: number, encrypted: boolean): string {
+  return `data/${slug}/part-${String(part).padStart(5, "0")}.copy.sql${objectSuffix(encrypted)}`;
+}
+
+/** Keys of the schema objects, relative to the backup prefix. */
+export function schemaKey(kind: Exclude<ObjectKind, "data">, encrypted: boolean): string {
+  const base = kind === "roles" ? "roles.sql" : `schema/${kind}.sql`;
+  return `${base}${objectSuffix(encrypted)}`;
+}
