@@ -39,7 +39,7 @@ export function cachedSingleFlight<T>(load: () => Promise<T>, opts: CacheOptions
 
 /** Resolves with `promise`, or with `onTimeout()` after `ms` milliseconds, whichever is first. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => T): Promise<T> {
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<T>((resolve) => {
     timer = setTimeout(() => resolve(onTimeout()), ms);
   });

@@ -11,7 +11,7 @@
  * @module
  */
 import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db.ts";
-import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "../_shared/http.ts";
+import { errorResponse, methodNotAllowed } from "../_shared/http.ts";
 import { isServiceCaller, type ServiceCredentials, serviceCredentialsFromEnv } from "../_shared/auth.ts";
 import { cachedSingleFlight, withTimeout } from "../_shared/single_flight.ts";
 
@@ -141,15 +141,30 @@ export function createHealthHandler(opts: HealthOptions): (req: Request) => Prom
   });
   const now = opts.now ?? Date.now;
 
+  // Serialized bodies are memoized per report: with a warm cache a request costs a lookup,
+  // not a JSON.stringify (monitors poll hard; see bench/health).
+  const bodies = new WeakMap<HealthReport, { full: string; public: string }>();
+  const serialize = (report: HealthReport, full: boolean): string => {
+    let b = bodies.get(report);
+    if (!b) {
+      b = {
+        full: JSON.stringify({ description: "Lifeboat health", ...report }),
+        public: JSON.stringify({ description: "Lifeboat health", ...publicView(report) }),
+      };
+      bodies.set(report, b);
+    }
+    return full ? b.full : b.public;
+  };
+
   return async (req: Request): Promise<Response> => {
-    if (functionSubpath(req, "health") !== "/") {
+    const url = new URL(req.url);
+    if (url.pathname !== "/health" && url.pathname !== "/health/") {
       return errorResponse(404, "not_found", "unknown path: the health endpoint is /functions/v1/health");
     }
     if (!(ALLOWED as readonly string[]).includes(req.method)) return methodNotAllowed(req.method, ALLOWED);
     if (req.method === "OPTIONS") {
       return new Response(null, { status: 204, headers: { allow: ALLOWED.join(", ") } });
     }
-    const url = new URL(req.url);
     const probe = url.searchParams.get("probe") ?? "readiness";
     if (!PROBES.has(probe)) {
       return errorResponse(
@@ -164,15 +179,13 @@ export function createHealthHandler(opts: HealthOptions): (req: Request) => Prom
         checks: { "process:uptime": [{ componentType: "system", status: "pass", time: new Date(now()).toISOString() }] },
       }
       : await cachedReadiness();
-    const body = (await isServiceCaller(req, opts.credentials)) ? report : publicView(report);
+    const full = await isServiceCaller(req, opts.credentials);
     const status = report.status === "fail" ? 503 : 200;
-    const res = jsonResponse(
-      { description: "Lifeboat health", ...body },
-      status,
-      {},
-      "application/health+json",
-    );
-    return req.method === "HEAD" ? new Response(null, { status, headers: res.headers }) : res;
+    const headers = {
+      "content-type": "application/health+json; charset=utf-8",
+      "cache-control": "no-store",
+    };
+    return new Response(req.method === "HEAD" ? null : serialize(report, full), { status, headers });
   };
 }
 
