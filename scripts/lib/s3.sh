@@ -56,12 +56,11 @@ s3_install() {
     return 0
   fi
   _s3_say "installing: ${missing[*]}"
-  # Do not start any distro-managed ceph services: we run our own daemons.
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || {
-    _s3_say "apt-get install ${missing[*]} failed: check network access to the Debian mirror, then re-run"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
+    ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
+    _s3_say "apt-get install ${missing[*]} failed: check access to the Debian mirror, then re-run"
     return 1
-  }
+  fi
 }
 
 # ---------------------------------------------------------------- processes
@@ -96,6 +95,8 @@ _s3_spawn() {
   pidfile=$(_s3_pidfile "$name")
   out="$(_s3_root)/log/$name.out"
   rm -f "$pidfile"
+  [[ -f "$out" ]] && mv -f "$out" "$out.prev"
+  # shellcheck disable=SC2016 # $$ and $0 are for the inner bash
   setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
     </dev/null >>"$out" 2>&1 &
   for ((i = 0; i < 100; i++)); do
@@ -107,16 +108,20 @@ _s3_spawn() {
 }
 
 _s3_stop_one() {
-  local name=$1 pid i f
+  local name=$1 pid i f grace
   f=$(_s3_pidfile "$name")
+  # Seconds to wait after SIGTERM. The OSD flushes and tells the mon it is
+  # going down, so it gets longest; radosgw keeps no state of its own and
+  # hangs in shutdown when the OSD is already gone, so it gets little.
+  case "$name" in radosgw) grace=5 ;; ceph-osd) grace=30 ;; *) grace=10 ;; esac
   if pid=$(_s3_daemon_pid "$name"); then
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do # 15s: the OSD flushes and tells the mon it is going down
+    for ((i = 0; i < grace * 10; i++)); do
       _s3_pid_alive "$pid" || break
       sleep 0.1
     done
     if _s3_pid_alive "$pid"; then
-      _s3_say "$name (pid $pid) ignored SIGTERM for 15s; sending SIGKILL"
+      _s3_say "$name (pid $pid) still running ${grace}s after SIGTERM; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
       for ((i = 0; i < 50; i++)); do
         _s3_pid_alive "$pid" || break
@@ -193,6 +198,20 @@ osd max object name len = 1024
 # Small footprint.
 ms async op threads = 2
 
+# Quiet logs (errors only; recent detail is still kept in memory for crash
+# dumps): at the defaults, rgw logs every request and the OSD dumps rocksdb
+# stats, which adds up over a long-lived dev stack.
+debug rgw = 0/5
+debug osd = 0/5
+debug mon = 0/5
+debug paxos = 0/5
+debug ms = 0/0
+debug bluestore = 0/5
+debug bluefs = 0/5
+debug bdev = 0/5
+debug rocksdb = 0/5
+mon cluster log file level = info
+
 [mon]
 # Paxos batches map changes for 1s by default; creating ~7 pools and booting
 # the OSD are a dozen sequential map changes, so that second dominated start.
@@ -219,9 +238,11 @@ osd max backfills = 1
 
 [client]
 auth client required = none
+# A client whose ops are parked (OSD not up yet) only asks the mon for a newer
+# map on its objecter tick; the 5s default showed up directly in start time.
+objecter tick interval = 0.5
 ms mon client mode = crc
 rgw data = $root/rgw
-rgw frontends = beast endpoint=127.0.0.1:$S3_PORT
 rgw thread pool size = 32
 rgw max concurrent requests = 256
 rgw enable usage log = false
@@ -274,7 +295,6 @@ _s3_warmup() {
   tmp="$(_s3_root)/tmp"
   mkdir -p "$tmp"
   _S3_BODY="$tmp/body" _S3_HDRS="$tmp/hdrs"
-  export _S3_BODY _S3_HDRS
   code=$(_s3_curl PUT "/$_S3_BUCKET") || return 1
   if [[ "$code" != 200 ]] && ! grep -q BucketAlreadyOwnedByYou "$_S3_BODY"; then
     _s3_say "creating bucket '$_S3_BUCKET' failed: HTTP $code $(head -c 300 "$_S3_BODY")"
@@ -315,19 +335,29 @@ EOF
 
 # ---------------------------------------------------------------- lifecycle
 
+# _s3_fail_with_logs MESSAGE WHO: report a failed start with the end of the
+# relevant daemon's logs, then stop whatever we started (nothing reaps
+# orphans here, so leftovers would linger until someone runs stop).
 _s3_fail_with_logs() {
-  local name
-  _s3_say "$1"
-  for name in ceph-mon ceph-osd radosgw; do
-    local lf
-    for lf in "$(_s3_root)/log/$name.out" "$(_s3_root)/log/"*"$2"*.log; do
-      [[ -s "$lf" ]] || continue
-      case "$lf" in *"$name"*) ;; *) continue ;; esac
-      _s3_say "--- tail of $lf"
-      tail -n 15 "$lf" >&2
-    done
+  local msg=$1 who=$2 lf
+  _s3_say "$msg"
+  for lf in "$(_s3_root)/log/$who.out" "$(_s3_root)/log/$(_s3_log_name "$who")"; do
+    [[ -s "$lf" ]] || continue
+    _s3_say "--- last lines of $lf"
+    grep -v '^[[:space:]]*$' "$lf" | tail -n 12 >&2
   done
+  s3_stop >/dev/null 2>&1 || true
+  _s3_say "stopped the cluster; fix the cause above and run start again"
   return 1
+}
+
+_s3_log_name() {
+  case "$1" in
+  ceph-mon) echo mon.a.log ;;
+  ceph-osd) echo "osd.$(cat "$(_s3_root)/osd-id" 2>/dev/null || echo 0).log" ;;
+  radosgw) echo "$_S3_RGW_NAME.log" ;;
+  *) echo "$1.log" ;;
+  esac
 }
 
 _s3_running_all() {
@@ -335,6 +365,21 @@ _s3_running_all() {
   for d in "${_S3_DAEMONS[@]}"; do
     _s3_daemon_pid "$d" >/dev/null || return 1
   done
+}
+
+# Wait (bounded) until the OSD reports itself active over its admin socket, so
+# radosgw's first ops find a mapped, peered OSD instead of parking.
+_s3_wait_osd_active() {
+  local asok i
+  asok="$(_s3_root)/run/osd.$1.asok"
+  for ((i = 0; i < 300; i++)); do
+    if [[ -S "$asok" ]] && ceph --admin-daemon "$asok" status 2>/dev/null | grep -q '"state": "active"'; then
+      return 0
+    fi
+    _s3_daemon_pid ceph-osd >/dev/null || { _s3_fail_with_logs "ceph-osd exited during start" ceph-osd; return 1; }
+    sleep 0.1
+  done
+  _s3_say "osd.$1 not active after 30s+; continuing, radosgw may be slow to answer"
 }
 
 # First-time creation: monitor store, OSD, S3 user. Leaves mon and osd running.
@@ -347,19 +392,23 @@ _s3_create() {
   _s3_say "creating cluster in $root (mon port $mon_port)"
   rm -rf "$root"
   mkdir -p "$root"/{mon,osd,rgw,log,run,crash,tmp}
+  # Identity of the cluster; ceph.conf is regenerated from it on every start
+  # so config changes in this file reach existing clusters.
+  printf '_S3_FSID=%s\n_S3_MON_PORT=%s\n' "$fsid" "$mon_port" >"$root/cluster.vars"
   _s3_write_conf "$fsid" "$mon_port"
   : >"$root/keyring"
   monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$root/tmp/monmap" >/dev/null || return 1
   ceph-mon -c "$root/ceph.conf" --mkfs -i a --monmap "$root/tmp/monmap" >>"$root/log/ceph-mon.out" 2>&1 ||
-    { _s3_fail_with_logs "ceph-mon --mkfs failed" mon; return 1; }
+    { _s3_fail_with_logs "ceph-mon --mkfs failed" ceph-mon; return 1; }
   _s3_spawn ceph-mon ceph-mon -c "$root/ceph.conf" -i a -f || return 1
   osd_id=$(ceph -c "$root/ceph.conf" --connect-timeout 30 osd new "$osd_uuid" 2>>"$root/log/ceph-cli.out") ||
-    { _s3_fail_with_logs "monitor did not accept 'osd new'" mon; return 1; }
+    { _s3_fail_with_logs "monitor did not accept 'osd new'" ceph-mon; return 1; }
   mkdir -p "$root/osd/ceph-$osd_id"
   ceph-osd -c "$root/ceph.conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >>"$root/log/ceph-osd.out" 2>&1 ||
-    { _s3_fail_with_logs "ceph-osd --mkfs failed" osd; return 1; }
+    { _s3_fail_with_logs "ceph-osd --mkfs failed" ceph-osd; return 1; }
   echo "$osd_id" >"$root/osd-id"
   _s3_spawn ceph-osd ceph-osd -c "$root/ceph.conf" -i "$osd_id" -f || return 1
+  _s3_wait_osd_active "$osd_id" || return 1
   # The user is created before radosgw first starts: radosgw-admin initialises
   # the default zone, and doing that concurrently with radosgw can race.
   local ak sk
@@ -368,7 +417,7 @@ _s3_create() {
   _s3_say "creating S3 user (waits for the OSD to come up)"
   radosgw-admin -c "$root/ceph.conf" user create --uid=lifeboat --display-name=Lifeboat \
     --access-key="$ak" --secret-key="$sk" >>"$root/log/radosgw-admin.out" 2>&1 ||
-    { _s3_fail_with_logs "radosgw-admin user create failed" admin; return 1; }
+    { _s3_fail_with_logs "radosgw-admin user create failed" radosgw-admin; return 1; }
   printf '_S3_AK=%s\n_S3_SK=%s\n' "$ak" "$sk" >"$root/s3.keys.tmp"
   chmod 600 "$root/s3.keys.tmp"
   mv "$root/s3.keys.tmp" "$root/s3.keys"
@@ -390,39 +439,70 @@ s3_start() {
   # everything from a known state rather than guess which pieces are sane.
   for d in "${_S3_DAEMONS[@]}"; do
     if _s3_daemon_pid "$d" >/dev/null; then
-      _s3_stop || return 1
+      _s3_say "cluster is partly up or not answering; restarting all daemons"
+      s3_stop || return 1
       break
     fi
   done
   rm -f "$STACK_DIR"/pids/{ceph-mon,ceph-osd,radosgw}.pid
 
-  if [[ ! -f "$root/s3.keys" || ! -f "$root/osd-id" ]]; then
+  # s3.keys is written last by _s3_create: without it any cluster here is a
+  # half-made one, safe to wipe. With it, never wipe: that is user data.
+  if [[ ! -f "$root/s3.keys" ]]; then
     fresh=1
     _s3_create || return 1
   else
     _s3_say "starting existing cluster in $root"
+    _S3_FSID='' _S3_MON_PORT=''
+    if [[ ! -f "$root/cluster.vars" && -f "$root/ceph.conf" ]]; then
+      # Clusters made before cluster.vars existed: recover it from ceph.conf.
+      _S3_FSID=$(sed -n 's/^fsid = //p' "$root/ceph.conf")
+      _S3_MON_PORT=$(sed -n 's/^mon host = \[v2:127\.0\.0\.1:\([0-9]*\)\]$/\1/p' "$root/ceph.conf")
+      [[ -n "$_S3_FSID" && -n "$_S3_MON_PORT" ]] &&
+        printf '_S3_FSID=%s\n_S3_MON_PORT=%s\n' "$_S3_FSID" "$_S3_MON_PORT" >"$root/cluster.vars"
+    fi
+    # shellcheck disable=SC1091
+    [[ -f "$root/cluster.vars" && -f "$root/osd-id" ]] && source "$root/cluster.vars"
+    if [[ -z "$_S3_FSID" || -z "$_S3_MON_PORT" ]]; then
+      _s3_say "$root/cluster.vars or osd-id is missing: the cluster state is damaged; remove $root to recreate it (its objects are lost)"
+      return 1
+    fi
+    _s3_write_conf "$_S3_FSID" "$_S3_MON_PORT"
     _s3_spawn ceph-mon ceph-mon -c "$root/ceph.conf" -i a -f || return 1
     osd_id=$(<"$root/osd-id")
     _s3_spawn ceph-osd ceph-osd -c "$root/ceph.conf" -i "$osd_id" -f || return 1
+    _s3_wait_osd_active "$osd_id" || return 1
   fi
   _s3_load_keys || { _s3_say "$root/s3.keys is missing or empty: remove $root and start again"; return 1; }
-  _s3_spawn radosgw radosgw -c "$root/ceph.conf" -n "$_S3_RGW_NAME" -f || return 1
+  # The port is given here, not in ceph.conf, so S3_PORT can change between
+  # runs of an existing cluster.
+  _s3_spawn radosgw radosgw -c "$root/ceph.conf" -n "$_S3_RGW_NAME" -f \
+    --rgw-frontends "beast endpoint=127.0.0.1:$S3_PORT" || return 1
 
   deadline=$(($(date +%s) + timeout))
   until _s3_http_ready; do
     for d in "${_S3_DAEMONS[@]}"; do
       _s3_daemon_pid "$d" >/dev/null ||
-        { _s3_fail_with_logs "$d exited during start" "${d#ceph-}"; return 1; }
+        { _s3_fail_with_logs "$d exited during start" "$d"; return 1; }
     done
     if (($(date +%s) >= deadline)); then
-      _s3_fail_with_logs "radosgw did not answer on $(_s3_endpoint) within ${timeout}s (raise S3_START_TIMEOUT if the machine is slow)" rgw
+      _s3_fail_with_logs "radosgw did not answer on $(_s3_endpoint) within ${timeout}s (raise S3_START_TIMEOUT if the machine is slow)" radosgw
       return 1
     fi
     sleep 0.2
   done
   _s3_say "radosgw answering after $(_s3_since "$t0")s"
+  if ((!fresh)); then
+    # Cheap check that the data survived; recreate the bucket if someone
+    # deleted it (the warm-up below does that).
+    local code
+    code=$(_S3_BODY=/dev/null _S3_HDRS=/dev/null _s3_curl HEAD "/$_S3_BUCKET" -I) || code=000
+    [[ "$code" == 404 ]] && fresh=1
+    [[ "$code" == 200 || "$code" == 404 ]] ||
+      { _s3_fail_with_logs "radosgw answered HTTP $code for bucket '$_S3_BUCKET'" radosgw; return 1; }
+  fi
   if ((fresh)); then
-    _s3_warmup || { _s3_fail_with_logs "warm-up against $(_s3_endpoint) failed" rgw; return 1; }
+    _s3_warmup || { _s3_fail_with_logs "warm-up against $(_s3_endpoint) failed" radosgw; return 1; }
     _s3_say "bucket '$_S3_BUCKET' created and multipart warmed up after $(_s3_since "$t0")s"
   fi
   _s3_write_env
