@@ -12,7 +12,7 @@ STACK_DIR="${LIFEBOAT_STACK_DIR:-$ROOT/.lifeboat}"
 case "$STACK_DIR" in /*) ;; *) STACK_DIR="$ROOT/$STACK_DIR" ;; esac
 export LIFEBOAT_STACK_DIR="$STACK_DIR"
 DENO="$ROOT/tools/node_modules/.bin/deno"
-OUT="$ROOT/tests/artifacts"
+OUT="$STACK_DIR/artifacts"
 mkdir -p "$OUT"
 
 start_args=()
@@ -32,6 +32,15 @@ finish() {
   [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
   exit $?
 }
+
+# The status page test drives Debian's Chromium (no browser download: the network is closed).
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok installed'; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test: installing chromium from Debian" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+  fi
+fi
 
 started_here=0
 bash scripts/stack.sh status >/dev/null 2>&1 || started_here=1
@@ -66,7 +75,7 @@ targets=("${filters[@]}")
 [ ${#targets[@]} -eq 0 ] && targets=(tests/)
 "$DENO" test --quiet -A --no-prompt "${targets[@]}" 2>&1 | tee "$OUT/deno.log"
 rc=${PIPESTATUS[0]}
-summary=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/deno.log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1)
+summary=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/deno.log" | grep -aE '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1)
 if [ -n "$summary" ]; then
   p=$(echo "$summary" | sed -E 's/.*\| ([0-9]+) passed.*/\1/')
   f=$(echo "$summary" | sed -E 's/.*\| ([0-9]+) failed.*/\1/')

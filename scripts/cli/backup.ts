@@ -1,5 +1,370 @@
-/** Placeholder until the backup command lands: says so and exits non-zero. */
-export function run(_args: string[]): Promise<number> {
-  console.error("lifeboat backup: not implemented yet");
-  return Promise.resolve(2);
+/**
+ * `lifeboat backup`: export the database into a store, encrypted to age recipients, and
+ * record the run in lifeboat.backup_runs / lifeboat.backup_parts.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db.ts";
+import { AgeKeyError, parseRecipient, parseRecipientsFile } from "../../supabase/functions/_shared/crypto/mod.ts";
+import {
+  ExportConfigError,
+  exportBackup,
+  type ExportProgress,
+  parseTableName,
+  poolSizeFor,
+  RunRecorder,
+  SelectionError,
+  type Selection,
+} from "../../supabase/functions/_shared/export/mod.ts";
+import { openStore, type Store, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
+import { newBackupId } from "../../supabase/functions/_shared/format/manifest.ts";
+
+const USAGE = `usage: lifeboat backup --store <dir|file://…|s3://bucket/prefix> --recipient age1… [options]
+
+Exports the database (one consistent snapshot) into <store>/<backup id>/, gzip-compressed and
+age-encrypted, and writes manifest.json last. Restore with 'lifeboat restore' or, without
+Lifeboat, 'age -d -i key.txt | gunzip | psql' (docs/format.md).
+
+options:
+  --db-url URL             database (default: $LIFEBOAT_DB_URL, then $SUPABASE_DB_URL)
+  --store LOCATION         a directory, file:///path, or s3://bucket/prefix (S3 settings from
+                           LIFEBOAT_S3_ENDPOINT, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY)
+  --recipient age1…        encrypt to this public key (repeatable)
+  --recipients-file PATH   one age1… recipient per line
+  --unencrypted            write gzip only, no encryption (recorded in the manifest)
+  --include-schema NAME    only these schemas (repeatable)
+  --exclude-schema NAME    leave these schemas out (repeatable)
+  --table SCHEMA.NAME      only these tables (repeatable; a 'tables' backup)
+  --exclude-table S.NAME   leave these tables out (repeatable)
+  --label TEXT             a label recorded in the manifest and the run
+  --concurrency N          tables exported at once (default 2)
+  --part-size MiB          plain (COPY text) bytes per data part (default 32)
+  --json                   JSON lines on stdout instead of a progress bar
+  -h, --help               this help`;
+
+/** A problem with the invocation or environment the user must fix (exit 2). */
+class UsageError extends Error {}
+
+interface Args {
+  dbUrl: string;
+  store: string;
+  recipients: string[];
+  unencrypted: boolean;
+  selection: Selection;
+  label: string | null;
+  concurrency: number;
+  partBytes: number;
+  json: boolean;
+}
+
+function parse(argv: string[]): Args | null {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        "db-url": { type: "string" },
+        store: { type: "string" },
+        recipient: { type: "string", multiple: true },
+        "recipients-file": { type: "string" },
+        unencrypted: { type: "boolean" },
+        "include-schema": { type: "string", multiple: true },
+        "exclude-schema": { type: "string", multiple: true },
+        table: { type: "string", multiple: true },
+        "exclude-table": { type: "string", multiple: true },
+        label: { type: "string" },
+        concurrency: { type: "string" },
+        "part-size": { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.replace(/\. To specify.*$/s, "")}\n\n${USAGE}`);
+  }
+  if (v.help) return null;
+
+  const dbUrl = v["db-url"] ?? Deno.env.get("LIFEBOAT_DB_URL") ?? Deno.env.get("SUPABASE_DB_URL") ?? "";
+  if (!dbUrl) throw new UsageError("no database: pass --db-url or set LIFEBOAT_DB_URL / SUPABASE_DB_URL");
+  checkDbUrl(dbUrl);
+  if (!v.store) throw new UsageError("no store: pass --store with a directory, file:///path or s3://bucket/prefix");
+
+  const recipients: string[] = [];
+  try {
+    for (const r of v.recipient ?? []) recipients.push(parseRecipient(r));
+    if (v["recipients-file"]) {
+      let text: string;
+      try {
+        text = Deno.readTextFileSync(v["recipients-file"]);
+      } catch {
+        throw new UsageError(`cannot read the recipients file '${v["recipients-file"]}': check the path`);
+      }
+      recipients.push(...parseRecipientsFile(text));
+    }
+  } catch (err) {
+    if (err instanceof AgeKeyError) throw new UsageError(`bad recipient: ${err.message}`);
+    throw err;
+  }
+  if (v.unencrypted && recipients.length) {
+    throw new UsageError("--unencrypted and --recipient/--recipients-file contradict each other: choose one");
+  }
+  if (!v.unencrypted && recipients.length === 0) {
+    throw new UsageError(
+      "no recipient: backups are encrypted; pass --recipient age1… (make a key with 'lifeboat keygen'), or --unencrypted to opt out explicitly",
+    );
+  }
+
+  const tableRefs = (list: string[] | undefined) =>
+    (list ?? []).map((t) => {
+      try {
+        return parseTableName(t);
+      } catch (err) {
+        throw new UsageError(`bad table name: ${(err as Error).message}`);
+      }
+    });
+  const positiveInt = (name: string, text: string | undefined, dflt: number, max: number) => {
+    if (text === undefined) return dflt;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}`);
+    return n;
+  };
+  return {
+    dbUrl,
+    store: v.store,
+    recipients,
+    unencrypted: Boolean(v.unencrypted),
+    selection: {
+      includeSchemas: v["include-schema"] ?? [],
+      excludeSchemas: v["exclude-schema"] ?? [],
+      tables: tableRefs(v.table),
+      excludeTables: tableRefs(v["exclude-table"]),
+    },
+    label: v.label ?? null,
+    concurrency: positiveInt("concurrency", v.concurrency, 2, 32),
+    partBytes: positiveInt("part-size", v["part-size"], 32, 4096) * 1024 * 1024,
+    json: Boolean(v.json),
+  };
+}
+
+function checkDbUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UsageError("the database URL is not a URL: expected postgresql://user:password@host:port/database");
+  }
+  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
+    throw new UsageError(`the database URL must start with postgresql:// (got '${u.protocol}//')`);
+  }
+  if (!u.hostname && !u.searchParams.get("host")) {
+    throw new UsageError("the database URL names no host: expected postgresql://user:password@host:port/database");
+  }
+}
+
+/** Opens the store and checks it answers, so a typo fails before any data is read. */
+async function openAndProbe(spec: string, backupId: string): Promise<Store> {
+  // Multipart memory is (concurrency + 1) × part size per table in flight: keep it small.
+  const store = openStore(spec, { s3: { concurrency: 2, partSize: 5 * 1024 * 1024 } });
+  const local = !/^[a-z][a-z0-9+.-]*:\/\//i.test(spec) || spec.startsWith("file://");
+  if (local) {
+    const root = spec.startsWith("file://") ? decodeURIComponent(new URL(spec).pathname) : spec;
+    try {
+      await Deno.mkdir(root, { recursive: true });
+      const probe = await Deno.makeTempFile({ dir: root, prefix: ".lifeboat-probe-" });
+      await Deno.remove(probe);
+    } catch (err) {
+      const why = err instanceof Deno.errors.PermissionDenied ? "permission denied" : err instanceof Error ? err.name : "error";
+      throw new StoreError("unavailable", `cannot write to the local store '${root}' (${why}): choose a writable directory`);
+    }
+    return store;
+  }
+  for await (const _ of store.list(`${backupId}/`)) break; // one request: bucket, credentials, network
+  return store;
+}
+
+function safeDbMessage(err: unknown): string {
+  const code = (err as { code?: string })?.code;
+  if (code === "42501") {
+    // Postgres names only the object here ("permission denied for table x"), never data.
+    const what = String((err as Error).message ?? "").match(/permission denied for [a-z ]+ \S+/)?.[0] ?? "permission denied";
+    return `${what}: grant the role access to it, or exclude it from the backup`;
+  }
+  if (code === "42P01" || code === "42883" || code === "3F000") {
+    return "Lifeboat is not installed in this database (apply the migrations in supabase/migrations)";
+  }
+  if (code === "55P03") return "a table is locked by another session (lock timeout): retry when it is free";
+  return describeDbError(err);
+}
+
+function fmtBytes(n: number): string {
+  const u = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < u.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
+function fmtSecs(s: number | null): string {
+  if (s === null) return "--";
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/** Renders progress: a redrawn bar on a TTY, JSON lines (at most one a second) otherwise. */
+function progressRenderer(json: boolean): (p: ExportProgress, force?: boolean) => void {
+  const tty = !json && Deno.stderr.isTerminal();
+  const enc = new TextEncoder();
+  let last = 0;
+  return (p, force = false) => {
+    const now = Date.now();
+    if (!force && now - last < (tty ? 150 : 1000)) return;
+    last = now;
+    if (tty) {
+      const frac = p.estimatedBytes ? Math.min(1, p.bytes / p.estimatedBytes) : 0;
+      const w = 24;
+      const bar = "#".repeat(Math.round(frac * w)).padEnd(w, ".");
+      const rate = p.elapsedMs > 0 ? p.bytes / (p.elapsedMs / 1000) : 0;
+      const line = `[${bar}] ${(frac * 100).toFixed(0).padStart(3)}%  ${fmtBytes(p.bytes)}  ${p.rows.toLocaleString("en")} rows  ` +
+        `${p.tablesDone}/${p.tablesTotal} tables  ${fmtBytes(rate)}/s  ETA ${fmtSecs(p.etaSeconds)}`;
+      Deno.stderr.writeSync(enc.encode(`\r\x1b[K${line}`));
+    } else {
+      console.log(JSON.stringify({ event: "progress", ...p }));
+    }
+  };
+}
+
+/** Runs `lifeboat backup`. */
+export async function run(argv: string[]): Promise<number> {
+  let args: Args | null;
+  try {
+    args = parse(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`lifeboat backup: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (!args) {
+    console.log(USAGE);
+    return 0;
+  }
+  const a = args;
+  const say = (event: string, data: Record<string, unknown>) => {
+    if (a.json) console.log(JSON.stringify({ event, ...data }));
+  };
+  const fail = (code: number, message: string) => {
+    if (Deno.stderr.isTerminal() && !a.json) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+    console.error(`lifeboat backup: ${message}`);
+    say("error", { message });
+    return code;
+  };
+
+  const id = newBackupId();
+  let store: Store;
+  try {
+    store = await openAndProbe(a.store, id);
+  } catch (err) {
+    if (err instanceof StoreError) return fail(2, `store: ${err.message}`);
+    return fail(2, "the store could not be opened: check the location");
+  }
+
+  // One connection for the audit rows, a pool for the export (coordinator + workers).
+  const audit: Sql = connect(a.dbUrl, { max: 1, applicationName: "lifeboat backup (audit)" });
+  const sql: Sql = connect(a.dbUrl, { max: poolSizeFor(a.concurrency), applicationName: "lifeboat backup", idleTimeoutSeconds: 0 });
+  const ac = new AbortController();
+  const onSignal = () => ac.abort(new Error("cancelled by a signal"));
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  let recorder: RunRecorder | null = null;
+  try {
+    try {
+      await audit`select 1`;
+    } catch (err) {
+      return fail(2, `cannot reach the database: ${safeDbMessage(err)}; check --db-url and that the server is up`);
+    }
+    try {
+      recorder = await RunRecorder.start(audit, {
+        kind: a.selection.tables?.length ? "tables" : "full",
+        label: a.label,
+        target: `${a.store.replace(/\/+$/, "")}/${id}`,
+        tables: a.selection.tables?.length ? a.selection.tables : undefined,
+        metadata: { backup_id: id, source: "cli", encrypted: !a.unencrypted },
+      });
+    } catch (err) {
+      return fail(2, `cannot record the run: ${safeDbMessage(err)}`);
+    }
+    say("start", { id, runId: recorder.runId, store: store.describe() });
+    const render = progressRenderer(a.json);
+    let snapshot = { id: "", lsn: "" };
+    const result = await exportBackup({
+      sql,
+      store,
+      id,
+      recipients: a.recipients,
+      unencrypted: a.unencrypted,
+      selection: a.selection,
+      label: a.label,
+      concurrency: a.concurrency,
+      partBytes: a.partBytes,
+      signal: ac.signal,
+      onProgress: (p) => render(p),
+      onSnapshot: async (s) => {
+        snapshot = { id: s.snapshotId, lsn: s.lsn };
+        await recorder!.snapshot(s.snapshotId, s.lsn);
+      },
+      onObject: (o) => recorder!.part(o),
+    });
+    const m = result.manifest;
+    const totals = {
+      bytes: m.tables.reduce((n, t) => n + t.bytes, 0),
+      rows: m.tables.reduce((n, t) => n + t.rows, 0),
+      parts: m.objects.filter((o) => o.kind === "data").length,
+    };
+    await recorder.completed({ manifestKey: result.manifestKey, ...totals, snapshotId: snapshot.id, lsn: snapshot.lsn, id });
+    render(result.progress, true);
+    const stored = m.objects.reduce((n, o) => n + o.size, 0);
+    const secs = result.progress.elapsedMs / 1000;
+    if (a.json) {
+      say("done", { id, runId: recorder.runId, manifestKey: result.manifestKey, tables: m.tables.length, ...totals, storedBytes: stored, seconds: secs });
+    } else {
+      if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+      console.log(
+        `backup ${id} complete: ${m.tables.length} tables, ${totals.rows.toLocaleString("en")} rows, ` +
+          `${fmtBytes(totals.bytes)} read, ${fmtBytes(stored)} stored in ${secs.toFixed(1)}s ` +
+          `(${m.encryption.scheme === "none" ? "UNENCRYPTED" : `encrypted to ${m.encryption.recipients.length} recipient(s)`})`,
+      );
+      console.log(`manifest: ${a.store.replace(/\/+$/, "")}/${result.manifestKey}`);
+      if (m.roles.passwordsNotExported.length) {
+        console.log(`note: passwords are never exported; after a restore, reset them for: ${m.roles.passwordsNotExported.join(", ")}`);
+      }
+    }
+    return 0;
+  } catch (err) {
+    let code = 1;
+    let message: string;
+    if (err instanceof SelectionError || err instanceof ExportConfigError || err instanceof AgeKeyError) {
+      code = 2;
+      message = err.message;
+    } else if (err instanceof StoreError) {
+      message = `store: ${err.message}`;
+    } else if (ac.signal.aborted) {
+      message = "cancelled; no manifest was written, so this backup is incomplete and will not be used";
+    } else if ((err as { code?: string })?.code || (err as { name?: string })?.name === "PostgresError") {
+      message = `database: ${safeDbMessage(err)}`;
+    } else {
+      message = `export failed: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    await recorder?.failed(message).catch(() => {});
+    return fail(code, message);
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    await sql.end({ timeout: 5 }).catch(() => {});
+    await audit.end({ timeout: 5 }).catch(() => {});
+  }
 }

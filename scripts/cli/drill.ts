@@ -1,5 +1,105 @@
-/** Placeholder until the drill command lands: says so and exits non-zero. */
-export function run(_args: string[]): Promise<number> {
-  console.error("lifeboat drill: not implemented yet");
-  return Promise.resolve(2);
+/**
+ * `lifeboat drill`: restores a backup into a scratch database, verifies it (fingerprints and
+ * optional pgTAP assertions), measures the recovery time against the objective, records the
+ * drill in lifeboat.drills and drops the scratch database. Exit 0 only when the drill passed
+ * and met the objective.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { runDrill } from "../../supabase/functions/_shared/restore/drill.ts";
+import { progressSink } from "../../supabase/functions/_shared/restore/progress.ts";
+import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
+import { resolveBackupRef } from "../../supabase/functions/_shared/verify/backup_ref.ts";
+import { formatChecks } from "../../supabase/functions/_shared/verify/checks.ts";
+import { readIdentities } from "./verify.ts";
+
+const USAGE = `usage: lifeboat drill [<backup id> | <store>/<backup id>] [options]
+
+  --store SPEC        store holding the backups (default $LIFEBOAT_STORE); without an id the
+                      latest complete backup is drilled
+  --identity FILE     age identity file (required for encrypted backups)
+  --db-url URL        source database: the scratch database is created on its server and the
+                      drill is recorded in its lifeboat.drills (default $SUPABASE_DB_URL)
+  --assertions DIR    run DIR/*.test.sql (pgTAP, via pg_prove) against the restored copy
+  --system NAME       recovery_time_objectives system to measure against (default database)
+  --jobs N            parallel restore workers (default 2)
+  --json              print the report as JSON
+
+Exit status: 0 drill passed within the objective, 1 failed, 2 bad usage.`;
+
+/** Runs the command. */
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        store: { type: "string" },
+        latest: { type: "boolean", default: false },
+        identity: { type: "string" },
+        "db-url": { type: "string" },
+        assertions: { type: "string" },
+        system: { type: "string" },
+        jobs: { type: "string" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (err) {
+    console.error(`lifeboat drill: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const bad = (msg: string) => {
+    console.error(`lifeboat drill: ${msg}`);
+    return 2;
+  };
+  if (parsed.positionals.length > 1) return bad(`expected at most one backup, got ${parsed.positionals.length} arguments`);
+  const jobs = v.jobs ? Number(v.jobs) : 2;
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 32) return bad("--jobs must be an integer from 1 to 32");
+  const sourceUrl = v["db-url"] ?? Deno.env.get("SUPABASE_DB_URL");
+  if (!sourceUrl) return bad("no source database: pass --db-url (or set SUPABASE_DB_URL)");
+  if (!/^postgres(ql)?:\/\//.test(sourceUrl)) return bad("--db-url must be a postgres:// or postgresql:// URL");
+  if (v.assertions) {
+    try {
+      if (!(await Deno.stat(v.assertions)).isDirectory) return bad(`--assertions '${v.assertions}' is not a directory`);
+    } catch {
+      return bad(`--assertions '${v.assertions}' does not exist`);
+    }
+  }
+  let ref, identities: string[] | null = null, store;
+  try {
+    ref = resolveBackupRef(parsed.positionals[0], v.store, v.latest || !parsed.positionals[0], Deno.env.get("LIFEBOAT_STORE"));
+    if (v.identity) identities = await readIdentities(v.identity);
+    store = openStore(ref.store);
+  } catch (err) {
+    return bad((err as Error).message);
+  }
+  const ac = new AbortController();
+  const onSig = () => ac.abort(new Error("interrupted"));
+  Deno.addSignalListener("SIGINT", onSig);
+  const sink = progressSink(Deno.stderr.isTerminal() && !v.json);
+  try {
+    const report = await runDrill({
+      store, id: ref.id, identities, sourceUrl, assertionsDir: v.assertions, system: v.system, jobs, signal: ac.signal,
+      onEvent: (e) => (e.event === "drill" ? sink({ event: "phase", phase: "check", detail: `${e.step} ${e.detail ?? ""}` }) : sink(e)),
+    });
+    sink.end();
+    if (v.json) console.log(JSON.stringify(report, null, 2));
+    else {
+      console.log(`drill of backup ${report.backupId ?? "(none)"} in scratch database ${report.scratchDatabase}`);
+      console.log(formatChecks(report.checks));
+      console.log(`\n${report.passed ? "DRILL PASSED" : "DRILL FAILED"}: RTO ${report.rtoSeconds.toFixed(1)} s${
+        report.objectiveSeconds !== null ? ` (objective ${report.objectiveSeconds} s)` : ""}; scratch database ${
+        report.dropped ? "dropped" : "NOT dropped"}${report.recordedId ? `; recorded as drill ${report.recordedId}` : ""}`);
+    }
+    return report.passed ? 0 : 1;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSig);
+  }
 }

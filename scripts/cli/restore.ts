@@ -1,5 +1,152 @@
-/** Placeholder until the restore command lands: says so and exits non-zero. */
-export function run(_args: string[]): Promise<number> {
-  console.error("lifeboat restore: not implemented yet");
-  return Promise.resolve(2);
+/**
+ * `lifeboat restore`: a Lifeboat backup (or a pg_dump -Fc archive) into a database, whole or
+ * in part, after pre-flight checks and sha256 verification, ending with a fingerprint report.
+ * Exit 0 only when the restore is complete and verified.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db.ts";
+import { restoreBackup } from "../../supabase/functions/_shared/restore/engine.ts";
+import { parseUserTable, type QName } from "../../supabase/functions/_shared/restore/names.ts";
+import { isPgDumpArchive, restorePgDump } from "../../supabase/functions/_shared/restore/pgdump.ts";
+import { progressSink } from "../../supabase/functions/_shared/restore/progress.ts";
+import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
+import { resolveBackupRef } from "../../supabase/functions/_shared/verify/backup_ref.ts";
+import { formatChecks } from "../../supabase/functions/_shared/verify/checks.ts";
+import { readIdentities } from "./verify.ts";
+
+const USAGE = `usage: lifeboat restore [<backup id> | <store>/<backup id> | <file.dump>] --target <db url> [options]
+
+  --target URL       database to restore into (required)
+  --store SPEC       store holding the backup (dir or s3://bucket/prefix; default $LIFEBOAT_STORE)
+  --latest           restore the newest complete backup in the store
+  --identity FILE    age identity file (required for encrypted backups)
+  --schema NAME      restore only this schema's tables (repeatable)
+  --table S.T        restore only this table (repeatable; partitions follow their parent)
+  --into-schema N    put the chosen tables into schema N, for side-by-side comparison
+  --clean            drop and replace the objects being restored when they exist (only those)
+  --jobs N           parallel COPY and index workers (default 2)
+  --preflight-only   run the checks and stop before writing anything
+  --compare-with URL for a pg_dump archive: the source, to compare fingerprints
+  --json             print the report as JSON
+
+Exit status: 0 restored and verified, 1 failed or refused, 2 bad usage.`;
+
+const IDENT_RE = /^[A-Za-z_][A-Za-z0-9_$ -]{0,62}$/;
+
+/** Runs the command. */
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        target: { type: "string" },
+        store: { type: "string" },
+        latest: { type: "boolean", default: false },
+        identity: { type: "string" },
+        schema: { type: "string", multiple: true },
+        table: { type: "string", multiple: true },
+        "into-schema": { type: "string" },
+        clean: { type: "boolean", default: false },
+        jobs: { type: "string" },
+        "preflight-only": { type: "boolean", default: false },
+        "compare-with": { type: "string" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (err) {
+    console.error(`lifeboat restore: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const bad = (msg: string) => {
+    console.error(`lifeboat restore: ${msg}`);
+    return 2;
+  };
+  if (!v.target) return bad("--target <database url> is required: the database to restore into");
+  if (!/^postgres(ql)?:\/\//.test(v.target)) return bad("--target must be a postgres:// or postgresql:// URL");
+  if (parsed.positionals.length > 1) return bad(`expected one backup, got ${parsed.positionals.length} arguments`);
+  const jobs = v.jobs ? Number(v.jobs) : 2;
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 32) return bad("--jobs must be an integer from 1 to 32");
+  const tables: QName[] = [];
+  for (const t of v.table ?? []) {
+    const q = parseUserTable(t);
+    if (!q) return bad(`--table '${t}' is not schema.table (quote parts with dots: '"my.schema".t')`);
+    tables.push(q);
+  }
+  const into = v["into-schema"];
+  if (into && !IDENT_RE.test(into)) return bad(`--into-schema '${into}' is not a usable schema name`);
+  if (into && ["public", "pg_catalog", "information_schema"].includes(into)) return bad(`--into-schema must be a new schema, not ${into}`);
+
+  const first = parsed.positionals[0];
+  let archive = false;
+  if (first && !v.store) {
+    try {
+      archive = (await Deno.stat(first)).isFile && await isPgDumpArchive(first);
+    } catch {
+      archive = false;
+    }
+  }
+  let target: Sql | null = null;
+  let source: Sql | null = null;
+  const sink = progressSink(Deno.stderr.isTerminal() && !v.json);
+  try {
+    try {
+      target = connect(v.target, { applicationName: "lifeboat restore", max: jobs + 2 });
+      await target`select 1`;
+    } catch (err) {
+      return bad(`cannot connect to the target (${describeDbError(err)}): check --target`);
+    }
+    let report;
+    if (archive) {
+      if (into) return bad("--into-schema is not supported for pg_dump archives");
+      if (v["compare-with"]) {
+        try {
+          source = connect(v["compare-with"], { applicationName: "lifeboat restore", max: 1 });
+          await source`select 1`;
+        } catch (err) {
+          return bad(`cannot connect to --compare-with (${describeDbError(err)})`);
+        }
+      }
+      report = await restorePgDump({
+        path: first!, targetUrl: v.target, target, compareWith: source, schemas: v.schema, tables,
+        clean: v.clean, jobs, preflightOnly: v["preflight-only"],
+      });
+    } else {
+      let ref, identities: string[] | null = null, store;
+      try {
+        ref = resolveBackupRef(first, v.store, v.latest, Deno.env.get("LIFEBOAT_STORE"));
+        if (v.identity) identities = await readIdentities(v.identity);
+        store = openStore(ref.store);
+      } catch (err) {
+        return bad((err as Error).message);
+      }
+      report = await restoreBackup({
+        store, id: ref.id, identities, target, schemas: v.schema, tables, intoSchema: into, clean: v.clean, jobs,
+        preflightOnly: v["preflight-only"], onEvent: sink,
+      });
+    }
+    sink.end();
+    if (v.json) console.log(JSON.stringify(report, null, 2));
+    else {
+      console.log(formatChecks(report.checks));
+      const s = report.summary;
+      const verdict = report.passed
+        ? v["preflight-only"] ? "PRE-FLIGHT PASSED (nothing written)" : "RESTORED AND VERIFIED"
+        : report.wrote ? "FAILED (the target holds a partial restore)" : "FAILED (nothing was written)";
+      console.log(`\n${verdict}: ${s.total} checks, ${s.warnings} warnings, ${s.errors} errors`);
+    }
+    return report.passed ? 0 : 1;
+  } finally {
+    sink.end();
+    await target?.end({ timeout: 5 }).catch(() => {});
+    await source?.end({ timeout: 5 }).catch(() => {});
+  }
 }

@@ -1,0 +1,78 @@
+/**
+ * Records an export in `lifeboat.backup_runs` and `lifeboat.backup_parts` (migration
+ * 20261122000200_lifeboat_audit.sql): running when it starts, one done part per stored data
+ * part, completed only once the manifest is stored, failed with the error otherwise.
+ * Uses its own connection: the export's transactions are read-only.
+ * @module
+ */
+import type { Sql } from "../db.ts";
+import type { ExportedObject } from "./engine.ts";
+
+/** One run's audit rows. */
+export class RunRecorder {
+  #sql: Sql;
+  #runId: number;
+
+  private constructor(sql: Sql, runId: number) {
+    this.#sql = sql;
+    this.#runId = runId;
+  }
+
+  /** Inserts the run as `running`. */
+  static async start(
+    sql: Sql,
+    run: { kind: "full" | "tables"; label: string | null; target: string; tables?: { schema: string; name: string }[]; metadata?: Record<string, unknown> },
+  ): Promise<RunRecorder> {
+    const [r] = await sql`
+      insert into lifeboat.backup_runs (kind, label, target, state, started_at, last_progress_at, tables, metadata)
+      values (${run.kind}, ${run.label}, ${run.target}, 'running', now(), now(),
+              ${run.tables ? JSON.stringify(run.tables) : null}::text::jsonb, ${JSON.stringify(run.metadata ?? {})}::text::jsonb)
+      returning id`;
+    return new RunRecorder(sql, Number(r.id));
+  }
+
+  /** The run's id in lifeboat.backup_runs. */
+  get runId(): number {
+    return this.#runId;
+  }
+
+  /** Records the snapshot the run reads. */
+  async snapshot(snapshotId: string, lsn: string): Promise<void> {
+    await this.#sql`
+      update lifeboat.backup_runs set snapshot_id = ${snapshotId}, snapshot_lsn = ${lsn}::pg_lsn,
+        snapshot_at = now(), consistent = true, last_progress_at = now()
+      where id = ${this.#runId}`;
+  }
+
+  /** Records a stored data part as done (schema objects are in the manifest only). */
+  async part(o: ExportedObject): Promise<void> {
+    if (o.kind !== "data" || !o.table) return;
+    await this.#sql`
+      with p as (
+        insert into lifeboat.backup_parts (run_id, table_schema, table_name, chunk, state, object_key,
+                                           size_bytes, sha256, row_count, finished_at)
+        values (${this.#runId}, ${o.table.schema}, ${o.table.name}, ${o.part ?? 0}, 'done', ${o.key},
+                ${o.size}, ${o.sha256}, ${o.rows ?? 0}, now())
+        returning run_id
+      )
+      update lifeboat.backup_runs r set last_progress_at = now() from p where r.id = p.run_id`;
+  }
+
+  /** Marks the run completed: call only after the manifest is stored. */
+  async completed(r: { manifestKey: string; bytes: number; rows: number; parts: number; snapshotId: string; lsn: string; id: string }): Promise<void> {
+    await this.#sql`
+      update lifeboat.backup_runs set state = 'completed', finished_at = now(), last_progress_at = now(),
+        manifest_key = ${r.manifestKey}, bytes = ${r.bytes}, rows = ${r.rows}, parts_total = ${r.parts},
+        snapshot_id = coalesce(snapshot_id, ${r.snapshotId}), snapshot_lsn = coalesce(snapshot_lsn, ${r.lsn}::pg_lsn),
+        consistent = true, error = null,
+        metadata = metadata || jsonb_build_object('backup_id', ${r.id}::text)
+      where id = ${this.#runId}`;
+  }
+
+  /** Marks the run failed with a message safe to show. */
+  async failed(message: string): Promise<void> {
+    await this.#sql`
+      update lifeboat.backup_runs set state = 'failed', finished_at = now(), error = ${message.slice(0, 2000)}
+      where id = ${this.#runId} and state = 'running'`;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Exports one table's rows as data parts: a COPY read inside the caller's snapshot, cut into
+ * parts by size (whole rows only), each part a self-contained psql script
+ * (`COPY … FROM stdin;`, rows, `\.`). A part can also be produced for a key range, which is
+ * how the edge function splits big tables across invocations.
+ * @module
+ */
+import type { Tx } from "./tx.ts";
+import { dataPartKey, tableSlug } from "../format/manifest.ts";
+import type { Store } from "../store/mod.ts";
+import { consumeCopy, type CopyReadable, DEFAULT_BATCH_BYTES } from "./batcher.ts";
+import type { TableInfo } from "./catalog.ts";
+import { qualified, quoteIdent } from "./ident.ts";
+import { PartWriter, type SealConfig, type WrittenObject } from "./part_writer.ts";
+
+/** A finished data part. */
+export interface DataPart extends WrittenObject {
+  /** Key relative to the backup prefix. */
+  relKey: string;
+  part: number;
+  rows: number;
+}
+
+/** Where and how a table's parts are written. */
+export interface PartTarget {
+  store: Store;
+  /** Key prefix of the backup inside the store (`<backup id>/`). */
+  prefix: string;
+  seal: SealConfig;
+  /** Cut a new part once this many plain bytes are in the current one. */
+  partBytes: number;
+  batchBytes?: number;
+  /** Stored bytes a part may buffer (see part_writer.ts). */
+  bufferBytes?: number;
+  signal?: AbortSignal;
+  /** Plain bytes and rows as they are read (for progress). */
+  onBatch?: (bytes: number, rows: number) => void;
+  /** Each part once the store has confirmed it. */
+  onPart?: (part: DataPart) => void | Promise<void>;
+}
+
+/** A key range `[lower, upper)` on the key columns; a missing bound is open. */
+export interface KeyRange {
+  keyColumns: string[];
+  lower?: (string | null)[] | null;
+  upper?: (string | null)[] | null;
+}
+
+const enc = new TextEncoder();
+const TRAILER = enc.encode("\\.\n");
+
+function columnList(t: TableInfo): string {
+  return t.columns.length ? ` (${t.columns.map(quoteIdent).join(", ")})` : "";
+}
+
+/** The line that opens every data part of `t`. */
+export function copyHeader(t: TableInfo): string {
+  return `COPY ${qualified(t.schema, t.name)}${columnList(t)} FROM stdin;\n`;
+}
+
+async function rangeCondition(tx: Tx, range: KeyRange): Promise<string> {
+  const cols = `(${range.keyColumns.map(quoteIdent).join(", ")})`;
+  // Literals are quoted by the server (quote_nullable), which knows its own quoting rules.
+  const lit = async (vals: (string | null)[]) => {
+    if (vals.length !== range.keyColumns.length) throw new Error("a key range bound needs one value per key column");
+    const rows = await tx`select pg_catalog.quote_nullable(v) as q from unnest(${vals}::text[]) with ordinality as u(v, i) order by i`;
+    return `(${rows.map((r) => r.q).join(", ")})`;
+  };
+  const conds: string[] = [];
+  if (range.lower) conds.push(`${cols} >= ${await lit(range.lower)}`);
+  if (range.upper) conds.push(`${cols} < ${await lit(range.upper)}`);
+  return conds.length ? ` where ${conds.join(" and ")}` : "";
+}
+
+/** The COPY … TO STDOUT statement for a table or one key range of it. */
+export async function copyOutStatement(tx: Tx, t: TableInfo, range?: KeyRange): Promise<string> {
+  if (!range) return `copy ${qualified(t.schema, t.name)}${columnList(t)} to stdout`;
+  const select = t.columns.length ? t.columns.map(quoteIdent).join(", ") : "";
+  const order = range.keyColumns.map(quoteIdent).join(", ");
+  return `copy (select ${select} from only ${qualified(t.schema, t.name)}${await rangeCondition(tx, range)} order by ${order}) to stdout`;
+}
+
+/**
+ * Copies `t` (or `range` of it) to parts numbered from `firstPart`, cutting a new part when
+ * one holds `partBytes`. Always writes at least one part, so an empty table restores as an
+ * empty COPY. On failure, parts already stored are returned in the error's `parts`.
+ */
+export async function copyTableToParts(
+  tx: Tx,
+  t: TableInfo,
+  target: PartTarget,
+  opts: { range?: KeyRange; firstPart?: number; maxParts?: number } = {},
+): Promise<DataPart[]> {
+  const slug = await tableSlug(t.schema, t.name);
+  const header = enc.encode(copyHeader(t));
+  const encrypted = target.seal.recipients.length > 0;
+  const done: DataPart[] = [];
+  let partNo = opts.firstPart ?? 0;
+  let writer: PartWriter | null = null;
+  let partRows = 0;
+  let relKey = "";
+
+  const open = async () => {
+    relKey = dataPartKey(slug, partNo, encrypted);
+    writer = await PartWriter.open(target.store, target.prefix + relKey, target.seal, target.signal, target.bufferBytes);
+    partRows = 0;
+    await writer.write(header);
+  };
+  const finish = async () => {
+    const w = writer!;
+    writer = null;
+    await w.write(TRAILER);
+    const obj = await w.close();
+    const part: DataPart = { ...obj, relKey, part: partNo, rows: partRows };
+    done.push(part);
+    partNo++;
+    await target.onPart?.(part);
+  };
+
+  const statement = await copyOutStatement(tx, t, opts.range);
+  try {
+    await open();
+    const stream = (await tx.unsafe(statement).readable()) as unknown as CopyReadable;
+    const onAbort = () => stream.destroy(new DOMException("export cancelled", "AbortError"));
+    target.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await consumeCopy(stream, async (batch, rows) => {
+        if (writer!.plainBytes + batch.length > target.partBytes && partRows > 0) {
+          await finish();
+          await open();
+        }
+        await writer!.write(batch);
+        partRows += rows;
+        target.onBatch?.(batch.length, rows);
+      }, target.batchBytes ?? DEFAULT_BATCH_BYTES);
+    } finally {
+      target.signal?.removeEventListener("abort", onAbort);
+    }
+    await finish();
+    return done;
+  } catch (err) {
+    const w = writer as PartWriter | null;
+    if (w) await w.abort(err);
+    throw Object.assign(err instanceof Error ? err : new Error(String(err)), { parts: done });
+  }
+}

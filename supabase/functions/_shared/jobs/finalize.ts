@@ -1,0 +1,155 @@
+/**
+ * Finishing a job: once every part is done, one invocation (the finalizer) checks that
+ * every recorded object is in the store as recorded, removes anything else under the
+ * backup's prefix, builds the manifest from the recorded parts and stores it last. Only
+ * then is the job marked completed. A job that spanned several snapshots says so
+ * (`consistent: false`, with every snapshot id and the LSN range).
+ * @module
+ */
+import type { Sql } from "../db.ts";
+import {
+  FORMAT_VERSION,
+  LIFEBOAT_VERSION,
+  Manifest,
+  MANIFEST_KEY,
+  type StoredObjectEntry,
+  type TableEntry,
+} from "../format/manifest.ts";
+import type { Store } from "../store/mod.ts";
+import { claimFinalize, completeJob, type DonePart, doneParts, failJob, type Job, type JobFacts } from "./repo.ts";
+import { factFingerprint } from "./worker.ts";
+
+/** Compares two LSNs (`X/Y` hex). */
+export function compareLsn(a: string, b: string): number {
+  const n = (s: string) => {
+    const [hi, lo] = s.split("/");
+    return BigInt(`0x${hi || "0"}`) * 2n ** 32n + BigInt(`0x${lo || "0"}`);
+  };
+  const x = n(a), y = n(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Builds the manifest of a job from its done parts and facts. */
+export function buildJobManifest(job: Job, facts: JobFacts, parts: DonePart[], finishedAt: Date): Manifest {
+  const snaps = new Map<string, string>([[facts.snapshotId, facts.lsn]]);
+  for (const p of parts) if (p.snapshotId) snaps.set(p.snapshotId, p.lsn);
+  const ordered = [...snaps.entries()].sort((a, b) => compareLsn(a[1], b[1]));
+  const roles = parts.find((p) => p.kind === "roles");
+  const tables = new Map<string, TableEntry>();
+  for (const p of parts) {
+    if (p.kind !== "data") continue;
+    const k = `${p.tableSchema}\u0000${p.tableName}`;
+    let t = tables.get(k);
+    if (!t) {
+      t = {
+        schema: p.tableSchema,
+        name: p.tableName,
+        rows: 0,
+        bytes: 0,
+        fingerprint: factFingerprint(facts, p.tableSchema, p.tableName),
+        parts: [],
+      };
+      tables.set(k, t);
+    }
+    t.rows += p.rows;
+    t.bytes += p.plainBytes;
+    t.parts.push(p.key);
+  }
+  const objects: StoredObjectEntry[] = parts.map((p) =>
+    p.kind === "data"
+      ? { key: p.key, kind: p.kind, size: p.size, sha256: p.sha256, rows: p.rows, table: { schema: p.tableSchema, name: p.tableName }, part: p.chunk }
+      : { key: p.key, kind: p.kind, size: p.size, sha256: p.sha256 }
+  );
+  const encrypted = !job.metadata.unencrypted;
+  return Manifest.parse({
+    format: "lifeboat-backup",
+    formatVersion: FORMAT_VERSION,
+    id: job.metadata.backup_id,
+    label: job.label,
+    kind: job.kind,
+    lifeboatVersion: LIFEBOAT_VERSION,
+    server: { version: facts.server.version, versionNum: facts.server.versionNum },
+    database: facts.server.database,
+    extensions: facts.server.extensions,
+    startedAt: new Date(job.startedAt ?? finishedAt).toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    snapshot: {
+      // Only true when the facts, the schema and every data part were read in one snapshot.
+      consistent: ordered.length === 1,
+      snapshotIds: ordered.map(([id]) => id),
+      lsnStart: ordered[0][1],
+      lsnEnd: ordered[ordered.length - 1][1],
+    },
+    encryption: {
+      scheme: encrypted ? "age-x25519" : "none",
+      recipients: encrypted ? job.metadata.recipients : [],
+      unencryptedByRequest: !encrypted,
+    },
+    compression: "gzip",
+    excludedSchemas: (roles?.details.excludedSchemas as string[] | undefined) ?? job.metadata.excluded_schemas,
+    roles: { passwordsNotExported: (roles?.details.passwordsNotExported as string[] | undefined) ?? [] },
+    tables: [...tables.values()].sort((a, b) =>
+      a.schema < b.schema ? -1 : a.schema > b.schema ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0
+    ),
+    sequences: facts.sequences.map((s) => ({ schema: s.schema, name: s.name, lastValue: s.lastValue, isCalled: s.isCalled })),
+    objects,
+  });
+}
+
+/** What finalizing did. */
+export interface FinalizeResult {
+  state: "completed" | "not_ready" | "failed";
+  manifestKey?: string;
+  consistent?: boolean;
+  strayObjectsDeleted?: number;
+  error?: string;
+}
+
+/** Writes the manifest and completes the job, if this invocation may. */
+export async function finalizeJob(
+  sql: Sql,
+  store: Store,
+  job: Job,
+  worker: string,
+  lease: string,
+  now: () => Date = () => new Date(),
+): Promise<FinalizeResult> {
+  if (!(await claimFinalize(sql, job, worker, lease))) return { state: "not_ready" };
+  const [r] = await sql`select metadata -> 'facts' as facts from lifeboat.backup_runs where id = ${job.id}`;
+  const facts = r.facts as JobFacts | null;
+  if (!facts) {
+    await failJob(sql, job, "every part is done but the job's facts were never recorded");
+    return { state: "failed", error: "the job's facts were never recorded" };
+  }
+  const parts = await doneParts(sql, job);
+  const prefix = `${job.metadata.backup_id}/`;
+  // Every recorded object must be in the store exactly as recorded before the manifest
+  // vouches for it.
+  for (const p of parts) {
+    const info = await store.head(prefix + p.key);
+    if (!info || info.size !== p.size || (info.sha256 && info.sha256 !== p.sha256)) {
+      const error = `object ${p.key} is missing or differs from what was recorded; the backup cannot be completed`;
+      await failJob(sql, job, error);
+      return { state: "failed", error };
+    }
+  }
+  // Anything else under the prefix would be picked up by the documented psql restore loop.
+  const recorded = new Set(parts.map((p) => prefix + p.key));
+  let stray = 0;
+  for await (const o of store.list(prefix)) {
+    if (!recorded.has(o.key) && o.key !== prefix + MANIFEST_KEY) {
+      await store.delete(o.key);
+      stray++;
+    }
+  }
+  const manifest = buildJobManifest(job, facts, parts, now());
+  const body = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
+  await store.put(prefix + MANIFEST_KEY, body, { contentType: "application/json" });
+  const done = await completeJob(sql, job, worker, prefix + MANIFEST_KEY, manifest.snapshot.consistent);
+  if (!done) {
+    // The job stopped (e.g. swept as stale) while we wrote: a manifest must not outlive it.
+    await store.delete(prefix + MANIFEST_KEY).catch(() => {});
+    return { state: "failed", error: "the job stopped before it could be completed" };
+  }
+  return { state: "completed", manifestKey: prefix + MANIFEST_KEY, consistent: manifest.snapshot.consistent, strayObjectsDeleted: stray };
+}

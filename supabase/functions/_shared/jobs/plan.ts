@@ -1,0 +1,94 @@
+/**
+ * Creating a job: one transaction that inserts the backup_runs row and plans every part,
+ * reading the catalogs in the creating invocation's snapshot (imported with
+ * SET TRANSACTION SNAPSHOT), so the plan matches the data that invocation reads. The
+ * partial unique index on active jobs per target makes a concurrent second trigger wait
+ * for this transaction and then join the job instead of starting another.
+ * @module
+ */
+import type { Sql } from "../db.ts";
+import { newBackupId } from "../format/manifest.ts";
+import { listTables } from "../export/catalog.ts";
+import { readSchemaScripts } from "../export/ddl.ts";
+import type { Selection } from "../export/selection.ts";
+import type { ExportRequest } from "./request.ts";
+import type { ExportConfig } from "./config.ts";
+import { activeJob, type Job, jobByUuid, type JobMetadata } from "./repo.ts";
+
+/** Schema objects every job stores besides its data, one part each. */
+const SCHEMA_PARTS = ["roles", "pre-data", "post-data", "finalize"] as const;
+
+/** The selection a job exports. */
+export function jobSelection(meta: JobMetadata): Selection {
+  return meta.tables && meta.tables.length ? { tables: meta.tables } : {};
+}
+
+const isConflict = (err: unknown) => {
+  const code = (err as { code?: string })?.code;
+  return code === "23505" || code === "40001";
+};
+
+/**
+ * Creates and plans a job in `snapshotId`, or returns the active job of the target when
+ * another trigger got there first (`joined: true`).
+ */
+export async function createOrJoinJob(
+  sql: Sql,
+  req: ExportRequest,
+  cfg: ExportConfig,
+  target: string,
+  snapshotId: string,
+): Promise<{ job: Job; joined: boolean }> {
+  const existing = await activeJob(sql, target);
+  if (existing) return { job: existing, joined: true };
+  let uuid: string | null = null;
+  try {
+    uuid = await sql.begin("isolation level repeatable read", async (tx) => {
+      await tx.unsafe(`set transaction snapshot '${snapshotId.replace(/[^0-9A-Fa-f-]/g, "")}'`);
+      const selection: Selection = req.tables.length ? { tables: req.tables } : {};
+      // The engine's scope rules (managed schemas left out) decide what is exported.
+      const scripts = await readSchemaScripts(tx, selection);
+      const tables = await listTables(tx, selection, scripts.scope);
+      const meta: JobMetadata = {
+        origin: "backup-export",
+        backup_id: newBackupId(),
+        recipients: cfg.unencrypted ? [] : cfg.recipients,
+        unencrypted: cfg.unencrypted,
+        excluded_schemas: scripts.excludedSchemas,
+        scope: scripts.scope,
+        ...(req.tables.length ? { tables: req.tables } : {}),
+        invocations: 0,
+      };
+      const [run] = await tx`
+        insert into lifeboat.backup_runs (kind, label, target, state, started_at, last_progress_at, tables, metadata)
+        values (${req.mode}, ${req.label}, ${target}, 'running', now(), now(),
+                ${req.tables.length ? JSON.stringify(req.tables) : null}::text::jsonb, ${JSON.stringify(meta)}::text::jsonb)
+        on conflict (target) where state in ('planned', 'running') and (metadata ->> 'origin') = 'backup-export'
+        do nothing
+        returning id, run_uuid`;
+      if (!run) return null;
+      for (const kind of SCHEMA_PARTS) {
+        await tx`
+          insert into lifeboat.backup_parts (run_id, kind, table_schema, table_name, chunk, est_bytes)
+          values (${run.id}, ${kind}, '', ${kind}, 0, 0)`;
+      }
+      for (const t of tables) {
+        await tx`select lifeboat.export_plan_table(${run.id}, ${t.schema}, ${t.name}, ${cfg.chunkBytes})`;
+      }
+      await tx`
+        update lifeboat.backup_runs
+        set parts_total = (select count(*) from lifeboat.backup_parts where run_id = ${run.id})
+        where id = ${run.id}`;
+      return String(run.run_uuid);
+    });
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+  }
+  if (uuid) {
+    const job = await jobByUuid(sql, uuid);
+    if (job) return { job, joined: false };
+  }
+  const other = await activeJob(sql, target);
+  if (other) return { job: other, joined: true };
+  throw new Error("could not create or find the export job; try again");
+}

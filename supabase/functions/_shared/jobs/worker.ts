@@ -1,0 +1,207 @@
+/**
+ * One invocation's work on a job, inside its snapshot transaction: read the job's facts
+ * (once per job), then claim parts and export them through the export engine until the
+ * budget says stop or nothing is left to claim. Every part is completed fenced by its
+ * attempt, so a part re-claimed after a crash is never counted twice.
+ * @module
+ */
+import type { Sql } from "../db.ts";
+import { schemaKey } from "../format/manifest.ts";
+import type { Store } from "../store/mod.ts";
+import { listSequences, listTables, readServerInfo, type TableInfo } from "../export/catalog.ts";
+import type { SchemaScripts } from "../export/ddl.ts";
+
+import { finalizeScript } from "../export/finalize.ts";
+import { qualified } from "../export/ident.ts";
+import { type SealConfig, writeWholeObject } from "../export/part_writer.ts";
+import { copyTableToParts } from "../export/table_copy.ts";
+import type { Tx } from "../export/tx.ts";
+import type { BudgetMeter, StopReason } from "./budget.ts";
+import type { ExportConfig } from "./config.ts";
+import { jobSelection } from "./plan.ts";
+import { claimPart, completePart, unclaimPart, type Job, type JobFacts, type Part, recordFacts, releasePart } from "./repo.ts";
+import { safeErrorMessage } from "./errors.ts";
+
+/** The snapshot an invocation reads. */
+export interface Snapshot {
+  id: string;
+  lsn: string;
+}
+
+/** Takes the invocation's snapshot (the transaction must be repeatable read). */
+export async function takeSnapshot(tx: Tx): Promise<Snapshot> {
+  // A long export holds this transaction open; server-side timeouts must not end it.
+  await tx`select pg_catalog.set_config('idle_in_transaction_session_timeout', '0', true),
+                  pg_catalog.set_config('statement_timeout', '0', true),
+                  pg_catalog.set_config('lock_timeout', '30000', true)`;
+  const [s] = await tx`
+    select pg_catalog.pg_export_snapshot() as id,
+           (case when pg_catalog.pg_is_in_recovery() then pg_catalog.pg_last_wal_replay_lsn()
+                 else pg_catalog.pg_current_wal_lsn() end)::text as lsn`;
+  return { id: String(s.id), lsn: String(s.lsn) };
+}
+
+// jsonb cannot hold NUL, so the key is the JSON of [schema, name].
+const factKey = (schema: string, name: string) => JSON.stringify([schema, name]);
+
+/** Reads the job's facts in this snapshot and records them unless another invocation did first. */
+export async function ensureFacts(
+  sql: Sql,
+  tx: Tx,
+  job: Job,
+  snap: Snapshot,
+  scripts: () => Promise<SchemaScripts>,
+): Promise<JobFacts> {
+  if (job.metadata.facts) return job.metadata.facts;
+  const selection = jobSelection(job.metadata);
+  const scope = job.metadata.scope;
+  const tables = await listTables(tx, selection, scope);
+  const [fp] = await tx`select pg_catalog.to_regprocedure('lifeboat.fingerprint(regclass)') is not null as has`;
+  const fingerprints: Record<string, unknown> = {};
+  if (fp.has) {
+    for (const t of tables) {
+      const [f] = await tx`select lifeboat.fingerprint(${t.oid}::oid::regclass) as f`;
+      fingerprints[factKey(t.schema, t.name)] = f.f;
+    }
+  }
+  const facts: JobFacts = {
+    snapshotId: snap.id,
+    lsn: snap.lsn,
+    server: await readServerInfo(tx),
+    sequences: await listSequences(tx, selection, scope, tables),
+    matviews: (await scripts()).matviews,
+    tables: tables.map((t) => ({ schema: t.schema, name: t.name })),
+    fingerprints,
+  };
+  return await recordFacts(sql, job, facts);
+}
+
+/** The fingerprint recorded for a table. */
+export function factFingerprint(facts: JobFacts, schema: string, name: string): unknown {
+  return facts.fingerprints[factKey(schema, name)] ?? null;
+}
+
+/** What an invocation did. */
+export interface WorkResult {
+  partsDone: number;
+  /** Parts whose completion was refused (the attempt had been superseded). */
+  partsFenced: number;
+  stoppedBy: StopReason | "done" | "error" | "job_stopped";
+  error?: string;
+}
+
+/** Everything the worker needs. */
+export interface WorkContext {
+  sql: Sql;
+  tx: Tx;
+  store: Store;
+  job: Job;
+  facts: JobFacts;
+  snap: Snapshot;
+  cfg: ExportConfig;
+  budget: BudgetMeter;
+  worker: string;
+  /** The schema scripts in this snapshot (read once, on first use). */
+  scripts: () => Promise<SchemaScripts>;
+  /** Called after each part, e.g. by tests that crash at chosen points. */
+  onPart?: (part: Part) => void | Promise<void>;
+}
+
+const NO_SPLIT = Number.MAX_SAFE_INTEGER;
+
+/** Claims and exports parts until the budget or the work runs out. */
+export async function workParts(ctx: WorkContext): Promise<WorkResult> {
+  const { sql, tx, store, job, cfg, budget } = ctx;
+  const prefix = `${job.metadata.backup_id}/`;
+  const encrypted = !job.metadata.unencrypted;
+  const seal: SealConfig = { recipients: encrypted ? job.metadata.recipients : [] };
+  const tableInfo = new Map<string, TableInfo>();
+  const result: WorkResult = { partsDone: 0, partsFenced: 0, stoppedBy: "done" };
+
+  const table = async (schema: string, name: string): Promise<TableInfo> => {
+    const k = factKey(schema, name);
+    let t = tableInfo.get(k);
+    if (!t) {
+      [t] = await listTables(tx, { tables: [{ schema, name }] }, job.metadata.scope);
+      // As pg_dump does: the table may not be dropped or altered while this snapshot reads it.
+      await tx.unsafe(`lock table only ${qualified(schema, name)} in access share mode`);
+      tableInfo.set(k, t);
+    }
+    return t;
+  };
+
+  for (;;) {
+    const spent = budget.wouldExceed(0);
+    if (spent) {
+      result.stoppedBy = spent;
+      break;
+    }
+    const part = await claimPart(sql, job, ctx.worker, cfg.partLease);
+    if (!part) break;
+    const over = budget.wouldExceed(part.kind === "data" ? part.estBytes : 0);
+    if (over) {
+      await unclaimPart(sql, part);
+      result.stoppedBy = over;
+      break;
+    }
+    if (part.attempt > cfg.maxAttempts) {
+      await releasePart(sql, part, `gave up after ${part.attempt - 1} attempts (each ended without completing)`, cfg.maxAttempts);
+      result.stoppedBy = "job_stopped";
+      result.error = "a part failed too many times; the job was marked failed";
+      break;
+    }
+    const started = performance.now();
+    const cpuStart = budget.cpuMs();
+    try {
+      let out: { key: string; size: number; sha256: string; rows: number; plainBytes: number; details?: unknown };
+      if (part.kind === "data") {
+        const t = await table(part.tableSchema, part.tableName);
+        const ranged = part.keyColumns && (part.lower || part.upper);
+        const [p] = await copyTableToParts(
+          tx,
+          t,
+          { store, prefix, seal, partBytes: NO_SPLIT },
+          {
+            firstPart: part.chunk,
+            range: ranged ? { keyColumns: part.keyColumns!, lower: part.lower, upper: part.upper } : undefined,
+          },
+        );
+        out = { key: p.relKey, size: p.size, sha256: p.sha256, rows: p.rows, plainBytes: p.plainBytes };
+      } else {
+        let text: string;
+        let details: unknown = {};
+        if (part.kind === "finalize") {
+          text = finalizeScript(ctx.facts.sequences, ctx.facts.matviews, ctx.facts.tables);
+        } else {
+          const s = await ctx.scripts();
+          text = part.kind === "roles" ? s.roles : part.kind === "pre-data" ? s.preData : s.postData;
+          if (part.kind === "roles") details = { passwordsNotExported: s.passwordsNotExported, excludedSchemas: s.excludedSchemas };
+        }
+        const key = schemaKey(part.kind, encrypted);
+        const w = await writeWholeObject(store, prefix + key, text, seal);
+        out = { key, size: w.size, sha256: w.sha256, rows: 0, plainBytes: w.plainBytes, details };
+      }
+      const ok = await completePart(sql, part, { ...out, snapshotId: ctx.snap.id, lsn: ctx.snap.lsn });
+      budget.record({
+        plainBytes: out.plainBytes,
+        estBytes: part.kind === "data" ? part.estBytes : null,
+        wallMs: performance.now() - started,
+        cpuMs: budget.cpuMs() - cpuStart,
+      });
+      if (ok) result.partsDone++;
+      else {
+        // Superseded: another worker re-claimed the part after our lease ran out. The
+        // object key is the same, so the object is theirs now; leave it alone.
+        result.partsFenced++;
+      }
+      await ctx.onPart?.(part);
+    } catch (err) {
+      const message = safeErrorMessage(err);
+      const state = await releasePart(sql, part, message, cfg.maxAttempts).catch(() => "unknown");
+      result.stoppedBy = state === "failed" ? "job_stopped" : "error";
+      result.error = message;
+      break;
+    }
+  }
+  return result;
+}

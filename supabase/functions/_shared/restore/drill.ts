@@ -1,0 +1,214 @@
+/**
+ * Restore drills: restore a backup into a scratch database created for the purpose, compare
+ * fingerprints, optionally run the user's pgTAP assertions against the copy, measure the
+ * recovery time from start to verified against `lifeboat.recovery_time_objectives`, record the
+ * result in `lifeboat.drills`, and always drop the scratch database afterwards.
+ * @module
+ */
+import { connect, describeDbError, type Sql } from "../db.ts";
+import type { Store } from "../store/types.ts";
+import { type Check, check, findings, summarize, type Summary } from "../verify/checks.ts";
+import { type RestoreEvent, restoreBackup, type RestoreReport } from "./engine.ts";
+import { quoteIdent } from "./names.ts";
+import { libpqEnv } from "./pgdump.ts";
+
+/** What to drill. */
+export interface DrillOptions {
+  store: Store;
+  id: string | null;
+  identities: string[] | null;
+  /** The source database: creates the scratch database and receives the record. */
+  sourceUrl: string;
+  /** Directory of *.test.sql pgTAP files to run against the restored copy. */
+  assertionsDir?: string;
+  /** recovery_time_objectives.system to measure against (default 'database'). */
+  system?: string;
+  jobs?: number;
+  signal?: AbortSignal;
+  onEvent?: (e: RestoreEvent | { event: "drill"; step: string; detail?: string }) => void;
+}
+
+/** The user's assertions' outcome. */
+export interface AssertionResult {
+  passed: number;
+  failed: number;
+  files: number;
+  ok: boolean;
+  /** The TAP lines that failed (no data beyond what the tests print). */
+  failures: string[];
+}
+
+/** A drill's outcome. */
+export interface DrillReport {
+  backupId: string | null;
+  scratchDatabase: string;
+  passed: boolean;
+  success: boolean;
+  rtoSeconds: number;
+  objectiveSeconds: number | null;
+  metObjective: boolean | null;
+  summary: Summary;
+  checks: Check[];
+  restore?: Omit<RestoreReport, "checks">;
+  assertions?: AssertionResult;
+  dropped: boolean;
+  recordedId?: number;
+}
+
+/** A scratch database name: lifeboat_drill_<utc time>_<random>. */
+export function scratchName(now = new Date()): string {
+  const ts = now.toISOString().replace(/[-:T]/g, "").slice(0, 14);
+  const rand = Array.from(crypto.getRandomValues(new Uint8Array(3)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `lifeboat_drill_${ts}_${rand}`;
+}
+
+/** The URL of another database on the same server. */
+export function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(db)}`;
+  return u.toString();
+}
+
+/** Parses pg_prove's TAP output. */
+export function parseProve(output: string, exitCode: number): AssertionResult {
+  const lines = output.split("\n");
+  const passed = lines.filter((l) => /^\s*ok \d+/.test(l)).length;
+  const failures = lines.filter((l) => /^\s*not ok \d+/.test(l)).map((l) => l.trim());
+  const files = Number(/Files=(\d+)/.exec(output)?.[1] ?? 0);
+  const ok = exitCode === 0 && failures.length === 0 && /Result: PASS/.test(output);
+  return { passed, failed: failures.length || (ok ? 0 : 1), files, ok, failures };
+}
+
+/** Runs pg_prove over a directory of *.test.sql files against `url`. */
+export async function runAssertions(url: string, dir: string): Promise<AssertionResult> {
+  const { env, dbname } = libpqEnv(url);
+  const u = new URL(dbname);
+  const out = await new Deno.Command("pg_prove", {
+    args: ["--ext", ".sql", "-r", "--verbose", "-h", u.hostname, "-p", u.port || "5432", "-U", decodeURIComponent(u.username),
+      "-d", decodeURIComponent(u.pathname.slice(1)), dir],
+    env: { ...env, PGOPTIONS: "-c search_path=public,extensions", PGSSLMODE: Deno.env.get("PGSSLMODE") ?? "prefer" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return parseProve(text, out.code);
+}
+
+/** Runs a drill. Never leaves the scratch database behind. */
+export async function runDrill(o: DrillOptions): Promise<DrillReport> {
+  const started = new Date();
+  const t0 = performance.now();
+  const checks: Check[] = [];
+  const name = scratchName(started);
+  const source = connect(o.sourceUrl, { applicationName: "lifeboat drill", max: 1 });
+  const report: DrillReport = {
+    backupId: o.id, scratchDatabase: name, passed: false, success: false, rtoSeconds: 0, objectiveSeconds: null,
+    metObjective: null, summary: summarize([]), checks, dropped: false,
+  };
+  let target: Sql | null = null;
+  let created = false;
+  try {
+    o.onEvent?.({ event: "drill", step: "create", detail: name });
+    try {
+      await source.unsafe(`create database ${quoteIdent(name)}`);
+      created = true;
+    } catch (err) {
+      checks.push(check("scratch_database", "error", name, `cannot create the scratch database (${describeDbError(err)})`,
+        "The drill needs a role with CREATEDB on the source server (postgres has it on Supabase)."));
+      return report;
+    }
+    const targetUrl = withDatabase(o.sourceUrl, name);
+    target = connect(targetUrl, { applicationName: "lifeboat drill", max: (o.jobs ?? 2) + 2 });
+    const r = await restoreBackup({
+      store: o.store, id: o.id, identities: o.identities, target, jobs: o.jobs ?? 2, signal: o.signal,
+      onEvent: o.onEvent,
+    });
+    report.backupId = r.backupId;
+    const { checks: rc, ...rest } = r;
+    report.restore = rest;
+    checks.push(...rc);
+    if (r.passed && o.assertionsDir) {
+      o.onEvent?.({ event: "drill", step: "assertions", detail: o.assertionsDir });
+      try {
+        // The user's pgTAP tests need pgTAP in the copy; it is not superuser-only.
+        await target.unsafe("create schema if not exists extensions");
+        await target.unsafe("create extension if not exists pgtap with schema extensions");
+        const a = await runAssertions(targetUrl, o.assertionsDir);
+        report.assertions = a;
+        checks.push(a.ok
+          ? check("assertions", "ok", o.assertionsDir, `${a.passed} assertions in ${a.files} files passed on the restored copy`)
+          : check("assertions", "error", o.assertionsDir, `${a.failed} of ${a.passed + a.failed} assertions failed on the restored copy${
+            a.failures.length ? `: ${a.failures.slice(0, 3).join("; ")}` : ""}`,
+            "The backup restores but does not satisfy your assertions: check what changed (or fix the assertion).",
+            { failures: a.failures.slice(0, 20) }));
+      } catch (err) {
+        checks.push(check("assertions", "error", o.assertionsDir, `the assertions could not run: ${(err as Error).message}`,
+          "Install pg_prove (Debian: libtap-parser-sourcehandler-pgtap-perl) and check the directory."));
+      }
+    }
+    report.rtoSeconds = Math.round(performance.now() - t0) / 1000;
+  } finally {
+    if (report.rtoSeconds === 0) report.rtoSeconds = Math.round(performance.now() - t0) / 1000;
+    await target?.end({ timeout: 5 }).catch(() => {});
+    if (created) {
+      o.onEvent?.({ event: "drill", step: "drop", detail: name });
+      try {
+        await source.unsafe(`drop database if exists ${quoteIdent(name)} with (force)`);
+        report.dropped = true;
+      } catch (err) {
+        checks.push(check("scratch_database", "error", name, `the scratch database could not be dropped (${describeDbError(err)})`,
+          `Drop it by hand: drop database ${quoteIdent(name)} with (force);`));
+      }
+    }
+    report.success = checks.length > 0 && !checks.some((c) => c.level === "error");
+    try {
+      const [obj] = await source<{ s: number | null }[]>`
+        select extract(epoch from o.rto)::float8 as s from lifeboat.recovery_time_objectives o
+        where o.system = ${o.system ?? "database"}`;
+      report.objectiveSeconds = obj?.s ?? null;
+    } catch {
+      report.objectiveSeconds = null;
+    }
+    if (report.objectiveSeconds !== null) {
+      report.metObjective = report.rtoSeconds <= report.objectiveSeconds;
+      checks.push(check("rto", report.metObjective ? "ok" : "error", o.system ?? "database",
+        `recovered and verified in ${report.rtoSeconds.toFixed(1)} s; objective ${report.objectiveSeconds} s`,
+        report.metObjective ? "" : "Restore is slower than the objective: raise --jobs, restore closer to the store, or revise the objective."));
+    } else {
+      checks.push(check("rto", "warn", o.system ?? "database", `recovered and verified in ${report.rtoSeconds.toFixed(1)} s; no objective configured`,
+        `insert into lifeboat.recovery_time_objectives (system, tier, rto) values ('${o.system ?? "database"}', 'critical', '1 hour');`));
+    }
+    report.summary = summarize(checks);
+    report.passed = report.summary.passed;
+    report.recordedId = await recordDrill(source, report, started);
+    await source.end({ timeout: 5 }).catch(() => {});
+  }
+  return report;
+}
+
+/** Records a drill in lifeboat.drills; undefined when the source has no Lifeboat schema. */
+export async function recordDrill(sql: Sql, r: DrillReport, started: Date): Promise<number | undefined> {
+  try {
+    const details = {
+      backupId: r.backupId,
+      scratchDatabase: r.scratchDatabase,
+      dropped: r.dropped,
+      findings: findings(r.checks),
+      assertions: r.assertions ?? null,
+      tables: r.restore?.tables.length ?? 0,
+      rows: r.restore?.rows ?? 0,
+      timings: r.restore?.timings ?? {},
+    };
+    const rows = await sql<{ id: number }[]>`
+      insert into lifeboat.drills (backup_run_id, system, started_at, finished_at, measured_rto, objective, success, details)
+      values (
+        (select b.id from lifeboat.backup_runs b where b.manifest_key like ${`%${r.backupId}/manifest.json`} order by b.id desc limit 1),
+        'database', ${started.toISOString()}, now(), make_interval(secs => ${r.rtoSeconds}),
+        case when ${r.objectiveSeconds}::float8 is null then null else make_interval(secs => ${r.objectiveSeconds}::float8) end,
+        ${r.success}, ${sql.json(details as never)})
+      returning id`;
+    return Number(rows[0].id);
+  } catch {
+    return undefined;
+  }
+}

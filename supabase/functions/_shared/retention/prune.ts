@@ -1,0 +1,80 @@
+/**
+ * Grandfather-father-son retention applied to a store: `lifeboat.gfs_retention()` decides
+ * (only completed backups, never the newest or the newest verified one), this module
+ * deletes what falls outside the policy and records every deletion
+ * (`lifeboat.export_record_prune`, maintenance_log). Also deletes the objects of failed
+ * jobs once their grace period is over. The clock is injectable, for tests.
+ * @module
+ */
+import type { Sql } from "../db.ts";
+import { MANIFEST_KEY } from "../format/manifest.ts";
+import type { Store } from "../store/mod.ts";
+
+/** One pruned backup. */
+export interface PrunedBackup {
+  runId: number;
+  backupId: string;
+  objects: number;
+  bytes: number;
+}
+
+/** What a retention pass did. */
+export interface RetentionReport {
+  kept: number;
+  pruned: PrunedBackup[];
+  orphansCleaned: PrunedBackup[];
+}
+
+const BACKUP_ID = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
+
+/** Deletes every object of a backup prefix, the manifest first. */
+async function deletePrefix(store: Store, backupId: string): Promise<{ objects: number; bytes: number }> {
+  if (!BACKUP_ID.test(backupId)) throw new Error(`refusing to delete '${backupId}': not a backup id`);
+  const prefix = `${backupId}/`;
+  let objects = 0, bytes = 0;
+  // The manifest goes first: a half-deleted backup must already read as incomplete.
+  const m = await store.head(prefix + MANIFEST_KEY);
+  if (m) {
+    await store.delete(prefix + MANIFEST_KEY);
+    objects++;
+    bytes += m.size;
+  }
+  const rest: { key: string; size: number }[] = [];
+  for await (const o of store.list(prefix)) rest.push(o);
+  for (const o of rest) {
+    await store.delete(o.key);
+    objects++;
+    bytes += o.size;
+  }
+  return { objects, bytes };
+}
+
+/** Applies GFS retention to the completed backups of `target` as of `now`. */
+export async function applyRetention(
+  sql: Sql,
+  store: Store,
+  opts: { target: string; now?: Date },
+): Promise<RetentionReport> {
+  const now = opts.now ?? new Date();
+  const rows = await sql`select run_id, backup_id, keep, reasons from lifeboat.gfs_retention(${opts.target}, ${now})`;
+  const report: RetentionReport = { kept: 0, pruned: [], orphansCleaned: [] };
+  for (const r of rows) {
+    if (r.keep) {
+      report.kept++;
+      continue;
+    }
+    const backupId = String(r.backup_id);
+    const { objects, bytes } = await deletePrefix(store, backupId);
+    const recorded = await sql`
+      select lifeboat.export_record_prune(${r.run_id}, ${objects}, ${bytes},
+        jsonb_build_object('reason', 'outside the GFS policy', 'as_of', ${now.toISOString()}::text)) as ok`;
+    if (recorded[0].ok) report.pruned.push({ runId: Number(r.run_id), backupId, objects, bytes });
+  }
+  for (const o of await sql`select run_id, backup_id from lifeboat.export_orphans(${opts.target}, ${now})`) {
+    const backupId = String(o.backup_id);
+    const { objects, bytes } = await deletePrefix(store, backupId);
+    await sql`select lifeboat.export_record_orphans(${o.run_id}, ${objects}, ${bytes})`;
+    report.orphansCleaned.push({ runId: Number(o.run_id), backupId, objects, bytes });
+  }
+  return report;
+}

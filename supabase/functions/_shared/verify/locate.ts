@@ -1,0 +1,105 @@
+/**
+ * Finding backups in a store: listing the prefixes, telling complete ones (with a manifest)
+ * from incomplete ones, picking the latest, and reading a manifest.
+ * @module
+ */
+import { type Manifest, MANIFEST_KEY, parseManifest } from "../format/manifest.ts";
+import { type Store, StoreError } from "../store/types.ts";
+
+const ID_RE = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
+
+/** Whether a string has the shape of a backup id. */
+export function isBackupId(s: string): boolean {
+  return ID_RE.test(s);
+}
+
+/** An error a user can act on: `code` is stable, the message says what to do. */
+export class BackupError extends Error {
+  readonly code: "not_found" | "incomplete" | "invalid" | "unreadable";
+  constructor(code: BackupError["code"], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BackupError";
+    this.code = code;
+  }
+}
+
+/** A backup prefix in a store. */
+export interface BackupListing {
+  id: string;
+  /** True when the manifest is present (the backup finished). */
+  complete: boolean;
+  objects: number;
+  bytes: number;
+}
+
+/** Every backup prefix in the store, oldest first, complete or not. */
+export async function listBackups(store: Store, signal?: AbortSignal): Promise<BackupListing[]> {
+  const byId = new Map<string, BackupListing>();
+  for await (const o of store.list("", { signal })) {
+    const slash = o.key.indexOf("/");
+    if (slash < 0) continue;
+    const id = o.key.slice(0, slash);
+    if (!ID_RE.test(id)) continue;
+    const b = byId.get(id) ?? { id, complete: false, objects: 0, bytes: 0 };
+    b.objects++;
+    b.bytes += o.size;
+    if (o.key === `${id}/${MANIFEST_KEY}`) b.complete = true;
+    byId.set(id, b);
+  }
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** The id of the newest complete backup, or an error saying none exists. */
+export async function latestBackupId(store: Store, signal?: AbortSignal): Promise<string> {
+  const complete = (await listBackups(store, signal)).filter((b) => b.complete);
+  if (complete.length === 0) {
+    throw new BackupError(
+      "not_found",
+      `no complete backup in ${store.describe()}: run 'lifeboat backup' first, or check the store location`,
+    );
+  }
+  return complete[complete.length - 1].id;
+}
+
+/** Reads and validates a backup's manifest. A prefix without one is reported as incomplete. */
+export async function readManifest(store: Store, id: string, signal?: AbortSignal): Promise<Manifest> {
+  if (!ID_RE.test(id)) {
+    throw new BackupError("invalid", `'${id}' is not a backup id (expected e.g. 20261122T031100Z-a1b2c3d4)`);
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await store.getBytes(`${id}/${MANIFEST_KEY}`, { signal });
+  } catch (err) {
+    if (err instanceof StoreError && err.code === "not_found") {
+      let any = false;
+      for await (const _ of store.list(`${id}/`, { signal })) {
+        any = true;
+        break;
+      }
+      if (any) {
+        throw new BackupError(
+          "incomplete",
+          `backup ${id} has no manifest.json: it is INCOMPLETE (the export never finished); do not restore it, take a new backup`,
+        );
+      }
+      throw new BackupError("not_found", `no backup ${id} in ${store.describe()}: list the store or use --latest`);
+    }
+    throw err;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new BackupError("invalid", `backup ${id}: manifest.json is not valid JSON`);
+  }
+  const m = parseManifest(json);
+  if (m.id !== id) {
+    throw new BackupError("invalid", `backup ${id}: manifest.json names backup ${m.id}; it was copied under the wrong prefix`);
+  }
+  return m;
+}
+
+/** The store key of an object of a backup. */
+export function objectKey(id: string, key: string): string {
+  return `${id}/${key}`;
+}
