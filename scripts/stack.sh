@@ -102,6 +102,8 @@ port = $DB_PORT
 unix_socket_directories = '$PG_SOCK'
 shared_preload_libraries = 'pg_cron,pg_stat_statements'
 cron.database_name = 'postgres'
+# pg_cron connects to run jobs; over TCP it would need a password, so use the private socket.
+cron.host = '$PG_SOCK'
 wal_level = logical
 max_replication_slots = 5
 max_wal_senders = 10
@@ -120,6 +122,7 @@ EOF
 pg_start() {
   pg_init
   sed -i "s/^port = .*/port = $DB_PORT/" "$PG_DATA/postgresql.conf"
+  grep -q "^cron.host" "$PG_DATA/postgresql.conf" || echo "cron.host = '$PG_SOCK'" >>"$PG_DATA/postgresql.conf"
   if pg_running; then return 0; fi
   rm -f "$PIDS/postgres.pid"
   say "starting PostgreSQL on 127.0.0.1:$DB_PORT"
@@ -137,7 +140,7 @@ pg_bootstrap() {
 db_migrate() {
   say "applying migrations with the Supabase CLI"
   (cd "$ROOT" && PGSSLMODE=disable SUPABASE_YES=1 "$SUPABASE" db push --remote="$(owner_url)" --yes \
-      --skip-vault >"$LOGS/db-push.log" 2>&1) \
+      --skip-vault --include-all >"$LOGS/db-push.log" 2>&1) \
     || { tail -n 30 "$LOGS/db-push.log" >&2; die "supabase db push failed; see $LOGS/db-push.log"; }
   say "loading supabase/seed.sql"
   PGSSLMODE=disable psql -X -q -v ON_ERROR_STOP=1 "$(owner_url)" -f "$ROOT/supabase/seed.sql" \

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { stackEnv, secretKey } from "./support/stack.ts";
-import { listeningReceiver, type Receiver } from "./support/receiver.ts";
+import { listeningReceiver, type Receiver } from "./support/outbox_receiver.ts";
 import { spawnWorker, type WorkerProcess } from "./support/worker_process.ts";
 import { waitFor } from "./support/wait.ts";
 import { deliver, describeFetchError } from "../scripts/outbox-worker.ts";

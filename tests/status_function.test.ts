@@ -1,7 +1,7 @@
 // The backup-status function over real HTTP, through the local gateway, against the real
 // database with seeded backup, verification and drill history.
 import assert from "node:assert/strict";
-import parsePrometheus from "npm:parse-prometheus-text-format@1.1.1";
+import parsePrometheus from "parse-prometheus-text-format";
 import { db, freePort, FunctionProcess, functionUrl, secretKey, serviceHeaders, stackEnv } from "./support/stack.ts";
 import { removeStatusHistory, seedStatusHistory } from "./support/status_seed.ts";
 

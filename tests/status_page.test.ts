@@ -4,7 +4,7 @@
 // seeded history, and the charts must render with their data points. The screenshot is kept
 // in tests/artifacts/status-page.png. `lifeboat report --html` must write the same page.
 import assert from "node:assert/strict";
-import { chromium } from "npm:playwright-core@1.65.1";
+import { chromium } from "playwright-core";
 import { db, functionUrl, repoRoot, run, stackEnv } from "./support/stack.ts";
 import { removeStatusHistory, seedStatusHistory } from "./support/status_seed.ts";
 

@@ -1,7 +1,7 @@
 // Rendering of the status without a database: badge colours against the RPO, Prometheus
 // label escaping checked by a real exposition parser, and HTML escaping of data.
 import assert from "node:assert/strict";
-import parsePrometheus from "npm:parse-prometheus-text-format@1.1.1";
+import parsePrometheus from "parse-prometheus-text-format";
 import { badgeMessage, renderBadge } from "../supabase/functions/_shared/status/badge.ts";
 import { renderPrometheus } from "../supabase/functions/_shared/status/prometheus.ts";
 import { renderStatusPage } from "../supabase/functions/_shared/status/html.ts";

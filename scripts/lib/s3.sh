@@ -386,7 +386,8 @@ _s3_wait_osd_active() {
 _s3_create() {
   local root fsid mon_port osd_uuid osd_id
   root=$(_s3_root)
-  mon_port=${S3_MON_PORT:-$((S3_PORT + 10000))}
+  # The monitor needs a port of its own; keep it inside the valid range whatever S3_PORT is.
+  mon_port=${S3_MON_PORT:-$(( S3_PORT + 10000 > 65535 ? S3_PORT - 10000 : S3_PORT + 10000 ))}
   fsid=$(uuidgen)
   osd_uuid=$(uuidgen)
   _s3_say "creating cluster in $root (mon port $mon_port)"

@@ -46,6 +46,10 @@ create extension if not exists pg_stat_statements with schema extensions;
 create extension if not exists pgcrypto with schema extensions;
 create extension if not exists "uuid-ossp" with schema extensions;
 create extension if not exists amcheck with schema extensions;
+-- Supabase grants amcheck's B-tree checks to postgres (amcheck/after-create.sql).
+grant execute on function extensions.bt_index_check(regclass), extensions.bt_index_check(regclass, boolean),
+  extensions.bt_index_parent_check(regclass), extensions.bt_index_parent_check(regclass, boolean),
+  extensions.bt_index_parent_check(regclass, boolean, boolean) to postgres;
 create extension if not exists pgtap with schema extensions;
 create extension if not exists pg_cron;
 

@@ -608,7 +608,7 @@ comment on function lifeboat.check_integrity(boolean, interval, text[], boolean)
 -- Order-independent content fingerprint: row count plus the exact sum over rows of
 -- hashtextextended(<row as text>, 0), a signed 64-bit hash. Sums (not xor) so duplicate rows
 -- count. Output settings are pinned so the row text is the same in any database and session.
--- See docs/sql-checks.md for the exact definition.
+-- See docs/sql.md for the exact definition.
 create or replace function lifeboat.fingerprint(target regclass)
 returns jsonb
 language plpgsql

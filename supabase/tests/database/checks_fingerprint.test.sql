@@ -37,7 +37,7 @@ set local extra_float_digits = 1;
 set local bytea_output = 'hex';
 select is(lifeboat.fingerprint('"FP Source"."All Types"')->>'hash_sum',
   (select sum(hashtextextended(x::text, 0))::text from "FP Source"."All Types" x),
-  'hash_sum is the sum of hashtextextended(row::text, 0) under the settings docs/sql-checks.md lists');
+  'hash_sum is the sum of hashtextextended(row::text, 0) under the settings docs/sql.md lists');
 
 -- Session settings that change text output do not change the fingerprint.
 create temp table fp_utc on commit drop as select lifeboat.fingerprint('"FP Source"."All Types"') as fp;

@@ -35,7 +35,7 @@ select throws_ok($$insert into lifeboat.recovery_point_objectives (data_class, r
 -- health(): one uniform row per check.
 select has_function('lifeboat', 'health', array[]::text[]);
 select set_eq($$select "check" from lifeboat.health()$$,
-  array['connections', 'cron_scheduler', 'cron_failures'], 'health() reports its three checks');
+  array['connections', 'cron_scheduler', 'cron_failures', 'backup_age'], 'health() reports its four checks');
 select is((select count(*)::int from lifeboat.health() where level not in ('ok', 'warn', 'error')), 0,
   'every level is ok, warn or error');
 select is((select level from lifeboat.health() where "check" = 'cron_scheduler'), 'ok',
@@ -46,6 +46,10 @@ select ok((select (metadata ->> 'observed_value')::numeric between 0 and 100 fro
 -- Failed cron runs in the window turn the check to warn, then error at the threshold.
 -- (job_run_details rows need a job; both are rolled back with the test.)
 update lifeboat.settings set value = '2' where key = 'health.cron_failures_error';
+-- Start from a clean history (rolled back with the test), so earlier real failures do not count.
+delete from cron.job_run_details;
+update lifeboat.alert_events set state = 'resolved', resolved_at = now() where state = 'firing';
+update lifeboat.incidents set status = 'resolved', resolved_at = now() where status = 'open';
 select lives_ok($$select cron.schedule('lifeboat-test-foundation', '0 0 1 1 *', 'select 1')$$, 'can schedule a job');
 insert into cron.job_run_details (jobid, runid, database, username, command, status, start_time, end_time)
 select jobid, 900001, 'postgres', 'postgres', 'select 1', 'failed', now() - interval '1 hour', now() - interval '1 hour'
