@@ -1,16 +1,56 @@
 #!/usr/bin/env bash
-# Lifeboat's main job on the embedded defaults: start the local stack (no S3 needed: backups
-# go to a local directory store), apply the migrations and demo seed, and print health.
+# Lifeboat's main job, the whole story on the embedded defaults: start the local stack (no S3:
+# backups go to a local directory store), apply the migrations and the demo seed, back up
+# (encrypted), verify the backup, run a restore drill that measures RTO, and print the status
+# summary with the path of the HTML status page.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+STACK_DIR="${LIFEBOAT_STACK_DIR:-$ROOT/.lifeboat}"
+case "$STACK_DIR" in /*) ;; *) STACK_DIR="$ROOT/$STACK_DIR" ;; esac
+export LIFEBOAT_STACK_DIR="$STACK_DIR"
+STORE="$STACK_DIR/backups"
+IDENTITY="$STACK_DIR/backup-identity.txt"
+REPORT="$STACK_DIR/status.html"
+lifeboat() { "$ROOT/scripts/lifeboat" "$@"; }
+step() { printf '\n== %s\n' "$*"; }
+
+step "1/6 start the stack, apply migrations and the demo seed"
 bash scripts/stack.sh start --no-s3
 set -a
 # shellcheck disable=SC1091
-. "${LIFEBOAT_STACK_DIR:-$ROOT/.lifeboat}/stack.env"
+. "$STACK_DIR/stack.env"
 set +a
+
+step "2/6 backup key (age identity, kept in $IDENTITY)"
+if [ ! -f "$IDENTITY" ]; then
+  recipient=$(lifeboat keygen --output "$IDENTITY")
+else
+  recipient=$(grep -o 'age1[0-9a-z]*' "$IDENTITY" | head -n 1)
+fi
+echo "recipient: $recipient"
+
+step "3/6 back up to $STORE"
+mkdir -p "$STORE"
+lifeboat backup --store "$STORE" --recipient "$recipient" --label "main-job" --json | tail -n 1
+
+step "4/6 verify the newest backup"
+lifeboat verify --store "$STORE" --latest --identity "$IDENTITY"
+
+step "5/6 restore drill into a scratch database (measures RTO)"
+lifeboat drill --store "$STORE" --identity "$IDENTITY"
+
+step "6/6 status"
 secret=$(node -e 'process.stdout.write(JSON.parse(process.env.SUPABASE_SECRET_KEYS).default)')
-echo "== health (service view): $SUPABASE_URL/functions/v1/health"
-curl -sS -H "apikey: $secret" "$SUPABASE_URL/functions/v1/health"
+echo "health: $(curl -sS -H "apikey: $secret" "$SUPABASE_URL/functions/v1/health" | node -e '
+  let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+    const h = JSON.parse(s);
+    console.log(h.status + " (" + Object.entries(h.checks).map(([k, v]) => k.split(":")[1] + "=" + v[0].status).join(", ") + ")");
+  });')"
+status=0
+# The same summary backup-status serves, and the same page as ?format=html.
+lifeboat report --html "$REPORT" || status=$?
 echo
+echo "HTML status page: $REPORT"
 echo "The stack keeps running; stop it with: bash scripts/stack.sh stop"
+exit "$status"
