@@ -7,6 +7,7 @@ import { createHmac } from "node:crypto";
 import type postgres from "postgres";
 import { db, FunctionProcess, serviceHeaders, stackEnv } from "./support/stack.ts";
 import { Receiver } from "./support/receiver.ts";
+import { withIsolatedTables } from "./support/isolation.ts";
 import { dispatchNotifications } from "../supabase/functions/_shared/notify/dispatch.ts";
 import { verifyWebhook } from "../supabase/functions/_shared/notify/signature.ts";
 import { connect } from "../supabase/functions/_shared/db.ts";
@@ -17,18 +18,25 @@ const SUMMARY = 'disk <full> & "hot"';
 const FIRST_SEEN = "2026-01-01T00:00:00+00:00";
 const TEST_JOB = "lifeboat-notify-test-job";
 
-/** Runs `fn` with the scheduled dispatcher paused (it would race this test for deliveries). */
+/**
+ * Runs `fn` with the scheduled jobs paused (the dispatcher would race this test for deliveries,
+ * the alert evaluator would add alerts) and with no other channel, alert or pending outbox call
+ * around: other test files leave firing alerts that would be notified too. All comes back after.
+ */
 async function withIsolation(sql: postgres.Sql, fn: () => Promise<void>): Promise<void> {
-  await sql`select cron.alter_job(jobid, active := false) from cron.job where jobname = 'lifeboat-notify-dispatch'`;
-  try {
-    await fn();
-  } finally {
-    await sql`delete from lifeboat.notification_channels where name like 'test-%'`;
-    await sql`delete from lifeboat.alert_events where rule = 'notify_test'`;
-    await sql`delete from cron.job_run_details where jobid in (select jobid from cron.job where jobname = ${TEST_JOB})`;
-    await sql`select cron.unschedule(jobid) from cron.job where jobname = ${TEST_JOB}`;
-    await sql`select cron.alter_job(jobid, active := true) from cron.job where jobname = 'lifeboat-notify-dispatch'`;
-  }
+  await withIsolatedTables(sql, {
+    tables: ["lifeboat.notification_channels", "lifeboat.alert_events", "lifeboat.outbox"],
+    settleOutboxFor: ["backup-status"],
+  }, async () => {
+    try {
+      await fn();
+    } finally {
+      await sql`delete from lifeboat.notification_channels where name like 'test-%'`;
+      await sql`delete from lifeboat.alert_events where rule = 'notify_test'`;
+      await sql`delete from cron.job_run_details where jobid in (select jobid from cron.job where jobname = ${TEST_JOB})`;
+      await sql`select cron.unschedule(jobid) from cron.job where jobname = ${TEST_JOB}`;
+    }
+  });
 }
 
 async function insertAlert(sql: postgres.Sql, key: string, severity = "critical"): Promise<number> {

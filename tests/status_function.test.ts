@@ -2,8 +2,9 @@
 // database with seeded backup, verification and drill history.
 import assert from "node:assert/strict";
 import parsePrometheus from "parse-prometheus-text-format";
+import { withIsolatedTables } from "./support/isolation.ts";
 import { db, freePort, FunctionProcess, functionUrl, secretKey, serviceHeaders, stackEnv } from "./support/stack.ts";
-import { removeStatusHistory, seedStatusHistory } from "./support/status_seed.ts";
+import { removeStatusHistory, seedStatusHistory, withStatusIsolation } from "./support/status_seed.ts";
 
 const STATUS = functionUrl("backup-status");
 const token = () => stackEnv("LIFEBOAT_STATUS_TOKEN");
@@ -27,12 +28,17 @@ async function get(url: string, headers: Record<string, string> = {}, method = "
 async function withSeed(fn: () => Promise<void>) {
   const sql = db();
   try {
-    await seedStatusHistory(sql);
-    // The function caches a report for up to 1 s: let a previous one expire.
-    await new Promise((r) => setTimeout(r, 1100));
-    await fn();
+    await withStatusIsolation(sql, async () => {
+      try {
+        await seedStatusHistory(sql);
+        // The function caches a report for up to 1 s: let a previous one expire.
+        await new Promise((r) => setTimeout(r, 1100));
+        await fn();
+      } finally {
+        await removeStatusHistory(sql);
+      }
+    });
   } finally {
-    await removeStatusHistory(sql);
     await sql.end();
   }
 }
@@ -232,5 +238,47 @@ Deno.test("backup-status: CORS follows LIFEBOAT_STATUS_CORS_ORIGINS; a dead data
   } finally {
     await fn.stop();
     await dead.stop();
+  }
+});
+
+Deno.test("test isolation: rows set aside come back with their ids, and paused jobs run again, even when the test throws", async () => {
+  const sql = db();
+  const job = "lifeboat-isolation-probe";
+  const snapshot = async () => ({
+    runs: await sql`select * from lifeboat.backup_runs where label = ${job}`,
+    parts: await sql`select p.* from lifeboat.backup_parts p join lifeboat.backup_runs r on r.id = p.run_id where r.label = ${job}`,
+    drills: await sql`select * from lifeboat.drills where details ->> 'probe' = ${job}`,
+  });
+  try {
+    await sql`select cron.schedule(${job}, '0 0 1 1 *', 'select 1')`;
+    const [run] = await sql`insert into lifeboat.backup_runs (kind, label, state, started_at, finished_at, manifest_key, bytes)
+      values ('full', ${job}, 'completed', now() - interval '1 hour', now(), 'probe/manifest.json', 42) returning id`;
+    await sql`insert into lifeboat.backup_parts (run_id, table_schema, table_name, state) values (${run.id}, 'public', 'orders', 'pending')`;
+    await sql`insert into lifeboat.drills (system, backup_run_id, started_at, finished_at, measured_rto, objective, success, details)
+      values ('database', ${run.id}, now() - interval '1 hour', now(), interval '5 minutes', interval '1 hour', false, ${sql.json({ probe: job })})`;
+    const before = await snapshot();
+
+    await assert.rejects(
+      withIsolatedTables(sql, { tables: ["lifeboat.backup_runs"] }, async () => {
+        const [n] = await sql`select (select count(*) from lifeboat.backup_runs)::int as runs,
+          (select count(*) from lifeboat.backup_parts)::int as parts, (select count(*) from lifeboat.drills)::int as drills,
+          (select count(*) from cron.job where active)::int as active`;
+        assert.deepEqual(n, { runs: 0, parts: 0, drills: 0, active: 0 });
+        await sql`insert into lifeboat.backup_runs (kind, label) values ('full', 'left behind by a failing test')`;
+        throw new Error("the test failed");
+      }),
+      /the test failed/,
+    );
+
+    assert.deepEqual(await snapshot(), before);
+    const [after] = await sql`select (select active from cron.job where jobname = ${job}) as active,
+      (select count(*) from lifeboat.backup_runs where label = 'left behind by a failing test')::int as stray,
+      pg_catalog.to_regnamespace('lifeboat_test_stash') is null as dropped`;
+    assert.deepEqual(after, { active: true, stray: 0, dropped: true });
+  } finally {
+    await sql`delete from lifeboat.backup_runs where label = ${job}`;
+    await sql`delete from lifeboat.drills where details ->> 'probe' = ${job}`;
+    await sql`select cron.unschedule(jobid) from cron.job where jobname = ${job}`;
+    await sql.end();
   }
 });

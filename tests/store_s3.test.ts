@@ -20,7 +20,7 @@ const MiB = 1024 * 1024;
 const repoRoot = new URL("../", import.meta.url).pathname;
 const skip = Deno.env.get("LIFEBOAT_SKIP_S3") === "1";
 const envFile = Deno.env.get("LIFEBOAT_S3_ENV_FILE") ??
-  `${repoRoot}.lifeboat/s3.env`;
+  `${Deno.env.get("LIFEBOAT_STACK_DIR") ?? `${repoRoot}.lifeboat`}/s3.env`;
 
 interface S3Env {
   endpoint: string;

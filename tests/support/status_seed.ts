@@ -5,6 +5,21 @@
  * @module
  */
 import type postgres from "postgres";
+import { withIsolatedTables } from "./isolation.ts";
+
+/**
+ * The tables the status report reads history from (with the ones referencing them: parts,
+ * verifications, drills, incident events, notification deliveries).
+ */
+export const STATUS_TABLES = ["lifeboat.backup_runs", "lifeboat.incidents", "lifeboat.alert_events"];
+
+/**
+ * Runs `fn` while the status tables hold only what the test seeds: other test files' backups,
+ * failed drills and alerts are set aside and the scheduled jobs paused, then all is restored.
+ */
+export function withStatusIsolation<T>(sql: postgres.Sql, fn: () => Promise<T>): Promise<T> {
+  return withIsolatedTables(sql, { tables: STATUS_TABLES }, fn);
+}
 
 /** What {@linkcode seedStatusHistory} created. */
 export interface SeededHistory {
