@@ -68,7 +68,7 @@ install_all() {
   [ "$with_s3" = 1 ] && s3_install
   if [ ! -x "$DENO" ] || [ ! -x "$SUPABASE" ]; then
     say "installing the Deno runtime and the Supabase CLI (tools/)"
-    (cd "$ROOT/tools" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    (cd "$ROOT/tools" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
   fi
   # Fetch every npm dependency once, so the first request does not pay for it.
   "$DENO" cache --quiet "$ROOT"/supabase/functions/*/index.ts "$ROOT"/scripts/*.ts >"$LOGS/deno-cache.log" 2>&1 \
