@@ -10,13 +10,11 @@ import { parseManifest } from "../supabase/functions/_shared/format/manifest.ts"
 import { db, FunctionProcess } from "./support/stack.ts";
 import {
   ageKey,
+  assertPsqlRestoreMatches,
   callExport,
   configureExport,
-  dropDatabase,
   fingerprints,
-  installFingerprint,
   makeTestSchema,
-  restoreWithPsql,
   testTarget,
 } from "./support/edge_export.ts";
 
@@ -78,18 +76,7 @@ Deno.test("killed at random points, the export resumes, never shows an early man
     assert.deepEqual(stored.sort(), [...manifest.objects.map((o) => o.key), "manifest.json"].sort());
 
     const source = await fingerprints(sql, SCHEMA);
-    const url = await restoreWithPsql(store, manifest.id, keyFile);
-    try {
-      const copy = db(url);
-      try {
-        await installFingerprint(sql, copy);
-        assert.deepEqual(await fingerprints(copy, SCHEMA), source);
-      } finally {
-        await copy.end();
-      }
-    } finally {
-      await dropDatabase(url);
-    }
+    await assertPsqlRestoreMatches(sql, store, manifest.id, keyFile, SCHEMA, source);
     console.log(`crash test: ${kills} kills, ${completedCalls} answered calls, max attempt ${attempts.max}`);
   } finally {
     await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`);

@@ -10,13 +10,11 @@ import { parseManifest } from "../supabase/functions/_shared/format/manifest.ts"
 import { db, functionUrl } from "./support/stack.ts";
 import {
   ageKey,
+  assertPsqlRestoreMatches,
   callExport,
   configureExport,
-  dropDatabase,
   fingerprints,
-  installFingerprint,
   makeTestSchema,
-  restoreWithPsql,
   testTarget,
   waitForJob,
 } from "./support/edge_export.ts";
@@ -61,18 +59,7 @@ Deno.test("a database bigger than the budget completes across invocations and re
 
     const source = await fingerprints(sql, SCHEMA);
     for (const t of manifest.tables) assert.deepEqual(t.fingerprint, source[t.name], `manifest fingerprint of ${t.name}`);
-    const url = await restoreWithPsql(store, manifest.id, keyFile);
-    try {
-      const copy = db(url);
-      try {
-        await installFingerprint(sql, copy);
-        assert.deepEqual(await fingerprints(copy, SCHEMA), source);
-      } finally {
-        await copy.end();
-      }
-    } finally {
-      await dropDatabase(url);
-    }
+    await assertPsqlRestoreMatches(sql, store, manifest.id, keyFile, SCHEMA, source);
   } finally {
     await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`);
     await sql.end();

@@ -5,13 +5,10 @@
  * and met the objective.
  * @module
  */
-import { parseArgs } from "node:util";
 import { runDrill } from "../../supabase/functions/_shared/restore/drill.ts";
 import { progressSink } from "../../supabase/functions/_shared/restore/progress.ts";
-import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
-import { resolveBackupRef } from "../../supabase/functions/_shared/verify/backup_ref.ts";
 import { formatChecks } from "../../supabase/functions/_shared/verify/checks.ts";
-import { readIdentities } from "./verify.ts";
+import { countOption, openBackup, parseCommand, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat drill [<backup id> | <store>/<backup id>] [options]
 
@@ -29,39 +26,23 @@ Exit status: 0 drill passed within the objective, 1 failed, 2 bad usage.`;
 
 /** Runs the command. */
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        store: { type: "string" },
-        latest: { type: "boolean", default: false },
-        identity: { type: "string" },
-        "db-url": { type: "string" },
-        assertions: { type: "string" },
-        system: { type: "string" },
-        jobs: { type: "string" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (err) {
-    console.error(`lifeboat drill: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand("drill", USAGE, args, {
+    store: { type: "string" },
+    latest: { type: "boolean", default: false },
+    identity: { type: "string" },
+    "db-url": { type: "string" },
+    assertions: { type: "string" },
+    system: { type: "string" },
+    jobs: { type: "string" },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  });
+  if (typeof parsed === "number") return parsed;
   const v = parsed.values;
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const bad = (msg: string) => {
-    console.error(`lifeboat drill: ${msg}`);
-    return 2;
-  };
+  const bad = usageError("drill");
   if (parsed.positionals.length > 1) return bad(`expected at most one backup, got ${parsed.positionals.length} arguments`);
-  const jobs = v.jobs ? Number(v.jobs) : 2;
-  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 32) return bad("--jobs must be an integer from 1 to 32");
+  const jobs = countOption(v.jobs, 2, 32);
+  if (jobs === null) return bad("--jobs must be an integer from 1 to 32");
   const sourceUrl = v["db-url"] ?? Deno.env.get("SUPABASE_DB_URL");
   if (!sourceUrl) return bad("no source database: pass --db-url (or set SUPABASE_DB_URL)");
   if (!/^postgres(ql)?:\/\//.test(sourceUrl)) return bad("--db-url must be a postgres:// or postgresql:// URL");
@@ -72,14 +53,13 @@ export async function run(args: string[]): Promise<number> {
       return bad(`--assertions '${v.assertions}' does not exist`);
     }
   }
-  let ref, identities: string[] | null = null, store;
+  let opened;
   try {
-    ref = resolveBackupRef(parsed.positionals[0], v.store, v.latest || !parsed.positionals[0], Deno.env.get("LIFEBOAT_STORE"));
-    if (v.identity) identities = await readIdentities(v.identity);
-    store = openStore(ref.store);
+    opened = await openBackup(parsed.positionals[0], v.store, v.latest || !parsed.positionals[0], v.identity);
   } catch (err) {
     return bad((err as Error).message);
   }
+  const { ref, identities, store } = opened;
   const ac = new AbortController();
   const onSig = () => ac.abort(new Error("interrupted"));
   Deno.addSignalListener("SIGINT", onSig);

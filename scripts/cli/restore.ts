@@ -4,16 +4,13 @@
  * Exit 0 only when the restore is complete and verified.
  * @module
  */
-import { parseArgs } from "node:util";
 import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db.ts";
 import { restoreBackup } from "../../supabase/functions/_shared/restore/engine.ts";
 import { parseUserTable, type QName } from "../../supabase/functions/_shared/restore/names.ts";
 import { isPgDumpArchive, restorePgDump } from "../../supabase/functions/_shared/restore/pgdump.ts";
 import { progressSink } from "../../supabase/functions/_shared/restore/progress.ts";
-import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
-import { resolveBackupRef } from "../../supabase/functions/_shared/verify/backup_ref.ts";
 import { formatChecks } from "../../supabase/functions/_shared/verify/checks.ts";
-import { readIdentities } from "./verify.ts";
+import { countOption, openBackup, parseCommand, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat restore [<backup id> | <store>/<backup id> | <file.dump>] --target <db url> [options]
 
@@ -36,45 +33,29 @@ const IDENT_RE = /^[A-Za-z_][A-Za-z0-9_$ -]{0,62}$/;
 
 /** Runs the command. */
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        target: { type: "string" },
-        store: { type: "string" },
-        latest: { type: "boolean", default: false },
-        identity: { type: "string" },
-        schema: { type: "string", multiple: true },
-        table: { type: "string", multiple: true },
-        "into-schema": { type: "string" },
-        clean: { type: "boolean", default: false },
-        jobs: { type: "string" },
-        "preflight-only": { type: "boolean", default: false },
-        "compare-with": { type: "string" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (err) {
-    console.error(`lifeboat restore: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand("restore", USAGE, args, {
+    target: { type: "string" },
+    store: { type: "string" },
+    latest: { type: "boolean", default: false },
+    identity: { type: "string" },
+    schema: { type: "string", multiple: true },
+    table: { type: "string", multiple: true },
+    "into-schema": { type: "string" },
+    clean: { type: "boolean", default: false },
+    jobs: { type: "string" },
+    "preflight-only": { type: "boolean", default: false },
+    "compare-with": { type: "string" },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  });
+  if (typeof parsed === "number") return parsed;
   const v = parsed.values;
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const bad = (msg: string) => {
-    console.error(`lifeboat restore: ${msg}`);
-    return 2;
-  };
+  const bad = usageError("restore");
   if (!v.target) return bad("--target <database url> is required: the database to restore into");
   if (!/^postgres(ql)?:\/\//.test(v.target)) return bad("--target must be a postgres:// or postgresql:// URL");
   if (parsed.positionals.length > 1) return bad(`expected one backup, got ${parsed.positionals.length} arguments`);
-  const jobs = v.jobs ? Number(v.jobs) : 2;
-  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 32) return bad("--jobs must be an integer from 1 to 32");
+  const jobs = countOption(v.jobs, 2, 32);
+  if (jobs === null) return bad("--jobs must be an integer from 1 to 32");
   const tables: QName[] = [];
   for (const t of v.table ?? []) {
     const q = parseUserTable(t);
@@ -120,14 +101,13 @@ export async function run(args: string[]): Promise<number> {
         clean: v.clean, jobs, preflightOnly: v["preflight-only"],
       });
     } else {
-      let ref, identities: string[] | null = null, store;
+      let opened;
       try {
-        ref = resolveBackupRef(first, v.store, v.latest, Deno.env.get("LIFEBOAT_STORE"));
-        if (v.identity) identities = await readIdentities(v.identity);
-        store = openStore(ref.store);
+        opened = await openBackup(first, v.store, v.latest, v.identity);
       } catch (err) {
         return bad((err as Error).message);
       }
+      const { ref, identities, store } = opened;
       report = await restoreBackup({
         store, id: ref.id, identities, target, schemas: v.schema, tables, intoSchema: into, clean: v.clean, jobs,
         preflightOnly: v["preflight-only"], onEvent: sink,

@@ -3,13 +3,10 @@
  * only when it passes. Records the run in the source's lifeboat.verification_runs.
  * @module
  */
-import { parseArgs } from "node:util";
-import { AgeKeyError, parseIdentityFile } from "../../supabase/functions/_shared/crypto/mod.ts";
 import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db.ts";
-import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
-import { resolveBackupRef } from "../../supabase/functions/_shared/verify/backup_ref.ts";
 import { formatChecks } from "../../supabase/functions/_shared/verify/checks.ts";
 import { verifyBackup } from "../../supabase/functions/_shared/verify/engine.ts";
+import { countOption, openBackup, parseCommand, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat verify [<backup id> | <store>/<backup id>] [options]
 
@@ -25,63 +22,31 @@ const USAGE = `usage: lifeboat verify [<backup id> | <store>/<backup id>] [optio
 
 Exit status: 0 the backup passed, 1 it failed, 2 bad usage.`;
 
-/** Reads and parses an identity file, with errors that say what to fix. */
-export async function readIdentities(path: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    throw new Error(`cannot read the identity file '${path}': check the path and its permissions`);
-  }
-  return parseIdentityFile(text);
-}
-
 /** Runs the command. */
 export async function run(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        store: { type: "string" },
-        latest: { type: "boolean", default: false },
-        identity: { type: "string" },
-        "db-url": { type: "string" },
-        "no-db": { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        concurrency: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (err) {
-    console.error(`lifeboat verify: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand("verify", USAGE, args, {
+    store: { type: "string" },
+    latest: { type: "boolean", default: false },
+    identity: { type: "string" },
+    "db-url": { type: "string" },
+    "no-db": { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    concurrency: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  });
+  if (typeof parsed === "number") return parsed;
   const v = parsed.values;
-  if (v.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (parsed.positionals.length > 1) {
-    console.error(`lifeboat verify: expected one backup, got ${parsed.positionals.length} arguments\n\n${USAGE}`);
-    return 2;
-  }
-  const concurrency = v.concurrency ? Number(v.concurrency) : 4;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-    console.error("lifeboat verify: --concurrency must be an integer from 1 to 64");
-    return 2;
-  }
-  let ref, identities: string[] | null = null, store;
+  const bad = usageError("verify");
+  if (parsed.positionals.length > 1) return bad(`expected one backup, got ${parsed.positionals.length} arguments\n\n${USAGE}`);
+  const concurrency = countOption(v.concurrency, 4, 64);
+  if (concurrency === null) return bad("--concurrency must be an integer from 1 to 64");
+  let opened;
   try {
-    ref = resolveBackupRef(parsed.positionals[0], v.store, v.latest, Deno.env.get("LIFEBOAT_STORE"));
-    if (v.identity) identities = await readIdentities(v.identity);
-    store = await openStore(ref.store);
+    opened = await openBackup(parsed.positionals[0], v.store, v.latest, v.identity);
   } catch (err) {
-    const msg = err instanceof AgeKeyError || err instanceof Error ? err.message : String(err);
-    console.error(`lifeboat verify: ${msg}`);
-    return 2;
+    return bad(err instanceof Error ? err.message : String(err)); // AgeKeyError included
   }
+  const { ref, identities, store } = opened;
   const dbUrl = v["no-db"] ? undefined : v["db-url"] ?? Deno.env.get("SUPABASE_DB_URL");
   let source: Sql | null = null;
   if (dbUrl) {

@@ -79,10 +79,12 @@ as $$
 $$;
 comment on function lifeboat.setting(text) is 'The value of a lifeboat.settings row (jsonb), or null if absent.';
 
--- health(): the database-side checks behind the health endpoint, one uniform row per check:
--- (check, level ok|warn|error, object, detail, remediation, metadata).
--- metadata carries observed_value and observed_unit for the health+json response.
-create or replace function lifeboat.health()
+-- Each check below is its own function returning one row in the uniform check shape:
+-- (check, level ok|warn|error, object, detail, remediation, metadata). metadata carries
+-- observed_value and observed_unit for the health+json response. health() is their union.
+
+-- check_connections(): client connections against the usable share of max_connections.
+create or replace function lifeboat.check_connections()
 returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
 language sql
 stable
@@ -95,25 +97,6 @@ as $$
         - pg_catalog.current_setting('superuser_reserved_connections')::int as usable,
       coalesce((lifeboat.setting('health.connections_warn_ratio'))::text::numeric, 0.8) as warn_at,
       coalesce((lifeboat.setting('health.connections_error_ratio'))::text::numeric, 0.95) as error_at
-  ),
-  cron_sched as (
-    select exists (
-      select from pg_catalog.pg_stat_activity a where a.backend_type = 'pg_cron launcher'
-    ) as running
-  ),
-  cron_fail as (
-    select
-      coalesce((lifeboat.setting('health.cron_failure_window') #>> '{}')::interval, interval '24 hours') as win,
-      coalesce((lifeboat.setting('health.cron_failures_error'))::text::int, 3) as error_at
-  ),
-  cron_fail_count as (
-    select f.win, f.error_at,
-      (select count(*) from cron.job_run_details d
-        where d.status = 'failed' and d.start_time > pg_catalog.now() - f.win)::int as failed,
-      (select pg_catalog.jsonb_agg(distinct j.jobname) from cron.job_run_details d
-        join cron.job j on j.jobid = d.jobid
-        where d.status = 'failed' and d.start_time > pg_catalog.now() - f.win) as jobs
-    from cron_fail f
   )
   select 'connections', case
       when c.used >= c.usable * c.error_at then 'error'
@@ -127,7 +110,22 @@ as $$
     pg_catalog.jsonb_build_object('observed_value', pg_catalog.round(100.0 * c.used / greatest(c.usable, 1), 1),
       'observed_unit', 'percent', 'used', c.used, 'usable', c.usable)
   from conn c
-  union all
+$$;
+comment on function lifeboat.check_connections() is
+  'Client connections against usable max_connections: warn and error at the health.connections_* ratios (uniform check shape).';
+
+-- check_cron_scheduler(): whether the pg_cron launcher is running.
+create or replace function lifeboat.check_cron_scheduler()
+returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
+language sql
+stable
+set search_path = ''
+as $$
+  with cron_sched as (
+    select exists (
+      select from pg_catalog.pg_stat_activity a where a.backend_type = 'pg_cron launcher'
+    ) as running
+  )
   select 'cron_scheduler', case when s.running then 'ok' else 'error' end,
     'pg_cron',
     case when s.running then 'the pg_cron scheduler is running' else 'the pg_cron scheduler is not running' end,
@@ -135,7 +133,32 @@ as $$
       else 'Scheduled backups and checks are not running. Check that pg_cron is in shared_preload_libraries and cron.database_name names this database, then restart.' end,
     pg_catalog.jsonb_build_object('observed_value', s.running, 'observed_unit', 'boolean')
   from cron_sched s
-  union all
+$$;
+comment on function lifeboat.check_cron_scheduler() is
+  'Whether the pg_cron scheduler is running (uniform check shape).';
+
+-- check_cron_failures(): failed pg_cron runs within health.cron_failure_window; warns from
+-- one, fails at health.cron_failures_error.
+create or replace function lifeboat.check_cron_failures()
+returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
+language sql
+stable
+set search_path = ''
+as $$
+  with cron_fail as (
+    select
+      coalesce((lifeboat.setting('health.cron_failure_window') #>> '{}')::interval, interval '24 hours') as win,
+      coalesce((lifeboat.setting('health.cron_failures_error'))::text::int, 3) as error_at
+  ),
+  cron_fail_count as (
+    select f.win, f.error_at,
+      (select count(*) from cron.job_run_details d
+        where d.status = 'failed' and d.start_time > pg_catalog.now() - f.win)::int as failed,
+      (select pg_catalog.jsonb_agg(distinct j.jobname) from cron.job_run_details d
+        join cron.job j on j.jobid = d.jobid
+        where d.status = 'failed' and d.start_time > pg_catalog.now() - f.win) as jobs
+    from cron_fail f
+  )
   select 'cron_failures', case
       when f.failed >= f.error_at then 'error'
       when f.failed > 0 then 'warn'
@@ -148,6 +171,21 @@ as $$
     pg_catalog.jsonb_build_object('observed_value', f.failed, 'observed_unit', 'runs',
       'window', f.win::text, 'jobs', coalesce(f.jobs, '[]'::jsonb))
   from cron_fail_count f
+$$;
+comment on function lifeboat.check_cron_failures() is
+  'Failed pg_cron runs in health.cron_failure_window: warn from one, error at health.cron_failures_error (uniform check shape).';
+
+-- health(): the database-side checks behind the health endpoint, one row per check.
+-- Later migrations add checks by re-creating it as a longer union.
+create or replace function lifeboat.health()
+returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
+language sql
+stable
+set search_path = ''
+as $$
+  select * from lifeboat.check_connections()
+  union all select * from lifeboat.check_cron_scheduler()
+  union all select * from lifeboat.check_cron_failures()
 $$;
 comment on function lifeboat.health() is
   'Database-side health checks (connections, pg_cron scheduler, failed cron runs) in the uniform check shape.';

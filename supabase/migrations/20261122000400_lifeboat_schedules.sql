@@ -757,32 +757,20 @@ comment on function lifeboat.record_cron_failures() is
   'Turns failed runs of watched pg_cron jobs into alerts (and incidents when they persist); resolves them on success.';
 
 -- ---------------------------------------------------------------------------------------
--- health(): the foundation's checks; cron_failures now also carries the alerts and open
--- incidents that record_cron_failures() keeps (metadata alerting_jobs, open_incidents; an
--- open incident is an error, a firing alert at least a warning), and counts failed runs
--- that pg_cron left without times (it could not connect), which the foundation missed.
+-- check_cron_failures(): the foundation's check (part of health()) now also carries the
+-- alerts and open incidents that record_cron_failures() keeps (metadata alerting_jobs,
+-- open_incidents; an open incident is an error, a firing alert at least a warning), and
+-- counts failed runs that pg_cron left without times (it could not connect), which the
+-- foundation missed.
 -- ---------------------------------------------------------------------------------------
 
-create or replace function lifeboat.health()
+create or replace function lifeboat.check_cron_failures()
 returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
 language sql
 stable
 set search_path = ''
 as $$
-  with conn as (
-    select
-      (select count(*) from pg_catalog.pg_stat_activity a where a.backend_type = 'client backend')::int as used,
-      pg_catalog.current_setting('max_connections')::int
-        - pg_catalog.current_setting('superuser_reserved_connections')::int as usable,
-      coalesce((lifeboat.setting('health.connections_warn_ratio'))::text::numeric, 0.8) as warn_at,
-      coalesce((lifeboat.setting('health.connections_error_ratio'))::text::numeric, 0.95) as error_at
-  ),
-  cron_sched as (
-    select exists (
-      select from pg_catalog.pg_stat_activity a where a.backend_type = 'pg_cron launcher'
-    ) as running
-  ),
-  cron_fail as (
+  with cron_fail as (
     select
       coalesce((lifeboat.setting('health.cron_failure_window') #>> '{}')::interval, interval '24 hours') as win,
       coalesce((lifeboat.setting('health.cron_failures_error'))::text::int, 3) as error_at
@@ -815,27 +803,6 @@ as $$
       (select pg_catalog.jsonb_agg(i.id order by i.id) from lifeboat.incidents i
         where i.status = 'open' and i.source = 'cron') as incidents
   )
-  select 'connections', case
-      when c.used >= c.usable * c.error_at then 'error'
-      when c.used >= c.usable * c.warn_at then 'warn'
-      else 'ok' end,
-    'max_connections',
-    pg_catalog.format('%s of %s usable connections in use', c.used, c.usable),
-    case when c.used >= c.usable * c.warn_at
-      then 'Use the connection pooler (port 6543), close idle clients, or move to a larger compute size.'
-      else '' end,
-    pg_catalog.jsonb_build_object('observed_value', pg_catalog.round(100.0 * c.used / greatest(c.usable, 1), 1),
-      'observed_unit', 'percent', 'used', c.used, 'usable', c.usable)
-  from conn c
-  union all
-  select 'cron_scheduler', case when s.running then 'ok' else 'error' end,
-    'pg_cron',
-    case when s.running then 'the pg_cron scheduler is running' else 'the pg_cron scheduler is not running' end,
-    case when s.running then ''
-      else 'Scheduled backups and checks are not running. Check that pg_cron is in shared_preload_libraries and cron.database_name names this database, then restart.' end,
-    pg_catalog.jsonb_build_object('observed_value', s.running, 'observed_unit', 'boolean')
-  from cron_sched s
-  union all
   select 'cron_failures', case
       when f.failed >= f.error_at or a.incidents is not null then 'error'
       when f.failed > 0 or a.firing > 0 then 'warn'
@@ -855,8 +822,8 @@ as $$
       'alerting_jobs', coalesce(a.jobs, '[]'::jsonb), 'open_incidents', coalesce(a.incidents, '[]'::jsonb))
   from cron_fail_count f, cron_alerts a
 $$;
-comment on function lifeboat.health() is
-  'Database-side health checks (connections, pg_cron scheduler, failed cron runs with their alerts and incidents) in the uniform check shape.';
+comment on function lifeboat.check_cron_failures() is
+  'Failed pg_cron runs in health.cron_failure_window (undated ones too) with their alerts and open incidents (uniform check shape).';
 
 -- Install the jobs.
 select jobname, action from lifeboat.apply_schedules();

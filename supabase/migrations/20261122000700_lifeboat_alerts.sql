@@ -90,101 +90,17 @@ $$;
 comment on function lifeboat.check_backup_age(timestamptz) is
   'Age of the newest full backup against backup.rpo: warn past 80%, error past 100% (uniform check shape).';
 
--- health(): the schedules migration's checks (connections, pg_cron scheduler, failed cron
--- runs with their alerts and incidents) plus backup_age.
+-- health(): the foundation's checks (cron_failures as the schedules migration left it) plus backup_age.
 create or replace function lifeboat.health()
 returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
 language sql
 stable
 set search_path = ''
 as $$
-  with conn as (
-    select
-      (select count(*) from pg_catalog.pg_stat_activity a where a.backend_type = 'client backend')::int as used,
-      pg_catalog.current_setting('max_connections')::int
-        - pg_catalog.current_setting('superuser_reserved_connections')::int as usable,
-      coalesce((lifeboat.setting('health.connections_warn_ratio'))::text::numeric, 0.8) as warn_at,
-      coalesce((lifeboat.setting('health.connections_error_ratio'))::text::numeric, 0.95) as error_at
-  ),
-  cron_sched as (
-    select exists (
-      select from pg_catalog.pg_stat_activity a where a.backend_type = 'pg_cron launcher'
-    ) as running
-  ),
-  cron_fail as (
-    select
-      coalesce((lifeboat.setting('health.cron_failure_window') #>> '{}')::interval, interval '24 hours') as win,
-      coalesce((lifeboat.setting('health.cron_failures_error'))::text::int, 3) as error_at
-  ),
-  -- Runs are numbered in start order: an undated failed run (pg_cron could not connect and
-  -- set no time) is inside the window when it follows the last run dated before the window.
-  cron_boundary as (
-    select coalesce(max(d.runid), 0) as runid from cron.job_run_details d, cron_fail f
-    where coalesce(d.start_time, d.end_time) <= pg_catalog.now() - f.win
-  ),
-  cron_failed_runs as (
-    select d.jobid from cron.job_run_details d, cron_fail f, cron_boundary b
-    where d.status = 'failed'
-      and (coalesce(d.start_time, d.end_time) > pg_catalog.now() - f.win
-        or (d.start_time is null and d.end_time is null and d.runid > b.runid))
-  ),
-  cron_fail_count as (
-    select f.win, f.error_at,
-      (select count(*) from cron_failed_runs)::int as failed,
-      (select pg_catalog.jsonb_agg(distinct j.jobname) from cron_failed_runs d
-        join cron.job j on j.jobid = d.jobid) as jobs
-    from cron_fail f
-  ),
-  cron_alerts as (
-    select
-      (select count(*) from lifeboat.alert_events x
-        where x.rule = 'cron_job_failed' and x.state = 'firing')::int as firing,
-      (select pg_catalog.jsonb_agg(x.details ->> 'job' order by x.first_seen) from lifeboat.alert_events x
-        where x.rule = 'cron_job_failed' and x.state = 'firing') as jobs,
-      (select pg_catalog.jsonb_agg(i.id order by i.id) from lifeboat.incidents i
-        where i.status = 'open' and i.source = 'cron') as incidents
-  )
-  select 'connections', case
-      when c.used >= c.usable * c.error_at then 'error'
-      when c.used >= c.usable * c.warn_at then 'warn'
-      else 'ok' end,
-    'max_connections',
-    pg_catalog.format('%s of %s usable connections in use', c.used, c.usable),
-    case when c.used >= c.usable * c.warn_at
-      then 'Use the connection pooler (port 6543), close idle clients, or move to a larger compute size.'
-      else '' end,
-    pg_catalog.jsonb_build_object('observed_value', pg_catalog.round(100.0 * c.used / greatest(c.usable, 1), 1),
-      'observed_unit', 'percent', 'used', c.used, 'usable', c.usable)
-  from conn c
-  union all
-  select 'cron_scheduler', case when s.running then 'ok' else 'error' end,
-    'pg_cron',
-    case when s.running then 'the pg_cron scheduler is running' else 'the pg_cron scheduler is not running' end,
-    case when s.running then ''
-      else 'Scheduled backups and checks are not running. Check that pg_cron is in shared_preload_libraries and cron.database_name names this database, then restart.' end,
-    pg_catalog.jsonb_build_object('observed_value', s.running, 'observed_unit', 'boolean')
-  from cron_sched s
-  union all
-  select 'cron_failures', case
-      when f.failed >= f.error_at or a.incidents is not null then 'error'
-      when f.failed > 0 or a.firing > 0 then 'warn'
-      else 'ok' end,
-    'cron.job_run_details',
-    pg_catalog.format('%s failed pg_cron runs in the last %s', f.failed, f.win)
-      || case when a.firing > 0
-           then pg_catalog.format('; %s Lifeboat jobs failing now, %s open incidents', a.firing,
-             coalesce(pg_catalog.jsonb_array_length(a.incidents), 0))
-           else '' end,
-    case when f.failed > 0 or a.firing > 0
-      then 'Read return_message in cron.job_run_details for the failing jobs and fix or unschedule them; '
-        || 'see lifeboat.alert_events (state = ''firing'') and lifeboat.incidents (status = ''open''). They resolve on the next successful run.'
-      else '' end,
-    pg_catalog.jsonb_build_object('observed_value', f.failed, 'observed_unit', 'runs',
-      'window', f.win::text, 'jobs', coalesce(f.jobs, '[]'::jsonb),
-      'alerting_jobs', coalesce(a.jobs, '[]'::jsonb), 'open_incidents', coalesce(a.incidents, '[]'::jsonb))
-  from cron_fail_count f, cron_alerts a
-  union all
-  select * from lifeboat.check_backup_age()
+  select * from lifeboat.check_connections()
+  union all select * from lifeboat.check_cron_scheduler()
+  union all select * from lifeboat.check_cron_failures()
+  union all select * from lifeboat.check_backup_age()
 $$;
 comment on function lifeboat.health() is
   'Database-side health checks (connections, pg_cron scheduler, failed cron runs with their alerts and incidents, backup age against the RPO) in the uniform check shape.';

@@ -4,9 +4,10 @@
  * into a scratch database.
  * @module
  */
+import assert from "node:assert/strict";
 import postgres from "postgres";
 import { openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
-import { dbUrl, run, secretKey, stackEnv, waitFor } from "./stack.ts";
+import { db, dbUrl, run, secretKey, stackEnv, waitFor } from "./stack.ts";
 
 /** Settings of the export function, written to lifeboat.settings. */
 export interface ExportSettings {
@@ -167,4 +168,27 @@ export async function dropDatabase(url: string): Promise<void> {
   const admin = postgres(dbUrl(), { max: 1, onnotice: () => {} });
   await admin.unsafe(`drop database if exists ${name} with (force)`);
   await admin.end();
+}
+
+/**
+ * Restores a backup with {@link restoreWithPsql} into a scratch database and asserts that
+ * every table of `schema` there has the fingerprint in `expected` (the source's, from
+ * {@link fingerprints}); the scratch database is dropped either way.
+ */
+export async function assertPsqlRestoreMatches(
+  source: postgres.Sql, store: Store, backupId: string, keyFile: string, schema: string,
+  expected: Record<string, unknown>,
+): Promise<void> {
+  const url = await restoreWithPsql(store, backupId, keyFile);
+  try {
+    const copy = db(url);
+    try {
+      await installFingerprint(source, copy);
+      assert.deepEqual(await fingerprints(copy, schema), expected);
+    } finally {
+      await copy.end();
+    }
+  } finally {
+    await dropDatabase(url);
+  }
 }

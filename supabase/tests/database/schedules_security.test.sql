@@ -3,28 +3,8 @@
 begin;
 select plan(16);
 
--- Runs each statement as role r and returns those that got past the privilege check (an
--- error other than insufficient_privilege means the statement reached the object).
-create function pg_temp.reachable_as(r text, stmts text[]) returns text[]
-language plpgsql as $$
-declare
-  s text;
-  reached text[] := '{}';
-begin
-  execute format('set local role %I', r);
-  foreach s in array stmts loop
-    begin
-      execute s;
-      reached := reached || s;
-    exception
-      when insufficient_privilege then null;
-      when others then reached := reached || (s || ' [' || sqlstate || ']');
-    end;
-  end loop;
-  reset role;
-  return reached;
-end
-$$;
+-- pg_temp.reachable_as(role, statements): the statements that got past the privilege check.
+\ir ../helpers/reachable_as.psql
 
 create temp table t_stmts on commit drop as
 select array_agg(s order by s) as stmts from (

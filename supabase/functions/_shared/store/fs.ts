@@ -26,6 +26,7 @@ import {
   StoreError,
   validateKey,
   validatePrefix,
+  validatePut,
 } from "./types.ts";
 
 const META_PREFIX = `${RESERVED_PREFIX}meta.`;
@@ -71,15 +72,7 @@ export class FsStore implements Store {
     body: Uint8Array | ReadableStream<Uint8Array>,
     opts: PutOptions = {},
   ): Promise<StoredObject> {
-    validateKey(key);
-    if (opts.sha256 !== undefined && !isSha256Hex(opts.sha256)) {
-      throw new StoreError(
-        "config",
-        `put(${
-          JSON.stringify(key)
-        }): opts.sha256 must be 64 lowercase hex characters.`,
-      );
-    }
+    validatePut(key, opts);
     const path = this.#path(key);
     const dir = dirname(path);
     await this.#mkdirInsideRoot(dir, key);

@@ -42,6 +42,7 @@ import {
   StoreError,
   validateKey,
   validatePrefix,
+  validatePut,
 } from "./types.ts";
 
 /** Smallest part S3 accepts (except the last). */
@@ -169,15 +170,7 @@ export class S3Store implements Store {
     body: Uint8Array | ReadableStream<Uint8Array>,
     opts: PutOptions = {},
   ): Promise<StoredObject> {
-    validateKey(key);
-    if (opts.sha256 !== undefined && !isSha256Hex(opts.sha256)) {
-      throw new StoreError(
-        "config",
-        `put(${
-          JSON.stringify(key)
-        }): opts.sha256 must be 64 lowercase hex characters.`,
-      );
-    }
+    validatePut(key, opts);
     const parts = body instanceof Uint8Array
       ? sliceParts(body, this.#cfg.partSize)
       : streamParts(body, this.#cfg.partSize, opts.signal);

@@ -211,3 +211,18 @@ export function toHex(bytes: Uint8Array): string {
 export function isSha256Hex(s: string): boolean {
   return /^[0-9a-f]{64}$/.test(s);
 }
+
+/**
+ * Check a put's arguments before any I/O, the same for every store: the key
+ * (see {@link validateKey}) and, when given, `opts.sha256` as 64 lowercase
+ * hex characters. Throws {@link StoreError} otherwise.
+ */
+export function validatePut(key: string, opts: PutOptions): void {
+  validateKey(key);
+  if (opts.sha256 !== undefined && !isSha256Hex(opts.sha256)) {
+    throw new StoreError(
+      "config",
+      `put(${JSON.stringify(key)}): opts.sha256 must be 64 lowercase hex characters.`,
+    );
+  }
+}

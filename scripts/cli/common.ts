@@ -1,0 +1,90 @@
+/**
+ * What the backup-reading commands (verify, restore, drill) share: parsing the command line
+ * with usage on error and --help, reporting bad usage, count flags, and opening the backup
+ * the arguments name (store, id, identities).
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseIdentityFile } from "../../supabase/functions/_shared/crypto/mod.ts";
+import { openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
+import { type BackupRef, resolveBackupRef } from "../../supabase/functions/_shared/verify/backup_ref.ts";
+
+/** Option definitions as `parseArgs` takes them. */
+export type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
+
+/** The parsed command line for a set of option definitions (positionals allowed). */
+export type ParsedArgs<O extends OptionSpecs> = ReturnType<
+  typeof parseArgs<{ args: string[]; allowPositionals: true; options: O }>
+>;
+
+/**
+ * Parses `args` for `lifeboat <command>`. Returns the parsed arguments, or the exit status
+ * when the command is already done: 2 after printing the parse error and the usage to
+ * stderr, 0 after printing the usage for --help (`options` should define `help`).
+ */
+export function parseCommand<O extends OptionSpecs>(
+  command: string,
+  usage: string,
+  args: string[],
+  options: O,
+): ParsedArgs<O> | number {
+  let parsed: ParsedArgs<O>;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options });
+  } catch (err) {
+    console.error(`lifeboat ${command}: ${(err as Error).message}\n\n${usage}`);
+    return 2;
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    console.log(usage);
+    return 0;
+  }
+  return parsed;
+}
+
+/** Returns a reporter for bad usage: prints `lifeboat <command>: <msg>` to stderr and gives exit status 2. */
+export function usageError(command: string): (msg: string) => number {
+  return (msg) => {
+    console.error(`lifeboat ${command}: ${msg}`);
+    return 2;
+  };
+}
+
+/** A count flag's value: `fallback` when absent, null when it is not an integer from 1 to `max`. */
+export function countOption(raw: string | undefined, fallback: number, max: number): number | null {
+  const n = raw ? Number(raw) : fallback;
+  return Number.isInteger(n) && n >= 1 && n <= max ? n : null;
+}
+
+/** Reads and parses an identity file, with errors that say what to fix. */
+export async function readIdentities(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    throw new Error(`cannot read the identity file '${path}': check the path and its permissions`);
+  }
+  return parseIdentityFile(text);
+}
+
+/** The backup a command's arguments name, opened: its reference, the store, and the identities (null without --identity). */
+export interface OpenedBackup {
+  ref: BackupRef;
+  store: Store;
+  identities: string[] | null;
+}
+
+/**
+ * Resolves the backup arguments (store defaults to $LIFEBOAT_STORE), reads the identity file
+ * when given and opens the store; throws an Error whose message says what to pass.
+ */
+export async function openBackup(
+  positional: string | undefined,
+  storeFlag: string | undefined,
+  latest: boolean,
+  identityPath: string | undefined,
+): Promise<OpenedBackup> {
+  const ref = resolveBackupRef(positional, storeFlag, latest, Deno.env.get("LIFEBOAT_STORE"));
+  const identities = identityPath ? await readIdentities(identityPath) : null;
+  return { ref, identities, store: openStore(ref.store) };
+}
