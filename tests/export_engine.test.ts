@@ -37,7 +37,7 @@ async function withSchema(fn: (schema: string) => Promise<void>) {
   }
 }
 
-Deno.test("engine: parts are cut by size at row boundaries, each a COPY script; snapshot holds across workers", async () => {
+Deno.test("engine: slices and parts cut at row boundaries, each part a COPY script; snapshot holds across workers", async () => {
   await withSchema(async (schema) => {
     const dir = await Deno.makeTempDir();
     const store = openStore(dir);
@@ -46,7 +46,7 @@ Deno.test("engine: parts are cut by size at row boundaries, each a COPY script; 
     try {
       const r = await exportBackup({
         sql, store, recipients: [], unencrypted: true, selection: { includeSchemas: [schema] },
-        partBytes: 256 * 1024, batchBytes: 64 * 1024, concurrency: 2,
+        partBytes: 256 * 1024, batchBytes: 64 * 1024, concurrency: 2, sliceBytes: 64 * 1024,
         // Rows committed after the snapshot was exported must not appear in the backup,
         // although the workers only start reading after this.
         onSnapshot: async () => {

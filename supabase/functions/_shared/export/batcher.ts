@@ -2,7 +2,13 @@
  * Batches postgres.js COPY output. postgres.js emits one chunk per row (one CopyData message
  * per row), and handing 100-byte chunks one by one to gzip, age and the store costs more
  * than the work itself; so rows are copied into large buffers and handed on one buffer at a
- * time, with backpressure that pauses the COPY stream instead of awaiting each row.
+ * time, in order.
+ *
+ * The COPY stream is never paused. Under Deno, pausing and resuming a postgres.js COPY
+ * stream can leave its socket paused for good (the server then blocks in ClientWrite and the
+ * export hangs; reproduced here about one run in three). Memory is bounded instead by the
+ * size of each COPY statement: table_copy.ts reads big tables in slices of pages, one
+ * statement per slice, and waits for each slice's batches before starting the next.
  * @module
  */
 
@@ -11,9 +17,6 @@ export interface CopyReadable {
   on(event: "data", fn: (chunk: Uint8Array) => void): unknown;
   on(event: "end", fn: () => void): unknown;
   on(event: "error", fn: (err: Error) => void): unknown;
-  on(event: "close", fn: () => void): unknown;
-  pause(): unknown;
-  resume(): unknown;
   destroy(err?: Error): unknown;
 }
 
@@ -21,8 +24,9 @@ export interface CopyReadable {
 export const DEFAULT_BATCH_BYTES = 1024 * 1024;
 
 /**
- * A batch handler: receives whole rows only (a batch never ends mid-row). Returning a promise
- * pauses the COPY stream until it settles; a rejection stops the copy.
+ * A batch handler: receives whole rows only (a batch never ends mid-row), strictly in order;
+ * the next batch is handed on only after the previous one's promise settles. A rejection
+ * stops the copy.
  */
 export type BatchHandler = (batch: Uint8Array, rows: number) => void | Promise<void>;
 
@@ -42,9 +46,7 @@ export function consumeCopy(
     let totalRows = 0;
     let totalBytes = 0;
     let chain: Promise<void> = Promise.resolve();
-    let waiting = 0;
     let failed = false;
-    let ended = false;
 
     const fail = (err: unknown) => {
       if (failed) return;
@@ -52,14 +54,8 @@ export function consumeCopy(
       stream.destroy();
       reject(err);
     };
-    // Batches are handled strictly in order; at most two are queued before the stream pauses.
     const hand = (batch: Uint8Array, n: number) => {
-      waiting++;
-      if (waiting >= 2) stream.pause();
-      chain = chain.then(() => onBatch(batch, n)).then(() => {
-        waiting--;
-        if (waiting < 2 && !failed && !ended) stream.resume();
-      });
+      chain = chain.then(() => (failed ? undefined : onBatch(batch, n)));
       chain.catch(fail);
     };
     const flush = () => {
@@ -78,7 +74,7 @@ export function consumeCopy(
       totalBytes += chunk.length;
       if (used + chunk.length > batchBytes && used > 0 && rows > 0) flush();
       if (chunk.length > batchBytes && used === 0) {
-        // A huge row (TOASTed values): hand it on as its own batch, no copy.
+        // A huge row (TOASTed values): hand it on as its own batch.
         if (isRowEnd) totalRows++;
         hand(chunk.slice(), isRowEnd ? 1 : 0);
         return;
@@ -97,7 +93,6 @@ export function consumeCopy(
     });
     stream.on("error", fail);
     stream.on("end", () => {
-      ended = true;
       flush();
       chain.then(() => {
         if (!failed) resolve({ rows: totalRows, bytes: totalBytes });

@@ -33,8 +33,8 @@ import type { Selection, TableRef } from "./selection.ts";
 import { copyTableToParts, type DataPart } from "./table_copy.ts";
 
 /** Default plain bytes per data part. */
-// 32 MiB of COPY text compresses to well under the 16 MiB a part may buffer (see part_writer.ts).
-export const DEFAULT_PART_BYTES = 32 * 1024 * 1024;
+// 16 MiB of COPY text compresses to well under the 8 MiB a part may buffer (see part_writer.ts).
+export const DEFAULT_PART_BYTES = 16 * 1024 * 1024;
 /** Default number of tables exported at once. */
 export const DEFAULT_CONCURRENCY = 2;
 
@@ -60,7 +60,9 @@ export interface ExportOptions {
   concurrency?: number;
   partBytes?: number;
   batchBytes?: number;
-  /** Stored bytes a part may buffer to be put with a known sha256 (default 16 MiB). */
+  /** On-disk bytes read per COPY statement (default 2 MiB; see table_copy.ts). */
+  sliceBytes?: number;
+  /** Stored bytes a part may buffer to be put with a known sha256 (default 8 MiB). */
   bufferBytes?: number;
   gzipLevel?: number;
   /** Record `lifeboat.fingerprint` of every table (default true). */
@@ -274,6 +276,7 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
           partBytes: ctx.partBytes,
           batchBytes: opts.batchBytes,
           bufferBytes: opts.bufferBytes,
+          sliceBytes: opts.sliceBytes,
           signal: ctx.signal,
           onBatch: (bytes, rows) => {
             ctx.progress.read(table.oid, bytes, rows);

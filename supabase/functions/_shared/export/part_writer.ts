@@ -15,7 +15,7 @@ import type { PutOptions, Store, StoredObject } from "../store/mod.ts";
  * that rewrites the whole object just to attach its sha256. Measured: that copy doubled the
  * gateway's work per byte (bench/export/RESULTS.md).
  */
-export const DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /**
  * Puts `sealed` into the store: buffered with a known sha256 when it stays under

@@ -30,6 +30,8 @@ export interface PartTarget {
   /** Cut a new part once this many plain bytes are in the current one. */
   partBytes: number;
   batchBytes?: number;
+  /** On-disk bytes read per COPY statement (see {@link DEFAULT_SLICE_BYTES}). */
+  sliceBytes?: number;
   /** Stored bytes a part may buffer (see part_writer.ts). */
   bufferBytes?: number;
   signal?: AbortSignal;
@@ -45,6 +47,14 @@ export interface KeyRange {
   lower?: (string | null)[] | null;
   upper?: (string | null)[] | null;
 }
+
+/**
+ * On-disk bytes (heap + TOAST) each COPY statement reads. Big tables are read in slices of
+ * pages (`ctid` ranges, a TID range scan), one statement each, all in the same snapshot: a
+ * statement's output is consumed without pausing the stream (see batcher.ts), so this bounds
+ * what can queue up in memory.
+ */
+export const DEFAULT_SLICE_BYTES = 2 * 1024 * 1024;
 
 const enc = new TextEncoder();
 const TRAILER = enc.encode("\\.\n");
@@ -70,6 +80,29 @@ async function rangeCondition(tx: Tx, range: KeyRange): Promise<string> {
   if (range.lower) conds.push(`${cols} >= ${await lit(range.lower)}`);
   if (range.upper) conds.push(`${cols} < ${await lit(range.upper)}`);
   return conds.length ? ` where ${conds.join(" and ")}` : "";
+}
+
+/**
+ * The COPY … TO STDOUT statements that read a whole table: one for a small table, else one
+ * per slice of pages, the last one open-ended (rows visible to the snapshot can only be in
+ * pages that existed when it was taken, but a concurrent extension must not be missed).
+ */
+async function sliceStatements(tx: Tx, t: TableInfo, sliceBytes: number): Promise<string[]> {
+  const whole = `copy ${qualified(t.schema, t.name)}${columnList(t)} to stdout`;
+  const [r] = await tx`
+    select (pg_catalog.pg_relation_size(${t.oid}::oid::regclass) / pg_catalog.current_setting('block_size')::int)::int8 as pages,
+           pg_catalog.pg_table_size(${t.oid}::oid::regclass)::int8 as bytes`;
+  const pages = Number(r.pages);
+  const bytes = Number(r.bytes);
+  if (bytes <= sliceBytes || pages < 2) return [whole];
+  const step = Math.max(1, Math.floor(pages * sliceBytes / bytes));
+  const select = `copy (select ${t.columns.map(quoteIdent).join(", ")} from only ${qualified(t.schema, t.name)}`;
+  const out: string[] = [];
+  for (let p = 0; p < pages; p += step) {
+    const upper = p + step < pages ? ` and ctid < '(${p + step},0)'::pg_catalog.tid` : "";
+    out.push(`${select} where ctid >= '(${p},0)'::pg_catalog.tid${upper}) to stdout`);
+  }
+  return out;
 }
 
 /** The COPY … TO STDOUT statement for a table or one key range of it. */
@@ -117,24 +150,32 @@ export async function copyTableToParts(
     await target.onPart?.(part);
   };
 
-  const statement = await copyOutStatement(tx, t, opts.range);
+  // A key range is one statement (its caller sizes it); a whole table may be sliced.
+  const statements = opts.range
+    ? [await copyOutStatement(tx, t, opts.range)]
+    : t.columns.length
+    ? await sliceStatements(tx, t, target.sliceBytes ?? DEFAULT_SLICE_BYTES)
+    : [await copyOutStatement(tx, t)];
   try {
     await open();
-    const stream = (await tx.unsafe(statement).readable()) as unknown as CopyReadable;
-    const onAbort = () => stream.destroy(new DOMException("export cancelled", "AbortError"));
-    target.signal?.addEventListener("abort", onAbort, { once: true });
-    try {
-      await consumeCopy(stream, async (batch, rows) => {
-        if (writer!.plainBytes + batch.length > target.partBytes && partRows > 0) {
-          await finish();
-          await open();
-        }
-        await writer!.write(batch);
-        partRows += rows;
-        target.onBatch?.(batch.length, rows);
-      }, target.batchBytes ?? DEFAULT_BATCH_BYTES);
-    } finally {
-      target.signal?.removeEventListener("abort", onAbort);
+    for (const statement of statements) {
+      target.signal?.throwIfAborted();
+      const stream = (await tx.unsafe(statement).readable()) as unknown as CopyReadable;
+      const onAbort = () => stream.destroy(new DOMException("export cancelled", "AbortError"));
+      target.signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        await consumeCopy(stream, async (batch, rows) => {
+          if (writer!.plainBytes + batch.length > target.partBytes && partRows > 0) {
+            await finish();
+            await open();
+          }
+          await writer!.write(batch);
+          partRows += rows;
+          target.onBatch?.(batch.length, rows);
+        }, target.batchBytes ?? DEFAULT_BATCH_BYTES);
+      } finally {
+        target.signal?.removeEventListener("abort", onAbort);
+      }
     }
     await finish();
     return done;
