@@ -46,6 +46,13 @@ Deno.test("a database bigger than the budget completes across invocations and re
 
     const manifest = parseManifest(JSON.parse(new TextDecoder().decode(await store.getBytes(run.manifest_key))));
     assert.equal(manifest.snapshot.consistent, false);
+    // The job's request is recorded as the backup's scope, so verify knows what it covers.
+    assert.deepEqual(manifest.scope, {
+      includeSchemas: null,
+      excludeSchemas: [],
+      tables: ["events", "pairs", "nokey", "empty"].map((name) => ({ schema: SCHEMA, name })),
+      excludeTables: [],
+    });
     assert.ok(manifest.snapshot.snapshotIds.length >= 2);
     assert.notEqual(manifest.snapshot.lsnStart, "");
     // Every part exactly once, and every row: the manifest's counts equal the source's.

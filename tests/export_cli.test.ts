@@ -1,6 +1,7 @@
 // `lifeboat backup` as a user meets it: each bad input gives a message saying what to fix
-// and a non-zero exit; a killed export leaves no manifest and the run is not completed; a
-// cancelled one (SIGTERM) is recorded as failed.
+// and a non-zero exit; a killed export leaves no manifest and the run is not completed (and
+// holds its store until released: a second run is refused); a cancelled one (SIGTERM) is
+// recorded as failed.
 import assert from "node:assert/strict";
 import { generateIdentity } from "../supabase/functions/_shared/crypto/mod.ts";
 import { hasS3, lifeboat, s3Env } from "./support/export_env.ts";
@@ -115,6 +116,12 @@ Deno.test("cli: a killed export leaves no manifest and the run is not completed;
     await assert.rejects(() => Deno.stat(`${dir}/${killed.id}/manifest.json`), Deno.errors.NotFound);
     const [k] = await sql`select state from lifeboat.backup_runs where id = ${killed.runId}`;
     assert.notEqual(k.state, "completed");
+
+    // The killed run still holds the store (one backup per store at a time): the next run is
+    // refused, naming it and how to release it; released as its message says, the store is free.
+    const [held] = await sql`select run_uuid::text as uuid from lifeboat.backup_runs where id = ${killed.runId}`;
+    await expectFailure(args, new RegExp(`another backup is already writing into this target: .*run ${held.uuid}.*export_fail_run\\(${killed.runId},`), {}, 3);
+    await sql`select lifeboat.export_fail_run(${killed.runId}, 'abandoned')`;
 
     const cancelled = await startBackup(args);
     cancelled.child.kill("SIGTERM");

@@ -18,6 +18,7 @@ import {
 } from "../../supabase/functions/_shared/export/mod.ts";
 import { openStore, type Store, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
 import { newBackupId } from "../../supabase/functions/_shared/format/manifest.ts";
+import { activeRunFor, isTargetConflict, TargetBusyError } from "../../supabase/functions/_shared/export/active_run.ts";
 
 const USAGE = `usage: lifeboat backup --store <dir|file://…|s3://bucket/prefix> --recipient age1… [options]
 
@@ -40,7 +41,20 @@ options:
   --concurrency N          tables exported at once (default 2)
   --part-size MiB          plain (COPY text) bytes per data part (default 16)
   --json                   JSON lines on stdout instead of a progress bar
-  -h, --help               this help`;
+  -h, --help               this help
+
+exit status: 0 done, 1 the export failed, 2 bad usage or environment, 3 another backup is
+still writing into the same store (only one at a time per store).`;
+
+/**
+ * The target a run is recorded under: the store location without trailing slashes, local
+ * paths made absolute, so every run into one store (CLI or edge job) names it the same way.
+ */
+export function storeTarget(store: string): string {
+  const s = store.replace(/\/+$/, "");
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || s.startsWith("/")) return s;
+  return `${Deno.cwd().replace(/\/+$/, "")}/${s.replace(/^\.\//, "")}`;
+}
 
 /** A problem with the invocation or environment the user must fix (exit 2). */
 class UsageError extends Error {}
@@ -288,15 +302,30 @@ export async function run(argv: string[]): Promise<number> {
     } catch (err) {
       return fail(2, `cannot reach the database: ${safeDbMessage(err)}; check --db-url and that the server is up`);
     }
-    try {
-      recorder = await RunRecorder.start(audit, {
+    // The run holds its store (the target) while it runs: one backup per target at a time.
+    const target = storeTarget(a.store);
+    const start = () =>
+      RunRecorder.start(audit, {
         kind: a.selection.tables?.length ? "tables" : "full",
         label: a.label,
-        target: `${a.store.replace(/\/+$/, "")}/${id}`,
+        target,
         tables: a.selection.tables?.length ? a.selection.tables : undefined,
-        metadata: { backup_id: id, source: "cli", encrypted: !a.unencrypted },
+        metadata: { origin: "cli", backup_id: id, source: "cli", encrypted: !a.unencrypted },
       });
+    try {
+      try {
+        recorder = await start();
+      } catch (err) {
+        if (!isTargetConflict(err)) throw err;
+        // A run that died without a trace holds the target until it is swept as stale.
+        await audit`select 1 from lifeboat.export_sweep_stale()`.catch(() => {});
+        recorder = await start();
+      }
     } catch (err) {
+      if (isTargetConflict(err)) {
+        const holder = await activeRunFor(audit, target).catch(() => null);
+        if (holder) return fail(3, new TargetBusyError(holder).message);
+      }
       return fail(2, `cannot record the run: ${safeDbMessage(err)}`);
     }
     say("start", { id, runId: recorder.runId, store: store.describe() });

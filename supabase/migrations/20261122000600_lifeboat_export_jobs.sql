@@ -53,10 +53,14 @@ begin
 end
 $$;
 
--- Two triggers at once never make two jobs for one target: the second insert waits for the
--- first to commit, then conflicts and joins the existing job.
-create unique index if not exists backup_runs_export_active_uniq on lifeboat.backup_runs (target)
-  where state in ('planned', 'running') and (metadata ->> 'origin') = 'backup-export';
+-- One active backup per target, whoever runs it (a backup-export job or `lifeboat backup`):
+-- two exports into one store at once would race on retention and on "latest". Targets
+-- compare without trailing slashes; runs without a target are not concerned. Two triggers
+-- at once never make two jobs for one target: the second insert waits for the first to
+-- commit, then conflicts and joins the existing job; the CLI is refused with the run's id.
+drop index if exists lifeboat.backup_runs_export_active_uniq;
+create unique index if not exists backup_runs_active_target_uniq on lifeboat.backup_runs (pg_catalog.rtrim(target, '/'))
+  where state in ('planned', 'running') and target <> '';
 
 -- ---------------------------------------------------------------------------------------
 -- Small helpers.
@@ -314,8 +318,8 @@ $$;
 comment on function lifeboat.export_release_part(bigint, integer, text, integer) is
   'Returns a part to pending after a failed attempt, or fails it and its job after max attempts.';
 
--- Stale jobs: active export jobs without progress for export.stale_after are failed with
--- an alert. p_now is injectable for tests.
+-- Stale jobs: active export jobs and CLI runs of a target without progress for
+-- export.stale_after are failed with an alert. p_now is injectable for tests.
 create or replace function lifeboat.export_sweep_stale(p_now timestamptz default pg_catalog.now())
 returns table (run_id bigint, run_uuid uuid, target text, last_progress_at timestamptz)
 language plpgsql
@@ -329,7 +333,9 @@ begin
   for r in
     select x.id, x.run_uuid, x.target, coalesce(x.last_progress_at, x.started_at, x.created_at) as at
     from lifeboat.backup_runs x
-    where x.state in ('planned', 'running') and (x.metadata ->> 'origin') = 'backup-export'
+    -- Every run that holds a target (edge jobs and `lifeboat backup` runs alike): a run that
+    -- died must not block its target forever.
+    where x.state in ('planned', 'running') and ((x.metadata ->> 'origin') = 'backup-export' or x.target <> '')
       and coalesce(x.last_progress_at, x.started_at, x.created_at) < p_now - stale
     for update skip locked
   loop
@@ -346,7 +352,7 @@ begin
 end
 $$;
 comment on function lifeboat.export_sweep_stale(timestamptz) is
-  'Fails export jobs with no progress for export.stale_after and raises a backup_export_stale alert.';
+  'Fails export jobs and CLI runs with no progress for export.stale_after and raises a backup_export_stale alert.';
 
 -- ---------------------------------------------------------------------------------------
 -- Finishing a job.

@@ -1,7 +1,7 @@
 -- Export jobs (migration 20261122000600): one active job per target, fenced part
 -- completion, unclaim, release to failure, the stale sweeper, chunk planning and GFS.
 begin;
-select plan(22);
+select plan(25);
 
 select has_function('lifeboat', 'export_claim_part', array['bigint', 'text', 'interval']);
 select has_function('lifeboat', 'gfs_retention', array['text', 'timestamp with time zone']);
@@ -15,6 +15,13 @@ select throws_ok(
   $$insert into lifeboat.backup_runs (kind, target, state, started_at, metadata)
     values ('full', 'pgtap://t', 'running', now(), '{"origin":"backup-export","backup_id":"20260101T000000Z-0000000b"}')$$,
   '23505', null, 'a second active job for the same target is refused');
+select throws_ok(
+  $$insert into lifeboat.backup_runs (kind, target, state, started_at, metadata)
+    values ('full', 'pgtap://t/', 'running', now(), '{"origin":"cli","backup_id":"20260101T000000Z-0000000d"}')$$,
+  '23505', null, 'a CLI run into a target with an active job is refused too (trailing slash ignored)');
+select lives_ok(
+  $$insert into lifeboat.backup_runs (kind, state) values ('full', 'planned'), ('full', 'planned')$$,
+  'runs without a target are not limited');
 
 create temp table run as select id from lifeboat.backup_runs where target = 'pgtap://t';
 create table public.pgtap_chunks (id int primary key, v text);
@@ -55,7 +62,12 @@ select is((select count(*) from lifeboat.alert_events where dedup_key = 'backup_
 insert into lifeboat.backup_runs (kind, target, state, started_at, last_progress_at, metadata)
 values ('full', 'pgtap://s', 'running', now() - interval '3 hours', now() - interval '2 hours',
         '{"origin":"backup-export","backup_id":"20260101T000000Z-0000000c"}');
+insert into lifeboat.backup_runs (kind, target, state, started_at, last_progress_at, metadata)
+values ('full', '/pgtap/cli-store', 'running', now() - interval '3 hours', now() - interval '2 hours',
+        '{"origin":"cli","source":"cli","backup_id":"20260101T000000Z-0000000e"}');
 select is((select count(*) from lifeboat.export_sweep_stale() s where s.target = 'pgtap://s')::int, 1, 'the sweeper fails a stale job');
+select is((select state from lifeboat.backup_runs where target = '/pgtap/cli-store'), 'failed',
+  'a dead CLI run is swept too, so it cannot hold its target forever');
 select is((select severity from lifeboat.alert_events where dedup_key = 'backup_export_stale:pgtap://s'), 'critical',
   'and raises a stale alert');
 

@@ -11,14 +11,11 @@
  */
 import type { Sql } from "../db.ts";
 import {
-  FORMAT_VERSION,
-  LIFEBOAT_VERSION,
-  Manifest,
+  type Manifest,
   MANIFEST_KEY,
   newBackupId,
   type ObjectKind,
   schemaKey,
-  type SequenceEntry,
   type StoredObjectEntry,
   type TableEntry,
 } from "../format/manifest.ts";
@@ -26,6 +23,7 @@ import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "./catalog.ts";
 import { readSchemaScripts } from "./ddl.ts";
 import { finalizeScript } from "./finalize.ts";
+import { buildManifest } from "./manifest_builder.ts";
 import { qualified } from "./ident.ts";
 import { type SealConfig, writeWholeObject } from "./part_writer.ts";
 import { type ExportProgress, ProgressTracker } from "./progress.ts";
@@ -185,34 +183,22 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
         select (case when pg_catalog.pg_is_in_recovery() then pg_catalog.pg_last_wal_replay_lsn()
                      else pg_catalog.pg_current_wal_lsn() end)::text as lsn`;
 
-      const order: Record<ObjectKind, number> = { roles: 0, "pre-data": 1, data: 2, "post-data": 3, finalize: 4 };
-      const sorted = [...objects].sort((a, b) => order[a.kind] - order[b.kind] || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      return Manifest.parse({
-        format: "lifeboat-backup",
-        formatVersion: FORMAT_VERSION,
+      return buildManifest({
         id,
         label: opts.label ?? null,
         kind: (selection.tables?.length ?? 0) > 0 ? "tables" : "full",
-        lifeboatVersion: LIFEBOAT_VERSION,
-        server: { version: server.version, versionNum: server.versionNum },
-        database: server.database,
-        extensions: server.extensions,
-        startedAt: startedAt.toISOString(),
-        finishedAt: new Date().toISOString(),
+        server,
+        startedAt,
+        finishedAt: new Date(),
         snapshot: { consistent: true, snapshotIds: [snapshotId], lsnStart: String(snap.lsn), lsnEnd: String(end.lsn) },
-        encryption: {
-          scheme: encrypted ? "age-x25519" : "none",
-          recipients: encrypted ? opts.recipients : [],
-          unencryptedByRequest: !encrypted,
-        },
-        compression: "gzip",
+        recipients: opts.recipients,
+        encrypted,
         excludedSchemas: excluded,
-        roles: { passwordsNotExported: scripts.passwordsNotExported },
+        selection,
+        passwordsNotExported: scripts.passwordsNotExported,
         tables: tableEntries,
-        sequences: sequences.map((s): SequenceEntry => ({
-          schema: s.schema, name: s.name, lastValue: s.lastValue, isCalled: s.isCalled,
-        })),
-        objects: sorted.map(({ storeKey: _k, ...o }) => o),
+        sequences,
+        objects: objects.map(({ storeKey: _k, ...o }) => o),
       });
     });
 
@@ -332,8 +318,8 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
     })
   )).catch(() => {});
   if (firstError) throw firstError;
-  return tables.map((t) => ({ ...entries.get(t.oid)!, fingerprint: ctx.fingerprints ? fingerprints.get(t.oid) : null }))
-    .sort((a, b) => a.schema < b.schema ? -1 : a.schema > b.schema ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  // buildManifest puts them in manifest order.
+  return tables.map((t) => ({ ...entries.get(t.oid)!, fingerprint: ctx.fingerprints ? fingerprints.get(t.oid) : null }));
 }
 
 /** Builds the `TableRef` list of a manifest (for callers comparing what was exported). */

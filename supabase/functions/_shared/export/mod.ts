@@ -15,3 +15,4 @@ export type { ExportProgress } from "./progress.ts";
 export { parseTableName, tableLabel } from "./selection.ts";
 export type { Selection, TableRef } from "./selection.ts";
 export { RunRecorder } from "./audit.ts";
+export { buildManifest, type ManifestInput, scopeOf } from "./manifest_builder.ts";

@@ -59,6 +59,25 @@ export const SequenceEntry = z.object({
 });
 export type SequenceEntry = z.infer<typeof SequenceEntry>;
 
+/** A table named in a backup's scope. */
+const TableName = z.object({ schema: z.string(), name: z.string() });
+
+/**
+ * The include/exclude rules a backup was taken with. Optional (manifests written before it
+ * existed have none); `verify` uses it to know which of the source's tables a backup covers.
+ */
+export const ManifestScope = z.object({
+  /** Only these schemas; null = every schema not excluded. */
+  includeSchemas: z.array(z.string()).nullable(),
+  /** Schemas left out on request, besides the managed ones in `excludedSchemas`. */
+  excludeSchemas: z.array(z.string()),
+  /** Only these tables (a `tables` backup); null = every table in the schemas. */
+  tables: z.array(TableName).nullable(),
+  /** Tables left out on request. */
+  excludeTables: z.array(TableName),
+});
+export type ManifestScope = z.infer<typeof ManifestScope>;
+
 /** The whole manifest. */
 export const Manifest = z.object({
   format: z.literal("lifeboat-backup"),
@@ -87,6 +106,8 @@ export const Manifest = z.object({
   }),
   compression: z.literal("gzip"),
   excludedSchemas: z.array(z.string()),
+  /** The selection the backup was taken with (absent in older manifests). */
+  scope: ManifestScope.optional(),
   roles: z.object({ passwordsNotExported: z.array(z.string()) }),
   tables: z.array(TableEntry),
   sequences: z.array(SequenceEntry),

@@ -7,16 +7,11 @@
  * @module
  */
 import type { Sql } from "../db.ts";
-import {
-  FORMAT_VERSION,
-  LIFEBOAT_VERSION,
-  Manifest,
-  MANIFEST_KEY,
-  type StoredObjectEntry,
-  type TableEntry,
-} from "../format/manifest.ts";
+import { type Manifest, MANIFEST_KEY, type StoredObjectEntry, type TableEntry } from "../format/manifest.ts";
+import { buildManifest } from "../export/manifest_builder.ts";
 import type { Store } from "../store/mod.ts";
 import { claimFinalize, completeJob, type DonePart, doneParts, failJob, type Job, type JobFacts } from "./repo.ts";
+import { jobSelection } from "./plan.ts";
 import { factFingerprint } from "./worker.ts";
 
 /** Compares two LSNs (`X/Y` hex). */
@@ -60,19 +55,13 @@ export function buildJobManifest(job: Job, facts: JobFacts, parts: DonePart[], f
       ? { key: p.key, kind: p.kind, size: p.size, sha256: p.sha256, rows: p.rows, table: { schema: p.tableSchema, name: p.tableName }, part: p.chunk }
       : { key: p.key, kind: p.kind, size: p.size, sha256: p.sha256 }
   );
-  const encrypted = !job.metadata.unencrypted;
-  return Manifest.parse({
-    format: "lifeboat-backup",
-    formatVersion: FORMAT_VERSION,
+  return buildManifest({
     id: job.metadata.backup_id,
     label: job.label,
     kind: job.kind,
-    lifeboatVersion: LIFEBOAT_VERSION,
-    server: { version: facts.server.version, versionNum: facts.server.versionNum },
-    database: facts.server.database,
-    extensions: facts.server.extensions,
-    startedAt: new Date(job.startedAt ?? finishedAt).toISOString(),
-    finishedAt: finishedAt.toISOString(),
+    server: facts.server,
+    startedAt: new Date(job.startedAt ?? finishedAt),
+    finishedAt,
     snapshot: {
       // Only true when the facts, the schema and every data part were read in one snapshot.
       consistent: ordered.length === 1,
@@ -80,18 +69,14 @@ export function buildJobManifest(job: Job, facts: JobFacts, parts: DonePart[], f
       lsnStart: ordered[0][1],
       lsnEnd: ordered[ordered.length - 1][1],
     },
-    encryption: {
-      scheme: encrypted ? "age-x25519" : "none",
-      recipients: encrypted ? job.metadata.recipients : [],
-      unencryptedByRequest: !encrypted,
-    },
-    compression: "gzip",
+    recipients: job.metadata.recipients,
+    encrypted: !job.metadata.unencrypted,
     excludedSchemas: (roles?.details.excludedSchemas as string[] | undefined) ?? job.metadata.excluded_schemas,
-    roles: { passwordsNotExported: (roles?.details.passwordsNotExported as string[] | undefined) ?? [] },
-    tables: [...tables.values()].sort((a, b) =>
-      a.schema < b.schema ? -1 : a.schema > b.schema ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0
-    ),
-    sequences: facts.sequences.map((s) => ({ schema: s.schema, name: s.name, lastValue: s.lastValue, isCalled: s.isCalled })),
+    // The job exports what its request selected (see plan.ts).
+    selection: jobSelection(job.metadata),
+    passwordsNotExported: (roles?.details.passwordsNotExported as string[] | undefined) ?? [],
+    tables: [...tables.values()],
+    sequences: facts.sequences,
     objects,
   });
 }

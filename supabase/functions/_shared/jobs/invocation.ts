@@ -13,6 +13,7 @@ import { checkEncryption, ConfigError, type ExportConfig, loadExportConfig } fro
 import { finalizeJob, type FinalizeResult } from "./finalize.ts";
 import { createOrJoinJob, jobSelection } from "./plan.ts";
 import { readSchemaScripts, type SchemaScripts } from "../export/ddl.ts";
+import { TargetBusyError } from "../export/active_run.ts";
 import { activeJob, countInvocation, type Job, jobByUuid, type JobProgress, jobProgress, reloadJob, sweepStale } from "./repo.ts";
 import type { ExportRequest } from "./request.ts";
 import { safeErrorMessage } from "./errors.ts";
@@ -113,7 +114,10 @@ export async function runInvocation(req: ExportRequest, deps: InvocationDeps): P
     await deps.dataSql.begin("isolation level repeatable read, read only", async (tx) => {
       const snap = await takeSnapshot(tx);
       if (!job) {
-        const r = await createOrJoinJob(deps.sql, req, cfg, target, snap.id);
+        const r = await createOrJoinJob(deps.sql, req, cfg, target, snap.id).catch((err) => {
+          if (err instanceof TargetBusyError) throw new JobError(409, "target_busy", err.message);
+          throw err;
+        });
         job = r.job;
         joined = r.joined;
       }

@@ -11,6 +11,7 @@ import { newBackupId } from "../format/manifest.ts";
 import { listTables } from "../export/catalog.ts";
 import { readSchemaScripts } from "../export/ddl.ts";
 import type { Selection } from "../export/selection.ts";
+import { activeRunFor, TargetBusyError } from "../export/active_run.ts";
 import type { ExportRequest } from "./request.ts";
 import type { ExportConfig } from "./config.ts";
 import { activeJob, type Job, jobByUuid, type JobMetadata } from "./repo.ts";
@@ -30,7 +31,8 @@ const isConflict = (err: unknown) => {
 
 /**
  * Creates and plans a job in `snapshotId`, or returns the active job of the target when
- * another trigger got there first (`joined: true`).
+ * another trigger got there first (`joined: true`). Throws {@link TargetBusyError} when a
+ * `lifeboat backup` run is writing into the target.
  */
 export async function createOrJoinJob(
   sql: Sql,
@@ -63,7 +65,7 @@ export async function createOrJoinJob(
         insert into lifeboat.backup_runs (kind, label, target, state, started_at, last_progress_at, tables, metadata)
         values (${req.mode}, ${req.label}, ${target}, 'running', now(), now(),
                 ${req.tables.length ? JSON.stringify(req.tables) : null}::text::jsonb, ${JSON.stringify(meta)}::text::jsonb)
-        on conflict (target) where state in ('planned', 'running') and (metadata ->> 'origin') = 'backup-export'
+        on conflict (pg_catalog.rtrim(target, '/')) where state in ('planned', 'running') and target <> ''
         do nothing
         returning id, run_uuid`;
       if (!run) return null;
@@ -90,5 +92,8 @@ export async function createOrJoinJob(
   }
   const other = await activeJob(sql, target);
   if (other) return { job: other, joined: true };
+  // The target is held by a run that is not a job (a `lifeboat backup` run): not joinable.
+  const holder = await activeRunFor(sql, target);
+  if (holder) throw new TargetBusyError(holder);
   throw new Error("could not create or find the export job; try again");
 }

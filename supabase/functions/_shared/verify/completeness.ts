@@ -1,11 +1,12 @@
 /**
  * Completeness: every table and sequence of the source database that the backup's scope
  * covers is in the manifest, with its row count. A full backup covers every schema except the
- * excluded (Supabase-managed) ones; a `tables` backup covers only the tables it names.
+ * excluded (Supabase-managed) ones, narrowed by the manifest's `scope` (include/exclude
+ * schemas and tables) when it records one; a `tables` backup covers only the tables it names.
  * @module
  */
 import type { Sql } from "../db.ts";
-import type { Manifest } from "../format/manifest.ts";
+import type { Manifest, ManifestScope } from "../format/manifest.ts";
 import { type Check, check } from "./checks.ts";
 
 interface SourceRelation {
@@ -41,6 +42,20 @@ export async function sourceRelations(sql: Sql): Promise<SourceRelation[]> {
   return rows.map((r) => ({ ...r }));
 }
 
+/** Whether a source relation is one the backup's scope covers (before any table list). */
+function inSchemaScope(r: SourceRelation, excluded: Set<string>, scope: ManifestScope | undefined): boolean {
+  if (excluded.has(r.schema)) return false;
+  if (!scope) return true;
+  if (scope.includeSchemas && !scope.includeSchemas.includes(r.schema)) return false;
+  if (scope.excludeSchemas.includes(r.schema)) return false;
+  return !scope.excludeTables.some((t) => t.schema === r.schema && t.name === r.name);
+}
+
+const missingTable = (name: string, m: Manifest) =>
+  check("table_in_backup", "error", name,
+    `the source has this table but the backup (finished ${m.finishedAt}) does not`,
+    "If the table is newer than the backup, take a new backup; otherwise check the backup's include/exclude rules.");
+
 /** Compares the source's relations with the manifest. */
 export async function checkCompleteness(sql: Sql, m: Manifest): Promise<Check[]> {
   const rels = await sourceRelations(sql);
@@ -49,15 +64,12 @@ export async function checkCompleteness(sql: Sql, m: Manifest): Promise<Check[]>
   const seqInManifest = new Set(m.sequences.map((s) => `${s.schema}.${s.name}`));
   const out: Check[] = [];
   const sourceTables = new Set(rels.filter((r) => r.relkind !== "S").map((r) => `${r.schema}.${r.name}`));
+  const scope = m.scope;
   if (m.kind === "full") {
-    const scoped = rels.filter((r) => !excluded.has(r.schema));
+    const scoped = rels.filter((r) => inSchemaScope(r, excluded, scope));
     const missingTables = scoped.filter((r) => r.relkind !== "S" && !r.family.some((f) => inManifest.has(f)));
     const missingSeqs = scoped.filter((r) => r.relkind === "S" && !seqInManifest.has(`${r.schema}.${r.name}`));
-    for (const r of missingTables) {
-      out.push(check("table_in_backup", "error", `${r.schema}.${r.name}`,
-        `the source has this table but the backup (finished ${m.finishedAt}) does not`,
-        "If the table is newer than the backup, take a new backup; otherwise check the backup's include/exclude rules."));
-    }
+    for (const r of missingTables) out.push(missingTable(`${r.schema}.${r.name}`, m));
     for (const r of missingSeqs) {
       out.push(check("sequence_in_backup", "error", `${r.schema}.${r.name}`,
         `the source has this sequence but the backup does not record its value`,
@@ -66,9 +78,23 @@ export async function checkCompleteness(sql: Sql, m: Manifest): Promise<Check[]>
     const tables = scoped.filter((r) => r.relkind !== "S").length;
     const seqs = scoped.length - tables;
     if (missingTables.length + missingSeqs.length === 0) {
+      const narrowed = scope && (scope.includeSchemas || scope.excludeSchemas.length || scope.excludeTables.length)
+        ? `, within the backup's scope${scope.includeSchemas ? ` (schemas ${scope.includeSchemas.join(", ")})` : ""}`
+        : "";
       out.push(check("completeness", "ok", m.database,
-        `all ${tables} tables and ${seqs} sequences of the source outside ${excluded.size} excluded schemas are in the backup, with row counts`,
-        "", { tables, sequences: seqs, excludedSchemas: m.excludedSchemas }));
+        `all ${tables} tables and ${seqs} sequences of the source outside ${excluded.size} excluded schemas${narrowed} are in the backup, with row counts`,
+        "", { tables, sequences: seqs, excludedSchemas: m.excludedSchemas, ...(scope ? { scope } : {}) }));
+    }
+  } else if (scope?.tables) {
+    // A tables backup with a recorded scope: every table it was asked for must be in it.
+    const missing = scope.tables.filter((t) =>
+      sourceTables.has(`${t.schema}.${t.name}`) && !inManifest.has(`${t.schema}.${t.name}`)
+    );
+    for (const t of missing) out.push(missingTable(`${t.schema}.${t.name}`, m));
+    if (missing.length === 0) {
+      out.push(check("completeness", "ok", m.database,
+        `a '${m.kind}' backup: all ${scope.tables.length} chosen tables are in it; the source's other tables are out of its scope`, "",
+        { tables: m.tables.length, scope }));
     }
   } else {
     out.push(check("completeness", "ok", m.database,

@@ -1,0 +1,88 @@
+/**
+ * Builds a backup's manifest. The CLI export (engine.ts) and the edge-function jobs
+ * (jobs/finalize.ts) gather their facts differently but must write the same document, so
+ * both go through {@link buildManifest}.
+ * @module
+ */
+import {
+  FORMAT_VERSION,
+  LIFEBOAT_VERSION,
+  Manifest,
+  type ManifestScope,
+  type ObjectKind,
+  type SequenceEntry,
+  type StoredObjectEntry,
+  type TableEntry,
+} from "../format/manifest.ts";
+import type { Selection } from "./selection.ts";
+
+/** Everything a manifest records, as the exporters know it. */
+export interface ManifestInput {
+  id: string;
+  label: string | null;
+  kind: "full" | "tables";
+  server: {
+    version: string;
+    versionNum: number;
+    database: string;
+    extensions: { name: string; version: string; schema: string }[];
+  };
+  startedAt: Date;
+  finishedAt: Date;
+  snapshot: { consistent: boolean; snapshotIds: string[]; lsnStart: string; lsnEnd: string };
+  /** age recipients; ignored when `encrypted` is false. */
+  recipients: string[];
+  encrypted: boolean;
+  /** The managed schemas left out. */
+  excludedSchemas: string[];
+  /** The include/exclude rules the backup was taken with. */
+  selection: Selection;
+  passwordsNotExported: string[];
+  tables: TableEntry[];
+  sequences: SequenceEntry[];
+  objects: StoredObjectEntry[];
+}
+
+const KIND_ORDER: Record<ObjectKind, number> = { roles: 0, "pre-data": 1, data: 2, "post-data": 3, finalize: 4 };
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The manifest's `scope` for a selection (empty lists mean "no rule", as in the CLI). */
+export function scopeOf(selection: Selection): ManifestScope {
+  const refs = (ts: { schema: string; name: string }[]) => ts.map((t) => ({ schema: t.schema, name: t.name }));
+  return {
+    includeSchemas: selection.includeSchemas?.length ? [...selection.includeSchemas] : null,
+    excludeSchemas: [...(selection.excludeSchemas ?? [])],
+    tables: selection.tables?.length ? refs(selection.tables) : null,
+    excludeTables: refs(selection.excludeTables ?? []),
+  };
+}
+
+/** Builds and validates a manifest; tables and objects are put in their canonical order. */
+export function buildManifest(m: ManifestInput): Manifest {
+  return Manifest.parse({
+    format: "lifeboat-backup",
+    formatVersion: FORMAT_VERSION,
+    id: m.id,
+    label: m.label,
+    kind: m.kind,
+    lifeboatVersion: LIFEBOAT_VERSION,
+    server: { version: m.server.version, versionNum: m.server.versionNum },
+    database: m.server.database,
+    extensions: m.server.extensions,
+    startedAt: m.startedAt.toISOString(),
+    finishedAt: m.finishedAt.toISOString(),
+    snapshot: m.snapshot,
+    encryption: {
+      scheme: m.encrypted ? "age-x25519" : "none",
+      recipients: m.encrypted ? m.recipients : [],
+      unencryptedByRequest: !m.encrypted,
+    },
+    compression: "gzip",
+    excludedSchemas: m.excludedSchemas,
+    scope: scopeOf(m.selection),
+    roles: { passwordsNotExported: m.passwordsNotExported },
+    tables: [...m.tables].sort((a, b) => cmp(a.schema, b.schema) || cmp(a.name, b.name)),
+    sequences: m.sequences.map((s) => ({ schema: s.schema, name: s.name, lastValue: s.lastValue, isCalled: s.isCalled })),
+    objects: [...m.objects].sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || cmp(a.key, b.key)),
+  });
+}
