@@ -3,6 +3,15 @@
 begin;
 select plan(24);
 
+-- Count only this test's rows: set aside whatever other suites left (rolled back at the end).
+delete from lifeboat.incident_events;
+update lifeboat.alert_events set incident_id = null;
+delete from lifeboat.incidents;
+delete from lifeboat.alert_events;
+delete from lifeboat.drills;
+delete from lifeboat.maintenance_log;
+delete from lifeboat.metric_snapshots;
+
 -- Seeded policies (seed documents: maintenance logs 12 months, compliance records 7 years).
 select results_eq(
   $$select table_name, keep from lifeboat.retention_policies
