@@ -223,20 +223,22 @@ language plpgsql
 volatile
 set search_path = ''
 as $$
-declare
-  v_run_id bigint;
 begin
-  update lifeboat.backup_parts p
-  set state = 'done', object_key = p_object_key, size_bytes = p_size_bytes, sha256 = p_sha256,
-      row_count = p_row_count, plain_bytes = p_plain_bytes, snapshot_id = p_snapshot_id,
-      snapshot_lsn = p_snapshot_lsn, details = coalesce(p_details, '{}'), finished_at = pg_catalog.now(), error = null
-  where p.id = p_part_id and p.state = 'claimed' and p.attempt = p_attempt
-    and exists (select from lifeboat.backup_runs r where r.id = p.run_id and r.state = 'running')
-  returning p.run_id into v_run_id;
-  if v_run_id is null then
+  -- A late worker of a job that has stopped changes nothing.
+  if not exists (
+    select from lifeboat.backup_parts p join lifeboat.backup_runs r on r.id = p.run_id
+    where p.id = p_part_id and r.state = 'running'
+  ) then
     return false;
   end if;
-  update lifeboat.backup_runs r set last_progress_at = pg_catalog.now() where r.id = v_run_id;
+  -- The attempt fence lives in complete_backup_part(), the one place a part becomes done.
+  if not lifeboat.complete_backup_part(p_part_id, p_attempt, p_object_key, p_size_bytes, p_sha256, p_row_count) then
+    return false;
+  end if;
+  update lifeboat.backup_parts p
+  set plain_bytes = p_plain_bytes, snapshot_id = p_snapshot_id, snapshot_lsn = p_snapshot_lsn,
+      details = coalesce(p_details, '{}')
+  where p.id = p_part_id;
   return true;
 end
 $$;
