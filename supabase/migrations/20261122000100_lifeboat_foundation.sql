@@ -83,6 +83,22 @@ comment on function lifeboat.setting(text) is 'The value of a lifeboat.settings 
 -- (check, level ok|warn|error, object, detail, remediation, metadata). metadata carries
 -- observed_value and observed_unit for the health+json response. health() is their union.
 
+-- connection_usage(): client connections in use and the connections clients may use
+-- (max_connections less the superuser reserve). The one definition health and alerts share.
+create or replace function lifeboat.connection_usage()
+returns table (used integer, usable integer)
+language sql
+stable
+set search_path = ''
+as $$
+  select
+    (select count(*) from pg_catalog.pg_stat_activity a where a.backend_type = 'client backend')::int,
+    pg_catalog.current_setting('max_connections')::int
+      - pg_catalog.current_setting('superuser_reserved_connections')::int
+$$;
+comment on function lifeboat.connection_usage() is
+  'Client connections in use, and max_connections less superuser_reserved_connections.';
+
 -- check_connections(): client connections against the usable share of max_connections.
 create or replace function lifeboat.check_connections()
 returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
@@ -91,12 +107,10 @@ stable
 set search_path = ''
 as $$
   with conn as (
-    select
-      (select count(*) from pg_catalog.pg_stat_activity a where a.backend_type = 'client backend')::int as used,
-      pg_catalog.current_setting('max_connections')::int
-        - pg_catalog.current_setting('superuser_reserved_connections')::int as usable,
+    select u.used, u.usable,
       coalesce((lifeboat.setting('health.connections_warn_ratio'))::text::numeric, 0.8) as warn_at,
       coalesce((lifeboat.setting('health.connections_error_ratio'))::text::numeric, 0.95) as error_at
+    from lifeboat.connection_usage() u
   )
   select 'connections', case
       when c.used >= c.usable * c.error_at then 'error'

@@ -249,9 +249,7 @@ stable
 set search_path = ''
 as $$
   with c as (
-    select (select count(*) from pg_catalog.pg_stat_activity a where a.backend_type = 'client backend')::int as used,
-      pg_catalog.current_setting('max_connections')::int
-        - pg_catalog.current_setting('superuser_reserved_connections')::int as usable
+    select u.used, u.usable from lifeboat.connection_usage() u
   )
   select 'connections',
     pg_catalog.format('%s of %s usable connections in use (threshold %s%%)', c.used, c.usable,
