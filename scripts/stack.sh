@@ -63,8 +63,9 @@ apt_install() {
 install_all() {
   local with_s3="$1"
   mkdir -p "$STACK_DIR" "$LOGS"
+  # age and zstd: the restore without Lifeboat (docs/format.md), which the tests run.
   apt_install postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-wal2json \
-    libtap-parser-sourcehandler-pgtap-perl postgresql-client-15 curl
+    libtap-parser-sourcehandler-pgtap-perl postgresql-client-15 curl age zstd
   [ "$with_s3" = 1 ] && s3_install
   if [ ! -x "$DENO" ] || [ ! -x "$SUPABASE" ]; then
     say "installing the Deno runtime and the Supabase CLI (tools/)"

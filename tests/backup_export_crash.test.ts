@@ -30,7 +30,7 @@ Deno.test("killed at random points, the export resumes, never shows an early man
     const { target, store } = testTarget("crash");
     await configureExport(sql, {
       target, recipients: [recipient], budgetBytes: 512 * 1024, chunkBytes: 96 * 1024,
-      partLease: "1 second", maxAttempts: 1000, continueJobs: false,
+      partLease: "1 second", maxAttempts: 1000, continueJobs: false, compression: "gzip",
     });
     let uuid: string | null = null;
     let kills = 0, completedCalls = 0;
@@ -64,6 +64,9 @@ Deno.test("killed at random points, the export resumes, never shows an early man
 
     const [run] = await sql`select * from lifeboat.backup_runs where run_uuid = ${uuid}`;
     const manifest = parseManifest(JSON.parse(new TextDecoder().decode(await store.getBytes(run.manifest_key))));
+    // export.compression "gzip": restored below with age -d | gunzip | psql.
+    assert.equal(manifest.compression, "gzip");
+    assert.ok(manifest.objects.every((o) => o.key.endsWith(".gz.age")));
     const counts = await sql.unsafe(`select 'events' as t, count(*)::int as n from ${SCHEMA}.events union all
       select 'pairs', count(*)::int from ${SCHEMA}.pairs union all select 'nokey', count(*)::int from ${SCHEMA}.nokey
       union all select 'empty', count(*)::int from ${SCHEMA}.empty`);

@@ -83,9 +83,14 @@ Deno.test("a missing table is a 400 on tables; no target is a 409 that says what
     const noKey = await callExport(url(), { mode: "full" });
     assert.equal(noKey.status, 409);
     assert.match(String(noKey.json.message), /export\.recipients/);
-    for (const r of [missing, unknown, none, noKey]) assertClean(r.text);
+    await sql`update lifeboat.settings set value = '"lz4"' where key = 'export.compression'`;
+    const badCodec = await callExport(url(), { mode: "full" });
+    assert.equal(badCodec.status, 409, badCodec.text);
+    assert.match(String(badCodec.json.message), /setting export\.compression is invalid \(must be "gzip", "zstd" or null\)/);
+    for (const r of [missing, unknown, none, noKey, badCodec]) assertClean(r.text);
   } finally {
     await sql`update lifeboat.settings set value = 'null' where key = 'export.target'`;
+    await sql`update lifeboat.settings set value = 'null' where key = 'export.compression'`;
     await sql.end();
   }
 });

@@ -38,6 +38,8 @@ Deno.test("a database bigger than the budget completes across invocations and re
     assert.ok(Number(first.json.estimatedInvocationsRemaining) >= 1);
     const uuid = String(first.json.job);
     assert.equal(await store.head(`${first.json.backupId}/manifest.json`), null, "no manifest before completion");
+    // The codec is fixed when the job is planned: later invocations keep it, whatever the setting says now.
+    await sql`update lifeboat.settings set value = '"gzip"' where key = 'export.compression'`;
 
     const run = await waitForJob(sql, uuid, ["completed", "failed"], 120_000);
     assert.equal(run.state, "completed", run.error);
@@ -46,6 +48,9 @@ Deno.test("a database bigger than the budget completes across invocations and re
 
     const manifest = parseManifest(JSON.parse(new TextDecoder().decode(await store.getBytes(run.manifest_key))));
     assert.equal(manifest.snapshot.consistent, false);
+    assert.equal(run.metadata.compression, "zstd");
+    assert.equal(manifest.compression, "zstd", "zstd is the default where the runtime has it");
+    assert.deepEqual(manifest.objects.filter((o) => !o.key.endsWith(".zst.age")).map((o) => o.key), [], "one codec in every invocation");
     // The job's request is recorded as the backup's scope, so verify knows what it covers.
     assert.deepEqual(manifest.scope, {
       includeSchemas: null,

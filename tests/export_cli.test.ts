@@ -35,6 +35,10 @@ Deno.test("cli: bad inputs are refused with a message saying what to fix", async
     await expectFailure(["--db-url", dbUrl(), "--recipient", recipient], /no store: pass --store/);
     await expectFailure(["--db-url", dbUrl(), ...store, "--recipient", recipient, "--bogus"], /Unknown option '--bogus'/);
     await expectFailure(["--db-url", dbUrl(), ...store, "--recipient", recipient, "--concurrency", "0"], /--concurrency must be/);
+    await expectFailure(["--db-url", dbUrl(), ...store, "--recipient", recipient, "--compression", "lz4"],
+      /--compression must be one of gzip, zstd \(got 'lz4'\)/);
+    await expectFailure(["--db-url", dbUrl(), ...store, "--recipient", recipient, "--compression", ""], /--compression must be one of gzip, zstd/);
+    await expectFailure(["--db-url", dbUrl(), ...store, "--recipient", recipient, "--compression"], /Option '--compression <value>' argument missing/);
     await expectFailure(["--db-url", dbUrl(), "--store", "/proc/lifeboat-nope", "--recipient", recipient], /cannot write to the local store/);
     await expectFailure(["--db-url", dbUrl(), "--store", "ftp://x/y", "--recipient", recipient], /store: Unsupported store location scheme/);
     await expectFailure(

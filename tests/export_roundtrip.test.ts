@@ -1,11 +1,12 @@
 // End-to-end export round trip: tests/fixtures/hard_schema.sql is backed up by the real
 // `lifeboat backup` CLI into a local store, restored into an EMPTY database with nothing but
-// `age -d -i key | gunzip | psql` in the order docs/format.md gives, and then
+// `age -d -i key | zstd -d | psql` (the default codec) or `age -d -i key | gunzip | psql`
+// (`--compression gzip`) in the order docs/format.md gives, and then
 // `pg_dump --schema-only` of source and copy must match, every table's lifeboat.fingerprint
 // must equal the manifest's, and the run must be recorded. The same backup then serves the
 // negative cases: a wrong key is refused and a corrupted part is caught by its sha256.
 import assert from "node:assert/strict";
-import { generateIdentity } from "../supabase/functions/_shared/crypto/mod.ts";
+import { type Compression, generateIdentity } from "../supabase/functions/_shared/crypto/mod.ts";
 import { openStore } from "../supabase/functions/_shared/store/mod.ts";
 import { Fingerprinter } from "../supabase/functions/_shared/restore/fingerprint.ts";
 import { connect } from "../supabase/functions/_shared/db.ts";
@@ -47,7 +48,8 @@ async function dropFixture() {
   }
 }
 
-Deno.test("export round trip: hard schema → lifeboat backup → age | gunzip | psql → same schema and fingerprints", async () => {
+/** Backs up the fixture with `codec` (null = the CLI's default) and restores it with `tool`. */
+async function roundTrip(codec: Compression | null, expected: Compression, tool: string) {
   const dir = await Deno.makeTempDir({ prefix: "lifeboat-export-rt-" });
   const { identity, recipient } = await generateIdentity();
   const keyFile = `${dir}/key.txt`;
@@ -61,6 +63,7 @@ Deno.test("export round trip: hard schema → lifeboat backup → age | gunzip |
     const r = await lifeboat([
       "backup", "--db-url", dbUrl(), "--store", storeDir, "--recipient", recipient,
       ...SCHEMAS.flatMap((s) => ["--include-schema", s]), "--part-size", "1", "--label", "round trip", "--json",
+      ...(codec ? ["--compression", codec] : []),
     ]);
     assert.equal(r.code, 0, `backup failed: ${r.stderr}\n${r.stdout}`);
     const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
@@ -72,6 +75,10 @@ Deno.test("export round trip: hard schema → lifeboat backup → age | gunzip |
     const store = openStore(storeDir);
     const m = await readManifest(store, id);
     assert.equal(m.label, "round trip");
+    assert.equal(m.compression, expected);
+    assert.equal(events[0].compression, expected, "the start event names the codec");
+    const suffix = expected === "zstd" ? ".zst.age" : ".gz.age";
+    assert.ok(m.objects.every((o) => o.key.endsWith(suffix)), `every object (schema scripts too) ends in ${suffix}`);
     assert.equal(m.encryption.scheme, "age-x25519");
     assert.deepEqual(m.encryption.recipients, [recipient]);
     assert.equal(m.snapshot.consistent, true);
@@ -90,7 +97,7 @@ Deno.test("export round trip: hard schema → lifeboat backup → age | gunzip |
     assert.deepEqual(await verifyObjects(store, id, m), []);
 
     // Restore with the standard tools only, in the documented order.
-    await restoreWithStandardTools(`${storeDir}/${id}`, keyFile, target.url);
+    await restoreWithStandardTools(`${storeDir}/${id}`, keyFile, target.url, expected);
 
     const [a, b] = await Promise.all([schemaDump(dbUrl(), SCHEMAS), schemaDump(target.url, SCHEMAS)]);
     assert.ok(a.split("\n").length > 200, "the source dump is not empty");
@@ -143,7 +150,7 @@ Deno.test("export round trip: hard schema → lifeboat backup → age | gunzip |
     bytes[Math.floor(bytes.length / 2)] ^= 0xff;
     await Deno.writeFile(victim, bytes);
     assert.deepEqual(await verifyObjects(store, id, m), [{ key: blobs.parts[1], problem: "sha256" }]);
-    const broken = await run("bash", ["-c", `age -d -i "${keyFile}" "${victim}" | gunzip > /dev/null`]);
+    const broken = await run("bash", ["-c", `set -o pipefail; age -d -i "${keyFile}" "${victim}" | ${tool} > /dev/null`]);
     assert.notEqual(broken.code, 0, "age detects the damage");
   } finally {
     await audit.end();
@@ -151,4 +158,12 @@ Deno.test("export round trip: hard schema → lifeboat backup → age | gunzip |
     await dropFixture();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("export round trip (zstd, the default): hard schema → lifeboat backup → age | zstd -d | psql → same schema and fingerprints", async () => {
+  await roundTrip(null, "zstd", "zstd -d");
+});
+
+Deno.test("export round trip (--compression gzip): hard schema → lifeboat backup → age | gunzip | psql → same schema and fingerprints", async () => {
+  await roundTrip("gzip", "gzip", "gunzip");
 });

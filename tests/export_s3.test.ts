@@ -51,8 +51,10 @@ Deno.test({ name: "s3: a big table goes up as a streamed multipart upload; age C
     try {
       const { identity, recipient } = await generateIdentity();
       // A 1 MiB buffer forces the streaming path (parts are normally buffered, see part_writer.ts).
+      // gzip: its larger output (md5 hex compresses about 1.2x, zstd 2x) makes three upload parts certain.
       const r = await exportBackup({
         sql, store, recipients: [recipient], selection: { includeSchemas: [schema] }, partBytes: 64 * MiB, bufferBytes: MiB,
+        compression: "gzip",
       });
       const m = await readManifest(store, r.id);
       const big = m.tables.find((t) => t.name === "big")!;
@@ -72,7 +74,7 @@ Deno.test({ name: "s3: a big table goes up as a streamed multipart upload; age C
       assert.equal(head.stdout.split("\n")[0], `COPY "${schema}"."big" ("id", "v") FROM stdin;`);
       assert.match(head.stdout.split("\n")[1], /^1\t[0-9a-f]{96}$/);
       // And so does our own reader, to the last line.
-      const text = await new Response(await openStream(await store.get(`${r.id}/${part.key}`), [identity])).text();
+      const text = await new Response(await openStream(await store.get(`${r.id}/${part.key}`), [identity], m.compression)).text();
       assert.ok(text.endsWith("\n\\.\n"));
     } finally {
       await sql.end();
@@ -96,7 +98,10 @@ Deno.test({ name: "s3: 500s, a stall and connection resets are retried; the back
       proxy.inject({ method: "PUT", query: /partNumber=3/, fault: { kind: "reset" }, times: 1 });
       proxy.inject({ method: "PUT", path: /manifest\.json/, fault: { kind: "status", status: 503, code: "SlowDown" }, times: 1 });
       const { recipient } = await generateIdentity();
-      const r = await exportBackup({ sql, store, recipients: [recipient], selection: { includeSchemas: [schema] }, partBytes: 16 * MiB });
+      // gzip: a 16 MiB part stays over the 8 MiB buffer and needs three upload parts (zstd halves it).
+      const r = await exportBackup({
+        sql, store, recipients: [recipient], selection: { includeSchemas: [schema] }, partBytes: 16 * MiB, compression: "gzip",
+      });
       const faults = proxy.seen.filter((s) => s.fault).map((s) => s.fault);
       assert.deepEqual(faults.sort(), ["reset", "reset", "stall", "status", "status", "status"], "every fault was hit");
       const m = await readManifest(store, r.id);

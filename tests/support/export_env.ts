@@ -1,12 +1,12 @@
 /**
  * Helpers for the export tests: scratch databases made by the owner role, running the
  * `lifeboat` CLI, restoring a backup exactly as docs/format.md tells a human to
- * (`age -d -i key | gunzip | psql`), and a tiny verifier of stored objects against the
+ * (`age -d -i key | zstd -d | psql`, or `| gunzip |` for gzip), and a tiny verifier of stored objects against the
  * manifest's sizes and sha256.
  * @module
  */
 import { createHash } from "node:crypto";
-import { type Manifest, parseManifest } from "../../supabase/functions/_shared/format/manifest.ts";
+import { type Compression, type Manifest, parseManifest } from "../../supabase/functions/_shared/format/manifest.ts";
 import type { Store } from "../../supabase/functions/_shared/store/mod.ts";
 import { db, dbUrl, repoRoot, run, stackEnv } from "./stack.ts";
 
@@ -98,22 +98,31 @@ export function hasS3(): boolean {
 }
 
 /**
- * Restores a backup in a local directory with nothing but age, gunzip and psql, in the
- * order docs/format.md documents (the same shell loop).
+ * The documented restore loop of docs/format.md for `codec`, word for word but quiet: the
+ * shell script takes the backup directory, the key file and the target URL as $1..$3.
  */
-export async function restoreWithStandardTools(backupDir: string, keyFile: string, targetUrl: string): Promise<void> {
-  const script = `
+export function standardRestoreScript(codec: Compression): string {
+  const [decompress, ext] = codec === "zstd" ? ["zstd -d", "zst"] : ["gunzip", "gz"];
+  return `
 set -euo pipefail
 B="$1"; KEY="$2"; TARGET_URL="$3"
-restore() { age -d -i "$KEY" "$1" | gunzip | psql -X -q -v ON_ERROR_STOP=1 "$TARGET_URL" >/dev/null; }
-restore "$B/roles.sql.gz.age"
-restore "$B/schema/pre-data.sql.gz.age"
+restore() { age -d -i "$KEY" "$1" | ${decompress} | psql -X -q -v ON_ERROR_STOP=1 "$TARGET_URL" >/dev/null; }
+restore "$B/roles.sql.${ext}.age"
+restore "$B/schema/pre-data.sql.${ext}.age"
 for part in $(find "$B/data" -name 'part-*' | sort); do restore "$part"; done
-restore "$B/schema/post-data.sql.gz.age"
-restore "$B/schema/finalize.sql.gz.age"
+restore "$B/schema/post-data.sql.${ext}.age"
+restore "$B/schema/finalize.sql.${ext}.age"
 `;
-  const r = await run("bash", ["-c", script, "restore", backupDir, keyFile, targetUrl], { PGPASSWORD: "postgres" });
-  if (r.code !== 0) throw new Error(`restore with age | gunzip | psql failed (${r.code}): ${r.stderr.slice(0, 4000)}`);
+}
+
+/**
+ * Restores a backup in a local directory with nothing but age, `gunzip` or `zstd -d` (by the
+ * backup's codec) and psql, in the order docs/format.md documents (the same shell loop).
+ */
+export async function restoreWithStandardTools(backupDir: string, keyFile: string, targetUrl: string, codec: Compression): Promise<void> {
+  const r = await run("bash", ["-c", standardRestoreScript(codec), "restore", backupDir, keyFile, targetUrl], { PGPASSWORD: "postgres" });
+  const tool = codec === "zstd" ? "zstd -d" : "gunzip";
+  if (r.code !== 0) throw new Error(`restore with age | ${tool} | psql failed (${r.code}): ${r.stderr.slice(0, 4000)}`);
 }
 
 /** Reads and validates a backup's manifest. */

@@ -1,40 +1,44 @@
 /**
  * Compression and encryption of backup objects, shared by export and restore.
- * Stored object = age(gzip(plain)); unencrypted backups skip the age step.
+ * Stored object = age(compress(plain)), compress being the backup's codec (gzip or zstd,
+ * the manifest's `compression`); unencrypted backups skip the age step.
  * @module
  */
 import { decryptStream, encryptStream } from "./age.ts";
-import { gunzipStream, gzipStream } from "./gzip.ts";
+import { type Compression, compressStream, decompressStream } from "./compression.ts";
 
 export * from "./age.ts";
-export * from "./gzip.ts";
+export * from "./compression.ts";
 
 /** Options for {@link sealStream}. */
 export interface SealOptions {
   /** age X25519 recipients; an empty list means unencrypted (only by explicit request). */
   recipients: string[];
-  /** gzip level; defaults to the measured choice. */
+  /** The backup's codec: one per backup, recorded in its manifest and its object keys. */
+  compression: Compression;
+  /** Compression level; defaults to the measured choice for the codec. */
   level?: number;
 }
 
-/** Turns plain bytes into stored bytes: gzip, then age unless `recipients` is empty. */
+/** Turns plain bytes into stored bytes: compress, then age unless `recipients` is empty. */
 export async function sealStream(
   plain: ReadableStream<Uint8Array>,
   opts: SealOptions,
 ): Promise<ReadableStream<Uint8Array>> {
-  const gz = plain.pipeThrough(gzipStream(opts.level));
-  if (opts.recipients.length === 0) return gz;
-  return gz.pipeThrough(await encryptStream(opts.recipients));
+  const packed = plain.pipeThrough(compressStream(opts.compression, opts.level));
+  if (opts.recipients.length === 0) return packed;
+  return packed.pipeThrough(await encryptStream(opts.recipients));
 }
 
 /**
  * Turns stored bytes back into plain bytes: age-decrypt with `identities` (skipped when the
- * backup is unencrypted, i.e. `identities` is null), then gunzip.
+ * backup is unencrypted, i.e. `identities` is null), then decompress with the backup's codec.
  */
 export async function openStream(
   stored: ReadableStream<Uint8Array>,
   identities: string[] | null,
+  compression: Compression,
 ): Promise<ReadableStream<Uint8Array>> {
-  const gz = identities === null ? stored : await decryptStream(stored, identities);
-  return gz.pipeThrough(gunzipStream());
+  const packed = identities === null ? stored : await decryptStream(stored, identities);
+  return packed.pipeThrough(decompressStream(compression));
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  type Compression,
   FORMAT_VERSION,
   LIFEBOAT_VERSION,
   Manifest,
@@ -33,6 +34,8 @@ export interface ManifestInput {
   /** age recipients; ignored when `encrypted` is false. */
   recipients: string[];
   encrypted: boolean;
+  /** The codec every object was written with. */
+  compression: Compression;
   /** The managed schemas left out. */
   excludedSchemas: string[];
   /** The include/exclude rules the backup was taken with. */
@@ -77,7 +80,7 @@ export function buildManifest(m: ManifestInput): Manifest {
       recipients: m.encrypted ? m.recipients : [],
       unencryptedByRequest: !m.encrypted,
     },
-    compression: "gzip",
+    compression: m.compression,
     excludedSchemas: m.excludedSchemas,
     scope: scopeOf(m.selection),
     roles: { passwordsNotExported: m.passwordsNotExported },

@@ -1,11 +1,11 @@
 /**
- * Writes one stored object from plain bytes handed to it in batches: gzip, age (unless the
- * backup is unencrypted), then `store.put` as a stream. Memory is bounded by a couple of
+ * Writes one stored object from plain bytes handed to it in batches: compress (the backup's
+ * codec), age (unless the backup is unencrypted), then `store.put` as a stream. Memory is bounded by a couple of
  * batches here plus what the store buffers for its upload.
  * @module
  */
 import { createHash } from "node:crypto";
-import { sealStream } from "../crypto/mod.ts";
+import { type Compression, sealStream } from "../crypto/mod.ts";
 import type { PutOptions, Store, StoredObject } from "../store/mod.ts";
 
 /**
@@ -69,7 +69,9 @@ async function putSealed(
 export interface SealConfig {
   /** age recipients; empty = unencrypted (only by explicit request). */
   recipients: string[];
-  /** gzip level (default: the measured choice). */
+  /** The backup's codec; every object of a backup uses the same one. */
+  compression: Compression;
+  /** Compression level (default: the measured choice for the codec). */
   level?: number;
 }
 
@@ -107,7 +109,7 @@ export class PartWriter {
       new CountQueuingStrategy({ highWaterMark: 2 }),
       new CountQueuingStrategy({ highWaterMark: 0 }),
     );
-    const sealed = await sealStream(pass.readable, { recipients: seal.recipients, level: seal.level });
+    const sealed = await sealStream(pass.readable, { recipients: seal.recipients, compression: seal.compression, level: seal.level });
     const ac = new AbortController();
     const onAbort = () => ac.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -156,7 +158,7 @@ export async function writeWholeObject(
   const w = await PartWriter.open(store, key, seal, signal);
   try {
     const bytes = new TextEncoder().encode(text);
-    // In 1 MiB slices so a huge schema does not become one huge gzip call.
+    // In 1 MiB slices so a huge schema does not become one huge compression call.
     for (let off = 0; off < bytes.length; off += 1 << 20) await w.write(bytes.subarray(off, off + (1 << 20)));
     return await w.close();
   } catch (err) {

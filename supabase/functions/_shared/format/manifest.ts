@@ -19,6 +19,13 @@ export const MANIFEST_KEY = "manifest.json";
 export const OBJECT_KINDS = ["roles", "pre-data", "data", "post-data", "finalize"] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];
 
+/**
+ * The codecs stored objects may be compressed with, one per backup. Readers that predate
+ * zstd refuse a zstd manifest (they expect "gzip") instead of misreading it.
+ */
+export const COMPRESSIONS = ["gzip", "zstd"] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lowercase hex sha256");
 
 /** One stored object: its key relative to the backup prefix, size and checksum of the stored bytes. */
@@ -104,7 +111,8 @@ export const Manifest = z.object({
     /** Set when the operator explicitly asked for unencrypted output. */
     unencryptedByRequest: z.boolean(),
   }),
-  compression: z.literal("gzip"),
+  /** The codec of every object but the manifest (see {@link COMPRESSIONS}). */
+  compression: z.enum(COMPRESSIONS),
   excludedSchemas: z.array(z.string()),
   /** The selection the backup was taken with (absent in older manifests). */
   scope: ManifestScope.optional(),
@@ -134,9 +142,13 @@ export function newBackupId(now = new Date()): string {
   return `${ts}-${Array.from(rand, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
-/** The suffix of stored objects: gzip, then age unless the backup is unencrypted. */
-export function objectSuffix(encrypted: boolean): string {
-  return encrypted ? ".gz.age" : ".gz";
+/**
+ * The suffix of stored objects: the codec's (`.gz` or `.zst`), then `.age` unless the backup
+ * is unencrypted.
+ */
+export function objectSuffix(encrypted: boolean, compression: Compression): string {
+  const codec = compression === "zstd" ? ".zst" : ".gz";
+  return encrypted ? `${codec}.age` : codec;
 }
 
 /** A key-safe slug for a table: only [A-Za-z0-9_.-], with a short hash to keep it unique. */
@@ -148,12 +160,12 @@ export async function tableSlug(schema: string, name: string): Promise<string> {
 }
 
 /** Key of a table's data part, relative to the backup prefix. */
-export function dataPartKey(slug: string, part: number, encrypted: boolean): string {
-  return `data/${slug}/part-${String(part).padStart(5, "0")}.copy.sql${objectSuffix(encrypted)}`;
+export function dataPartKey(slug: string, part: number, encrypted: boolean, compression: Compression): string {
+  return `data/${slug}/part-${String(part).padStart(5, "0")}.copy.sql${objectSuffix(encrypted, compression)}`;
 }
 
 /** Keys of the schema objects, relative to the backup prefix. */
-export function schemaKey(kind: Exclude<ObjectKind, "data">, encrypted: boolean): string {
+export function schemaKey(kind: Exclude<ObjectKind, "data">, encrypted: boolean, compression: Compression): string {
   const base = kind === "roles" ? "roles.sql" : `schema/${kind}.sql`;
-  return `${base}${objectSuffix(encrypted)}`;
+  return `${base}${objectSuffix(encrypted, compression)}`;
 }

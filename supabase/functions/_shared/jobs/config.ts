@@ -7,6 +7,8 @@
 import { z } from "zod";
 import type { Sql } from "../db.ts";
 import { parseRecipient } from "../crypto/age.ts";
+import { type Compression, defaultCompression, hasZstd } from "../crypto/compression.ts";
+import { COMPRESSIONS } from "../format/manifest.ts";
 
 /** What one invocation may spend before it hands over to a continuation. */
 export interface Budget {
@@ -24,6 +26,8 @@ export interface ExportConfig {
   target: string | null;
   recipients: string[];
   unencrypted: boolean;
+  /** Codec of new jobs' objects; null = the default (zstd where the runtime has it, else gzip). */
+  compression: Compression | null;
   budget: Budget;
   chunkBytes: number;
   /** Postgres interval text. */
@@ -49,6 +53,7 @@ const fields = {
   "export.target": z.string().trim().min(1).nullable(),
   "export.recipients": z.array(z.string()),
   "export.unencrypted": z.boolean(),
+  "export.compression": z.enum(COMPRESSIONS, { error: 'must be "gzip", "zstd" or null' }).nullable(),
   "export.budget.wall_ms": positive(3_600_000),
   "export.budget.cpu_ms": positive(3_600_000),
   "export.budget.bytes": positive(Number.MAX_SAFE_INTEGER),
@@ -86,6 +91,7 @@ export async function loadExportConfig(sql: Sql): Promise<ExportConfig> {
     target: read(rows, "export.target", null),
     recipients,
     unencrypted: read(rows, "export.unencrypted", false),
+    compression: read(rows, "export.compression", null),
     budget: {
       wallMs: read(rows, "export.budget.wall_ms", DEFAULT_BUDGET.wallMs),
       cpuMs: read(rows, "export.budget.cpu_ms", DEFAULT_BUDGET.cpuMs),
@@ -97,6 +103,17 @@ export async function loadExportConfig(sql: Sql): Promise<ExportConfig> {
     continueJobs: read(rows, "export.continue", true),
     pruneAfterBackup: read(rows, "export.prune_after_backup", true),
   };
+}
+
+/** The codec a new job writes: the setting, else the default; throws if the runtime lacks it. */
+export function jobCodec(cfg: ExportConfig): Compression {
+  const codec = cfg.compression ?? defaultCompression();
+  if (codec === "zstd" && !hasZstd()) {
+    throw new ConfigError(
+      'setting export.compression is "zstd", but this runtime\'s node:zlib has no zstd: set it to "gzip" (or null for the default) in lifeboat.settings',
+    );
+  }
+  return codec;
 }
 
 /** Checks that the encryption settings make sense together. */

@@ -10,7 +10,7 @@ import type { Sql } from "../db.ts";
 import { type Manifest, MANIFEST_KEY, type StoredObjectEntry, type TableEntry } from "../format/manifest.ts";
 import { buildManifest } from "../export/manifest_builder.ts";
 import type { Store } from "../store/mod.ts";
-import { claimFinalize, completeJob, type DonePart, doneParts, failJob, type Job, type JobFacts } from "./repo.ts";
+import { claimFinalize, completeJob, type DonePart, doneParts, failJob, type Job, type JobFacts, jobCompression } from "./repo.ts";
 import { jobSelection } from "./plan.ts";
 import { factFingerprint } from "./worker.ts";
 
@@ -71,6 +71,7 @@ export function buildJobManifest(job: Job, facts: JobFacts, parts: DonePart[], f
     },
     recipients: job.metadata.recipients,
     encrypted: !job.metadata.unencrypted,
+    compression: jobCompression(job.metadata),
     excludedSchemas: (roles?.details.excludedSchemas as string[] | undefined) ?? job.metadata.excluded_schemas,
     // The job exports what its request selected (see plan.ts).
     selection: jobSelection(job.metadata),

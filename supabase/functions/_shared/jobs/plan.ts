@@ -13,7 +13,7 @@ import { readSchemaScripts } from "../export/ddl.ts";
 import type { Selection } from "../export/selection.ts";
 import { activeRunFor, TargetBusyError } from "../export/active_run.ts";
 import type { ExportRequest } from "./request.ts";
-import type { ExportConfig } from "./config.ts";
+import { type ExportConfig, jobCodec } from "./config.ts";
 import { activeJob, type Job, jobByUuid, type JobMetadata } from "./repo.ts";
 
 /** Schema objects every job stores besides its data, one part each. */
@@ -56,6 +56,7 @@ export async function createOrJoinJob(
         backup_id: newBackupId(),
         recipients: cfg.unencrypted ? [] : cfg.recipients,
         unencrypted: cfg.unencrypted,
+        compression: jobCodec(cfg),
         excluded_schemas: scripts.excludedSchemas,
         scope: scripts.scope,
         ...(req.tables.length ? { tables: req.tables } : {}),

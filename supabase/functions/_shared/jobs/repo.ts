@@ -5,7 +5,7 @@
  * @module
  */
 import type { Sql } from "../db.ts";
-import type { ObjectKind } from "../format/manifest.ts";
+import type { Compression, ObjectKind } from "../format/manifest.ts";
 import type { TableRef } from "../export/selection.ts";
 
 /** A job: a backup_runs row of origin `backup-export`. */
@@ -42,6 +42,11 @@ export interface JobMetadata {
   backup_id: string;
   recipients: string[];
   unencrypted: boolean;
+  /**
+   * The codec of every object of the job, fixed when it is planned so that every invocation
+   * writes the same one. Absent in jobs planned before zstd existed: those wrote gzip.
+   */
+  compression?: Compression;
   excluded_schemas: string[];
   /** Namespace oids the export covers (the DDL functions' scope). */
   scope: number[];
@@ -49,6 +54,11 @@ export interface JobMetadata {
   facts?: JobFacts;
   invocations?: number;
   finalizer?: string;
+}
+
+/** The codec a job writes (see {@link JobMetadata.compression}). */
+export function jobCompression(meta: JobMetadata): Compression {
+  return meta.compression ?? "gzip";
 }
 
 /** A claimed part. */

@@ -19,7 +19,17 @@ import type { Tx } from "../export/tx.ts";
 import type { BudgetMeter, StopReason } from "./budget.ts";
 import type { ExportConfig } from "./config.ts";
 import { jobSelection } from "./plan.ts";
-import { claimPart, completePart, unclaimPart, type Job, type JobFacts, type Part, recordFacts, releasePart } from "./repo.ts";
+import {
+  claimPart,
+  completePart,
+  jobCompression,
+  type Job,
+  type JobFacts,
+  type Part,
+  recordFacts,
+  releasePart,
+  unclaimPart,
+} from "./repo.ts";
 import { safeErrorMessage } from "./errors.ts";
 
 /** The snapshot an invocation reads. */
@@ -114,7 +124,9 @@ export async function workParts(ctx: WorkContext): Promise<WorkResult> {
   const { sql, tx, store, job, cfg, budget } = ctx;
   const prefix = `${job.metadata.backup_id}/`;
   const encrypted = !job.metadata.unencrypted;
-  const seal: SealConfig = { recipients: encrypted ? job.metadata.recipients : [] };
+  // The job's codec, never this runtime's default: every invocation writes the same one.
+  const compression = jobCompression(job.metadata);
+  const seal: SealConfig = { recipients: encrypted ? job.metadata.recipients : [], compression };
   const tableInfo = new Map<string, TableInfo>();
   const result: WorkResult = { partsDone: 0, partsFenced: 0, stoppedBy: "done" };
 
@@ -177,7 +189,7 @@ export async function workParts(ctx: WorkContext): Promise<WorkResult> {
           text = part.kind === "roles" ? s.roles : part.kind === "pre-data" ? s.preData : s.postData;
           if (part.kind === "roles") details = { passwordsNotExported: s.passwordsNotExported, excludedSchemas: s.excludedSchemas };
         }
-        const key = schemaKey(part.kind, encrypted);
+        const key = schemaKey(part.kind, encrypted, compression);
         const w = await writeWholeObject(store, prefix + key, text, seal);
         out = { key, size: w.size, sha256: w.sha256, rows: 0, plainBytes: w.plainBytes, details };
       }

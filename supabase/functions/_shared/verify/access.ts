@@ -42,7 +42,7 @@ export async function checkSampleDecrypts(
   }
   try {
     const plain = await openStream(await store.get(objectKey(m.id, sample.key), { signal }),
-      m.encryption.scheme === "none" ? null : identities);
+      m.encryption.scheme === "none" ? null : identities, m.compression);
     const dec = new TextDecoder();
     let first = "";
     let tail = "";

@@ -1,8 +1,10 @@
 /**
  * What can be checked on a stored object without the key: the age header (version line,
- * recipient stanzas, MAC line) of encrypted objects, or the gzip magic of unencrypted ones.
+ * recipient stanzas, MAC line) of encrypted objects, or the codec's magic number (gzip or
+ * zstd) of unencrypted ones.
  * @module
  */
+import { sniffCompression } from "../crypto/compression.ts";
 
 /** How many bytes from the start of an object {@linkcode inspectAgeHeader} needs at most. */
 export const HEADER_PROBE_BYTES = 16 * 1024;
@@ -26,7 +28,8 @@ const AGE_V1 = "age-encryption.org/v1\n";
 export function inspectAgeHeader(head: Uint8Array): AgeHeaderInfo | string {
   const text = new TextDecoder("latin1").decode(head);
   if (!text.startsWith(AGE_V1)) {
-    if (head[0] === 0x1f && head[1] === 0x8b) return "the object is plain gzip, not age-encrypted";
+    const codec = sniffCompression(head);
+    if (codec) return `the object is plain ${codec}, not age-encrypted`;
     return "the object does not start with an age v1 header";
   }
   const stanzas: string[] = [];
@@ -56,7 +59,3 @@ export function inspectAgeHeader(head: Uint8Array): AgeHeaderInfo | string {
   return { stanzas, x25519: stanzas.filter((s) => s === "X25519").length, headerBytes: pos };
 }
 
-/** Whether bytes start with the gzip magic number. */
-export function isGzip(head: Uint8Array): boolean {
-  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
-}

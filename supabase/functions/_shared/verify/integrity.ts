@@ -8,7 +8,8 @@
 import type { Manifest } from "../format/manifest.ts";
 import type { Store } from "../store/types.ts";
 import { type Check, check } from "./checks.ts";
-import { HEADER_PROBE_BYTES, inspectAgeHeader, isGzip } from "./ciphertext.ts";
+import { sniffCompression } from "../crypto/compression.ts";
+import { HEADER_PROBE_BYTES, inspectAgeHeader } from "./ciphertext.ts";
 import { createHash } from "node:crypto";
 import { objectKey } from "./locate.ts";
 
@@ -107,7 +108,8 @@ export function checkManifestConsistency(m: Manifest): Check[] {
 
 /**
  * Hashes every object of the backup and compares it with the manifest; also checks the age
- * header of every object (encrypted backups) or the gzip magic (unencrypted ones). Returns the
+ * header of every object (encrypted backups) or the magic number of the manifest's codec
+ * (unencrypted ones: gzip 1f 8b, zstd 28 b5 2f fd). Returns the
  * checks and the per-object verdicts.
  */
 export async function checkIntegrity(
@@ -171,8 +173,13 @@ export async function checkIntegrity(
           { stanzas: h.x25519, recipients });
         return;
       }
-    } else if (!isGzip(got.head)) {
-      fail("gzip_header", "the object does not start with the gzip magic", "The object is damaged: use another backup.");
+    } else if (sniffCompression(got.head) !== m.compression) {
+      const found = sniffCompression(got.head);
+      fail("compression_header",
+        found
+          ? `the object is ${found}-compressed, the manifest says ${m.compression}`
+          : `the object does not start with the ${m.compression} magic number`,
+        "The object is damaged or does not belong to this backup: use another backup.");
       return;
     }
     verdicts.push({ key: o.key, ok: true });
