@@ -2,7 +2,7 @@
 // each a self-contained COPY script), key-range parts, one snapshot shared by every worker,
 // unencrypted output only by request, and bad selections refused.
 import assert from "node:assert/strict";
-import { gunzipStream } from "../supabase/functions/_shared/crypto/mod.ts";
+import { type Compression, decompressStream } from "../supabase/functions/_shared/crypto/mod.ts";
 import { connect } from "../supabase/functions/_shared/db.ts";
 import {
   copyTableToParts,
@@ -12,11 +12,12 @@ import {
   type TableInfo,
 } from "../supabase/functions/_shared/export/mod.ts";
 import { openStore } from "../supabase/functions/_shared/store/mod.ts";
+import { checkIntegrity } from "../supabase/functions/_shared/verify/integrity.ts";
 import { readManifest, verifyObjects } from "./support/export_env.ts";
 import { db, dbUrl } from "./support/stack.ts";
 
-async function plainText(store: ReturnType<typeof openStore>, key: string): Promise<string> {
-  return await new Response((await store.get(key)).pipeThrough(gunzipStream())).text();
+async function plainText(store: ReturnType<typeof openStore>, key: string, codec: Compression = "zstd"): Promise<string> {
+  return await new Response((await store.get(key)).pipeThrough(decompressStream(codec))).text();
 }
 
 async function withSchema(fn: (schema: string) => Promise<void>) {
@@ -56,7 +57,8 @@ Deno.test("engine: slices and parts cut at row boundaries, each part a COPY scri
       const m = await readManifest(store, r.id);
       assert.equal(m.encryption.scheme, "none");
       assert.equal(m.encryption.unencryptedByRequest, true);
-      assert.ok(m.objects.every((o) => o.key === "manifest.json" || o.key.endsWith(".gz")));
+      assert.equal(m.compression, "zstd", "zstd is the default codec");
+      assert.ok(m.objects.every((o) => o.key.endsWith(".zst")), "unencrypted zstd objects end in .zst");
       const t = m.tables.find((x) => x.name === "t")!;
       assert.equal(t.rows, 20000, "rows committed after the snapshot are not exported");
       assert.equal((t.fingerprint as { rows: number }).rows, 20000, "the fingerprint was taken in the snapshot too");
@@ -85,6 +87,13 @@ Deno.test("engine: slices and parts cut at row boundaries, each part a COPY scri
       assert.equal(await plainText(store, `${r.id}/${noCols.parts[0]}`), `COPY "${schema}"."no columns" FROM stdin;\n\n\\.\n`);
       assert.deepEqual(await verifyObjects(store, r.id, m), []);
       assert.deepEqual(m.objects.map((o) => o.kind).filter((k, i, a) => a.indexOf(k) === i), ["roles", "pre-data", "data", "post-data", "finalize"]);
+      // verify checks the codec's magic number of unencrypted objects against the manifest.
+      const good = await checkIntegrity(store, m);
+      assert.deepEqual(good.checks.filter((c) => c.level !== "ok"), []);
+      const lying = await checkIntegrity(store, { ...m, compression: "gzip" });
+      const wrong = lying.checks.filter((c) => c.check === "compression_header");
+      assert.equal(wrong.length, m.objects.length);
+      assert.match(wrong[0].detail, /the object is zstd-compressed, the manifest says gzip/);
     } finally {
       await sql.end();
       await writer.end();
@@ -101,14 +110,15 @@ Deno.test("engine: a part can be produced for a key range", async () => {
     try {
       const table: TableInfo = { schema, name: "t", oid: 0, columns: ["id", "v"], sizeBytes: 0, estimatedRows: 0 };
       const parts = await sql.begin("isolation level repeatable read, read only", (tx) =>
-        copyTableToParts(tx, table, { store, prefix: "range/", seal: { recipients: [] }, partBytes: 1 << 30 }, {
+        copyTableToParts(tx, table, { store, prefix: "range/", seal: { recipients: [], compression: "gzip" }, partBytes: 1 << 30 }, {
           range: { keyColumns: ["id"], lower: ["100"], upper: ["200"] },
           firstPart: 7,
         }));
       assert.equal(parts.length, 1);
       assert.equal(parts[0].part, 7);
       assert.equal(parts[0].rows, 100);
-      const text = await plainText(store, `range/${parts[0].relKey}`);
+      assert.match(parts[0].relKey, /\.copy\.sql\.gz$/);
+      const text = await plainText(store, `range/${parts[0].relKey}`, "gzip");
       const ids = text.split("\n").slice(1, -2).map((l) => Number(l.split("\t")[0]));
       assert.deepEqual(ids, Array.from({ length: 100 }, (_, i) => 100 + i), "rows in key order, upper bound excluded");
     } finally {

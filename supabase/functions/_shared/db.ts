@@ -5,6 +5,7 @@
  * @module
  */
 import postgres from "postgres";
+import { type CopyOutSocket, copyOutSocketFactory, type SslMode } from "./copy_out/socket.ts";
 
 /** A postgres.js client. */
 export type Sql = postgres.Sql<Record<string, unknown>>;
@@ -21,6 +22,30 @@ export interface ConnectOptions {
   applicationName?: string;
   /** Server-side statement_timeout in milliseconds (0 = none). */
   statementTimeoutMs?: number;
+  /** Read `COPY … TO STDOUT` in bulk (see copy_out/socket.ts); for exporters. */
+  bulkCopyOut?: boolean;
+}
+
+const bulkSockets = new WeakMap<object, Set<CopyOutSocket>>();
+
+/** The bulk COPY sockets of a client opened with `bulkCopyOut`, else undefined. */
+export function copyOutRegistry(sql: Sql): Set<CopyOutSocket> | undefined {
+  return bulkSockets.get(sql);
+}
+
+/** The TLS mode a connection string asks for, as postgres.js reads it (sslmode, else PGSSL). */
+function sslModeOf(url: string): SslMode {
+  let mode: string | null = null;
+  try {
+    mode = new URL(url).searchParams.get("sslmode");
+  } catch {
+    mode = null; // postgres.js reports malformed URLs itself
+  }
+  mode ??= Deno.env.get("PGSSL") ?? null;
+  if (!mode || mode === "disable" || mode === "false") return false;
+  if (mode === "verify-ca" || mode === "verify-full") return "verify-full";
+  if (mode === "prefer" || mode === "allow") return mode;
+  return "require";
 }
 
 /** The database URL a function uses: SUPABASE_DB_URL, as on hosted Supabase. */
@@ -36,14 +61,19 @@ export function connect(url: string, opts: ConnectOptions = {}): Sql {
     application_name: opts.applicationName ?? "lifeboat",
   };
   if (opts.statementTimeoutMs) connection.statement_timeout = String(opts.statementTimeoutMs);
-  return postgres(url, {
+  const registry = opts.bulkCopyOut ? new Set<CopyOutSocket>() : undefined;
+  const sql = postgres(url, {
     max: opts.max ?? 1,
     connect_timeout: opts.connectTimeoutSeconds ?? 10,
     idle_timeout: opts.idleTimeoutSeconds ?? 30,
     prepare: false,
     onnotice: () => {},
     connection,
+    // The bulk socket negotiates TLS itself, below the layer that reads COPY rows.
+    ...(registry ? { socket: copyOutSocketFactory(sslModeOf(url), registry) as never, ssl: false } : {}),
   }) as Sql;
+  if (registry) bulkSockets.set(sql, registry);
+  return sql;
 }
 
 /**

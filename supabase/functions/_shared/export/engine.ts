@@ -9,7 +9,8 @@
  * The manifest is written last; a backup without one is incomplete.
  * @module
  */
-import type { Sql } from "../db.ts";
+import { copyOutRegistry, type Sql } from "../db.ts";
+import { type Compression, defaultCompression, hasZstd } from "../crypto/mod.ts";
 import {
   type Manifest,
   MANIFEST_KEY,
@@ -49,7 +50,7 @@ export interface ExportOptions {
   store: Store;
   /** age X25519 recipients. Empty only together with `unencrypted: true`. */
   recipients: string[];
-  /** Write gzip-only objects; recorded in the manifest. Requires no recipients. */
+  /** Write compressed-only objects; recorded in the manifest. Requires no recipients. */
   unencrypted?: boolean;
   selection?: Selection;
   label?: string | null;
@@ -62,7 +63,10 @@ export interface ExportOptions {
   sliceBytes?: number;
   /** Stored bytes a part may buffer to be put with a known sha256 (default 8 MiB). */
   bufferBytes?: number;
-  gzipLevel?: number;
+  /** Codec of every object (default: zstd where node:zlib has it, else gzip; see crypto/compression.ts). */
+  compression?: Compression;
+  /** Compression level (default: the measured choice for the codec). */
+  compressionLevel?: number;
   /** Record `lifeboat.fingerprint` of every table (default true). */
   fingerprints?: boolean;
   /** How long to wait for the ACCESS SHARE lock on each table (default 30 s). */
@@ -118,12 +122,16 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
   }
   const partBytes = opts.partBytes ?? DEFAULT_PART_BYTES;
   if (!Number.isInteger(partBytes) || partBytes < 1024) throw new ExportConfigError("partBytes must be at least 1024");
+  const compression = opts.compression ?? defaultCompression();
+  if (compression === "zstd" && !hasZstd()) {
+    throw new ExportConfigError("zstd is not available in this runtime (its node:zlib has no zstd): choose gzip compression");
+  }
 
   const startedAt = new Date();
   const id = opts.id ?? newBackupId(startedAt);
   const prefix = `${id}/`;
   const selection = opts.selection ?? {};
-  const seal: SealConfig = { recipients: encrypted ? opts.recipients : [], level: opts.gzipLevel };
+  const seal: SealConfig = { recipients: encrypted ? opts.recipients : [], compression, level: opts.compressionLevel };
   const abort = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
   const objects: ExportedObject[] = [];
@@ -135,7 +143,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
     await opts.onObject?.(o);
   };
   const storeScript = async (kind: Exclude<ObjectKind, "data">, text: string) => {
-    const relKey = schemaKey(kind, encrypted);
+    const relKey = schemaKey(kind, encrypted, compression);
     const w = await writeWholeObject(opts.store, prefix + relKey, text, seal, signal);
     await record({ key: relKey, storeKey: prefix + relKey, kind, size: w.size, sha256: w.sha256 });
   };
@@ -193,6 +201,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
         snapshot: { consistent: true, snapshotIds: [snapshotId], lsnStart: String(snap.lsn), lsnEnd: String(end.lsn) },
         recipients: opts.recipients,
         encrypted,
+        compression,
         excludedSchemas: excluded,
         selection,
         passwordsNotExported: scripts.passwordsNotExported,
@@ -263,6 +272,7 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
           batchBytes: opts.batchBytes,
           bufferBytes: opts.bufferBytes,
           sliceBytes: opts.sliceBytes,
+          registry: copyOutRegistry(opts.sql),
           signal: ctx.signal,
           onBatch: (bytes, rows) => {
             ctx.progress.read(table.oid, bytes, rows);

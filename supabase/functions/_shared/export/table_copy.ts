@@ -8,7 +8,8 @@
 import type { Tx } from "./tx.ts";
 import { dataPartKey, tableSlug } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
-import { consumeCopy, type CopyReadable, DEFAULT_BATCH_BYTES } from "./batcher.ts";
+import { BatchQueue, copyOut } from "../copy_out/reader.ts";
+import type { CopyOutSocket } from "../copy_out/socket.ts";
 import type { TableInfo } from "./catalog.ts";
 import { qualified, quoteIdent } from "./ident.ts";
 import { PartWriter, type SealConfig, type WrittenObject } from "./part_writer.ts";
@@ -32,6 +33,10 @@ export interface PartTarget {
   batchBytes?: number;
   /** On-disk bytes read per COPY statement (see {@link DEFAULT_SLICE_BYTES}). */
   sliceBytes?: number;
+  /** Plain bytes read but not yet written that let the next statement start (see {@link DEFAULT_QUEUE_BYTES}). */
+  queueBytes?: number;
+  /** The client's bulk COPY sockets (db.ts `copyOutRegistry`); omitted = per-row stream. */
+  registry?: Set<CopyOutSocket>;
   /** Stored bytes a part may buffer (see part_writer.ts). */
   bufferBytes?: number;
   signal?: AbortSignal;
@@ -51,10 +56,16 @@ export interface KeyRange {
 /**
  * On-disk bytes (heap + TOAST) each COPY statement reads. Big tables are read in slices of
  * pages (`ctid` ranges, a TID range scan), one statement each, all in the same snapshot: a
- * statement's output is consumed without pausing the stream (see batcher.ts), so this bounds
- * what can queue up in memory.
+ * statement's output is consumed without pausing the socket (see copy_out/reader.ts), so
+ * this, with {@link DEFAULT_QUEUE_BYTES}, bounds what can queue up in memory.
  */
-export const DEFAULT_SLICE_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_SLICE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The next slice's statement starts once fewer than this many read bytes wait to be
+ * compressed, encrypted and stored, so Postgres keeps producing while the part is written.
+ */
+export const DEFAULT_QUEUE_BYTES = 4 * 1024 * 1024;
 
 const enc = new TextEncoder();
 const TRAILER = enc.encode("\\.\n");
@@ -134,7 +145,7 @@ export async function copyTableToParts(
   let relKey = "";
 
   const open = async () => {
-    relKey = dataPartKey(slug, partNo, encrypted);
+    relKey = dataPartKey(slug, partNo, encrypted, target.seal.compression);
     writer = await PartWriter.open(target.store, target.prefix + relKey, target.seal, target.signal, target.bufferBytes);
     partRows = 0;
     await writer.write(header);
@@ -156,30 +167,27 @@ export async function copyTableToParts(
     : t.columns.length
     ? await sliceStatements(tx, t, target.sliceBytes ?? DEFAULT_SLICE_BYTES)
     : [await copyOutStatement(tx, t)];
+  const queue = new BatchQueue(async (batch, rows) => {
+    if (writer!.plainBytes + batch.length > target.partBytes && partRows > 0) {
+      await finish();
+      await open();
+    }
+    await writer!.write(batch);
+    partRows += rows;
+    target.onBatch?.(batch.length, rows);
+  });
   try {
     await open();
     for (const statement of statements) {
       target.signal?.throwIfAborted();
-      const stream = (await tx.unsafe(statement).readable()) as unknown as CopyReadable;
-      const onAbort = () => stream.destroy(new DOMException("export cancelled", "AbortError"));
-      target.signal?.addEventListener("abort", onAbort, { once: true });
-      try {
-        await consumeCopy(stream, async (batch, rows) => {
-          if (writer!.plainBytes + batch.length > target.partBytes && partRows > 0) {
-            await finish();
-            await open();
-          }
-          await writer!.write(batch);
-          partRows += rows;
-          target.onBatch?.(batch.length, rows);
-        }, target.batchBytes ?? DEFAULT_BATCH_BYTES);
-      } finally {
-        target.signal?.removeEventListener("abort", onAbort);
-      }
+      await queue.below(target.queueBytes ?? DEFAULT_QUEUE_BYTES);
+      await copyOut(tx, statement, queue, { registry: target.registry, batchBytes: target.batchBytes, signal: target.signal });
     }
+    await queue.drain();
     await finish();
     return done;
   } catch (err) {
+    await queue.drain().catch(() => {}); // no write may still be running when the part is aborted
     const w = writer as PartWriter | null;
     if (w) await w.abort(err);
     throw Object.assign(err instanceof Error ? err : new Error(String(err)), { parts: done });

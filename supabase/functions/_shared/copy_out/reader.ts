@@ -1,0 +1,211 @@
+/**
+ * Reads `COPY … TO STDOUT` in batches of whole rows, through a {@linkcode CopyOutSocket} when
+ * the connection has one (bulk: no per-row objects), else through postgres.js's own COPY
+ * stream. Batches go to a {@linkcode BatchQueue}, which runs the handler one batch at a time
+ * in order while the next statement may already be reading: the caller bounds memory by
+ * waiting for the queue to fall below a size before it starts another statement.
+ *
+ * Neither path ever pauses the socket. Under Deno, pausing and resuming a postgres.js COPY
+ * stream could leave the socket paused for good (server in ClientWrite, export hung), so
+ * memory is bounded by statement size instead (table_copy.ts reads big tables in slices).
+ * @module
+ */
+import type { Tx } from "../export/tx.ts";
+import type { CopyOutSocket, CopySink } from "./socket.ts";
+
+/** Receives whole rows only (a batch never ends mid-row), strictly in order. */
+export type BatchHandler = (batch: Uint8Array, rows: number) => void | Promise<void>;
+
+/** Default batch: large enough that per-batch costs vanish, small enough to bound memory. */
+export const DEFAULT_BATCH_BYTES = 1024 * 1024;
+
+/** Runs a handler over batches one at a time, in order, and tracks the bytes waiting. */
+export class BatchQueue {
+  #handler: BatchHandler;
+  #chain: Promise<void> = Promise.resolve();
+  #pending = 0;
+  #failure: { err: unknown } | null = null;
+  #waiters: (() => void)[] = [];
+
+  constructor(handler: BatchHandler) {
+    this.#handler = handler;
+  }
+
+  /** Bytes handed in whose handler has not finished yet. */
+  get pendingBytes(): number {
+    return this.#pending;
+  }
+
+  /** Throws the handler's first failure, if any. */
+  check(): void {
+    if (this.#failure) throw this.#failure.err;
+  }
+
+  /** Queues a batch. */
+  push(batch: Uint8Array, rows: number): void {
+    if (this.#failure) return;
+    this.#pending += batch.length;
+    this.#chain = this.#chain.then(async () => {
+      try {
+        if (!this.#failure) await this.#handler(batch, rows);
+      } catch (err) {
+        this.#failure ??= { err };
+      } finally {
+        this.#pending -= batch.length;
+        for (const w of this.#waiters.splice(0)) w();
+      }
+    });
+  }
+
+  /** Resolves once fewer than `bytes` are pending; rejects with the handler's failure. */
+  async below(bytes: number): Promise<void> {
+    while (this.#pending >= bytes && !this.#failure) await new Promise<void>((r) => this.#waiters.push(r));
+    this.check();
+  }
+
+  /** Resolves once every queued batch is handled; rejects with the handler's failure. */
+  async drain(): Promise<void> {
+    await this.#chain;
+    this.check();
+  }
+}
+
+/** Cuts row bytes into batches of about `batchBytes` (whole rows) and queues them. */
+class Batcher implements CopySink {
+  rows = 0;
+  bytes = 0;
+  /** Set when the reader gave up (cancelled): the rest of the statement's rows are dropped. */
+  discard = false;
+  #buf: Uint8Array;
+  #used = 0;
+  #batchRows = 0;
+  #size: number;
+  #queue: BatchQueue;
+  #done: () => void = () => {};
+  readonly finishedPromise: Promise<void>;
+
+  constructor(queue: BatchQueue, batchBytes: number) {
+    this.#size = batchBytes;
+    this.#buf = new Uint8Array(batchBytes);
+    this.#queue = queue;
+    this.finishedPromise = new Promise((r) => (this.#done = r));
+  }
+
+  data(chunk: Uint8Array, start: number, end: number, rows: number, lastRowEnd: number): void {
+    if (this.discard) return;
+    const len = end - start;
+    if (this.#used + len > this.#buf.length) {
+      // More than what is left: grow (TOASTed values make rows of many MB).
+      const bigger = new Uint8Array(Math.max(this.#buf.length * 2, this.#used + len));
+      bigger.set(this.#buf.subarray(0, this.#used));
+      this.#buf = bigger;
+    }
+    const at = this.#used;
+    this.#buf.set(chunk.subarray(start, end), at);
+    this.#used += len;
+    this.bytes += len;
+    this.rows += rows;
+    this.#batchRows += rows;
+    if (this.#used >= this.#size && lastRowEnd >= 0) {
+      // Cut at the last row boundary; the start of the next row moves to a fresh buffer.
+      const cut = at + (lastRowEnd - start);
+      const rest = this.#buf.subarray(cut, this.#used);
+      const tail = rest.length ? rest.slice() : null;
+      this.#used = cut;
+      this.flush();
+      if (tail) {
+        if (tail.length > this.#buf.length) this.#buf = new Uint8Array(tail.length);
+        this.#buf.set(tail);
+        this.#used = tail.length;
+      }
+    }
+  }
+
+  flush(): void {
+    if (this.#used === 0 || this.discard) return;
+    this.#queue.push(this.#buf.subarray(0, this.#used), this.#batchRows);
+    this.#buf = new Uint8Array(this.#size); // the queued batch is still in use downstream
+    this.#used = 0;
+    this.#batchRows = 0;
+  }
+
+  finished(): void {
+    this.#done();
+  }
+}
+
+/** The node:stream Readable postgres.js returns from `.readable()` (only what we use). */
+interface CopyReadable {
+  on(event: "data", fn: (chunk: Uint8Array) => void): unknown;
+  on(event: "end", fn: () => void): unknown;
+  on(event: "error", fn: (err: Error) => void): unknown;
+  resume(): unknown;
+}
+
+const sockets = new WeakMap<object, CopyOutSocket | null>();
+
+/** The bulk socket under `tx`, found by backend pid; null when the client has none. */
+async function socketOf(tx: Tx, registry: Set<CopyOutSocket> | undefined): Promise<CopyOutSocket | null> {
+  if (!registry) return null;
+  if (sockets.has(tx)) return sockets.get(tx)!;
+  const [r] = await tx`select pg_catalog.pg_backend_pid() as pid`;
+  let found: CopyOutSocket | null = null;
+  for (const s of registry) if (s.pid === Number(r.pid)) found = s;
+  sockets.set(tx, found);
+  return found;
+}
+
+/** Options for {@linkcode copyOut}. */
+export interface CopyOutOptions {
+  /** The bulk sockets of the client `tx` belongs to (see db.ts); omitted = per-row stream. */
+  registry?: Set<CopyOutSocket>;
+  batchBytes?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs one `COPY … TO STDOUT` statement on `tx` and queues its rows in batches. Resolves with
+ * the statement's rows and bytes once all of them are received (not necessarily handled:
+ * await `queue.drain()` for that).
+ */
+export async function copyOut(tx: Tx, statement: string, queue: BatchQueue, opts: CopyOutOptions = {}): Promise<{ rows: number; bytes: number }> {
+  const batcher = new Batcher(queue, opts.batchBytes ?? DEFAULT_BATCH_BYTES);
+  const socket = await socketOf(tx, opts.registry);
+  if (socket) socket.arm(batcher);
+  let stream: CopyReadable;
+  try {
+    stream = (await tx.unsafe(statement).readable()) as unknown as CopyReadable;
+  } catch (err) {
+    socket?.disarm(batcher);
+    throw err;
+  }
+  await new Promise<void>((resolve, reject) => {
+    // A cancelled read keeps the socket armed until the server ends the COPY (the socket
+    // disarms itself then), dropping rows: handing them to postgres.js unread would pause it.
+    const onAbort = () => {
+      batcher.discard = true;
+      reject(opts.signal!.reason ?? new DOMException("export cancelled", "AbortError"));
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort(); // cancelled before the server began the COPY
+    const settle = (err?: Error) => {
+      opts.signal?.removeEventListener("abort", onAbort);
+      socket?.disarm(batcher);
+      if (err) reject(err);
+      else resolve();
+    };
+    if (!socket) {
+      // Per-row fallback: postgres.js emits one chunk per CopyData message (one row).
+      stream.on("data", (c: Uint8Array) => {
+        const rowEnd = c.length > 0 && c[c.length - 1] === 10;
+        batcher.data(c, 0, c.length, rowEnd ? 1 : 0, rowEnd ? c.length : -1);
+      });
+    }
+    stream.on("error", (err) => settle(err));
+    stream.on("end", () => settle());
+    stream.resume();
+  });
+  if (socket) await batcher.finishedPromise;
+  batcher.flush();
+  return { rows: batcher.rows, bytes: batcher.bytes };
+}

@@ -1,0 +1,123 @@
+// The bulk COPY reader (supabase/functions/_shared/copy_out) against real Postgres: the bytes
+// and row counts equal postgres.js's own per-row stream for small, empty and multi-megabyte
+// rows; an error in the middle of a COPY rejects and leaves the connection usable; a cancelled
+// read fails without hanging; and the bulk path is really the one taken.
+import assert from "node:assert/strict";
+import { BatchQueue, copyOut } from "../supabase/functions/_shared/copy_out/reader.ts";
+import { connect, copyOutRegistry, type Sql } from "../supabase/functions/_shared/db.ts";
+import type { Tx } from "../supabase/functions/_shared/export/tx.ts";
+import { db, dbUrl } from "./support/stack.ts";
+
+async function readAll(sql: Sql, statement: string, batchBytes = 64 * 1024) {
+  const chunks: Uint8Array[] = [];
+  const batchRows: number[] = [];
+  const queue = new BatchQueue((b, rows) => {
+    // A batch holds whole rows only.
+    assert.equal(b[b.length - 1], 10);
+    chunks.push(b.slice());
+    batchRows.push(rows);
+  });
+  const got = await sql.begin((tx) => copyOut(tx as unknown as Tx, statement, queue, { registry: copyOutRegistry(sql), batchBytes }));
+  await queue.drain();
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) bytes.set(c, (o += c.length) - c.length);
+  assert.equal(got.bytes, bytes.length);
+  assert.equal(batchRows.reduce((a, b) => a + b, 0), got.rows);
+  return { ...got, bytes, sha: Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))).join(",") };
+}
+
+Deno.test("copy_out: bulk reading gives the same rows and bytes as postgres.js's stream", async () => {
+  const schema = `copy_out_${crypto.randomUUID().slice(0, 8)}`;
+  const admin = db();
+  const bulk = connect(dbUrl(), { bulkCopyOut: true });
+  const plain = connect(dbUrl());
+  try {
+    await admin.unsafe(`
+      create schema ${schema};
+      create table ${schema}.t (id int, v text, b bytea);
+      insert into ${schema}.t select i, repeat(md5(i::text), i % 7) || E'\\t\\\\N\\n', null from generate_series(1, 30000) i;
+      -- Rows far bigger than a socket read: each spans many chunks.
+      insert into ${schema}.t select -i, repeat('x', 3000000 + i), decode(repeat(md5(i::text), 20000), 'hex') from generate_series(1, 3) i;
+      create table ${schema}.empty (x int);`);
+    for (const stmt of [`copy ${schema}.t to stdout`, `copy ${schema}.empty to stdout`, `copy (select * from ${schema}.t where id > 29990) to stdout`]) {
+      const a = await readAll(bulk, stmt);
+      const b = await readAll(plain, stmt);
+      assert.equal(a.rows, b.rows, stmt);
+      assert.equal(a.bytes.length, b.bytes.length, stmt);
+      assert.equal(a.sha, b.sha, stmt);
+    }
+    const [{ n }] = await admin.unsafe(`select count(*)::int as n from ${schema}.t`);
+    assert.equal((await readAll(bulk, `copy ${schema}.t to stdout`)).rows, n);
+    const routed = [...copyOutRegistry(bulk)!].reduce((s, x) => s + x.rowsRouted, 0);
+    assert.ok(routed >= 2 * n, `the bulk socket routed ${routed} rows; expected at least ${2 * n}`);
+    assert.equal(copyOutRegistry(plain), undefined);
+  } finally {
+    await admin.unsafe(`drop schema if exists ${schema} cascade`);
+    await Promise.all([admin.end(), bulk.end(), plain.end()]);
+  }
+});
+
+Deno.test("copy_out: an error in the middle of a COPY rejects and the connection stays usable", async () => {
+  const bulk = connect(dbUrl(), { bulkCopyOut: true, max: 1 });
+  try {
+    const queue = new BatchQueue(() => {});
+    const conn = await bulk.reserve();
+    try {
+      // Rows 1..4999 are sent before the division by zero at row 5000.
+      await assert.rejects(
+        copyOut(conn as unknown as Tx, "copy (select 1 / (5000 - g), repeat('y', 200) from generate_series(1, 10000) g) to stdout", queue, {
+          registry: copyOutRegistry(bulk),
+        }),
+        (err: { code?: string }) => err.code === "22012",
+      );
+      await queue.drain();
+      const [{ one }] = await conn`select 1 as one`;
+      assert.equal(one, 1);
+      // The next COPY on the same connection is read in bulk again.
+      const q2 = new BatchQueue(() => {});
+      const got = await copyOut(conn as unknown as Tx, "copy (select g from generate_series(1, 1000) g) to stdout", q2, {
+        registry: copyOutRegistry(bulk),
+      });
+      await q2.drain();
+      assert.equal(got.rows, 1000);
+    } finally {
+      conn.release();
+    }
+  } finally {
+    await bulk.end();
+  }
+});
+
+Deno.test("copy_out: a handler failure and a cancelled read both reject; the connection is not left hanging", async () => {
+  const bulk = connect(dbUrl(), { bulkCopyOut: true, max: 1 });
+  try {
+    const conn = await bulk.reserve();
+    try {
+      const failing = new BatchQueue(() => {
+        throw new Error("store unreachable");
+      });
+      await copyOut(conn as unknown as Tx, "copy (select g, md5(g::text) from generate_series(1, 50000) g) to stdout", failing, {
+        registry: copyOutRegistry(bulk),
+        batchBytes: 4096,
+      });
+      await assert.rejects(failing.drain(), /store unreachable/);
+
+      const ac = new AbortController();
+      const slow = new BatchQueue(() => {});
+      const read = copyOut(conn as unknown as Tx, "copy (select g, pg_sleep(case when g = 2 then 0.5 else 0 end) from generate_series(1, 3) g) to stdout", slow, {
+        registry: copyOutRegistry(bulk),
+        signal: ac.signal,
+      });
+      setTimeout(() => ac.abort(new Error("cancelled by the test")), 100);
+      await assert.rejects(read, /cancelled by the test/);
+      // Once the server finishes that statement the connection serves queries again.
+      const [{ one }] = await conn`select 1 as one`;
+      assert.equal(one, 1);
+    } finally {
+      conn.release();
+    }
+  } finally {
+    await bulk.end();
+  }
+});
