@@ -1,12 +1,14 @@
 /**
  * Helpers for the backup-export tests: export settings, a test schema larger than a tiny
- * budget, waiting on jobs, and the documented restore path (`age -d -i key | gunzip | psql`)
- * into a scratch database.
+ * budget, waiting on jobs, and the documented restore path (`age -d -i key | zstd -d | psql`,
+ * `| gunzip |` for a gzip backup) into a scratch database.
  * @module
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
+import type { Compression } from "../../supabase/functions/_shared/format/manifest.ts";
+import { standardRestoreScript } from "./export_env.ts";
 import { db, dbUrl, run, secretKey, stackEnv, waitFor } from "./stack.ts";
 
 /** Settings of the export function, written to lifeboat.settings. */
@@ -21,6 +23,8 @@ export interface ExportSettings {
   staleAfter?: string;
   maxAttempts?: number;
   continueJobs?: boolean;
+  /** export.compression; null (the default) = zstd where the runtime has it. */
+  compression?: Compression | null;
 }
 
 /** Writes the export settings (the defaults of the migration for anything left out). */
@@ -38,6 +42,7 @@ export async function configureExport(sql: postgres.Sql, s: ExportSettings): Pro
     "export.max_attempts": s.maxAttempts ?? 5,
     "export.continue": s.continueJobs ?? true,
     "export.prune_after_backup": true,
+    "export.compression": s.compression ?? null,
   };
   for (const [key, value] of Object.entries(values)) {
     await sql`insert into lifeboat.settings (key, value) values (${key}, ${JSON.stringify(value)}::text::jsonb)
@@ -97,13 +102,16 @@ export async function fingerprints(sql: postgres.Sql, schema: string): Promise<R
 }
 
 /**
- * Installs the source's `lifeboat.fingerprint` into a restored copy that lacks it (a
- * `tables` backup holds only the requested tables' schemas); the function is self-contained.
+ * Installs the source's `lifeboat.fingerprint` (both overloads and `fingerprint_sql`, which
+ * read only the catalog) into a restored copy that lacks it (a `tables` backup holds only the
+ * requested tables' schemas).
  */
 export async function installFingerprint(source: postgres.Sql, copy: postgres.Sql): Promise<void> {
-  const [d] = await source`select pg_get_functiondef('lifeboat.fingerprint(regclass)'::regprocedure) as def`;
+  const defs = await source`
+    select pg_get_functiondef(p.oid) as def from pg_proc p
+    where p.pronamespace = 'lifeboat'::regnamespace and p.proname like 'fingerprint%' order by p.oid`;
   await copy.unsafe(`create schema if not exists lifeboat`);
-  await copy.unsafe(String(d.def));
+  for (const d of defs) await copy.unsafe(String(d.def));
 }
 
 /** Polls a job until it reaches one of `states`; returns its row. */
@@ -131,8 +139,8 @@ export async function callExport(url: string, body: unknown, headers: Record<str
 
 /**
  * Restores a backup the documented way: download the objects, then for each in order
- * `age -d -i key <object> | gunzip | psql -v ON_ERROR_STOP=1 <db>`. Returns the scratch
- * database's URL; drop it with {@link dropDatabase}.
+ * `age -d -i key <object> | zstd -d | psql -v ON_ERROR_STOP=1 <db>` (`| gunzip |` when the
+ * manifest says gzip). Returns the scratch database's URL; drop it with {@link dropDatabase}.
  */
 export async function restoreWithPsql(store: Store, backupId: string, keyFile: string): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "lifeboat-restore-" });
@@ -147,15 +155,8 @@ export async function restoreWithPsql(store: Store, backupId: string, keyFile: s
   await admin.unsafe(`create database ${name}`);
   await admin.end();
   const url = dbUrl().replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
-  const script = `
-    set -euo pipefail
-    B="$1"; KEY="$2"; TARGET_URL="$3"
-    restore() { age -d -i "$KEY" "$1" | gunzip | psql -X -q -v ON_ERROR_STOP=1 "$TARGET_URL" >/dev/null; }
-    restore "$B/roles.sql.gz.age"
-    restore "$B/schema/pre-data.sql.gz.age"
-    for part in $(find "$B/data" -name 'part-*' | sort); do restore "$part"; done
-    restore "$B/schema/post-data.sql.gz.age"
-    restore "$B/schema/finalize.sql.gz.age"`;
+  const manifest = JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
+  const script = standardRestoreScript(manifest.compression);
   const r = await run("bash", ["-c", script, "restore", dir, keyFile, url], { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", PGSSLMODE: "disable" });
   await Deno.remove(dir, { recursive: true });
   if (r.code !== 0) throw new Error(`psql restore failed: ${r.stderr.slice(-2000)}`);
