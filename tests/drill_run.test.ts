@@ -2,7 +2,9 @@
 // backup into a scratch database, verifies fingerprints, runs the user's pgTAP assertions,
 // measures RTO against lifeboat.recovery_time_objectives, records the drill in lifeboat.drills
 // and drops the scratch database; a failing assertion is recorded as a failed drill, and the
-// scratch database is dropped all the same.
+// scratch database is dropped all the same. The backup is a gzip one (`--compression gzip`),
+// so Lifeboat's own restore of gzip backups is exercised here (the other restore tests use
+// the default, zstd).
 import assert from "node:assert/strict";
 import { repoRoot } from "./support/stack.ts";
 import { backup, client, databasesLike, lifeboat, makeKey } from "./restore_support.ts";
@@ -24,7 +26,7 @@ Deno.test("drill: passing and failing assertions are recorded; the scratch datab
   const dir = await Deno.makeTempDir({ prefix: "lifeboat-drill-" });
   const store = `${dir}/store`;
   const key = await makeKey(dir);
-  const id = await backup(store, key.recipient);
+  const id = await backup(store, key.recipient, ["--compression", "gzip"]);
   try {
     await t.step("a drill of the latest backup passes, within the objective", async () => {
       const r = await lifeboat(["drill", "--store", store, "--identity", key.path, "--assertions", `${ASSERTIONS}/passing`, "--json"]);

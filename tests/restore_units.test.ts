@@ -79,6 +79,7 @@ Deno.test("inspectAgeHeader counts recipient stanzas without the key", async () 
   assert.ok(typeof h !== "string");
   assert.equal(h.x25519, 2);
   assert.match(String(inspectAgeHeader(new Uint8Array([0x1f, 0x8b, 8]))), /plain gzip/);
+  assert.match(String(inspectAgeHeader(new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0x24]))), /plain zstd/);
   assert.match(String(inspectAgeHeader(bytes.subarray(0, 40))), /truncated/);
 });
 

@@ -29,9 +29,11 @@ const TRAILER = [0x5c, 0x2e, 0x0a]; // "\.\n"
 
 /**
  * Splits a part's plain stream into its header and the rows between the header and `\.`.
- * `rows` counts row lines as they pass (COPY text escapes newlines inside values).
+ * `rows` counts row lines as they pass (COPY text escapes newlines inside values). With
+ * `expectedRows`, a different count errors the rows stream at its end, before the consumer
+ * sees it close, so a COPY fed from it is rolled back instead of committed.
  */
-export async function splitPart(plain: ReadableStream<Uint8Array>): Promise<{
+export async function splitPart(plain: ReadableStream<Uint8Array>, expectedRows?: number): Promise<{
   header: CopyHeader;
   rows: ReadableStream<Uint8Array>;
   counted: () => number;
@@ -50,8 +52,6 @@ export async function splitPart(plain: ReadableStream<Uint8Array>): Promise<{
     if (nl < 0 && buf.length > MAX_HEADER) throw new Error("the data part's first line is not a COPY header");
   }
   const header = parseCopyHeader(new TextDecoder().decode(buf.subarray(0, nl)));
-  let rest: Uint8Array | null = buf.subarray(nl + 1);
-  let tail = new Uint8Array(0);
   let lines = 0;
   const countLines = (c: Uint8Array) => {
     let i = c.indexOf(0x0a);
@@ -60,38 +60,43 @@ export async function splitPart(plain: ReadableStream<Uint8Array>): Promise<{
       i = c.indexOf(0x0a, i + 1);
     }
   };
-  // Hold back the last three bytes: they must be the "\.\n" trailer, which COPY must not see.
-  const feed = (c: Uint8Array, ctl: ReadableStreamDefaultController<Uint8Array>): boolean => {
-    if (c.length === 0) return false;
-    const all = tail.length === 0 ? c : concat(tail, c);
-    if (all.length <= 3) {
-      tail = all.slice();
-      return false;
-    }
-    const out = all.subarray(0, all.length - 3);
-    countLines(out);
-    tail = all.slice(all.length - 3);
-    ctl.enqueue(out);
-    return true;
+  // The "\.\n" trailer must not reach COPY, and only the end of the stream tells where it is:
+  // one chunk is held back and passed on whole (no copy) once a later chunk of at least three
+  // bytes shows it cannot hold any of the trailer.
+  let held: Uint8Array = buf.subarray(nl + 1);
+  const emit = (c: Uint8Array, ctl: ReadableStreamDefaultController<Uint8Array>) => {
+    countLines(c);
+    ctl.enqueue(c);
   };
   const rows = new ReadableStream<Uint8Array>({
     async pull(ctl) {
-      if (rest) {
-        const r = rest;
-        rest = null;
-        if (feed(r, ctl)) return;
-      }
       for (;;) {
         const { value, done } = await reader.read();
         if (done) {
-          if (tail.length !== 3 || tail[0] !== TRAILER[0] || tail[1] !== TRAILER[1] || tail[2] !== TRAILER[2]) {
+          const n = held.length;
+          if (n < 3 || held[n - 3] !== TRAILER[0] || held[n - 2] !== TRAILER[1] || held[n - 1] !== TRAILER[2]) {
             ctl.error(new Error("the data part does not end with the '\\.' terminator: it is truncated"));
+            return;
+          }
+          if (n > 3) emit(held.subarray(0, n - 3), ctl);
+          if (expectedRows !== undefined && lines !== expectedRows) {
+            ctl.error(new Error(`the data part holds ${lines} rows, the manifest says ${expectedRows}: the backup is inconsistent`));
             return;
           }
           ctl.close();
           return;
         }
-        if (feed(value, ctl)) return;
+        if (value.length === 0) continue;
+        if (value.length < 3) {
+          held = concat(held, value);
+          continue;
+        }
+        const out = held;
+        held = value;
+        if (out.length > 0) {
+          emit(out, ctl);
+          return;
+        }
       }
     },
     cancel(reason) {
@@ -111,20 +116,28 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 /**
  * Passes stored bytes through unchanged and, at the end, fails the stream if their sha256 or
  * size differ from what the manifest says, so the COPY fed from it is aborted (rolled back).
+ * `hash: false` checks the size only: for age-encrypted objects, whose payload is
+ * authenticated chunk by chunk (ChaCha20-Poly1305, with a last-chunk flag against
+ * truncation), so a change after the sha256 pre-check already fails decryption before the
+ * COPY completes, and hashing every byte a second time buys nothing.
  */
-export function verifyingStream(expectedSha256: string, expectedSize: number, what: string): TransformStream<Uint8Array, Uint8Array> {
-  const h = createHash("sha256");
+export function verifyingStream(
+  expectedSha256: string,
+  expectedSize: number,
+  what: string,
+  hash = true,
+): TransformStream<Uint8Array, Uint8Array> {
+  const h = hash ? createHash("sha256") : null;
   let size = 0;
   return new TransformStream({
     transform(chunk, ctl) {
-      h.update(chunk);
+      h?.update(chunk);
       size += chunk.byteLength;
       ctl.enqueue(chunk);
     },
     flush() {
-      const got = h.digest("hex");
-      if (got !== expectedSha256 || size !== expectedSize) {
-        throw new Error(`${what} changed in the store while it was being restored (sha256 mismatch): its rows were rolled back`);
+      if (size !== expectedSize || (h && h.digest("hex") !== expectedSha256)) {
+        throw new Error(`${what} changed in the store while it was being restored (${h ? "sha256" : "size"} mismatch): its rows were rolled back`);
       }
     },
   });

@@ -3,7 +3,8 @@
  * whole or in part, into a target database, in pg_restore's order (roles, pre-data, data in
  * parallel, post-data, finalize), with every object's sha256 checked and every problem found
  * by pre-flight before anything is written, and ending with the fingerprints of the restored
- * tables compared with the manifest.
+ * tables compared with the manifest. Like pg_restore, a table's index builds start as soon as
+ * its rows are in, while other tables still load; its ANALYZE and fingerprint follow them.
  * @module
  */
 import { AgeKeyError } from "../crypto/mod.ts";
@@ -15,10 +16,12 @@ import { type Check, check, summarize, type Summary } from "../verify/checks.ts"
 import { checkIntegrity } from "../verify/integrity.ts";
 import { BackupError, latestBackupId, readManifest } from "../verify/locate.ts";
 import { classifyAll, closeSelection, type PartialPlan, type PlannedStatement, planPartial, planWhole } from "./ddl.ts";
-import { Fingerprinter, sameFingerprint } from "./fingerprint.ts";
-import { loadParts, type LoadProgress, type PartTask } from "./load.ts";
+import { fingerprintAlgorithm, Fingerprinter, sameFingerprint } from "./fingerprint.ts";
+import { type LoadProgress, type LoadUnit, loadUnit, newProgress, type PartTask, planLoadUnits } from "./load.ts";
 import { display, keyOf, type QName, qualified, quoteIdent } from "./names.ts";
 import { extensionsCreated, preflight, rolesIn } from "./preflight.ts";
+import { planWork } from "./pipeline.ts";
+import { runScheduled } from "./schedule.ts";
 import { type BackupScripts, readScripts } from "./scripts.ts";
 import { splitSql } from "./sql_split.ts";
 
@@ -352,39 +355,70 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
     wrote = true;
     done("pre-data");
 
-    // --- data ---------------------------------------------------------------------------------
+    // --- data, and each table's indexes, ANALYZE and fingerprint as soon as its rows are in --
+    // pg_restore's order per table (rows, then that table's index builds); what spans tables
+    // (foreign keys, triggers, policies, grants…) waits for every table, below.
     phase("data", `${tasks.length} parts`);
-    const lp = await loadParts({
+    const restoredKeys = new Set(restoreTables.map((t) => keyOf(mapTarget(t))));
+    const { perTable, serial } = splitPostData(planPost, restoredKeys, mapTarget);
+    const { perTable: analyzes, rest: planFinRest } = splitAnalyze(planFin, restoredKeys, mapTarget);
+    const fingerprints = new Map<TableEntry, unknown>();
+    const fpState = { mode: "", error: null as string | null };
+    const progress = newProgress(tasks);
+    const loadCtx = {
       store: o.store,
       manifest: m,
       identities: encrypted ? o.identities : null,
       target: o.target,
-      tasks,
-      jobs,
-      signal: o.signal,
-      onProgress: (p) => o.onEvent?.({ event: "data", ...p }),
-    });
-    rows = lp.rowsDone;
-    bytes = lp.bytesDone;
+      onProgress: (p: LoadProgress) => o.onEvent?.({ event: "data", ...p }),
+    };
+    const units = new Map<string, LoadUnit[]>();
+    for (const u of planLoadUnits(tasks, jobs)) {
+      const k = keyOf(u.target);
+      if (!units.has(k)) units.set(k, []);
+      units.get(k)!.push(u);
+    }
+    const byTarget = new Map(restoreTables.map((t) => [keyOf(mapTarget(t)), t]));
+    const items = planWork(
+      restoreTables.map((t) => {
+        const k = keyOf(mapTarget(t));
+        return {
+          key: k,
+          loads: units.get(k) ?? [],
+          builds: perTable.get(k) ?? [],
+          analyze: analyzes.get(k) ?? [],
+          fingerprint: t.fingerprint !== null && t.fingerprint !== undefined,
+        };
+      }),
+      {
+        load: (u, signal) => loadUnit(loadCtx, u, progress, signal),
+        statements: (plan) => runBuilds(o.target, plan, checks),
+        fingerprint: async (k) => {
+          const t = byTarget.get(k)!;
+          const fp = await fingerprintOf(o.target, mapTarget(t), fingerprintAlgorithm(t.fingerprint), fpState);
+          if (fp !== undefined) fingerprints.set(t, fp);
+        },
+      },
+    );
+    await runScheduled(items, jobs, o.signal);
+    rows = progress.rowsDone;
+    bytes = progress.bytesDone;
     done("data");
 
-    // --- post-data: table constraints and indexes in parallel, then the rest in order ----------
+    // --- post-data that spans tables, in the script's order --------------------------------
     phase("post-data");
-    const restoredKeys = new Set(restoreTables.map((t) => keyOf(mapTarget(t))));
-    const { parallel, serial } = splitPostData(planPost, restoredKeys, mapTarget);
-    await runGroups(o.target, parallel, jobs, checks);
     await o.target.begin(async (tx) => {
       await runStatements(tx as unknown as Sql, serial, "post-data", checks, true);
     });
     done("post-data");
     phase("finalize");
-    await runStatements(o.target, planFin, "finalize", checks, false);
+    await runStatements(o.target, planFinRest, "finalize", checks, false);
     done("finalize");
 
     // --- checks -------------------------------------------------------------------------------
     phase("check");
     await checkInvalidIndexes(o.target, [...targetSchemas], checks);
-    await compareFingerprints(o.target, restoreTables, mapTarget, tables, checks, jobs);
+    reportFingerprints(restoreTables, mapTarget, fingerprints, fpState, tables, checks);
     done("check");
   } catch (err) {
     if (!(err instanceof Abort)) {
@@ -468,52 +502,58 @@ async function dropExisting(tx: Sql, existing: (QName & { relkind: string })[]):
   if (s) await tx.unsafe(`drop sequence if exists ${s} cascade`);
 }
 
-/** Splits post-data: constraints and indexes of restored tables (parallel per table) and the rest. */
+/**
+ * Splits post-data: the index builds of each restored table (CREATE INDEX, ADD PRIMARY KEY /
+ * UNIQUE / EXCLUDE / NOT VALID CHECK), which need nothing but that table's rows, and the rest.
+ */
 function splitPostData(
   plan: PlannedStatement[],
   restored: Set<string>,
   mapTarget: (q: QName) => QName,
-): { parallel: PlannedStatement[][]; serial: PlannedStatement[] } {
-  const groups = new Map<string, PlannedStatement[]>();
+): { perTable: Map<string, PlannedStatement[]>; serial: PlannedStatement[] } {
+  const perTable = new Map<string, PlannedStatement[]>();
   const serial: PlannedStatement[] = [];
   for (const p of plan) {
     const tgt = p.target;
-    // Only index builds (CREATE INDEX, ADD PRIMARY KEY/UNIQUE/CHECK/EXCLUDE) move forward and
-    // run in parallel; everything else (triggers, ENABLE/DISABLE, FKs) keeps the script's order.
+    // Only index builds move forward; everything else (triggers, ENABLE/DISABLE, FKs, grants)
+    // keeps the script's order after every table is loaded.
     const isBuild = p.kind === "index" ||
       (p.kind === "alter_table" &&
         /^alter\s+table\s+(?:only\s+)?\S+(?:\s+\S+)??\s+add\s+constraint\s/i.test(p.sql.replace(/"(?:[^"]|"")*"/g, "x")));
-    const parallelizable = isBuild && !p.optional && !p.tolerateExisting && tgt && restored.has(keyOf(mapTarget(tgt)));
-    if (parallelizable) {
-      const k = keyOf(tgt!);
-      groups.set(k, [...(groups.get(k) ?? []), p]);
+    const k = tgt ? keyOf(mapTarget(tgt)) : "";
+    if (isBuild && !p.optional && !p.tolerateExisting && tgt && restored.has(k)) {
+      perTable.set(k, [...(perTable.get(k) ?? []), p]);
     } else serial.push(p);
   }
-  return { parallel: [...groups.values()], serial };
+  return { perTable, serial };
 }
 
-/** Runs groups of statements, groups in parallel on separate connections. */
-async function runGroups(sql: Sql, groups: PlannedStatement[][], jobs: number, checks: Check[]): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    const conn = await sql.reserve();
-    try {
-      await conn`set maintenance_work_mem = '256MB'`;
-      while (next < groups.length && failed === undefined) {
-        const g = groups[next++];
-        try {
-          await runStatements(conn as unknown as Sql, g, "post-data", checks, false);
-        } catch (err) {
-          failed = err;
-        }
-      }
-    } finally {
-      conn.release();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, groups.length)) }, worker));
-  if (failed !== undefined) throw failed;
+/** Splits finalize: ANALYZE of each restored table (run once its indexes exist) and the rest. */
+function splitAnalyze(
+  plan: PlannedStatement[],
+  restored: Set<string>,
+  mapTarget: (q: QName) => QName,
+): { perTable: Map<string, PlannedStatement[]>; rest: PlannedStatement[] } {
+  const perTable = new Map<string, PlannedStatement[]>();
+  const rest: PlannedStatement[] = [];
+  for (const p of plan) {
+    const k = p.target ? keyOf(mapTarget(p.target)) : "";
+    if (p.kind === "analyze" && p.target && !p.optional && !p.tolerateExisting && restored.has(k)) {
+      perTable.set(k, [...(perTable.get(k) ?? []), p]);
+    } else rest.push(p);
+  }
+  return { perTable, rest };
+}
+
+/** Runs statements of one table (index builds, or its ANALYZE) on a connection of its own. */
+async function runBuilds(sql: Sql, plan: PlannedStatement[], checks: Check[]): Promise<void> {
+  const conn = await sql.reserve();
+  try {
+    await conn`set maintenance_work_mem = '256MB'`;
+    await runStatements(conn as unknown as Sql, plan, "post-data", checks, false);
+  } finally {
+    conn.release();
+  }
 }
 
 /** Invalid indexes in the restored schemas are an error (a failed build leaves one behind). */
@@ -535,67 +575,85 @@ async function checkInvalidIndexes(sql: Sql, schemas: string[], checks: Check[])
   );
 }
 
-/** Compares each restored table's fingerprint with the manifest's. */
-async function compareFingerprints(
+/**
+ * One restored table's fingerprint with the manifest's algorithm, on a session of its own.
+ * When the fingerprint function cannot be set up, or does not know the algorithm, the reason
+ * is kept in `state.error` (reported once, at the check) and undefined is returned.
+ */
+async function fingerprintOf(
   sql: Sql,
+  target: QName,
+  algorithm: string | undefined,
+  state: { mode: string; error: string | null },
+): Promise<unknown> {
+  if (state.error !== null) return undefined;
+  const fp = new Fingerprinter(sql);
+  try {
+    try {
+      state.mode = await fp.open();
+    } catch (err) {
+      state.error ??= (err as Error).message;
+      return undefined;
+    }
+    try {
+      return await fp.of(target, algorithm);
+    } catch (err) {
+      // 22023: an algorithm this version of the function does not know (a newer backup).
+      if ((err as { code?: string }).code !== "22023") throw err;
+      state.error ??= (err as Error).message;
+      return undefined;
+    }
+  } finally {
+    fp.close();
+  }
+}
+
+/** Compares each restored table's fingerprint with the manifest's. */
+function reportFingerprints(
   restored: TableEntry[],
   mapTarget: (q: QName) => QName,
+  got: Map<TableEntry, unknown>,
+  state: { mode: string; error: string | null },
   out: TableResult[],
   checks: Check[],
-  jobs: number,
-): Promise<void> {
-  // One session per worker: each table is one sequential scan, so tables run in parallel.
-  const fps = Array.from({ length: Math.max(1, Math.min(jobs, restored.length)) }, () => new Fingerprinter(sql));
-  let mode = "";
-  try {
-    for (const f of fps) mode = await f.open();
-  } catch (err) {
-    for (const f of fps) f.close();
+): void {
+  if (state.error !== null) {
     checks.push(
       check(
         "fingerprints",
         "error",
         "target",
-        `fingerprints cannot be computed: ${(err as Error).message}`,
+        `fingerprints cannot be computed: ${state.error}`,
         "Install Lifeboat's migrations next to the CLI, or in the target.",
       ),
     );
     return;
   }
   let mismatches = 0, unavailable = 0;
-  const queue = [...restored].sort((a, b) => b.bytes - a.bytes);
-  const results = new Map<TableEntry, TableResult>();
-  try {
-    await Promise.all(fps.map(async (fp) => {
-      for (let t = queue.shift(); t; t = queue.shift()) {
-        const target = mapTarget(t);
-        if (t.fingerprint === null || t.fingerprint === undefined) {
-          unavailable++;
-          results.set(t, { source: display(t), target: display(target), rows: t.rows, fingerprint: "unavailable" });
-          continue;
-        }
-        const got = await fp.of(target);
-        const same = sameFingerprint(t.fingerprint, got);
-        if (!same) {
-          mismatches++;
-          checks.push(
-            check(
-              "fingerprint",
-              "error",
-              display(target),
-              "the restored rows differ from the backup's fingerprint",
-              "Compare the table with the source; restore again, and report the backup if it repeats.",
-              { expected: t.fingerprint as never, actual: got as never },
-            ),
-          );
-        }
-        results.set(t, { source: display(t), target: display(target), rows: t.rows, fingerprint: same ? "match" : "mismatch" });
-      }
-    }));
-  } finally {
-    for (const f of fps) f.close();
+  for (const t of restored) {
+    const target = mapTarget(t);
+    if (t.fingerprint === null || t.fingerprint === undefined) {
+      unavailable++;
+      out.push({ source: display(t), target: display(target), rows: t.rows, fingerprint: "unavailable" });
+      continue;
+    }
+    const actual = got.get(t);
+    const same = sameFingerprint(t.fingerprint, actual);
+    if (!same) {
+      mismatches++;
+      checks.push(
+        check(
+          "fingerprint",
+          "error",
+          display(target),
+          "the restored rows differ from the backup's fingerprint",
+          "Compare the table with the source; restore again, and report the backup if it repeats.",
+          { expected: t.fingerprint as never, actual: actual as never },
+        ),
+      );
+    }
+    out.push({ source: display(t), target: display(target), rows: t.rows, fingerprint: same ? "match" : "mismatch" });
   }
-  for (const t of restored) if (results.has(t)) out.push(results.get(t)!);
   if (mismatches === 0) {
     checks.push(
       check(
@@ -604,7 +662,7 @@ async function compareFingerprints(
         "target",
         `${
           restored.length - unavailable
-        } of ${restored.length} restored tables match the backup's fingerprints (${mode} fingerprint function)`,
+        } of ${restored.length} restored tables match the backup's fingerprints (${state.mode || "installed"} fingerprint function)`,
         unavailable > 0 ? `${unavailable} tables have no fingerprint in the manifest: take backups with fingerprints on.` : "",
         { tables: restored.length, unavailable },
       ),

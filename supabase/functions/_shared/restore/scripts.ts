@@ -28,7 +28,7 @@ export async function readScripts(
     const o = m.objects.find((x) => x.kind === kind);
     if (!o) return "";
     const plain = await openStream(await store.get(objectKey(m.id, o.key), { signal }),
-      m.encryption.scheme === "none" ? null : identities);
+      m.encryption.scheme === "none" ? null : identities, m.compression);
     return await new Response(plain).text();
   };
   const [roles, preData, postData, finalize] = await Promise.all([
