@@ -120,8 +120,24 @@ host    all   all   127.0.0.1/32  scram-sha-256
 EOF
 }
 
+# TLS as on hosted Supabase, which accepts TLS connections: a self-signed certificate made
+# once per cluster, so clients that ask for TLS (sslmode=require) are tested against the real
+# server. Clients that do not ask keep plain TCP.
+pg_tls() {
+  [ -f "$PG_DATA/server.crt" ] && return 0
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=lifeboat-local-stack" \
+    -keyout "$PG_DATA/server.key" -out "$PG_DATA/server.crt" >"$LOGS/tls.log" 2>&1 \
+    || die "could not make the TLS certificate; see $LOGS/tls.log"
+  chown postgres:postgres "$PG_DATA/server.key" "$PG_DATA/server.crt"
+  chmod 600 "$PG_DATA/server.key"
+  grep -q "^ssl = on" "$PG_DATA/postgresql.conf" || echo "ssl = on" >>"$PG_DATA/postgresql.conf"
+  # A cluster made before TLS was added takes the setting without a restart.
+  if pg_running; then as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null; fi
+}
+
 pg_start() {
   pg_init
+  pg_tls
   sed -i "s/^port = .*/port = $DB_PORT/" "$PG_DATA/postgresql.conf"
   grep -q "^cron.host" "$PG_DATA/postgresql.conf" || echo "cron.host = '$PG_SOCK'" >>"$PG_DATA/postgresql.conf"
   if pg_running; then return 0; fi

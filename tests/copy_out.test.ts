@@ -121,3 +121,38 @@ Deno.test("copy_out: a handler failure and a cancelled read both reject; the con
     await bulk.end();
   }
 });
+
+/** `url` with its sslmode set. */
+function withSslMode(url: string, mode: string): string {
+  const u = new URL(url);
+  u.searchParams.set("sslmode", mode);
+  return u.toString();
+}
+
+Deno.test("copy_out: over TLS (sslmode=require) the bulk socket negotiates TLS itself and reads the same bytes", async () => {
+  const tlsBulk = connect(withSslMode(dbUrl(), "require"), { bulkCopyOut: true, max: 1 });
+  const plain = connect(dbUrl());
+  try {
+    // The server really encrypts this session (pg_stat_ssl), and COPY goes through the bulk path.
+    const [{ ssl }] = await tlsBulk`select ssl from pg_catalog.pg_stat_ssl where pid = pg_catalog.pg_backend_pid()`;
+    assert.equal(ssl, true, "the stack's Postgres should accept TLS (scripts/stack.sh makes a certificate)");
+    const stmt = "copy (select g, md5(g::text), repeat('z', g % 5000) from generate_series(1, 20000) g) to stdout";
+    const a = await readAll(tlsBulk, stmt);
+    const b = await readAll(plain, stmt);
+    assert.equal(a.rows, 20000);
+    assert.equal(a.sha, b.sha);
+    const routed = [...copyOutRegistry(tlsBulk)!].reduce((s, x) => s + x.rowsRouted, 0);
+    assert.ok(routed >= 20000, `the bulk socket routed ${routed} rows over TLS`);
+  } finally {
+    await Promise.all([tlsBulk.end(), plain.end()]);
+  }
+});
+
+Deno.test("copy_out: sslmode=verify-full refuses the stack's self-signed certificate", async () => {
+  const strict = connect(withSslMode(dbUrl(), "verify-full"), { bulkCopyOut: true, max: 1, connectTimeoutSeconds: 5 });
+  try {
+    await assert.rejects(strict`select 1`, (err: Error) => /certificate/i.test(err.message), "an unverifiable certificate must not be accepted");
+  } finally {
+    await strict.end();
+  }
+});

@@ -14,6 +14,9 @@ STACK_DIR="${LIFEBOAT_STACK_DIR:-$ROOT/.lifeboat}"
 set -a; . "$STACK_DIR/stack.env"; [ -f "$STACK_DIR/s3.env" ] && . "$STACK_DIR/s3.env"; set +a
 : "${LIFEBOAT_S3_ENDPOINT:?start the stack with S3 (without --no-s3)}"
 export PGPASSWORD=postgres
+# The stack accepts TLS; every tool here (libpq's psql, pg_dump, pg_restore and Lifeboat alike)
+# uses plain TCP on loopback so that none pays for encryption the others skip.
+export PGSSLMODE=disable
 DB="$SUPABASE_DB_URL"
 DENO="$ROOT/tools/node_modules/.bin/deno"
 WORK=$(mktemp -d /tmp/lifeboat-bench.XXXXXX)

@@ -10,6 +10,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STACK_DIR="${LIFEBOAT_STACK_DIR:-$ROOT/.lifeboat}"
 set -a; . "$STACK_DIR/stack.env"; set +a
 DENO="$ROOT/tools/node_modules/.bin/deno"
+# The stack accepts TLS; every tool here (libpq's psql, pg_dump, pg_restore and Lifeboat alike)
+# uses plain TCP on loopback so that none pays for encryption the others skip.
+export PGSSLMODE=disable
 SCALE=1 GENERATE=1 JOBS=2
 while [ $# -gt 0 ]; do
   case "$1" in
