@@ -156,3 +156,91 @@ Deno.test("copy_out: sslmode=verify-full refuses the stack's self-signed certifi
     await strict.end();
   }
 });
+
+// --- the socket's protocol state machine, fed exact byte boundaries ---------------------------
+// Real Postgres decides where its TCP sends split; these cases pin the splits that matter.
+
+import { EventEmitter } from "node:events";
+import { Buffer } from "node:buffer";
+import { CopyOutSocket } from "../supabase/functions/_shared/copy_out/socket.ts";
+
+/** One protocol message: type byte, int32 length, body. */
+function msg(type: string, body: Uint8Array | string = new Uint8Array(0)): Uint8Array {
+  const b = typeof body === "string" ? new TextEncoder().encode(body) : body;
+  const m = new Uint8Array(5 + b.length);
+  m[0] = type.charCodeAt(0);
+  new DataView(m.buffer).setUint32(1, 4 + b.length);
+  m.set(b, 5);
+  return m;
+}
+const cat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
+
+class FakeRaw extends EventEmitter {
+  write() {
+    return true;
+  }
+  end() {}
+  destroy() {}
+  pause() {}
+  resume() {}
+  setKeepAlive() {}
+}
+
+function recordingSink() {
+  const got = { bytes: "", rows: 0, finished: [] as (number | null)[] };
+  return {
+    got,
+    sink: {
+      data(c: Uint8Array, s: number, e: number, rows: number) {
+        got.bytes += new TextDecoder().decode(c.subarray(s, e));
+        got.rows += rows;
+      },
+      finished(rows: number | null) {
+        got.finished.push(rows);
+      },
+    },
+  };
+}
+
+Deno.test("copy_out socket: a ReadyForQuery of the previous statement arriving after arming does not end the next COPY", () => {
+  const raw = new FakeRaw();
+  const sock = new CopyOutSocket(raw);
+  const passed: Uint8Array[] = [];
+  sock.on("data", (b: Uint8Array) => passed.push(b));
+  const { got, sink } = recordingSink();
+  sock.arm(sink);
+  // The previous statement's tail (CommandComplete + ReadyForQuery) comes in a read of its own.
+  const previousTail = cat(msg("C", "SELECT 1\0"), msg("Z", "I"));
+  raw.emit("data", Buffer.from(previousTail));
+  assert.deepEqual(got.finished, [], "the late ReadyForQuery must not finish the armed sink");
+  const copy = cat(msg("H", new Uint8Array([0, 0, 0])), msg("d", "1\ta\n"), msg("d", "2\tb\n"), msg("d", "3\tc\n"), msg("c"));
+  const tail = cat(msg("C", "COPY 3\0"), msg("Z", "T"));
+  // Split inside a header, inside a row and between CopyDone and CommandComplete.
+  const all = cat(copy, tail);
+  for (const [a, b] of [[0, 7], [7, 20], [20, copy.length], [copy.length, copy.length + 3], [copy.length + 3, all.length]]) {
+    raw.emit("data", Buffer.from(all.subarray(a, b)));
+  }
+  assert.equal(got.bytes, "1\ta\n2\tb\n3\tc\n");
+  assert.equal(got.rows, 3);
+  assert.deepEqual(got.finished, [3], "finished once, with the server's row count");
+  // postgres.js still received everything but the rows: it owns the protocol.
+  const seen = Buffer.concat(passed);
+  assert.equal(seen.length, previousTail.length + all.length - 3 * msg("d", "1\ta\n").length, "all bytes except the three CopyData messages reach postgres.js");
+});
+
+Deno.test("copy_out socket: an error during the COPY finishes the sink without a count", () => {
+  const raw = new FakeRaw();
+  const sock = new CopyOutSocket(raw);
+  sock.on("data", () => {});
+  const { got, sink } = recordingSink();
+  sock.arm(sink);
+  raw.emit("data", Buffer.from(cat(msg("H", new Uint8Array([0, 0, 0])), msg("d", "1\n"), msg("E", "SERROR\0C22012\0\0"), msg("Z", "E"))));
+  assert.equal(got.rows, 1);
+  assert.deepEqual(got.finished, [null]);
+  // The connection can be armed again for the next statement.
+  const next = recordingSink();
+  sock.arm(next.sink);
+  raw.emit("data", Buffer.from(cat(msg("H", new Uint8Array([0, 0, 0])), msg("d", "9\n"), msg("c"), msg("C", "COPY 1\0"), msg("Z", "I"))));
+  assert.deepEqual(next.got.finished, [1]);
+  assert.equal(next.got.bytes, "9\n");
+});

@@ -81,8 +81,9 @@ class Batcher implements CopySink {
   #batchRows = 0;
   #size: number;
   #queue: BatchQueue;
-  #done: () => void = () => {};
-  readonly finishedPromise: Promise<void>;
+  #done: (rows: number | null) => void = () => {};
+  /** Resolves with the row count the server reported for the COPY (null if none). */
+  readonly finishedPromise: Promise<number | null>;
 
   constructor(queue: BatchQueue, batchBytes: number) {
     this.#size = batchBytes;
@@ -129,8 +130,8 @@ class Batcher implements CopySink {
     this.#batchRows = 0;
   }
 
-  finished(): void {
-    this.#done();
+  finished(rows: number | null): void {
+    this.#done(rows);
   }
 }
 
@@ -200,12 +201,26 @@ export async function copyOut(tx: Tx, statement: string, queue: BatchQueue, opts
         const rowEnd = c.length > 0 && c[c.length - 1] === 10;
         batcher.data(c, 0, c.length, rowEnd ? 1 : 0, rowEnd ? c.length : -1);
       });
+    } else {
+      // Every row must come through the socket; one reaching postgres.js would be lost here.
+      stream.on("data", () => {
+        batcher.discard = true;
+        settle(new Error("COPY rows bypassed the bulk reader: the export stopped rather than lose them (a Lifeboat bug; please report it)"));
+      });
     }
     stream.on("error", (err) => settle(err));
     stream.on("end", () => settle());
     stream.resume();
   });
-  if (socket) await batcher.finishedPromise;
+  if (socket) {
+    // The server's own count (CommandComplete `COPY n`) must match what was read.
+    const reported = await batcher.finishedPromise;
+    if (reported === null || reported !== batcher.rows) {
+      throw new Error(
+        `the server sent ${reported ?? "an unknown number of"} rows but ${batcher.rows} were read: the export stopped rather than store an incomplete table (a Lifeboat bug; please report it)`,
+      );
+    }
+  }
   batcher.flush();
   return { rows: batcher.rows, bytes: batcher.bytes };
 }

@@ -28,16 +28,33 @@ export interface CopySink {
    * are only valid during the call.
    */
   data(chunk: Uint8Array, start: number, end: number, rows: number, lastRowEnd: number): void;
-  /** The COPY is over (CopyDone, an error, or the connection closed). */
-  finished(): void;
+  /**
+   * The COPY is over: `rows` is the row count the server reported in its CommandComplete
+   * (`COPY n`), or null when it ended otherwise (an error, or the connection closed).
+   */
+  finished(rows: number | null): void;
 }
 
 const COPY_DATA = 0x64; // d
 const COPY_OUT_RESPONSE = 0x48; // H
 const COPY_DONE = 0x63; // c
+const COMMAND_COMPLETE = 0x43; // C
 const ERROR_RESPONSE = 0x45; // E
 const READY_FOR_QUERY = 0x5a; // Z
 const BACKEND_KEY_DATA = 0x4b; // K
+
+/** What {@linkcode CopyOutSocket} needs from the connection under it (a node:net or node:tls socket). */
+export interface RawStream {
+  // deno-lint-ignore no-explicit-any
+  on(event: string, fn: (...args: any[]) => void): unknown;
+  write(data: Uint8Array | string, cb?: (err?: Error | null) => void): boolean;
+  end(): unknown;
+  end(data: Uint8Array): unknown;
+  destroy(err?: Error): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  setKeepAlive(enable?: boolean, delay?: number): unknown;
+}
 
 /** The TLS modes of libpq's `sslmode` that postgres.js understands. */
 export type SslMode = false | "prefer" | "require" | "allow" | "verify-full";
@@ -53,9 +70,13 @@ export class CopyOutSocket extends EventEmitter {
   port: number | undefined;
   /** CopyData messages routed to sinks so far (tells callers the bulk path was taken). */
   rowsRouted = 0;
-  #raw: net.Socket;
+  #raw: RawStream;
   #armed: CopySink | null = null;
+  /** The armed statement's COPY has begun (CopyOutResponse seen). */
   #copying = false;
+  /** Its CopyDone was seen; the CommandComplete with the row count comes next. */
+  #copyEnded = false;
+  #tag: number[] = [];
   // Framing state of the message being read.
   #type = 0;
   #headerRead = 0; // 0..5 bytes of the current header seen
@@ -64,13 +85,13 @@ export class CopyOutSocket extends EventEmitter {
   #consume = false;
   #key: number[] = [];
 
-  constructor(raw: net.Socket) {
+  constructor(raw: RawStream) {
     super();
     this.#raw = raw;
     raw.on("data", (c: Buffer) => this.#onData(c));
     for (const ev of ["error", "close", "drain", "end", "timeout"]) {
       raw.on(ev, (...args: unknown[]) => {
-        if (ev === "error" || ev === "close") this.#stop();
+        if (ev === "error" || ev === "close") this.#stop(null);
         this.emit(ev, ...args);
       });
     }
@@ -82,12 +103,12 @@ export class CopyOutSocket extends EventEmitter {
     this.#armed = sink;
   }
 
-  /** Stops routing (when the statement failed before its COPY began). */
+  /**
+   * Stops routing when the statement failed before its COPY began. Once the COPY has begun,
+   * the socket itself finishes the sink when the server ends the COPY.
+   */
   disarm(sink: CopySink): void {
-    if (this.#armed === sink) {
-      this.#armed = null;
-      this.#copying = false;
-    }
+    if (this.#armed === sink && !this.#copying) this.#armed = null;
   }
 
   get readyState(): string {
@@ -124,11 +145,12 @@ export class CopyOutSocket extends EventEmitter {
     return this;
   }
 
-  #stop() {
+  #stop(rows: number | null) {
     const sink = this.#armed;
     this.#armed = null;
     this.#copying = false;
-    sink?.finished();
+    this.#copyEnded = false;
+    sink?.finished(rows);
   }
 
   #messageDone() {
@@ -137,8 +159,15 @@ export class CopyOutSocket extends EventEmitter {
       this.rowsRouted++;
     } else if (t === COPY_OUT_RESPONSE) {
       if (this.#armed) this.#copying = true;
-    } else if (t === COPY_DONE || t === ERROR_RESPONSE || t === READY_FOR_QUERY) {
-      if (this.#copying || (this.#armed && t !== COPY_DONE)) this.#stop();
+    } else if (this.#copying) {
+      // Only messages of the armed statement's own COPY end it: a ReadyForQuery that was still
+      // on its way from the previous statement when this one was armed must not (it once did,
+      // and the next statement's rows were silently dropped).
+      if (t === COPY_DONE) this.#copyEnded = true;
+      else if (t === COMMAND_COMPLETE && this.#copyEnded) {
+        const m = /^COPY (\d+)/.exec(new TextDecoder().decode(new Uint8Array(this.#tag)));
+        this.#stop(m ? Number(m[1]) : null);
+      } else if (t === ERROR_RESPONSE || t === READY_FOR_QUERY) this.#stop(null);
     } else if (t === BACKEND_KEY_DATA && this.#key.length >= 4) {
       this.pid = ((this.#key[0] << 24) | (this.#key[1] << 16) | (this.#key[2] << 8) | this.#key[3]) >>> 0;
     }
@@ -177,6 +206,7 @@ export class CopyOutSocket extends EventEmitter {
           if (runStart < 0) runStart = i;
         }
         if (this.#type === BACKEND_KEY_DATA) this.#key = [];
+        if (this.#type === COMMAND_COMPLETE) this.#tag = [];
         if (n - i >= 5) {
           this.#length = ((c[i + 1] << 24) | (c[i + 2] << 16) | (c[i + 3] << 8) | c[i + 4]) >>> 0;
           this.#bodyLeft = this.#length - 4;
@@ -205,6 +235,8 @@ export class CopyOutSocket extends EventEmitter {
           if (runStart < 0) runStart = i;
           if (this.#type === BACKEND_KEY_DATA) {
             for (let k = i; k < i + take && this.#key.length < 4; k++) this.#key.push(c[k]);
+          } else if (this.#type === COMMAND_COMPLETE) {
+            for (let k = i; k < i + take && this.#tag.length < 64; k++) this.#tag.push(c[k]);
           }
         }
         i += take;
