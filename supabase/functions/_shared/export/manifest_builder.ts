@@ -60,8 +60,34 @@ export function scopeOf(selection: Selection): ManifestScope {
   };
 }
 
+/** The exported rows of a table disagree with its fingerprint taken in the same snapshot. */
+export class IncompleteTableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "IncompleteTableError";
+  }
+}
+
+/**
+ * In a consistent backup each table's fingerprint and its data were read in one snapshot, so
+ * the rows counted by the fingerprint must equal the rows exported: a last check, before the
+ * manifest exists, that no part of a table went missing on the way.
+ */
+function checkRowCounts(m: ManifestInput): void {
+  if (!m.snapshot.consistent) return;
+  for (const t of m.tables) {
+    const counted = (t.fingerprint as { rows?: unknown } | null)?.rows;
+    if (typeof counted === "number" && counted !== t.rows) {
+      throw new IncompleteTableError(
+        `table ${t.schema}.${t.name}: ${t.rows} rows were exported but the snapshot holds ${counted}; the backup was not marked complete (a Lifeboat bug; please report it)`,
+      );
+    }
+  }
+}
+
 /** Builds and validates a manifest; tables and objects are put in their canonical order. */
 export function buildManifest(m: ManifestInput): Manifest {
+  checkRowCounts(m);
   return Manifest.parse({
     format: "lifeboat-backup",
     formatVersion: FORMAT_VERSION,
