@@ -360,8 +360,8 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
     // (foreign keys, triggers, policies, grants…) waits for every table, below.
     phase("data", `${tasks.length} parts`);
     const restoredKeys = new Set(restoreTables.map((t) => keyOf(mapTarget(t))));
-    const { perTable, serial } = splitPostData(planPost, restoredKeys, mapTarget);
-    const { perTable: analyzes, rest: planFinRest } = splitAnalyze(planFin, restoredKeys, mapTarget);
+    const { perTable, rest: serial } = splitPerTable(planPost, restoredKeys, mapTarget, isIndexBuild);
+    const { perTable: analyzes, rest: planFinRest } = splitPerTable(planFin, restoredKeys, mapTarget, (p) => p.kind === "analyze");
     const fingerprints = new Map<TableEntry, unknown>();
     const fpState = { mode: "", error: null as string | null };
     const progress = newProgress(tasks);
@@ -503,46 +503,36 @@ async function dropExisting(tx: Sql, existing: (QName & { relkind: string })[]):
 }
 
 /**
- * Splits post-data: the index builds of each restored table (CREATE INDEX, ADD PRIMARY KEY /
- * UNIQUE / EXCLUDE / NOT VALID CHECK), which need nothing but that table's rows, and the rest.
+ * Splits a script's statements into those that act on one restored table and `moves` (keyed by
+ * that table, in script order) and the rest, which keep the script's order.
  */
-function splitPostData(
+function splitPerTable(
   plan: PlannedStatement[],
   restored: Set<string>,
   mapTarget: (q: QName) => QName,
-): { perTable: Map<string, PlannedStatement[]>; serial: PlannedStatement[] } {
-  const perTable = new Map<string, PlannedStatement[]>();
-  const serial: PlannedStatement[] = [];
-  for (const p of plan) {
-    const tgt = p.target;
-    // Only index builds move forward; everything else (triggers, ENABLE/DISABLE, FKs, grants)
-    // keeps the script's order after every table is loaded.
-    const isBuild = p.kind === "index" ||
-      (p.kind === "alter_table" &&
-        /^alter\s+table\s+(?:only\s+)?\S+(?:\s+\S+)??\s+add\s+constraint\s/i.test(p.sql.replace(/"(?:[^"]|"")*"/g, "x")));
-    const k = tgt ? keyOf(mapTarget(tgt)) : "";
-    if (isBuild && !p.optional && !p.tolerateExisting && tgt && restored.has(k)) {
-      perTable.set(k, [...(perTable.get(k) ?? []), p]);
-    } else serial.push(p);
-  }
-  return { perTable, serial };
-}
-
-/** Splits finalize: ANALYZE of each restored table (run once its indexes exist) and the rest. */
-function splitAnalyze(
-  plan: PlannedStatement[],
-  restored: Set<string>,
-  mapTarget: (q: QName) => QName,
+  moves: (p: PlannedStatement) => boolean,
 ): { perTable: Map<string, PlannedStatement[]>; rest: PlannedStatement[] } {
   const perTable = new Map<string, PlannedStatement[]>();
   const rest: PlannedStatement[] = [];
   for (const p of plan) {
     const k = p.target ? keyOf(mapTarget(p.target)) : "";
-    if (p.kind === "analyze" && p.target && !p.optional && !p.tolerateExisting && restored.has(k)) {
+    if (p.target && !p.optional && !p.tolerateExisting && restored.has(k) && moves(p)) {
       perTable.set(k, [...(perTable.get(k) ?? []), p]);
     } else rest.push(p);
   }
   return { perTable, rest };
+}
+
+/**
+ * Whether a post-data statement is an index build (CREATE INDEX, ADD PRIMARY KEY / UNIQUE /
+ * EXCLUDE / NOT VALID CHECK), which needs nothing but its table's rows. Only those move
+ * forward; everything else (triggers, ENABLE/DISABLE, FKs, grants) keeps the script's order
+ * after every table is loaded.
+ */
+function isIndexBuild(p: PlannedStatement): boolean {
+  return p.kind === "index" ||
+    (p.kind === "alter_table" &&
+      /^alter\s+table\s+(?:only\s+)?\S+(?:\s+\S+)??\s+add\s+constraint\s/i.test(p.sql.replace(/"(?:[^"]|"")*"/g, "x")));
 }
 
 /** Runs statements of one table (index builds, or its ANALYZE) on a connection of its own. */
