@@ -187,19 +187,13 @@ comment on function lifeboat.fingerprint(regclass, text) is
 
 -- The current algorithm. Exports record this; restores recompute with the algorithm the
 -- manifest names (lifeboat.fingerprint(target, algorithm)).
+-- The output settings are pinned by the two-argument form it calls. plpgsql, not sql: the
+-- restore creates pg_temp copies of both overloads in an order where this one may come first.
 create or replace function lifeboat.fingerprint(target regclass)
 returns jsonb
 language plpgsql
 stable
 set search_path = ''
-set row_security = off
-set timezone = 'UTC'
-set datestyle = 'ISO, YMD'
-set intervalstyle = 'postgres'
-set extra_float_digits = 1
-set bytea_output = 'hex'
-set lc_monetary = 'C'
-set jit = off
 as $$
 begin
   return lifeboat.fingerprint(target, 'lifeboat-fp-v2');
