@@ -76,14 +76,14 @@ export class CopyOutSocket extends EventEmitter {
   #copying = false;
   /** Its CopyDone was seen; the CommandComplete with the row count comes next. */
   #copyEnded = false;
-  #tag: number[] = [];
   // Framing state of the message being read.
   #type = 0;
   #headerRead = 0; // 0..5 bytes of the current header seen
   #length = 0;
   #bodyLeft = 0;
   #consume = false;
-  #key: number[] = [];
+  /** The first bytes of the bodies this socket reads itself: BackendKeyData, CommandComplete. */
+  #body: number[] = [];
 
   constructor(raw: RawStream) {
     super();
@@ -165,11 +165,12 @@ export class CopyOutSocket extends EventEmitter {
       // and the next statement's rows were silently dropped).
       if (t === COPY_DONE) this.#copyEnded = true;
       else if (t === COMMAND_COMPLETE && this.#copyEnded) {
-        const m = /^COPY (\d+)/.exec(new TextDecoder().decode(new Uint8Array(this.#tag)));
+        const m = /^COPY (\d+)/.exec(new TextDecoder().decode(new Uint8Array(this.#body)));
         this.#stop(m ? Number(m[1]) : null);
       } else if (t === ERROR_RESPONSE || t === READY_FOR_QUERY) this.#stop(null);
-    } else if (t === BACKEND_KEY_DATA && this.#key.length >= 4) {
-      this.pid = ((this.#key[0] << 24) | (this.#key[1] << 16) | (this.#key[2] << 8) | this.#key[3]) >>> 0;
+    } else if (t === BACKEND_KEY_DATA && this.#body.length >= 4) {
+      const b = this.#body;
+      this.pid = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
     }
     this.#headerRead = 0;
   }
@@ -205,8 +206,7 @@ export class CopyOutSocket extends EventEmitter {
           flushRegion();
           if (runStart < 0) runStart = i;
         }
-        if (this.#type === BACKEND_KEY_DATA) this.#key = [];
-        if (this.#type === COMMAND_COMPLETE) this.#tag = [];
+        if (this.#type === BACKEND_KEY_DATA || this.#type === COMMAND_COMPLETE) this.#body = [];
         if (n - i >= 5) {
           this.#length = ((c[i + 1] << 24) | (c[i + 2] << 16) | (c[i + 3] << 8) | c[i + 4]) >>> 0;
           this.#bodyLeft = this.#length - 4;
@@ -233,10 +233,8 @@ export class CopyOutSocket extends EventEmitter {
           w += take;
         } else {
           if (runStart < 0) runStart = i;
-          if (this.#type === BACKEND_KEY_DATA) {
-            for (let k = i; k < i + take && this.#key.length < 4; k++) this.#key.push(c[k]);
-          } else if (this.#type === COMMAND_COMPLETE) {
-            for (let k = i; k < i + take && this.#tag.length < 64; k++) this.#tag.push(c[k]);
+          if (this.#type === BACKEND_KEY_DATA || this.#type === COMMAND_COMPLETE) {
+            for (let k = i; k < i + take && this.#body.length < 64; k++) this.#body.push(c[k]);
           }
         }
         i += take;
