@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Export benchmark: generates schema `bench` in the stack's database (0.5 GB, then grown to
 # 1 GB), and at each size exports it to the stack's RGW bucket with
-#   (a) lifeboat backup (gzip level 1 + age, to S3),
+#   (a) lifeboat backup (defaults: zstd level 1 + age, 8 MiB parts, to S3),
 #   (b) the seed pipeline: pg_dump -Fc | gpg --encrypt, then upload with the same S3 client,
 #   (c) raw COPY ... TO STDOUT of every table to /dev/null through psql (the limit),
 # measuring wall time, CPU (user+sys, children included) and peak RSS with /usr/bin/time -v.
 # Prints a markdown table. Not part of the test suite. Needs a stack started with S3:
 #   LIFEBOAT_STACK_DIR=... scripts/stack.sh start && bash bench/export/run.sh
-# Env: SIZES (default "0.5 1", in GB of table data), KEEP=1 to keep schema bench afterwards.
+# Env: SIZES (default "0.5 1", in GB of table data), KEEP=1 to keep schema bench and the
+# stored objects afterwards (otherwise both are removed).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STACK_DIR="${LIFEBOAT_STACK_DIR:-$ROOT/.lifeboat}"
@@ -20,10 +21,15 @@ export PGSSLMODE=disable
 DB="$SUPABASE_DB_URL"
 DENO="$ROOT/tools/node_modules/.bin/deno"
 WORK=$(mktemp -d /tmp/lifeboat-bench.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
 SIZES="${SIZES:-0.5 1}"
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
 S3="s3://${LIFEBOAT_S3_BUCKET:-lifeboat}/bench/$RUN_ID"
+# The run's objects are deleted afterwards (KEEP=1 keeps them, and schema bench).
+cleanup() {
+  [ "${KEEP:-0}" = 1 ] || "$DENO" run -A --quiet "$ROOT/bench/export/cleanup.ts" "$S3/" >&2 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
 # Keys: an age recipient for Lifeboat, a throwaway gpg key for the baseline.
@@ -85,4 +91,4 @@ for gb in $SIZES; do
 done
 [ "${KEEP:-0}" = 1 ] || q -c "drop schema bench cascade"
 echo
-echo "run: $RUN_ID, objects under $S3"
+echo "run: $RUN_ID, objects under $S3 ($([ "${KEEP:-0}" = 1 ] && echo kept || echo deleted afterwards))"

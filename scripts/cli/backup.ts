@@ -51,7 +51,7 @@ options:
   --exclude-table S.NAME   leave these tables out (repeatable)
   --label TEXT             a label recorded in the manifest and the run
   --concurrency N          tables exported at once (default 2)
-  --part-size MiB          plain (COPY text) bytes per data part (default 16)
+  --part-size MiB          plain (COPY text) bytes per data part (default 8)
   --json                   JSON lines on stdout instead of a progress bar
   -h, --help               this help
 
@@ -174,7 +174,7 @@ function parse(argv: string[]): Args | null {
     },
     label: v.label ?? null,
     concurrency: positiveInt("concurrency", v.concurrency, 2, 32),
-    partBytes: positiveInt("part-size", v["part-size"], 16, 4096) * 1024 * 1024,
+    partBytes: positiveInt("part-size", v["part-size"], 8, 4096) * 1024 * 1024,
     json: Boolean(v.json),
   };
 }

@@ -37,7 +37,9 @@ export type Fault =
   | { kind: "reset" }
   /** Forward the request (so the server acts on it), then drop the
    * connection instead of relaying the response. */
-  | { kind: "lose_response" };
+  | { kind: "lose_response" }
+  /** Forward the request after `ms` milliseconds: a distant server's round trip. */
+  | { kind: "delay"; ms: number };
 
 /** Which requests a fault applies to, and how many times. */
 export interface FaultRule {
@@ -135,10 +137,14 @@ export function startFaultProxy(upstream: string | URL): Promise<FaultProxy> {
       };
       seen.push(entry);
       const rule = rules.find((r) => r.left > 0 && matches(r, req));
-      if (rule && rule.fault.kind !== "lose_response") {
+      const loseResponse = rule?.fault.kind === "lose_response";
+      if (rule && !loseResponse) {
         rule.left--;
         entry.fault = rule.fault.kind;
         switch (rule.fault.kind) {
+          case "delay":
+            await new Promise((r) => setTimeout(r, (rule.fault as { ms: number }).ms));
+            break; // then forwarded like any other request
           case "reset":
             return; // finally closes without a byte of response
           case "stall":
@@ -184,7 +190,7 @@ export function startFaultProxy(upstream: string | URL): Promise<FaultProxy> {
       entry.status = Number(
         new TextDecoder().decode(resHead.head).split(" ")[1],
       );
-      if (rule) {
+      if (rule && loseResponse) {
         rule.left--;
         entry.fault = rule.fault.kind;
         // Let the server finish its side, then hang up on the client.

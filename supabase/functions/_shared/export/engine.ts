@@ -32,8 +32,11 @@ import type { Selection, TableRef } from "./selection.ts";
 import { copyTableToParts, type DataPart } from "./table_copy.ts";
 
 /** Default plain bytes per data part. */
-// 16 MiB of COPY text compresses to well under the 8 MiB a part may buffer (see part_writer.ts).
-export const DEFAULT_PART_BYTES = 16 * 1024 * 1024;
+// 8 MiB of COPY text always stays under the 8 MiB of stored bytes a part may buffer (see
+// part_writer.ts), so every part goes to S3 as one PUT with its sha256 known up front. With
+// 16 MiB, parts of poorly compressible text (md5 hex: 52 %) were streamed as multipart uploads
+// and the exporter's peak RSS was 30-40 MB higher (bench/export/RESULTS.md).
+export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 /** Default number of tables exported at once. */
 export const DEFAULT_CONCURRENCY = 2;
 
@@ -59,10 +62,12 @@ export interface ExportOptions {
   concurrency?: number;
   partBytes?: number;
   batchBytes?: number;
-  /** On-disk bytes read per COPY statement (default 2 MiB; see table_copy.ts). */
+  /** On-disk bytes read per COPY statement (default 4 MiB; see table_copy.ts). */
   sliceBytes?: number;
   /** Stored bytes a part may buffer to be put with a known sha256 (default 8 MiB). */
   bufferBytes?: number;
+  /** Parts of a table that may upload while its next part is written (default 2; see table_copy.ts). */
+  uploadsInFlight?: number;
   /** Codec of every object (default: zstd where node:zlib has it, else gzip; see crypto/compression.ts). */
   compression?: Compression;
   /** Compression level (default: the measured choice for the codec). */
@@ -272,6 +277,7 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
           batchBytes: opts.batchBytes,
           bufferBytes: opts.bufferBytes,
           sliceBytes: opts.sliceBytes,
+          uploadsInFlight: opts.uploadsInFlight,
           registry: copyOutRegistry(opts.sql),
           signal: ctx.signal,
           onBatch: (bytes, rows) => {
@@ -317,7 +323,9 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
   const n = Math.max(1, Math.min(ctx.concurrency, tables.length));
   const jobs = Array.from({ length: n }, () => worker());
   if (ctx.fingerprints && tables.length) jobs.push(fingerprinter());
-  await Promise.all(jobs.map((job) =>
+  // Every worker is waited for, also after a failure: a stopping worker still reports the
+  // parts its store confirmed, and the caller's cleanup must see all of them.
+  await Promise.allSettled(jobs.map((job) =>
     job.catch((err) => {
       // The first failure stops every worker (their COPY streams are destroyed by the signal).
       if (!firstError) {
@@ -326,7 +334,7 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
       }
       throw err;
     })
-  )).catch(() => {});
+  ));
   if (firstError) throw firstError;
   // buildManifest puts them in manifest order.
   return tables.map((t) => ({ ...entries.get(t.oid)!, fingerprint: ctx.fingerprints ? fingerprints.get(t.oid) : null }));
