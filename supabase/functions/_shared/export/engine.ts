@@ -32,8 +32,9 @@ import type { Selection, TableRef } from "./selection.ts";
 import { copyTableToParts, type DataPart } from "./table_copy.ts";
 
 /** Default plain bytes per data part. */
-// 8 MiB of COPY text always stays under the 8 MiB of stored bytes a part may buffer (see
-// part_writer.ts), so every part goes to S3 as one PUT with its sha256 known up front. With
+// 8 MiB of COPY text seals to less than the 8 MiB of stored bytes a part may buffer (see
+// part_writer.ts) unless the text does not compress at all, so parts go to S3 as one PUT
+// with their sha256 known up front (bigger ones are still streamed, correctly). With
 // 16 MiB, parts of poorly compressible text (md5 hex: 52 %) were streamed as multipart uploads
 // and the exporter's peak RSS was 30-40 MB higher (bench/export/RESULTS.md).
 export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
