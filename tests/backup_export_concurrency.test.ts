@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { db, functionUrl } from "./support/stack.ts";
-import { ageKey, callExport, configureExport, makeTestSchema, testTarget, waitForJob } from "./support/edge_export.ts";
+import { ageKey, callExport, configureExport, makeTestSchema, removeTestTargets, testTarget, waitForJob } from "./support/edge_export.ts";
 
 const SCHEMA = "edge_conc";
 const TABLES = [`${SCHEMA}.events`, `${SCHEMA}.pairs`];
@@ -41,6 +41,7 @@ Deno.test("simultaneous triggers make one job, and parallel invocations share it
              (select count(*) from edge_conc.events)::int as source`;
     assert.equal(rows.exported, rows.source, "every events row exactly once");
   } finally {
+    await removeTestTargets();
     await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`);
     await sql.end();
   }
@@ -76,6 +77,7 @@ Deno.test("a stale job is failed with an alert, and the next trigger starts a ne
     assert.equal(r3.json.error, "job_failed");
     await sql`select lifeboat.export_fail_run(id, 'test cleanup') from lifeboat.backup_runs where target = ${target} and state = 'running'`;
   } finally {
+    await removeTestTargets();
     await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`);
     await sql.end();
   }

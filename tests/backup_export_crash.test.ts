@@ -15,6 +15,7 @@ import {
   configureExport,
   fingerprints,
   makeTestSchema,
+  removeTestTargets,
   testTarget,
 } from "./support/edge_export.ts";
 
@@ -82,6 +83,7 @@ Deno.test("killed at random points, the export resumes, never shows an early man
     await assertPsqlRestoreMatches(sql, store, manifest.id, keyFile, SCHEMA, source);
     console.log(`crash test: ${kills} kills, ${completedCalls} answered calls, max attempt ${attempts.max}`);
   } finally {
+    await removeTestTargets();
     await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`);
     await sql.end();
   }

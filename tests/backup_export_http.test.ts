@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { db, functionUrl, stackEnv } from "./support/stack.ts";
-import { callExport, configureExport, testTarget } from "./support/edge_export.ts";
+import { callExport, configureExport, removeTestTargets, testTarget } from "./support/edge_export.ts";
 
 const url = () => functionUrl("backup-export");
 
@@ -89,6 +89,7 @@ Deno.test("a missing table is a 400 on tables; no target is a 409 that says what
     assert.match(String(badCodec.json.message), /setting export\.compression is invalid \(must be "gzip", "zstd" or null\)/);
     for (const r of [missing, unknown, none, noKey, badCodec]) assertClean(r.text);
   } finally {
+    await removeTestTargets();
     await sql`update lifeboat.settings set value = 'null' where key = 'export.target'`;
     await sql`update lifeboat.settings set value = 'null' where key = 'export.compression'`;
     await sql.end();

@@ -15,6 +15,7 @@ import {
   configureExport,
   fingerprints,
   makeTestSchema,
+  removeTestTargets,
   testTarget,
   waitForJob,
 } from "./support/edge_export.ts";
@@ -73,6 +74,7 @@ Deno.test("a database bigger than the budget completes across invocations and re
     for (const t of manifest.tables) assert.deepEqual(t.fingerprint, source[t.name], `manifest fingerprint of ${t.name}`);
     await assertPsqlRestoreMatches(sql, store, manifest.id, keyFile, SCHEMA, source);
   } finally {
+    await removeTestTargets();
     await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`);
     await sql.end();
   }
@@ -95,6 +97,7 @@ Deno.test("a database that fits in one invocation is exported in one snapshot", 
     assert.equal(manifest.snapshot.snapshotIds.length, 1);
     assert.ok(manifest.tables.find((t) => t.schema === SCHEMA && t.name === "events")!.parts.length > 1, "chunked, yet one snapshot");
   } finally {
+    await removeTestTargets();
     await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`);
     await sql.end();
   }

@@ -39,6 +39,9 @@ async function withBigTable(fn: (schema: string) => Promise<void>) {
   } finally {
     await sql.unsafe(`drop schema if exists ${schema} cascade`);
     await sql.end();
+    // Nothing stays behind in the bucket (a dev stack's RGW is small).
+    const left = s3Store(`export-tests/${schema}`, stackEnv("LIFEBOAT_S3_ENDPOINT"));
+    for await (const o of left.list("")) await left.delete(o.key);
   }
 }
 

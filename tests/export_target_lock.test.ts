@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { backup, client, lifeboat, makeKey } from "./restore_support.ts";
 import { functionUrl } from "./support/stack.ts";
-import { ageKey, callExport, configureExport, testTarget } from "./support/edge_export.ts";
+import { ageKey, callExport, configureExport, removeTestTargets, testTarget } from "./support/edge_export.ts";
 
 Deno.test("lifeboat backup: refused while another run writes into the same store", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "lifeboat-lock-" });
@@ -78,6 +78,7 @@ Deno.test({
       const [{ n }] = await sql`select count(*)::int as n from lifeboat.backup_runs where target = ${target}`;
       assert.equal(n, 0, "no job was created");
     } finally {
+      await removeTestTargets();
       if (heldId !== null) await sql`select lifeboat.export_fail_run(${heldId}, 'test cleanup')`.catch(() => {});
       await sql`delete from lifeboat.alert_events where dedup_key like ${"%:" + target.replace(/\/+$/, "") + "%"}`.catch(() => {});
       await sql.end();

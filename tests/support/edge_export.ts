@@ -58,7 +58,26 @@ export function testTarget(name: string): { target: string; store: Store } {
   for (const k of ["LIFEBOAT_S3_ENDPOINT", "LIFEBOAT_S3_REGION", "LIFEBOAT_S3_ACCESS_KEY_ID", "LIFEBOAT_S3_SECRET_ACCESS_KEY"]) {
     env[k] = stackEnv(k);
   }
-  return { target, store: openStore(target, { env }) };
+  const store = openStore(target, { env });
+  madeTargets.push(store);
+  return { target, store };
+}
+
+const madeTargets: Store[] = [];
+
+/**
+ * Deletes every object under the targets this process's tests made with {@link testTarget},
+ * so that test runs do not fill a long-lived dev stack's RGW. Call it in a test's `finally`;
+ * a failure to clean up is reported, not thrown (it must not hide the test's own error).
+ */
+export async function removeTestTargets(): Promise<void> {
+  for (const store of madeTargets.splice(0)) {
+    try {
+      for await (const o of store.list("")) await store.delete(o.key);
+    } catch (err) {
+      console.warn(`test cleanup: could not empty ${store.describe()}: ${(err as Error).message}`);
+    }
+  }
 }
 
 /** A generated age identity (Debian's age-keygen) in a temp file, with its recipient. */
