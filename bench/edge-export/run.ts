@@ -12,7 +12,7 @@
  */
 import postgres from "postgres";
 import { FunctionProcess } from "../../tests/support/stack.ts";
-import { ageKey, callExport, configureExport, testTarget } from "../../tests/support/edge_export.ts";
+import { ageKey, callExport, configureExport, removeTestTargets, testTarget } from "../../tests/support/edge_export.ts";
 
 const mbArg = Deno.args.indexOf("--mb");
 const MB = mbArg >= 0 ? Number(Deno.args[mbArg + 1]) : 256;
@@ -97,5 +97,6 @@ const out = {
 };
 console.log(JSON.stringify(out, null, 2));
 await sql`update lifeboat.settings set value = 'null' where key = 'export.target'`;
+await removeTestTargets(); // the function's and the CLI's objects (both under `target`)
 await sql.unsafe(`drop schema ${SCHEMA} cascade`);
 await sql.end();
