@@ -8,6 +8,7 @@ import { connect } from "../supabase/functions/_shared/db.ts";
 import { exportBackup } from "../supabase/functions/_shared/export/mod.ts";
 import { openStore, type S3Options, type Store, StoreError } from "../supabase/functions/_shared/store/mod.ts";
 import { hasS3, readManifest, verifyObjects } from "./support/export_env.ts";
+import { emptyStore } from "./support/empty_store.ts";
 import { startFaultProxy } from "./support/fault_proxy.ts";
 import { db, dbUrl, run, stackEnv } from "./support/stack.ts";
 
@@ -39,9 +40,7 @@ async function withBigTable(fn: (schema: string) => Promise<void>) {
   } finally {
     await sql.unsafe(`drop schema if exists ${schema} cascade`);
     await sql.end();
-    // Nothing stays behind in the bucket (a dev stack's RGW is small).
-    const left = s3Store(`export-tests/${schema}`, stackEnv("LIFEBOAT_S3_ENDPOINT"));
-    for await (const o of left.list("")) await left.delete(o.key);
+    await emptyStore(s3Store(`export-tests/${schema}`, stackEnv("LIFEBOAT_S3_ENDPOINT")));
   }
 }
 

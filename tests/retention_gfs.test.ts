@@ -10,7 +10,7 @@ import { newBackupId } from "../supabase/functions/_shared/format/manifest.ts";
 import { applyRetention } from "../supabase/functions/_shared/retention/prune.ts";
 import type { Sql } from "../supabase/functions/_shared/db.ts";
 import { db } from "./support/stack.ts";
-import { testTarget } from "./support/edge_export.ts";
+import { removeTestTargets, testTarget } from "./support/edge_export.ts";
 
 const DAY = 86_400_000;
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -113,7 +113,7 @@ Deno.test("GFS over a simulated year of daily backups keeps exactly the policy's
     const [orph] = await raw`select metadata ? 'orphans_cleaned_at' as done from lifeboat.backup_runs where id = ${failed!.runId}`;
     assert.equal(orph.done, true);
   } finally {
-    for await (const o of store.list("")) await store.delete(o.key);
+    await removeTestTargets();
     await raw`delete from lifeboat.backup_runs where target = ${target}`;
     await raw.end();
   }

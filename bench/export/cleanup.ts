@@ -5,15 +5,8 @@
  * @module
  */
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
+import { emptyStore } from "../../tests/support/empty_store.ts";
 
 const [spec] = Deno.args;
 if (!spec?.startsWith("s3://")) throw new Error("usage: cleanup.ts <s3://bucket/prefix/>");
-const store = openStore(spec);
-const keys: string[] = [];
-for await (const o of store.list("")) keys.push(o.key);
-// A few deletes in flight at once; each is one small request.
-const queue = [...keys];
-await Promise.all(Array.from({ length: 8 }, async () => {
-  for (let k = queue.pop(); k !== undefined; k = queue.pop()) await store.delete(k);
-}));
-console.log(`deleted ${keys.length} objects under ${spec}`);
+console.log(`deleted ${await emptyStore(openStore(spec))} objects under ${spec}`);

@@ -12,6 +12,7 @@
 import { exportBackup, poolSizeFor } from "../../supabase/functions/_shared/export/mod.ts";
 import { connect } from "../../supabase/functions/_shared/db.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
+import { emptyStore } from "../../tests/support/empty_store.ts";
 import { startFaultProxy } from "../../tests/support/fault_proxy.ts";
 
 const delayMs = Number(Deno.args[0] ?? 40);
@@ -38,9 +39,7 @@ try {
     const s = (performance.now() - started) / 1000;
     const mb = r.progress.bytes / 1e6;
     rows.push(`| ${delayMs} ms | ${uploadsInFlight} | ${r.manifest.objects.length} | ${s.toFixed(1)} | ${(mb / s).toFixed(1)} |`);
-    // Leave nothing behind in the local RGW.
-    const cleanup = openStore(spec);
-    for await (const o of cleanup.list("")) await cleanup.delete(o.key);
+    await emptyStore(openStore(spec)); // nothing stays behind in the local RGW
   }
 } finally {
   await sql.end();

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
 import type { Compression } from "../../supabase/functions/_shared/format/manifest.ts";
+import { emptyStore } from "./empty_store.ts";
 import { standardRestoreScript } from "./export_env.ts";
 import { db, dbUrl, run, secretKey, stackEnv, waitFor } from "./stack.ts";
 
@@ -73,7 +74,7 @@ const madeTargets: Store[] = [];
 export async function removeTestTargets(): Promise<void> {
   for (const store of madeTargets.splice(0)) {
     try {
-      for await (const o of store.list("")) await store.delete(o.key);
+      await emptyStore(store);
     } catch (err) {
       console.warn(`test cleanup: could not empty ${store.describe()}: ${(err as Error).message}`);
     }
