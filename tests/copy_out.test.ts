@@ -1,7 +1,8 @@
 // The bulk COPY reader (supabase/functions/_shared/copy_out) against real Postgres: the bytes
 // and row counts equal postgres.js's own per-row stream for small, empty and multi-megabyte
 // rows; an error in the middle of a COPY rejects and leaves the connection usable; a cancelled
-// read fails without hanging; and the bulk path is really the one taken.
+// read fails without hanging; the bulk path is really the one taken; and pausing the
+// connection bounds what a slow consumer holds.
 import assert from "node:assert/strict";
 import { BatchQueue, copyOut } from "../supabase/functions/_shared/copy_out/reader.ts";
 import { connect, copyOutRegistry, type Sql } from "../supabase/functions/_shared/db.ts";
@@ -117,6 +118,57 @@ Deno.test("copy_out: a handler failure and a cancelled read both reject; the con
     } finally {
       conn.release();
     }
+  } finally {
+    await bulk.end();
+  }
+});
+
+Deno.test("copy_out: with pauseAtBytes a slow consumer holds the server back; every row still arrives, and a failing one does not hang", async () => {
+  const bulk = connect(dbUrl(), { bulkCopyOut: true, max: 1 });
+  // ~31 MB of COPY text, produced far faster than the handler below takes it.
+  const statement = "copy (select g, repeat(md5(g::text), 3) from generate_series(1, 300000) g) to stdout";
+  const pauseAt = 1024 * 1024;
+  const batchBytes = 64 * 1024;
+  const read = async (opts: { pauseAtBytes?: number; failAt?: number }) => {
+    let maxPending = 0;
+    let batches = 0;
+    let bytes = 0;
+    const queue = new BatchQueue(async (b) => {
+      if (++batches === opts.failAt) throw new Error("store unreachable");
+      bytes += b.length;
+      await new Promise((r) => setTimeout(r, 2));
+    });
+    const poll = setInterval(() => (maxPending = Math.max(maxPending, queue.pendingBytes)), 1);
+    try {
+      const got = await bulk.begin((tx) =>
+        copyOut(tx as unknown as Tx, statement, queue, { registry: copyOutRegistry(bulk), batchBytes, pauseAtBytes: opts.pauseAtBytes })
+      );
+      const drained = await queue.drain().then(() => null, (err: Error) => err);
+      return { got, bytes, maxPending: Math.max(maxPending, queue.pendingBytes), drained };
+    } finally {
+      clearInterval(poll);
+    }
+  };
+  try {
+    const paused = await read({ pauseAtBytes: pauseAt });
+    assert.equal(paused.drained, null);
+    assert.equal(paused.got.rows, 300000);
+    assert.equal(paused.bytes, paused.got.bytes, "every byte read was handled");
+    // Reading stops at pauseAt; what is already in hand (one socket read, one batch) may follow.
+    assert.ok(paused.maxPending <= pauseAt + 512 * 1024, `pending peaked at ${paused.maxPending} bytes with pauseAtBytes ${pauseAt}`);
+
+    // The same read without it queues most of the statement: the bound above is the pausing.
+    const unpaused = await read({});
+    assert.equal(unpaused.got.rows, 300000);
+    assert.ok(unpaused.maxPending > 4 * pauseAt, `without pausing, pending peaked at only ${unpaused.maxPending} bytes`);
+
+    // A handler that fails while the connection is paused resumes it: the rest of the COPY is
+    // read and dropped, the failure surfaces, and the connection serves the next query.
+    const failing = await read({ pauseAtBytes: pauseAt, failAt: 40 });
+    assert.match(String(failing.drained), /store unreachable/);
+    assert.equal(failing.got.rows, 300000, "the COPY was read to its end");
+    const [{ one }] = await bulk`select 1 as one`;
+    assert.equal(one, 1);
   } finally {
     await bulk.end();
   }

@@ -5,9 +5,11 @@
  * in order while the next statement may already be reading: the caller bounds memory by
  * waiting for the queue to fall below a size before it starts another statement.
  *
- * Neither path ever pauses the socket. Under Deno, pausing and resuming a postgres.js COPY
- * stream could leave the socket paused for good (server in ClientWrite, export hung), so
- * memory is bounded by statement size instead (table_copy.ts reads big tables in slices).
+ * postgres.js's COPY stream is never paused: under Deno, pausing and resuming it could leave
+ * the socket paused for good (server in ClientWrite, export hung). The bulk path bounds
+ * memory by pausing the connection itself, below postgres.js, while too many read bytes wait
+ * in the queue (`pauseAtBytes`); the per-row path is bounded by statement size instead
+ * (table_copy.ts reads big tables in slices there).
  * @module
  */
 import type { Tx } from "../export/tx.ts";
@@ -82,6 +84,8 @@ class Batcher implements CopySink {
   #size: number;
   #queue: BatchQueue;
   #done: (rows: number | null) => void = () => {};
+  /** Called after each batch is queued (the bulk path's flow control hooks in here). */
+  onQueued: () => void = () => {};
   /** Resolves with the row count the server reported for the COPY (null if none). */
   readonly finishedPromise: Promise<number | null>;
 
@@ -128,6 +132,7 @@ class Batcher implements CopySink {
     this.#buf = new Uint8Array(this.#size); // the queued batch is still in use downstream
     this.#used = 0;
     this.#batchRows = 0;
+    this.onQueued();
   }
 
   finished(rows: number | null): void {
@@ -156,11 +161,24 @@ async function socketOf(tx: Tx, registry: Set<CopyOutSocket> | undefined): Promi
   return found;
 }
 
+/**
+ * Whether {@linkcode copyOut} reads `tx`'s COPYs through the bulk socket (and so can pause
+ * the connection to bound memory) rather than postgres.js's per-row stream.
+ */
+export async function readsInBulk(tx: Tx, registry: Set<CopyOutSocket> | undefined): Promise<boolean> {
+  return (await socketOf(tx, registry)) !== null;
+}
+
 /** Options for {@linkcode copyOut}. */
 export interface CopyOutOptions {
   /** The bulk sockets of the client `tx` belongs to (see db.ts); omitted = per-row stream. */
   registry?: Set<CopyOutSocket>;
   batchBytes?: number;
+  /**
+   * Bulk path only: once this many read bytes wait in the queue, stop reading the connection
+   * until half of them are handled (TCP backpressure holds the server). Omitted = never pause.
+   */
+  pauseAtBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -173,6 +191,24 @@ export async function copyOut(tx: Tx, statement: string, queue: BatchQueue, opts
   const batcher = new Batcher(queue, opts.batchBytes ?? DEFAULT_BATCH_BYTES);
   const socket = await socketOf(tx, opts.registry);
   if (socket) socket.arm(batcher);
+  // Flow control on the bulk path pauses the raw connection, below postgres.js, whose COPY
+  // stream is never paused (pausing that stream could hang; bench/export/RESULTS.md §4).
+  let paused = false;
+  const resumeReading = () => {
+    if (!paused) return;
+    paused = false;
+    socket!.resume();
+  };
+  const pauseAt = opts.pauseAtBytes;
+  if (socket && pauseAt) {
+    batcher.onQueued = () => {
+      if (paused || queue.pendingBytes < pauseAt) return;
+      paused = true;
+      socket.pause();
+      // A failed queue resumes too: the rest of the COPY is then read and dropped.
+      queue.below(Math.floor(pauseAt / 2)).then(resumeReading, resumeReading);
+    };
+  }
   let stream: CopyReadable;
   try {
     stream = (await tx.unsafe(statement).readable()) as unknown as CopyReadable;
@@ -185,6 +221,7 @@ export async function copyOut(tx: Tx, statement: string, queue: BatchQueue, opts
     // disarms itself then), dropping rows: handing them to postgres.js unread would pause it.
     const onAbort = () => {
       batcher.discard = true;
+      resumeReading();
       reject(opts.signal!.reason ?? new DOMException("export cancelled", "AbortError"));
     };
     opts.signal?.addEventListener("abort", onAbort, { once: true });
@@ -192,6 +229,7 @@ export async function copyOut(tx: Tx, statement: string, queue: BatchQueue, opts
     const settle = (err?: Error) => {
       opts.signal?.removeEventListener("abort", onAbort);
       socket?.disarm(batcher);
+      resumeReading();
       if (err) reject(err);
       else resolve();
     };
@@ -221,6 +259,7 @@ export async function copyOut(tx: Tx, statement: string, queue: BatchQueue, opts
       );
     }
   }
+  batcher.onQueued = () => {}; // the COPY is over: its last batch must not pause what follows
   batcher.flush();
   return { rows: batcher.rows, bytes: batcher.bytes };
 }

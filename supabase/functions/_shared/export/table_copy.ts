@@ -8,7 +8,7 @@
 import type { Tx } from "./tx.ts";
 import { dataPartKey, tableSlug } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
-import { BatchQueue, copyOut } from "../copy_out/reader.ts";
+import { BatchQueue, copyOut, readsInBulk } from "../copy_out/reader.ts";
 import type { CopyOutSocket } from "../copy_out/socket.ts";
 import type { TableInfo } from "./catalog.ts";
 import { qualified, quoteIdent } from "./ident.ts";
@@ -31,9 +31,12 @@ export interface PartTarget {
   /** Cut a new part once this many plain bytes are in the current one. */
   partBytes: number;
   batchBytes?: number;
-  /** On-disk bytes read per COPY statement (see {@link DEFAULT_SLICE_BYTES}). */
+  /**
+   * On-disk bytes read per COPY statement (see {@link DEFAULT_SLICE_BYTES}); default: the
+   * whole table in one statement on the bulk reader, slices of that size otherwise.
+   */
   sliceBytes?: number;
-  /** Plain bytes read but not yet written that let the next statement start (see {@link DEFAULT_QUEUE_BYTES}). */
+  /** Plain bytes read but not yet written at which reading pauses (see {@link DEFAULT_QUEUE_BYTES}). */
   queueBytes?: number;
   /** The client's bulk COPY sockets (db.ts `copyOutRegistry`); omitted = per-row stream. */
   registry?: Set<CopyOutSocket>;
@@ -56,16 +59,20 @@ export interface KeyRange {
 }
 
 /**
- * On-disk bytes (heap + TOAST) each COPY statement reads. Big tables are read in slices of
- * pages (`ctid` ranges, a TID range scan), one statement each, all in the same snapshot: a
- * statement's output is consumed without pausing the socket (see copy_out/reader.ts), so
- * this, with {@link DEFAULT_QUEUE_BYTES}, bounds what can queue up in memory.
+ * On-disk bytes (heap + TOAST) each COPY statement reads when the rows come through
+ * postgres.js's per-row stream, which is never paused (see copy_out/reader.ts): big tables
+ * are then read in slices of pages (`ctid` ranges, a TID range scan), one statement each, all
+ * in the same snapshot, and this, with {@link DEFAULT_QUEUE_BYTES}, bounds what can queue up
+ * in memory. The bulk reader pauses the connection instead and reads a table in one
+ * statement: a TID range scan costs the server 15-20 % more per row than a plain `COPY
+ * table` (bench/export/RESULTS.md §6).
  */
 export const DEFAULT_SLICE_BYTES = 4 * 1024 * 1024;
 
 /**
- * The next slice's statement starts once fewer than this many read bytes wait to be
- * compressed, encrypted and stored, so Postgres keeps producing while the part is written.
+ * Read bytes waiting to be compressed, encrypted and stored at which reading pauses: the
+ * bulk reader stops reading the connection until half of them are handled; the per-row path
+ * starts its next slice only below it. Postgres keeps producing while a part is written.
  */
 export const DEFAULT_QUEUE_BYTES = 4 * 1024 * 1024;
 
@@ -188,11 +195,14 @@ export async function copyTableToParts(
     while (uploading.length > inFlightLimit) await uploading.shift();
   };
 
-  // A key range is one statement (its caller sizes it); a whole table may be sliced.
+  // A key range is one statement (its caller sizes it). A whole table is one statement on
+  // the bulk reader, which pauses the connection to bound memory, else read in slices.
+  const queueBytes = target.queueBytes ?? DEFAULT_QUEUE_BYTES;
+  const sliceBytes = target.sliceBytes ?? (await readsInBulk(tx, target.registry) ? Infinity : DEFAULT_SLICE_BYTES);
   const statements = opts.range
     ? [await copyOutStatement(tx, t, opts.range)]
-    : t.columns.length
-    ? await sliceStatements(tx, t, target.sliceBytes ?? DEFAULT_SLICE_BYTES)
+    : t.columns.length && Number.isFinite(sliceBytes)
+    ? await sliceStatements(tx, t, sliceBytes)
     : [await copyOutStatement(tx, t)];
   const queue = new BatchQueue(async (batch, rows) => {
     if (writer!.plainBytes + batch.length > target.partBytes && partRows > 0) {
@@ -207,8 +217,13 @@ export async function copyTableToParts(
     await open();
     for (const statement of statements) {
       target.signal?.throwIfAborted();
-      await queue.below(target.queueBytes ?? DEFAULT_QUEUE_BYTES);
-      await copyOut(tx, statement, queue, { registry: target.registry, batchBytes: target.batchBytes, signal: target.signal });
+      await queue.below(queueBytes);
+      await copyOut(tx, statement, queue, {
+        registry: target.registry,
+        batchBytes: target.batchBytes,
+        pauseAtBytes: queueBytes,
+        signal: target.signal,
+      });
     }
     await queue.drain();
     await finish();
