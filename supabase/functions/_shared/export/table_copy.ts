@@ -134,6 +134,18 @@ export async function copyOutStatement(tx: Tx, t: TableInfo, range?: KeyRange): 
 }
 
 /**
+ * The statements that read `t` (or `range` of it). A key range is one statement (its caller
+ * sizes it). A whole table is one statement on the bulk reader, which pauses the connection
+ * to bound memory, else it is read in slices.
+ */
+async function tableStatements(tx: Tx, t: TableInfo, target: PartTarget, range?: KeyRange): Promise<string[]> {
+  if (range) return [await copyOutStatement(tx, t, range)];
+  const sliceBytes = target.sliceBytes ?? (await readsInBulk(tx, target.registry) ? Infinity : DEFAULT_SLICE_BYTES);
+  if (t.columns.length && Number.isFinite(sliceBytes)) return await sliceStatements(tx, t, sliceBytes);
+  return [await copyOutStatement(tx, t)];
+}
+
+/**
  * Parts of one table that may still be uploading while the next one is written. Waiting for
  * each part's upload (PUT, then HEAD to confirm) before reading on left the table's COPY idle
  * for that round trip every part (bench/export/RESULTS.md); one stored part more in memory
@@ -195,15 +207,8 @@ export async function copyTableToParts(
     while (uploading.length > inFlightLimit) await uploading.shift();
   };
 
-  // A key range is one statement (its caller sizes it). A whole table is one statement on
-  // the bulk reader, which pauses the connection to bound memory, else read in slices.
   const queueBytes = target.queueBytes ?? DEFAULT_QUEUE_BYTES;
-  const sliceBytes = target.sliceBytes ?? (await readsInBulk(tx, target.registry) ? Infinity : DEFAULT_SLICE_BYTES);
-  const statements = opts.range
-    ? [await copyOutStatement(tx, t, opts.range)]
-    : t.columns.length && Number.isFinite(sliceBytes)
-    ? await sliceStatements(tx, t, sliceBytes)
-    : [await copyOutStatement(tx, t)];
+  const statements = await tableStatements(tx, t, target, opts.range);
   const queue = new BatchQueue(async (batch, rows) => {
     if (writer!.plainBytes + batch.length > target.partBytes && partRows > 0) {
       await finish();
