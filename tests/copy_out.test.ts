@@ -4,7 +4,7 @@
 // read fails without hanging; the bulk path is really the one taken; and pausing the
 // connection bounds what a slow consumer holds.
 import assert from "node:assert/strict";
-import { BatchQueue, copyOut } from "../supabase/functions/_shared/copy_out/reader.ts";
+import { BatchQueue, canPauseReading, copyOut } from "../supabase/functions/_shared/copy_out/reader.ts";
 import { connect, copyOutRegistry, type Sql } from "../supabase/functions/_shared/db.ts";
 import type { Tx } from "../supabase/functions/_shared/export/tx.ts";
 import { db, dbUrl } from "./support/stack.ts";
@@ -171,6 +171,30 @@ Deno.test("copy_out: with pauseAtBytes a slow consumer holds the server back; ev
     assert.equal(one, 1);
   } finally {
     await bulk.end();
+  }
+});
+
+Deno.test("copy_out: over TLS the bulk socket does not claim it can pause, so exports read big tables in slices", async () => {
+  // Deno's node:tls keeps delivering data while paused (251 MB of a 314 MB COPY queued behind
+  // a slow consumer when this was measured), so only plain TCP may be paused to bound memory.
+  const tlsBulk = connect(withSslMode(dbUrl(), "require"), { bulkCopyOut: true, max: 1 });
+  const plainBulk = connect(dbUrl(), { bulkCopyOut: true, max: 1 });
+  try {
+    for (const [sql, expected] of [[tlsBulk, false], [plainBulk, true]] as const) {
+      await sql.begin(async (tx) => {
+        assert.equal(await canPauseReading(tx as unknown as Tx, copyOutRegistry(sql)), expected);
+        // pauseAtBytes is ignored where pausing does not work: the read still completes.
+        const queue = new BatchQueue(() => {});
+        const got = await copyOut(tx as unknown as Tx, "copy (select g from generate_series(1, 100000) g) to stdout", queue, {
+          registry: copyOutRegistry(sql),
+          pauseAtBytes: 64 * 1024,
+        });
+        await queue.drain();
+        assert.equal(got.rows, 100000);
+      });
+    }
+  } finally {
+    await Promise.all([tlsBulk.end(), plainBulk.end()]);
   }
 });
 

@@ -6,9 +6,10 @@
  * waiting for the queue to fall below a size before it starts another statement.
  *
  * postgres.js's COPY stream is never paused: under Deno, pausing and resuming it could leave
- * the socket paused for good (server in ClientWrite, export hung). The bulk path bounds
- * memory by pausing the connection itself, below postgres.js, while too many read bytes wait
- * in the queue (`pauseAtBytes`); the per-row path is bounded by statement size instead
+ * the socket paused for good (server in ClientWrite, export hung). On plain TCP the bulk path
+ * bounds memory by pausing the connection itself, below postgres.js, while too many read
+ * bytes wait in the queue (`pauseAtBytes`). Over TLS (Deno's node:tls does not stop reading
+ * when paused) and on the per-row path, memory is bounded by statement size instead
  * (table_copy.ts reads big tables in slices there).
  * @module
  */
@@ -162,11 +163,12 @@ async function socketOf(tx: Tx, registry: Set<CopyOutSocket> | undefined): Promi
 }
 
 /**
- * Whether {@linkcode copyOut} reads `tx`'s COPYs through the bulk socket (and so can pause
- * the connection to bound memory) rather than postgres.js's per-row stream.
+ * Whether {@linkcode copyOut} can bound memory on `tx` by pausing the connection: it reads
+ * through a bulk socket whose pause really stops reading (plain TCP, not TLS; see
+ * {@linkcode CopyOutSocket.canPause}).
  */
-export async function readsInBulk(tx: Tx, registry: Set<CopyOutSocket> | undefined): Promise<boolean> {
-  return (await socketOf(tx, registry)) !== null;
+export async function canPauseReading(tx: Tx, registry: Set<CopyOutSocket> | undefined): Promise<boolean> {
+  return (await socketOf(tx, registry))?.canPause ?? false;
 }
 
 /** Options for {@linkcode copyOut}. */
@@ -175,8 +177,9 @@ export interface CopyOutOptions {
   registry?: Set<CopyOutSocket>;
   batchBytes?: number;
   /**
-   * Bulk path only: once this many read bytes wait in the queue, stop reading the connection
-   * until half of them are handled (TCP backpressure holds the server). Omitted = never pause.
+   * Once this many read bytes wait in the queue, stop reading the connection until half of
+   * them are handled (TCP backpressure holds the server). Only where {@linkcode
+   * canPauseReading}; omitted = never pause.
    */
   pauseAtBytes?: number;
   signal?: AbortSignal;
@@ -200,7 +203,7 @@ export async function copyOut(tx: Tx, statement: string, queue: BatchQueue, opts
     socket!.resume();
   };
   const pauseAt = opts.pauseAtBytes;
-  if (socket && pauseAt) {
+  if (socket?.canPause && pauseAt) {
     batcher.onQueued = () => {
       if (paused || queue.pendingBytes < pauseAt) return;
       paused = true;

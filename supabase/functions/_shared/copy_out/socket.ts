@@ -70,6 +70,13 @@ export class CopyOutSocket extends EventEmitter {
   port: number | undefined;
   /** CopyData messages routed to sinks so far (tells callers the bulk path was taken). */
   rowsRouted = 0;
+  /**
+   * Whether {@linkcode pause} really stops reading, so that TCP backpressure holds the server.
+   * True for plain TCP. Deno's node:tls sockets keep delivering data while paused (measured:
+   * 251 MB of a 314 MB COPY queued up behind a slow consumer), so a TLS connection says false
+   * and callers bound memory another way (table_copy.ts reads big tables in slices).
+   */
+  canPause = false;
   #raw: RawStream;
   #armed: CopySink | null = null;
   /** The armed statement's COPY has begun (CopyOutResponse seen). */
@@ -312,6 +319,7 @@ export function copyOutSocketFactory(ssl: SslMode, registry: Set<CopyOutSocket>)
       }
     }
     const s = new CopyOutSocket(sock);
+    s.canPause = sock === raw;
     s.host = host;
     s.port = port;
     registry.add(s);

@@ -8,7 +8,7 @@
 import type { Tx } from "./tx.ts";
 import { dataPartKey, tableSlug } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
-import { BatchQueue, copyOut, readsInBulk } from "../copy_out/reader.ts";
+import { BatchQueue, canPauseReading, copyOut } from "../copy_out/reader.ts";
 import type { CopyOutSocket } from "../copy_out/socket.ts";
 import type { TableInfo } from "./catalog.ts";
 import { qualified, quoteIdent } from "./ident.ts";
@@ -33,7 +33,8 @@ export interface PartTarget {
   batchBytes?: number;
   /**
    * On-disk bytes read per COPY statement (see {@link DEFAULT_SLICE_BYTES}); default: the
-   * whole table in one statement on the bulk reader, slices of that size otherwise.
+   * whole table in one statement where reading can pause (the bulk reader on plain TCP),
+   * slices of that size otherwise.
    */
   sliceBytes?: number;
   /** Plain bytes read but not yet written at which reading pauses (see {@link DEFAULT_QUEUE_BYTES}). */
@@ -59,11 +60,11 @@ export interface KeyRange {
 }
 
 /**
- * On-disk bytes (heap + TOAST) each COPY statement reads when the rows come through
- * postgres.js's per-row stream, which is never paused (see copy_out/reader.ts): big tables
- * are then read in slices of pages (`ctid` ranges, a TID range scan), one statement each, all
- * in the same snapshot, and this, with {@link DEFAULT_QUEUE_BYTES}, bounds what can queue up
- * in memory. The bulk reader pauses the connection instead and reads a table in one
+ * On-disk bytes (heap + TOAST) each COPY statement reads where the connection cannot be
+ * paused (postgres.js's per-row stream, or TLS; see copy_out/reader.ts): big tables are then
+ * read in slices of pages (`ctid` ranges, a TID range scan), one statement each, all in the
+ * same snapshot, and this, with {@link DEFAULT_QUEUE_BYTES}, bounds what can queue up in
+ * memory. On plain TCP the bulk reader pauses the connection instead and reads a table in one
  * statement: a TID range scan costs the server 15-20 % more per row than a plain `COPY
  * table` (bench/export/RESULTS.md §6).
  */
@@ -135,12 +136,12 @@ export async function copyOutStatement(tx: Tx, t: TableInfo, range?: KeyRange): 
 
 /**
  * The statements that read `t` (or `range` of it). A key range is one statement (its caller
- * sizes it). A whole table is one statement on the bulk reader, which pauses the connection
- * to bound memory, else it is read in slices.
+ * sizes it). A whole table is one statement where the reader can pause the connection to
+ * bound memory (the bulk reader on plain TCP), else it is read in slices.
  */
 async function tableStatements(tx: Tx, t: TableInfo, target: PartTarget, range?: KeyRange): Promise<string[]> {
   if (range) return [await copyOutStatement(tx, t, range)];
-  const sliceBytes = target.sliceBytes ?? (await readsInBulk(tx, target.registry) ? Infinity : DEFAULT_SLICE_BYTES);
+  const sliceBytes = target.sliceBytes ?? (await canPauseReading(tx, target.registry) ? Infinity : DEFAULT_SLICE_BYTES);
   if (t.columns.length && Number.isFinite(sliceBytes)) return await sliceStatements(tx, t, sliceBytes);
   return [await copyOutStatement(tx, t)];
 }
