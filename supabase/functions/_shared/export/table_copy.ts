@@ -71,9 +71,10 @@ export interface KeyRange {
 export const DEFAULT_SLICE_BYTES = 4 * 1024 * 1024;
 
 /**
- * Read bytes waiting to be compressed, encrypted and stored at which reading pauses: the
- * bulk reader stops reading the connection until half of them are handled; the per-row path
- * starts its next slice only below it. Postgres keeps producing while a part is written.
+ * Read bytes waiting to be compressed, encrypted and stored at which reading pauses: on plain
+ * TCP the bulk reader stops reading the connection until half of them are handled; where the
+ * connection cannot pause (TLS, the per-row path) the next slice starts only below it.
+ * Postgres keeps producing while a part is written.
  */
 export const DEFAULT_QUEUE_BYTES = 4 * 1024 * 1024;
 
