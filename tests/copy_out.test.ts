@@ -4,6 +4,8 @@
 // read fails without hanging; the bulk path is really the one taken; and pausing the
 // connection bounds what a slow consumer holds.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { releaseOwned } from "../supabase/functions/_shared/release.ts";
 import { BatchQueue, canPauseReading, copyOut } from "../supabase/functions/_shared/copy_out/reader.ts";
 import { connect, copyOutRegistry, type Sql } from "../supabase/functions/_shared/db.ts";
 import type { Tx } from "../supabase/functions/_shared/export/tx.ts";
@@ -319,4 +321,45 @@ Deno.test("copy_out socket: an error during the COPY finishes the sink without a
   raw.emit("data", Buffer.from(cat(msg("H", new Uint8Array([0, 0, 0])), msg("d", "9\n"), msg("c"), msg("C", "COPY 1\0"), msg("Z", "I"))));
   assert.deepEqual(next.got.finished, [1]);
   assert.equal(next.got.bytes, "9\n");
+});
+
+Deno.test("copy_out: a handler may free each batch it is done with; batches fit their buffers, and the queue's count stays right", async () => {
+  const schema = `copy_out_${crypto.randomUUID().slice(0, 8)}`;
+  const admin = db();
+  const bulk = connect(dbUrl(), { bulkCopyOut: true });
+  const plain = connect(dbUrl());
+  const batchBytes = 256 * 1024;
+  try {
+    await admin.unsafe(`
+      create schema ${schema};
+      create table ${schema}.t (id int, v text);
+      insert into ${schema}.t select i, repeat(md5(i::text), 1 + i % 5) from generate_series(1, 60000) i;`);
+    const statement = `copy ${schema}.t to stdout`;
+    const hash = createHash("sha256");
+    const bufferSizes: number[] = [];
+    let rows = 0;
+    const queue = new BatchQueue((b, r) => {
+      bufferSizes.push(b.buffer.byteLength);
+      hash.update(b);
+      rows += r;
+      releaseOwned(b); // what the exporter does once a batch is compressed
+    });
+    const got = await bulk.begin((tx) => copyOut(tx as unknown as Tx, statement, queue, { registry: copyOutRegistry(bulk), batchBytes }));
+    await queue.drain();
+    // Counted by the length each batch had when queued, not after it was freed.
+    assert.equal(queue.pendingBytes, 0);
+    await queue.below(1);
+    assert.equal(rows, 60000);
+    assert.equal(got.rows, 60000);
+    assert.ok(bufferSizes.length >= 8, `${bufferSizes.length} batches`);
+    // Every batch buffer is the batch size plus room for one socket read: none was outgrown
+    // and copied into a buffer twice its size.
+    assert.ok(Math.max(...bufferSizes) <= batchBytes + 64 * 1024, `largest batch buffer ${Math.max(...bufferSizes)}`);
+    const reference = await readAll(plain, statement);
+    assert.equal(got.bytes, reference.bytes.length);
+    assert.equal(hash.digest("hex"), createHash("sha256").update(reference.bytes).digest("hex"));
+  } finally {
+    await admin.unsafe(`drop schema if exists ${schema} cascade`);
+    await Promise.all([admin.end(), bulk.end(), plain.end()]);
+  }
 });

@@ -27,6 +27,8 @@ import {
   zstdStream,
 } from "../supabase/functions/_shared/crypto/mod.ts";
 import { hasNativeChaCha } from "../supabase/functions/_shared/crypto/age_stream.ts";
+import { PartWriter } from "../supabase/functions/_shared/export/part_writer.ts";
+import { openStore } from "../supabase/functions/_shared/store/mod.ts";
 import { repoRoot, run } from "./support/stack.ts";
 
 async function bytesOf(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -326,4 +328,34 @@ Deno.test("lifeboat keygen writes a mode-600 identity and prints its recipient; 
   assert.equal(none.code, 2);
   assert.match(none.stderr, /--output/);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("PartWriter: buffers handed over are freed once compressed, and the stored object is intact for age and zstd", async () => {
+  const { identity, recipient } = await generateIdentity();
+  const dir = await Deno.makeTempDir();
+  try {
+    const store = openStore(`${dir}/store`);
+    const plain = copyText(5_000_000);
+    const w = await PartWriter.open(store, "part.zst.age", { recipients: [recipient], compression: "zstd" });
+    const handed: Uint8Array[] = [];
+    // Uneven batches, so that zstd frames (2 MiB) and age chunks (64 KiB) straddle them.
+    for (let off = 0; off < plain.length; off += 700_001) {
+      const batch = new Uint8Array(plain.subarray(off, off + 700_001)); // a buffer of its own
+      handed.push(batch);
+      await w.write(batch, true);
+    }
+    const kept = new Uint8Array(plain.subarray(0, 100_000));
+    await w.write(kept); // not handed over: stays usable
+    const stored = await w.close();
+    assert.ok(handed.every((b) => b.byteLength === 0), "every handed-over batch was freed");
+    assert.equal(kept.byteLength, 100_000);
+    assert.equal(stored.plainBytes, plain.length + kept.length);
+    await Deno.writeTextFile(`${dir}/key.txt`, `${identity}\n`);
+    const r = await run("bash", ["-c", `set -o pipefail; age -d -i "${dir}/key.txt" "${dir}/store/part.zst.age" | zstd -d | sha256sum`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.split(" ")[0], createHash("sha256").update(plain).update(kept).digest("hex"));
+    assert.equal(createHash("sha256").update(await Deno.readFile(`${dir}/store/part.zst.age`)).digest("hex"), stored.sha256);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -13,6 +13,7 @@ import {
 } from "../supabase/functions/_shared/export/mod.ts";
 import { openStore } from "../supabase/functions/_shared/store/mod.ts";
 import { checkIntegrity } from "../supabase/functions/_shared/verify/integrity.ts";
+import { latestBackupId } from "../supabase/functions/_shared/verify/locate.ts";
 import { readManifest, verifyObjects } from "./support/export_env.ts";
 import { db, dbUrl } from "./support/stack.ts";
 
@@ -145,4 +146,24 @@ Deno.test("engine: refuses to run unencrypted by accident, and names a missing t
     await sql.end();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("engine: --latest tells apart backups started in the same second (ids carry whole seconds)", async () => {
+  await withSchema(async (schema) => {
+    const dir = await Deno.makeTempDir();
+    const store = openStore(dir);
+    const sql = connect(dbUrl(), { max: 4 });
+    try {
+      // The second backup gets the smaller random suffix, so id order alone would pick the first.
+      for (const id of ["20261202T120000Z-ffffffff", "20261202T120000Z-00000000"]) {
+        await exportBackup({ sql, store, id, recipients: [], unencrypted: true, selection: { includeSchemas: [schema] } });
+      }
+      assert.equal(await latestBackupId(store), "20261202T120000Z-00000000");
+      await exportBackup({ sql, store, id: "20261202T115959Z-99999999", recipients: [], unencrypted: true, selection: { includeSchemas: [schema] } });
+      assert.equal(await latestBackupId(store), "20261202T120000Z-00000000", "an id of an earlier second never wins");
+    } finally {
+      await sql.end();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
 });

@@ -15,12 +15,20 @@
  */
 import type { Tx } from "../export/tx.ts";
 import type { CopyOutSocket, CopySink } from "./socket.ts";
+import { releaseOwned } from "../release.ts";
 
 /** Receives whole rows only (a batch never ends mid-row), strictly in order. */
 export type BatchHandler = (batch: Uint8Array, rows: number) => void | Promise<void>;
 
 /** Default batch: large enough that per-batch costs vanish, small enough to bound memory. */
 export const DEFAULT_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * Room beyond the batch size in each batch buffer, for the socket read that crosses it (a
+ * read is at most 64 KiB): without it nearly every batch outgrew its buffer and was copied
+ * into one twice the size.
+ */
+const BATCH_SLACK = 64 * 1024;
 
 /** Runs a handler over batches one at a time, in order, and tracks the bytes waiting. */
 export class BatchQueue {
@@ -47,14 +55,16 @@ export class BatchQueue {
   /** Queues a batch. */
   push(batch: Uint8Array, rows: number): void {
     if (this.#failure) return;
-    this.#pending += batch.length;
+    // Counted by the length at push: a handler may free the batch (release.ts) once used.
+    const bytes = batch.length;
+    this.#pending += bytes;
     this.#chain = this.#chain.then(async () => {
       try {
         if (!this.#failure) await this.#handler(batch, rows);
       } catch (err) {
         this.#failure ??= { err };
       } finally {
-        this.#pending -= batch.length;
+        this.#pending -= bytes;
         for (const w of this.#waiters.splice(0)) w();
       }
     });
@@ -92,7 +102,7 @@ class Batcher implements CopySink {
 
   constructor(queue: BatchQueue, batchBytes: number) {
     this.#size = batchBytes;
-    this.#buf = new Uint8Array(batchBytes);
+    this.#buf = new Uint8Array(batchBytes + BATCH_SLACK);
     this.#queue = queue;
     this.finishedPromise = new Promise((r) => (this.#done = r));
   }
@@ -104,6 +114,7 @@ class Batcher implements CopySink {
       // More than what is left: grow (TOASTed values make rows of many MB).
       const bigger = new Uint8Array(Math.max(this.#buf.length * 2, this.#used + len));
       bigger.set(this.#buf.subarray(0, this.#used));
+      releaseOwned(this.#buf); // never queued: only this batcher held it
       this.#buf = bigger;
     }
     const at = this.#used;
@@ -130,7 +141,7 @@ class Batcher implements CopySink {
   flush(): void {
     if (this.#used === 0 || this.discard) return;
     this.#queue.push(this.#buf.subarray(0, this.#used), this.#batchRows);
-    this.#buf = new Uint8Array(this.#size); // the queued batch is still in use downstream
+    this.#buf = new Uint8Array(this.#size + BATCH_SLACK); // the queued batch is still in use downstream
     this.#used = 0;
     this.#batchRows = 0;
     this.onQueued();

@@ -19,6 +19,7 @@ import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
 import * as net from "node:net";
 import * as tls from "node:tls";
+import { releaseChunk } from "../release.ts";
 
 /** Receives the payload of every CopyData message while armed. */
 export interface CopySink {
@@ -260,6 +261,8 @@ export class CopyOutSocket extends EventEmitter {
     if (runStart >= 0) out.push(runStart === 0 ? chunk : chunk.subarray(runStart, n));
     if (out.length === 1) this.emit("data", out[0]);
     else if (out.length > 1) this.emit("data", Buffer.concat(out));
+    // All row bytes, copied out by the sink: the read buffer is dead (see release.ts).
+    else releaseChunk(chunk);
   }
 }
 

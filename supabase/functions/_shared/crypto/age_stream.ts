@@ -8,6 +8,7 @@
  * @module
  */
 import { createCipheriv, createDecipheriv, getCiphers, hkdfSync } from "node:crypto";
+import { assertLive, handOver, releaseChunk, releaseHandedOver, releaseOwned } from "../release.ts";
 
 /** Plaintext bytes per STREAM chunk, fixed by the age format. */
 export const AGE_CHUNK = 64 * 1024;
@@ -35,10 +36,12 @@ export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Uint8Array {
 function sealChunk(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array): Uint8Array {
   const c = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG });
   const out = new Uint8Array(plain.length + TAG);
-  out.set(c.update(plain), 0);
+  const sealed = c.update(plain);
+  out.set(sealed, 0);
+  releaseChunk(sealed); // copied into `out`
   c.final();
   out.set(c.getAuthTag(), plain.length);
-  return out;
+  return handOver(out); // nothing else holds it: the stage after the encrypter may free it
 }
 
 function openChunk(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array): Uint8Array {
@@ -80,6 +83,7 @@ function chunker(
   let counter = 0;
   return new TransformStream({
     transform(chunk, controller) {
+      assertLive(chunk);
       let off = 0;
       while (off < chunk.length) {
         if (used === size) {
@@ -96,11 +100,13 @@ function chunker(
         used += n;
         off += n;
       }
+      releaseHandedOver(chunk); // sealed or copied into `buf`
     },
     flush(controller) {
       const last = buf.subarray(0, used);
       checkLast?.(last, counter);
       controller.enqueue(fn(key, chunkNonce(counter, true), last));
+      releaseOwned(buf); // sealed or opened into a new buffer by `fn`
     },
   });
 }

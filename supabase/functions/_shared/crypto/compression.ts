@@ -16,6 +16,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Compression } from "../format/manifest.ts";
+import { assertLive, handOverChunk, releaseHandedOver, releaseOwned } from "../release.ts";
 
 export type { Compression } from "../format/manifest.ts";
 
@@ -112,6 +113,7 @@ function fromZlib(
     },
     transform(chunk) {
       if (failure) throw failure;
+      assertLive(chunk);
       return new Promise<void>((resolve, reject) => {
         zs.write(chunk, (err) => (err ? reject(failure ?? wrapError(err)) : failure ? reject(failure) : resolve()));
       });
@@ -166,11 +168,12 @@ export function zstdStream(level = DEFAULT_ZSTD_LEVEL): TransformStream<Uint8Arr
   let frames = 0;
   return new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, ctl) {
+      assertLive(chunk);
       let off = 0;
       while (off < chunk.length) {
         // A whole frame straight from the input when nothing is pending (no copy).
         if (used === 0 && chunk.length - off >= ZSTD_FRAME_BYTES) {
-          ctl.enqueue(zstdFrame(chunk.subarray(off, off + ZSTD_FRAME_BYTES), level));
+          ctl.enqueue(handOverChunk(zstdFrame(chunk.subarray(off, off + ZSTD_FRAME_BYTES), level)));
           frames++;
           off += ZSTD_FRAME_BYTES;
           continue;
@@ -180,14 +183,16 @@ export function zstdStream(level = DEFAULT_ZSTD_LEVEL): TransformStream<Uint8Arr
         used += n;
         off += n;
         if (used === ZSTD_FRAME_BYTES) {
-          ctl.enqueue(zstdFrame(buf, level));
+          ctl.enqueue(handOverChunk(zstdFrame(buf, level)));
           frames++;
           used = 0;
         }
       }
+      releaseHandedOver(chunk); // compressed or copied into `buf`
     },
     flush(ctl) {
-      if (used > 0 || frames === 0) ctl.enqueue(zstdFrame(buf.subarray(0, used), level));
+      if (used > 0 || frames === 0) ctl.enqueue(handOverChunk(zstdFrame(buf.subarray(0, used), level)));
+      releaseOwned(buf); // one per object: freed now rather than at the next collection
     },
   });
 }

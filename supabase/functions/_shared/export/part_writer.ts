@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { type Compression, sealStream } from "../crypto/mod.ts";
 import type { PutOptions, Store, StoredObject } from "../store/mod.ts";
+import { handOver, releaseHandedOver, releaseOwned } from "../release.ts";
 
 /**
  * Stored bytes a part may buffer before it is streamed instead. A buffered object goes to the
@@ -59,10 +60,15 @@ async function putSealed(
   for (const c of chunks) {
     bytes.set(c, off);
     off += c.length;
+    releaseHandedOver(c); // copied (age chunks and zstd frames are handed over)
   }
   chunks.length = 0;
   const sha256 = createHash("sha256").update(bytes).digest("hex");
-  return await store.put(key, bytes, { ...opts, sha256 });
+  try {
+    return await store.put(key, bytes, { ...opts, sha256 });
+  } finally {
+    releaseOwned(bytes); // the store has sent (or given up on) the part
+  }
 }
 
 /** How stored objects are sealed. */
@@ -125,11 +131,16 @@ export class PartWriter {
     return this.#plain;
   }
 
-  /** Writes plain bytes, waiting only when the pipeline is full. */
-  async write(bytes: Uint8Array): Promise<void> {
+  /**
+   * Writes plain bytes, waiting only when the pipeline is full. With `release`, the caller
+   * hands over the whole buffer under `bytes`: the compressor frees it once it has taken the
+   * bytes in (see release.ts).
+   */
+  async write(bytes: Uint8Array, release = false): Promise<void> {
     this.#plain += bytes.length;
     await Promise.race([this.#writer.ready, this.#failed]);
-    this.#writer.write(bytes).catch(() => {}); // errors surface through ready/close/put
+    // errors surface through ready/close/put
+    this.#writer.write(release ? handOver(bytes) : bytes).catch(() => {});
   }
 
   /** Ends the object and resolves once the store has confirmed it. */

@@ -212,13 +212,15 @@ export async function copyTableToParts(
   const queueBytes = target.queueBytes ?? DEFAULT_QUEUE_BYTES;
   const statements = await tableStatements(tx, t, target, opts.range);
   const queue = new BatchQueue(async (batch, rows) => {
-    if (writer!.plainBytes + batch.length > target.partBytes && partRows > 0) {
+    const bytes = batch.length;
+    if (writer!.plainBytes + bytes > target.partBytes && partRows > 0) {
       await finish();
       await open();
     }
-    await writer!.write(batch);
+    // Each batch is a buffer of its own (copy_out/reader.ts), freed once compressed.
+    await writer!.write(batch, true);
     partRows += rows;
-    target.onBatch?.(batch.length, rows);
+    target.onBatch?.(bytes, rows);
   });
   try {
     await open();

@@ -58,7 +58,18 @@ export async function latestBackupId(store: Store, signal?: AbortSignal): Promis
       `no complete backup in ${store.describe()}: run 'lifeboat backup' first, or check the store location`,
     );
   }
-  return complete[complete.length - 1].id;
+  // Ids carry whole seconds: backups started in the same second sort by their random suffix.
+  // Their manifests' start times (milliseconds) tell which is newest.
+  const second = complete[complete.length - 1].id.slice(0, 16);
+  const tied = complete.filter((b) => b.id.startsWith(`${second}-`));
+  if (tied.length === 1) return tied[0].id;
+  let newest = tied[tied.length - 1].id;
+  let newestStart = -Infinity;
+  for (const b of tied) {
+    const started = await readManifest(store, b.id, signal).then((m) => Date.parse(m.startedAt), () => -Infinity);
+    if (started > newestStart) [newest, newestStart] = [b.id, started];
+  }
+  return newest;
 }
 
 /** Reads and validates a backup's manifest. A prefix without one is reported as incomplete. */
