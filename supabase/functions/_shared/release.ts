@@ -28,6 +28,11 @@ function detach(buffer: ArrayBufferLike): void {
 /** Buffers whose writer gave them up: the stage that consumes one frees it. */
 const handedOver = new WeakSet<Uint8Array>();
 
+/** Whether `chunk` alone spans its ArrayBuffer, which is bigger than a Buffer pool slab. */
+function ownsWholeBuffer(chunk: Uint8Array): boolean {
+  return chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.byteLength > POOL_BYTES;
+}
+
 /**
  * Frees the whole ArrayBuffer under `view` now. Only for buffers the caller allocated and that
  * nothing reads any more, through this view or any other.
@@ -43,8 +48,7 @@ export function releaseOwned(view: Uint8Array): void {
  * the garbage collector.
  */
 export function releaseChunk(chunk: Uint8Array): void {
-  if (chunk.byteOffset !== 0 || chunk.byteLength !== chunk.buffer.byteLength || chunk.byteLength <= POOL_BYTES) return;
-  detach(chunk.buffer);
+  if (ownsWholeBuffer(chunk)) detach(chunk.buffer);
 }
 
 /**
@@ -62,7 +66,7 @@ export function handOver(view: Uint8Array): Uint8Array {
  * whole buffer and is larger than a Buffer pool slab (as {@link releaseChunk} frees).
  */
 export function handOverChunk(chunk: Uint8Array): Uint8Array {
-  if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.byteLength > POOL_BYTES) handedOver.add(chunk);
+  if (ownsWholeBuffer(chunk)) handedOver.add(chunk);
   return chunk;
 }
 
