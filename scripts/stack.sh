@@ -16,25 +16,25 @@ DB_PORT="${LIFEBOAT_DB_PORT:-54322}"
 API_PORT="${LIFEBOAT_API_PORT:-54321}"
 S3_PORT="${LIFEBOAT_S3_PORT:-54330}"
 FN_PORT_BASE="${LIFEBOAT_FN_PORT_BASE:-54340}"
-PG_BIN=/usr/lib/postgresql/15/bin
-PG_DIR="$STACK_DIR/pg"
-PG_DATA="$PG_DIR/data"
-PG_SOCK="$PG_DIR/run"
 PIDS="$STACK_DIR/pids"
 LOGS="$STACK_DIR/logs"
 DENO="$ROOT/tools/node_modules/.bin/deno"
 SUPABASE="$ROOT/tools/node_modules/.bin/supabase"
 export DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1
 
-# shellcheck source=lib/s3.sh
-[ -f "$ROOT/scripts/lib/s3.sh" ] && source "$ROOT/scripts/lib/s3.sh"
-# shellcheck source=lib/proc.sh
-source "$ROOT/scripts/lib/proc.sh"
+# shellcheck source=stack/proc.sh
+source "$ROOT/scripts/stack/proc.sh"
+# shellcheck source=stack/vendor.sh
+source "$ROOT/scripts/stack/vendor.sh"
+# shellcheck source=stack/extensions.sh
+source "$ROOT/scripts/stack/extensions.sh"
+# shellcheck source=stack/db.sh
+source "$ROOT/scripts/stack/db.sh"
+# shellcheck source=stack/s3.sh
+source "$ROOT/scripts/stack/s3.sh"
 
 say() { printf 'stack: %s\n' "$*" >&2; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
-
-owner_url() { printf 'postgresql://postgres:postgres@127.0.0.1:%s/postgres' "$DB_PORT"; }
 
 # --- install ---------------------------------------------------------------------------
 
@@ -64,94 +64,23 @@ install_all() {
   local with_s3="$1"
   mkdir -p "$STACK_DIR" "$LOGS"
   # age and zstd: the restore without Lifeboat (docs/format.md), which the tests run.
-  apt_install postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-wal2json \
-    libtap-parser-sourcehandler-pgtap-perl postgresql-client-15 curl age zstd
+  local pg_version
+  pg_version=$(dpkg-query -W -f='${Version}' postgresql-15 2>/dev/null || true)
+  # The dev packages build the Supabase extensions (extensions.sh); installing them can
+  # upgrade postgresql-15 under a running cluster, so a running one is restarted below.
+  apt_install postgresql-15 postgresql-15-pgtap postgresql-15-wal2json postgresql-server-dev-15 \
+    libcurl4-openssl-dev libsodium-dev libtap-parser-sourcehandler-pgtap-perl postgresql-client-15 \
+    make gcc curl git age zstd
+  pg_restart_if_upgraded "$pg_version"
+  extensions_install || die "could not build the Supabase extensions"
   [ "$with_s3" = 1 ] && s3_install
   if [ ! -x "$DENO" ] || [ ! -x "$SUPABASE" ]; then
     say "installing the Deno runtime and the Supabase CLI (tools/)"
     (cd "$ROOT/tools" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
   fi
   # Fetch every npm dependency once, so the first request does not pay for it.
-  "$DENO" cache --quiet "$ROOT"/supabase/functions/*/index.ts "$ROOT"/scripts/*.ts >"$LOGS/deno-cache.log" 2>&1 \
+  "$DENO" cache --quiet "$ROOT"/supabase/functions/*/index.ts "$ROOT"/scripts/*.ts "$ROOT"/scripts/stack/*.ts >"$LOGS/deno-cache.log" 2>&1 \
     || { tail -n 20 "$LOGS/deno-cache.log" >&2; die "could not fetch the Deno dependencies; see $LOGS/deno-cache.log"; }
-}
-
-# --- postgres ----------------------------------------------------------------------------
-
-as_postgres() { runuser -u postgres -- "$@"; }
-# Superuser (bootstrap only) over the private socket; everything else uses the owner role.
-admin_psql() { PGOPTIONS="-c client_min_messages=warning" as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$DB_PORT" -U supabase_admin "$@"; }
-
-pg_running() { pid_alive postgres; }
-
-pg_init() {
-  [ -f "$PG_DATA/PG_VERSION" ] && return 0
-  say "creating the PostgreSQL 15 cluster in $PG_DATA"
-  mkdir -p "$PG_DATA" "$PG_SOCK"
-  chown -R postgres:postgres "$PG_DIR"
-  chmod 700 "$PG_DATA" "$PG_SOCK"
-  # The superuser is supabase_admin, as on hosted Supabase; it can only log in over the
-  # private socket, which only the postgres OS user and root can reach.
-  as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U supabase_admin --auth-local=trust \
-    --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1 \
-    || die "initdb failed; see $LOGS/initdb.log"
-  cat >>"$PG_DATA/postgresql.conf" <<EOF
-
-# --- Lifeboat local stack ---
-listen_addresses = '127.0.0.1'
-port = $DB_PORT
-unix_socket_directories = '$PG_SOCK'
-shared_preload_libraries = 'pg_cron,pg_stat_statements'
-cron.database_name = 'postgres'
-# pg_cron connects to run jobs; over TCP it would need a password, so use the private socket.
-cron.host = '$PG_SOCK'
-wal_level = logical
-max_replication_slots = 5
-max_wal_senders = 10
-max_connections = 100
-pg_stat_statements.track = all
-password_encryption = 'scram-sha-256'
-log_line_prefix = '%m [%p] %q%u@%d '
-EOF
-  # Loopback only, passwords required; local socket trusted (see above).
-  cat >"$PG_DATA/pg_hba.conf" <<'EOF'
-local   all   all                 trust
-host    all   all   127.0.0.1/32  scram-sha-256
-EOF
-}
-
-# TLS as on hosted Supabase, which accepts TLS connections: a self-signed certificate made
-# once per cluster, so clients that ask for TLS (sslmode=require) are tested against the real
-# server. Clients that do not ask keep plain TCP.
-pg_tls() {
-  [ -f "$PG_DATA/server.crt" ] && return 0
-  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=lifeboat-local-stack" \
-    -keyout "$PG_DATA/server.key" -out "$PG_DATA/server.crt" >"$LOGS/tls.log" 2>&1 \
-    || die "could not make the TLS certificate; see $LOGS/tls.log"
-  chown postgres:postgres "$PG_DATA/server.key" "$PG_DATA/server.crt"
-  chmod 600 "$PG_DATA/server.key"
-  grep -q "^ssl = on" "$PG_DATA/postgresql.conf" || echo "ssl = on" >>"$PG_DATA/postgresql.conf"
-  # A cluster made before TLS was added takes the setting without a restart.
-  if pg_running; then as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null; fi
-}
-
-pg_start() {
-  pg_init
-  pg_tls
-  sed -i "s/^port = .*/port = $DB_PORT/" "$PG_DATA/postgresql.conf"
-  grep -q "^cron.host" "$PG_DATA/postgresql.conf" || echo "cron.host = '$PG_SOCK'" >>"$PG_DATA/postgresql.conf"
-  if pg_running; then return 0; fi
-  rm -f "$PIDS/postgres.pid"
-  say "starting PostgreSQL on 127.0.0.1:$DB_PORT"
-  touch "$LOGS/postgres.log" && chown postgres "$LOGS/postgres.log"
-  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOGS/postgres.log" -w -t 60 start >/dev/null \
-    || { tail -n 20 "$LOGS/postgres.log" >&2; die "PostgreSQL did not start"; }
-  head -n 1 "$PG_DATA/postmaster.pid" >"$PIDS/postgres.pid"
-}
-
-pg_bootstrap() {
-  # Idempotent: roles, schemas and extensions that a Supabase project already has.
-  admin_psql -d postgres -f "$ROOT/scripts/sql/bootstrap.sql" >/dev/null
 }
 
 db_migrate() {
@@ -169,7 +98,7 @@ db_migrate() {
 write_keys() {
   [ -f "$STACK_DIR/keys.env" ] && return 0
   say "generating local API keys"
-  node "$ROOT/scripts/lib/mint-keys.cjs" >"$STACK_DIR/keys.env.tmp"
+  node "$ROOT/scripts/stack/mint-keys.cjs" >"$STACK_DIR/keys.env.tmp"
   chmod 600 "$STACK_DIR/keys.env.tmp"
   mv "$STACK_DIR/keys.env.tmp" "$STACK_DIR/keys.env"
 }
@@ -214,7 +143,7 @@ functions_start() {
   printf '%s\n' "$map" >"$STACK_DIR/functions.json"
   start_daemon gateway "$LOGS/gateway.log" \
     env LIFEBOAT_FUNCTIONS_MAP="$STACK_DIR/functions.json" "$DENO" run --quiet --no-prompt --allow-net --allow-env --allow-read="$ROOT,$STACK_DIR" \
-    "$ROOT/scripts/gateway.ts"
+    "$ROOT/scripts/stack/gateway.ts"
   wait_http "http://127.0.0.1:$API_PORT/functions/v1/health?probe=liveness" 30 \
     || { tail -n 20 "$LOGS/gateway.log" "$LOGS"/fn-*.log >&2; die "edge functions did not come up"; }
 }
@@ -242,9 +171,10 @@ cmd_start() {
   mkdir -p "$PIDS" "$LOGS"
   install_all "$with_s3"
   pg_start
-  pg_bootstrap
-  db_migrate
+  pg_platform
   write_keys
+  pg_project
+  db_migrate
   if [ "$with_s3" = 1 ]; then s3_start; fi
   write_env
   if [ "$with_fn" = 1 ]; then

@@ -11,7 +11,7 @@ async function withGateway(configToml: string, fn: (base: string) => Promise<voi
   const map = JSON.parse(await Deno.readTextFile(`${stackEnv("LIFEBOAT_STACK_DIR")}/functions.json`));
   await Deno.writeTextFile(`${dir}/functions.json`, JSON.stringify({ ...map, echoless: map.health }));
   const child = new Deno.Command(denoBin, {
-    args: ["run", "--quiet", "-A", `${repoRoot}/scripts/gateway.ts`],
+    args: ["run", "--quiet", "-A", `${repoRoot}/scripts/stack/gateway.ts`],
     env: {
       LIFEBOAT_API_PORT: String(port),
       LIFEBOAT_CONFIG_TOML: `${dir}/config.toml`,

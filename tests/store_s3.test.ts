@@ -1,4 +1,4 @@
-// Tests for the S3 store against a real Ceph RGW (scripts/lib/s3.sh), with
+// Tests for the S3 store against a real Ceph RGW (scripts/stack/s3.sh), with
 // a fault-injecting proxy in front of it for the failure cases. No mocks.
 //
 // Reads the S3 settings from the env file named by LIFEBOAT_S3_ENV_FILE

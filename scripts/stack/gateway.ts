@@ -16,7 +16,7 @@
 import { parse as parseToml } from "smol-toml";
 import { jwtVerify } from "jose";
 
-const ROOT = new URL("..", import.meta.url);
+const ROOT = new URL("../..", import.meta.url);
 const PORT = Number(Deno.env.get("LIFEBOAT_API_PORT") ?? "54321");
 const READ_TIMEOUT_MS = 150_000;
 
