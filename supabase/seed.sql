@@ -120,3 +120,116 @@ create unique index if not exists product_performance_product_id_idx on public.p
 
 refresh materialized view concurrently public.order_daily_stats;
 refresh materialized view concurrently public.product_performance;
+
+-- ---------------------------------------------------------------------------------------------
+-- The app's users, as a Supabase app has them: 40 users in auth.users and auth.identities,
+-- written the way GoTrue writes an email signup that was confirmed (bcrypt hash of cost 10, so
+-- `crypt(<password>, encrypted_password)` checks it; empty strings, not nulls, in the token
+-- columns, which GoTrue reads as strings). User n (1..40) is user<nn>@example.com with the
+-- password lifeboat-demo-<n> and the id md5('lifeboat-demo-user-<n>')::uuid.
+-- ---------------------------------------------------------------------------------------------
+
+create table if not exists public.profiles (
+  id uuid primary key references auth.users (id) on delete cascade,
+  username text unique,
+  full_name text,
+  avatar_url text,
+  updated_at timestamptz not null default now()
+);
+alter table public.profiles enable row level security;
+
+drop policy if exists "Profiles are viewable by everyone" on public.profiles;
+create policy "Profiles are viewable by everyone" on public.profiles
+  for select using (true);
+drop policy if exists "Users insert their own profile" on public.profiles;
+create policy "Users insert their own profile" on public.profiles
+  for insert to authenticated with check ((select auth.uid()) = id);
+drop policy if exists "Users update their own profile" on public.profiles;
+create policy "Users update their own profile" on public.profiles
+  for update to authenticated using ((select auth.uid()) = id);
+
+-- Each new user gets a profile, filled from the signup's metadata (Supabase's own example).
+create or replace function public.handle_new_user()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into public.profiles (id, username, full_name, avatar_url)
+  values (new.id, new.raw_user_meta_data ->> 'username', new.raw_user_meta_data ->> 'full_name',
+          new.raw_user_meta_data ->> 'avatar_url');
+  return new;
+end
+$$;
+drop trigger if exists on_auth_user_created on auth.users;
+create trigger on_auth_user_created
+  after insert on auth.users
+  for each row execute function public.handle_new_user();
+
+-- Notes that belong to a user: the common "rows owned by auth.uid()" pattern.
+create table if not exists public.notes (
+  id bigint generated always as identity primary key,
+  user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+  body text not null,
+  created_at timestamptz not null default now()
+);
+create index if not exists notes_user_id_idx on public.notes (user_id);
+alter table public.notes enable row level security;
+drop policy if exists "Users read their own notes" on public.notes;
+create policy "Users read their own notes" on public.notes
+  for select to authenticated using ((select auth.uid()) = user_id);
+drop policy if exists "Users write their own notes" on public.notes;
+create policy "Users write their own notes" on public.notes
+  for all to authenticated using ((select auth.uid()) = user_id) with check ((select auth.uid()) = user_id);
+
+do $$
+declare
+  uid uuid;
+  mail text;
+  stamp timestamptz;
+begin
+  if exists (select from auth.users u where u.email = 'user01@example.com') then
+    return;
+  end if;
+  for i in 1..40 loop
+    uid := md5('lifeboat-demo-user-' || i)::uuid;
+    mail := format('user%s@example.com', lpad(i::text, 2, '0'));
+    stamp := timestamptz '2026-10-01 09:00:00+00' + make_interval(days => i);
+    insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+                            confirmation_token, recovery_token, email_change_token_new, email_change,
+                            last_sign_in_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+    values ('00000000-0000-0000-0000-000000000000', uid, 'authenticated', 'authenticated', mail,
+            extensions.crypt('lifeboat-demo-' || i, extensions.gen_salt('bf', 10)), stamp,
+            '', '', '', '', stamp + interval '1 hour',
+            '{"provider": "email", "providers": ["email"]}',
+            jsonb_build_object('sub', uid::text, 'email', mail, 'email_verified', true, 'phone_verified', false,
+                               'username', 'user' || lpad(i::text, 2, '0'), 'full_name', 'Demo User ' || i,
+                               'avatar_url', format('avatars/%s/avatar.png', uid)),
+            stamp, stamp);
+    insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
+    values (uid::text, uid,
+            jsonb_build_object('sub', uid::text, 'email', mail, 'email_verified', true, 'phone_verified', false),
+            'email', stamp + interval '1 hour', stamp, stamp);
+    insert into public.notes (user_id, body, created_at)
+    select uid, format('note %s of %s', k, mail), stamp + make_interval(mins => k)
+    from generate_series(1, 1 + i % 3) k;
+  end loop;
+end
+$$;
+
+-- Storage: who may do what with the files of the app's two buckets (the buckets themselves
+-- and their files are created through the Storage API by scripts/stack/seed_files.ts).
+-- avatars is public; uploads is private, and each user owns the folder named after their id.
+drop policy if exists "Avatars are publicly readable" on storage.objects;
+create policy "Avatars are publicly readable" on storage.objects
+  for select using (bucket_id = 'avatars');
+drop policy if exists "Users upload their own avatar" on storage.objects;
+create policy "Users upload their own avatar" on storage.objects
+  for insert to authenticated
+  with check (bucket_id = 'avatars' and (storage.foldername(name))[1] = (select auth.uid())::text);
+drop policy if exists "Users manage their own uploads" on storage.objects;
+create policy "Users manage their own uploads" on storage.objects
+  for all to authenticated
+  using (bucket_id = 'uploads' and (storage.foldername(name))[1] = (select auth.uid())::text)
+  with check (bucket_id = 'uploads' and (storage.foldername(name))[1] = (select auth.uid())::text);
