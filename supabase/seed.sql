@@ -162,6 +162,9 @@ begin
   return new;
 end
 $$;
+-- Only the trigger calls it: a SECURITY DEFINER function in public would otherwise be callable
+-- through the Data API (Lifeboat's security_audit() reports exactly that).
+revoke execute on function public.handle_new_user() from public, anon, authenticated;
 drop trigger if exists on_auth_user_created on auth.users;
 create trigger on_auth_user_created
   after insert on auth.users

@@ -2,7 +2,9 @@
 begin;
 select plan(11);
 
-create role ddl_t_login login connection limit 3;
+-- With a password: postgres reads pg_authid on Supabase (pg_read_all_data), so roles.sql lists
+-- exactly the roles that had one.
+create role ddl_t_login login connection limit 3 password 'ddl-test-only';
 create role ddl_t_group nologin noinherit;
 grant ddl_t_group to ddl_t_login;
 grant authenticated to ddl_t_group;

@@ -7,8 +7,8 @@ select ok(not (select rolsuper from pg_catalog.pg_roles where rolname = current_
   'migrations run as a non-superuser owner');
 select throws_ok($$create extension file_fdw$$, '42501', null,
   'work that needs superuser fails here as it would on hosted Supabase');
-select throws_ok($$set session_replication_role = replica$$, '42501', null,
-  'superuser-only settings are refused');
+select throws_ok($$set log_statement = 'all'$$, '42501', null,
+  'superuser-only settings that supautils does not allow are refused');
 
 select has_schema('lifeboat');
 select has_table('lifeboat', 'recovery_point_objectives', 'RPO table exists');

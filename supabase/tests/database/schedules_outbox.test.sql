@@ -4,6 +4,8 @@
 begin;
 select plan(27);
 
+-- The outbox transport, forced (pg_net is installed here, as on Supabase).
+update lifeboat.settings set value = '"outbox"' where key = 'invoke.transport';
 -- Only this test's messages: a queue of its own.
 update lifeboat.settings set value = '{"t-a": "q-test", "t-b": "q-test", "t-c": "q-test"}' where key = 'invoke.queues';
 create temp table t_ids on commit drop as
