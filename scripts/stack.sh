@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lifeboat's local Supabase-like stack: a private PostgreSQL 15 cluster, a single-node
-# Ceph RADOS Gateway for S3, the edge functions served by Deno behind a small gateway,
-# and the outbox worker. Every process is recorded by PID and stopped by PID.
+# Ceph RADOS Gateway for S3, the edge functions served by Deno behind a small gateway.
+# Every process is recorded by PID and stopped by PID.
 #
 # Usage: scripts/stack.sh start [--no-s3] [--no-functions] | stop | status | env | install | db-stop | db-start
 #
@@ -180,17 +180,9 @@ cmd_start() {
   if [ "$with_fn" = 1 ]; then
     functions_stop
     functions_start
-    worker_start
   fi
   say "ready: database $(owner_url | sed 's/:postgres@/:***@/'), API http://127.0.0.1:$API_PORT"
   say "environment for tools: $STACK_DIR/stack.env"
-}
-
-worker_start() {
-  [ -f "$ROOT/scripts/outbox-worker.ts" ] || return 0
-  start_daemon outbox-worker "$LOGS/outbox-worker.log" \
-    "$DENO" run --quiet --no-prompt --allow-net --allow-env --allow-sys --allow-read="$ROOT" \
-    "$ROOT/scripts/outbox-worker.ts"
 }
 
 functions_stop() {

@@ -66,6 +66,8 @@ Deno.test({
       const [{ queues }] = await sql<{ queues: Record<string, string> }[]>`
         select value as queues from lifeboat.settings where key = 'invoke.queues'`;
       restores.push(await withSetting(sql, "invoke.queues", { ...queues, echo: queue, flaky: queue, broken: queue }));
+      // pg_net is installed here, as on Supabase: the outbox is the transport a user chooses.
+      restores.push(await withSetting(sql, "invoke.transport", "outbox"));
       restores.push(await withSetting(sql, "outbox.retry_base", "1 second"));
 
       const listeners = async () => {

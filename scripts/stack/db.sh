@@ -32,12 +32,21 @@ pg_running() { pid_alive postgres; }
 # The part of a dbmate migration above `-- migrate:down`.
 _migrate_up() { sed '/^-- migrate:down/,$d' "$1"; }
 
-_pg_conf() {
+# The hosted supautils settings, read from upstream's supautils.conf.j2; only the folder of the
+# extension custom scripts differs (see _pg_custom_scripts). supautils 3.x renamed that setting
+# and defines the new name after the deprecated one, which leaves the old name without effect,
+# so the new name is set too. Written at every start: the stack folder may have moved.
+_pg_supautils_conf() {
   local pgsrc="$1" scripts="$STACK_DIR/extension-custom-scripts"
-  # The hosted supautils settings, read from upstream's supautils.conf.j2; only the folder
-  # of the extension custom scripts differs (see _pg_custom_scripts).
-  sed "s|^supautils.privileged_extensions_custom_scripts_path = .*|supautils.privileged_extensions_custom_scripts_path = '$scripts'|" \
-    "$pgsrc/ansible/files/postgresql_config/supautils.conf.j2" >"$PG_DATA/supautils.conf"
+  {
+    grep -v '^supautils.privileged_extensions_custom_scripts_path' \
+      "$pgsrc/ansible/files/postgresql_config/supautils.conf.j2"
+    printf "supautils.extension_custom_scripts_path = '%s'\n" "$scripts"
+  } >"$PG_DATA/supautils.conf"
+  chown postgres:postgres "$PG_DATA/supautils.conf"
+}
+
+_pg_conf() {
   cat >>"$PG_DATA/postgresql.conf" <<EOF
 
 # --- Lifeboat local stack: hosted Supabase's settings (see docs/supabase-compat.md) ---
@@ -88,8 +97,6 @@ _pg_vault_key() {
 
 pg_init() {
   [ -f "$PG_DATA/PG_VERSION" ] && return 0
-  local pgsrc
-  pgsrc=$(vendor_dir postgres) || die "the supabase/postgres sources are not available"
   say "creating the PostgreSQL 15 cluster in $PG_DATA"
   mkdir -p "$PG_DATA" "$PG_SOCK"
   chown -R postgres:postgres "$PG_DIR"
@@ -99,7 +106,7 @@ pg_init() {
   as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U supabase_admin --auth-local=trust \
     --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1 \
     || die "initdb failed; see $LOGS/initdb.log"
-  _pg_conf "$pgsrc"
+  _pg_conf
   # Loopback only, passwords required; the private socket is trusted (see above).
   cat >"$PG_DATA/pg_hba.conf" <<'EOF'
 local   all   all                 trust
@@ -139,13 +146,17 @@ pg_start() {
   pg_init
   pg_tls
   _pg_custom_scripts "$pgsrc"
+  _pg_supautils_conf "$pgsrc"
   _pg_vault_key
   sed -i "s/^port = .*/port = $DB_PORT/" "$PG_DATA/postgresql.conf"
-  if pg_running; then return 0; fi
+  if pg_running; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null
+    return 0
+  fi
   rm -f "$PIDS/postgres.pid"
   say "starting PostgreSQL on 127.0.0.1:$DB_PORT"
   touch "$LOGS/postgres.log" && chown postgres "$LOGS/postgres.log"
-  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOGS/postgres.log" -w -t 60 start >/dev/null \
+  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOGS/postgres.log" -c -w -t 60 start >/dev/null \
     || { tail -n 20 "$LOGS/postgres.log" >&2; die "PostgreSQL did not start"; }
   head -n 1 "$PG_DATA/postmaster.pid" >"$PIDS/postgres.pid"
 }
