@@ -109,9 +109,10 @@ storage_start() {
   t0=$(_storage_now)
   say "starting the Storage server on 127.0.0.1:$STORAGE_PORT"
   # Settings as the Supabase CLI gives its storage container: single tenant "stub", file
-  # backend, the project's JWT secret and legacy keys, S3 protocol behind /storage/v1.
+  # backend, the project's JWT secret and legacy keys, S3 protocol behind /storage/v1. No
+  # NODE_ENV, as in upstream's image: "production" makes resumable-upload URLs https://.
   start_daemon storage "$LOGS/storage.log" \
-    env -C "$_STORAGE_BUILD" NODE_ENV=production \
+    env -u NODE_ENV -C "$_STORAGE_BUILD" \
     SERVER_HOST=127.0.0.1 SERVER_PORT="$STORAGE_PORT" SERVER_REGION="$_STORAGE_REGION" \
     DATABASE_URL="postgresql://supabase_storage_admin:$_STORAGE_DB_PASSWORD@127.0.0.1:$DB_PORT/postgres" \
     DB_INSTALL_ROLES=false \
