@@ -89,6 +89,26 @@ Deno.test("storage: a file uploaded with storage-js downloads with the same sha2
   }
 });
 
+Deno.test("storage: a public bucket's files are served without a key, a private bucket's are not", async () => {
+  const body = new TextEncoder().encode("hello from a bucket");
+  for (const isPublic of [true, false]) {
+    await withBucket({ public: isPublic }, async (bucket) => {
+      const up = await serviceStorage().from(bucket).upload("a/b.txt", body, { contentType: "text/plain" });
+      assert.equal(up.error, null, `upload: ${up.error?.message}`);
+      const url = serviceStorage().from(bucket).getPublicUrl("a/b.txt").data.publicUrl;
+      assert.ok(url.startsWith(`${storageUrl()}/object/public/${bucket}/`), url);
+      const r = await fetch(url);
+      if (isPublic) {
+        assert.equal(r.status, 200);
+        assert.equal(await r.text(), "hello from a bucket");
+      } else {
+        assert.ok(r.status >= 400 && r.status < 500, `private bucket: ${r.status}`);
+        await r.body?.cancel();
+      }
+    });
+  }
+});
+
 Deno.test("storage: a user's JWT is subject to the policies on storage.objects (own folder only)", async () => {
   const sql = db();
   const tag = crypto.randomUUID().slice(0, 8);

@@ -104,7 +104,7 @@ async function handle(req: Request): Promise<Response> {
     return await proxyStorage(req, url);
   }
   const m = url.pathname.match(/^\/functions\/v1\/([^/]+)(\/.*)?$/);
-  if (!m) return platformError(404, "no route matched: functions live under /functions/v1/<name>");
+  if (!m) return platformError(404, "no route matched: use /functions/v1/<name> or /storage/v1/");
   const name = decodeURIComponent(m[1]);
   const cfg = config.get(name) ?? { enabled: true, verifyJwt: true };
   const port = ports.get(name);
