@@ -106,6 +106,13 @@ storage_start() {
   admin_psql -c "alter role supabase_storage_admin with password '$_STORAGE_DB_PASSWORD'" >/dev/null \
     || die "could not set supabase_storage_admin's password"
   mkdir -p "$_STORAGE_DATA"
+  # The file backend keeps each object's metadata in extended attributes: refuse a filesystem
+  # without them now rather than fail every upload later.
+  (cd "$_STORAGE_BUILD" && "$_STORAGE_NODE" -e '
+    const x = require("fs-xattr"), f = process.argv[1] + "/.xattr-probe";
+    require("fs").writeFileSync(f, ""); x.setAttributeSync(f, "user.lifeboat", "1"); require("fs").unlinkSync(f);' \
+    "$_STORAGE_DATA") >"$LOGS/storage-xattr.log" 2>&1 \
+    || die "$_STORAGE_DATA does not support extended attributes (user.*), which Storage's file backend needs: put LIFEBOAT_STACK_DIR on ext4 or xfs"
   t0=$(_storage_now)
   say "starting the Storage server on 127.0.0.1:$STORAGE_PORT"
   # Settings as the Supabase CLI gives its storage container: single tenant "stub", file
