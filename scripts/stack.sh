@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Lifeboat's local Supabase-like stack: a private PostgreSQL 15 cluster, a single-node
-# Ceph RADOS Gateway for S3, the edge functions served by Deno behind a small gateway.
-# Every process is recorded by PID and stopped by PID.
+# Ceph RADOS Gateway for S3, Supabase's Storage server, and the edge functions served by Deno
+# behind a small gateway. Every process is recorded by PID and stopped by PID.
 #
 # Usage: scripts/stack.sh start [--no-s3] [--no-functions] | stop | status | env | install | db-stop | db-start
 #
 # Settings (environment): LIFEBOAT_STACK_DIR (default ./.lifeboat), LIFEBOAT_DB_PORT (54322),
-# LIFEBOAT_API_PORT (54321), LIFEBOAT_S3_PORT (54330), LIFEBOAT_FN_PORT_BASE (54340).
+# LIFEBOAT_API_PORT (54321), LIFEBOAT_S3_PORT (54330), LIFEBOAT_FN_PORT_BASE (54340),
+# LIFEBOAT_STORAGE_PORT (54350).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +33,8 @@ source "$ROOT/scripts/stack/extensions.sh"
 source "$ROOT/scripts/stack/db.sh"
 # shellcheck source=stack/s3.sh
 source "$ROOT/scripts/stack/s3.sh"
+# shellcheck source=stack/storage.sh
+source "$ROOT/scripts/stack/storage.sh"
 
 say() { printf 'stack: %s\n' "$*" >&2; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
@@ -74,6 +77,7 @@ install_all() {
   pg_restart_if_upgraded "$pg_version"
   extensions_install || die "could not build the Supabase extensions"
   [ "$with_s3" = 1 ] && s3_install
+  storage_install || die "could not install the Supabase Storage server"
   if [ ! -x "$DENO" ] || [ ! -x "$SUPABASE" ]; then
     say "installing the Deno runtime and the Supabase CLI (tools/)"
     (cd "$ROOT/tools" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
@@ -88,9 +92,22 @@ db_migrate() {
   (cd "$ROOT" && PGSSLMODE=disable SUPABASE_YES=1 "$SUPABASE" db push --remote="$(owner_url)" --yes \
       --skip-vault --include-all >"$LOGS/db-push.log" 2>&1) \
     || { tail -n 30 "$LOGS/db-push.log" >&2; die "supabase db push failed; see $LOGS/db-push.log"; }
+}
+
+db_seed() {
   say "loading supabase/seed.sql"
   PGSSLMODE=disable psql -X -q -v ON_ERROR_STOP=1 "$(owner_url)" -f "$ROOT/supabase/seed.sql" \
     >"$LOGS/seed.log" 2>&1 || { tail -n 20 "$LOGS/seed.log" >&2; die "seed failed; see $LOGS/seed.log"; }
+}
+
+# The demo app's files, uploaded through the gateway with the secret key (only the gateway
+# knows sb_ keys, as on Supabase), so Storage writes their storage.objects rows.
+seed_files() {
+  say "uploading the demo app's files to Storage"
+  (set -a; . "$STACK_DIR/stack.env"; set +a
+   exec "$DENO" run --quiet --no-prompt --allow-net=127.0.0.1 --allow-env --allow-read="$ROOT" \
+     "$ROOT/scripts/stack/seed_files.ts") >"$LOGS/seed-files.log" 2>&1 \
+    || { tail -n 20 "$LOGS/seed-files.log" >&2; die "uploading the demo files failed; see $LOGS/seed-files.log"; }
 }
 
 # --- keys and environment -----------------------------------------------------------------
@@ -113,6 +130,7 @@ write_env() {
     printf "LIFEBOAT_DB_PORT='%s'\n" "$DB_PORT"
     printf "LIFEBOAT_API_PORT='%s'\n" "$API_PORT"
     [ -f "$STACK_DIR/s3.env" ] && cat "$STACK_DIR/s3.env"
+    [ -f "$STACK_DIR/storage.env" ] && cat "$STACK_DIR/storage.env"
   } >"$STACK_DIR/stack.env.tmp"
   chmod 600 "$STACK_DIR/stack.env.tmp"
   mv "$STACK_DIR/stack.env.tmp" "$STACK_DIR/stack.env"
@@ -175,11 +193,15 @@ cmd_start() {
   write_keys
   pg_project
   db_migrate
+  # Storage migrates its schema before the seed, which has policies on storage.objects.
+  storage_start
+  db_seed
   if [ "$with_s3" = 1 ]; then s3_start; fi
   write_env
   if [ "$with_fn" = 1 ]; then
     functions_stop
     functions_start
+    seed_files
   fi
   say "ready: database $(owner_url | sed 's/:postgres@/:***@/'), API http://127.0.0.1:$API_PORT"
   say "environment for tools: $STACK_DIR/stack.env"
@@ -195,6 +217,7 @@ functions_stop() {
 
 cmd_stop() {
   functions_stop
+  storage_stop
   s3_stop || true
   if pid_alive postgres; then
     say "stopping PostgreSQL"
@@ -212,6 +235,7 @@ cmd_status() {
     name="${f##*/}"; name="${name%.pid}"
     if pid_alive "$name"; then echo "$name: running (pid $(cat "$f"))"; else echo "$name: stopped"; ok=1; fi
   done
+  storage_status || ok=1
   s3_status || true
   return $ok
 }

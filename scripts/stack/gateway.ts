@@ -1,5 +1,5 @@
 /**
- * The local stand-in for Supabase's API gateway in front of edge functions.
+ * The local stand-in for Supabase's API gateway in front of edge functions and Storage.
  *
  * Behaves as hosted Supabase does for functions:
  * - `/functions/v1/<name>/rest?q` reaches the function as `/<name>/rest?q`;
@@ -11,10 +11,16 @@
  *
  * Each function runs as its own Deno process (started by scripts/stack.sh); the map of
  * function name to loopback port is in LIFEBOAT_FUNCTIONS_MAP.
+ *
+ * And as the Supabase CLI's gateway does for Storage: `/storage/v1/<rest>` (REST and the S3
+ * protocol at `/storage/v1/s3/…`) reaches the Storage server (LIFEBOAT_STORAGE_PORT) as
+ * `/<rest>`, with the project's API keys translated to the JWTs Storage checks (api_keys.ts)
+ * and the forwarded host and prefix that S3 signatures are verified against.
  * @module
  */
 import { parse as parseToml } from "smol-toml";
 import { jwtVerify } from "jose";
+import { loadApiKeys, translateAuthorization } from "./api_keys.ts";
 
 const ROOT = new URL("../..", import.meta.url);
 const PORT = Number(Deno.env.get("LIFEBOAT_API_PORT") ?? "54321");
@@ -37,9 +43,12 @@ function loadConfig(): Map<string, FunctionConfig> {
 }
 
 const config = loadConfig();
-const ports: Record<string, number> = JSON.parse(
+const ports = new Map<string, number>(Object.entries(JSON.parse(
   Deno.readTextFileSync(Deno.env.get("LIFEBOAT_FUNCTIONS_MAP") ?? ".lifeboat/functions.json"),
-);
+)));
+const storagePort = Number(Deno.env.get("LIFEBOAT_STORAGE_PORT") ?? "0");
+const apiKeys = loadApiKeys();
+const STORAGE_PREFIX = "/storage/v1";
 const jwtSecret = new TextEncoder().encode(Deno.env.get("LIFEBOAT_JWT_SECRET") ?? "");
 
 function platformError(status: number, message: string): Response {
@@ -62,13 +71,43 @@ async function verifyJwt(req: Request): Promise<Response | null> {
   }
 }
 
+/** Storage behind `/storage/v1/`, as the Supabase CLI's Kong route `storage-v1-all` serves it. */
+async function proxyStorage(req: Request, url: URL): Promise<Response> {
+  if (!storagePort) return platformError(503, "Storage is not running in this stack");
+  const auth = translateAuthorization(req.headers, apiKeys);
+  if (auth.refused) return platformError(401, "Invalid API key");
+  const headers = new Headers(req.headers);
+  if (auth.authorization === null) headers.delete("authorization");
+  else headers.set("authorization", auth.authorization);
+  // Kong's forwarding headers: Storage checks S3 signatures against the host the client used.
+  headers.set("x-forwarded-host", url.hostname);
+  headers.set("x-forwarded-port", url.port || "80");
+  headers.set("x-forwarded-proto", "http");
+  headers.set("x-forwarded-prefix", STORAGE_PREFIX);
+  const rest = url.pathname.slice(STORAGE_PREFIX.length) || "/";
+  try {
+    return await fetch(`http://127.0.0.1:${storagePort}${rest}${url.search}`, {
+      method: req.method,
+      headers,
+      body: req.body,
+      redirect: "manual",
+      signal: req.signal,
+    });
+  } catch {
+    return platformError(502, "Storage is not available");
+  }
+}
+
 async function handle(req: Request): Promise<Response> {
   const url = new URL(req.url);
+  if (url.pathname === STORAGE_PREFIX || url.pathname.startsWith(`${STORAGE_PREFIX}/`)) {
+    return await proxyStorage(req, url);
+  }
   const m = url.pathname.match(/^\/functions\/v1\/([^/]+)(\/.*)?$/);
-  if (!m) return platformError(404, "no route matched: functions live under /functions/v1/<name>");
+  if (!m) return platformError(404, "no route matched: use /functions/v1/<name> or /storage/v1/");
   const name = decodeURIComponent(m[1]);
   const cfg = config.get(name) ?? { enabled: true, verifyJwt: true };
-  const port = ports[name];
+  const port = ports.get(name);
   if (!port || !cfg.enabled) return platformError(404, "Requested function was not found");
   if (cfg.verifyJwt && req.method !== "OPTIONS") {
     const denied = await verifyJwt(req);
