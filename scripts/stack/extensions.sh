@@ -18,7 +18,9 @@ _extension_build() {
   rm -rf "$work" && mkdir -p "$work"
   cp -a "$src/." "$work/src"
   say "building $name with PGXS"
-  if ! (cd "$work/src" && make -j2 PG_CONFIG="$_PG_CONFIG" >"$log" 2>&1 \
+  # The build folder's path is mapped away so every checkout builds byte-identical files and
+  # never replaces another checkout's installed copy for nothing.
+  if ! (cd "$work/src" && make -j2 PG_CONFIG="$_PG_CONFIG" COPT="-ffile-prefix-map=$work/src=." >"$log" 2>&1 \
         && make install PG_CONFIG="$_PG_CONFIG" DESTDIR="$work/stage" >>"$log" 2>&1); then
     tail -n 20 "$log" >&2
     echo "stack: building $name failed; see $log" >&2
@@ -35,13 +37,26 @@ _extension_installed() {
   done < <(cd "$stage" && find . -type f | sed 's|^\./||')
 }
 
+# _extension_copy NAME: puts every staged file in place under a new inode (copy beside it, then
+# rename), so running servers, which have the old shared library mapped, keep their copy:
+# rewriting a loaded .so in place crashes every cluster that uses it.
+_extension_copy() {
+  local stage="$STACK_DIR/build/$1/stage" f tmp
+  while IFS= read -r f; do
+    cmp -s "$stage/$f" "/$f" && continue
+    mkdir -p "$(dirname "/$f")"
+    tmp="/$f.lifeboat-new.$$"
+    cp "$stage/$f" "$tmp" && chmod 644 "$tmp" && mv -f "$tmp" "/$f" || { rm -f "$tmp"; return 1; }
+  done < <(cd "$stage" && find . -type f | sed 's|^\./||')
+}
+
 extensions_install() {
   local name
   for name in $_EXTENSIONS; do
     _extension_build "$name" || return 1
     if ! _extension_installed "$name"; then
       [ "$(id -u)" = 0 ] || { echo "stack: installing the $name extension needs root" >&2; return 1; }
-      cp -a "$STACK_DIR/build/$name/stage/." / || return 1
+      _extension_copy "$name" || { echo "stack: could not install the $name extension" >&2; return 1; }
     fi
   done
 }
