@@ -15,6 +15,7 @@ import {
   poolSizeFor,
   recordedBackup,
   RunNotRecordedError,
+  runTarget,
   SelectionError,
   type Selection,
   TargetBusyError,
@@ -53,16 +54,6 @@ options:
 
 exit status: 0 done, 1 the export failed, 2 bad usage or environment, 3 another backup is
 still writing into the same store (only one at a time per store).`;
-
-/**
- * The target a run is recorded under: the store location without trailing slashes, local
- * paths made absolute, so every run into one store (CLI or edge job) names it the same way.
- */
-export function storeTarget(store: string): string {
-  const s = store.replace(/\/+$/, "");
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || s.startsWith("/")) return s;
-  return `${Deno.cwd().replace(/\/+$/, "")}/${s.replace(/^\.\//, "")}`;
-}
 
 /** A problem with the invocation or environment the user must fix (exit 2). */
 class UsageError extends Error {}
@@ -331,7 +322,7 @@ export async function run(argv: string[]): Promise<number> {
       audit,
       // The run holds its store (the target) while it runs: one backup per target at a time.
       run: {
-        target: storeTarget(a.store),
+        target: runTarget(a.store),
         metadata: { origin: "cli", backup_id: id, source: "cli", encrypted: !a.unencrypted, compression: a.compression },
       },
       onRunStarted: (runId) => say("start", { id, runId, store: store.describe(), compression: a.compression }),

@@ -8,7 +8,7 @@
  */
 export { DEFAULT_CONCURRENCY, DEFAULT_PART_BYTES, ExportConfigError, exportBackup, poolSizeFor } from "./engine.ts";
 export type { ExportedObject, ExportOptions, ExportResult } from "./engine.ts";
-export { recordedBackup, RunNotRecordedError } from "./recorded_run.ts";
+export { recordedBackup, RunNotRecordedError, runTarget } from "./recorded_run.ts";
 export type { RecordedBackupOptions, RecordedBackupResult } from "./recorded_run.ts";
 export { SelectionError } from "./catalog.ts";
 export type { SequenceInfo, TableInfo } from "./catalog.ts";

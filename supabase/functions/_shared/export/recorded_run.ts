@@ -11,6 +11,17 @@ import { activeRunFor, TargetBusyError } from "./active_run.ts";
 import { type NewRun, RunRecorder, sweepStaleRuns } from "./audit.ts";
 import { exportBackup, type ExportOptions, type ExportResult } from "./engine.ts";
 
+/**
+ * The target a run into `store` is recorded under: the store location without trailing
+ * slashes, local paths made absolute, so every run into one store (one-shot or edge job)
+ * names it the same way.
+ */
+export function runTarget(store: string): string {
+  const s = store.replace(/\/+$/, "");
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || s.startsWith("/")) return s;
+  return `${Deno.cwd().replace(/\/+$/, "")}/${s.replace(/^\.\//, "")}`;
+}
+
 /** The run could not be recorded (not because another run holds the target). */
 export class RunNotRecordedError extends Error {
   constructor(cause: unknown) {

@@ -9,7 +9,7 @@ import type { Sql } from "../db.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "../export/catalog.ts";
 import type { SchemaScripts } from "../export/ddl.ts";
-import { fingerprintKey, readFingerprints } from "../export/fingerprints.ts";
+import { readFingerprints } from "../export/fingerprints.ts";
 import { sealOf } from "../export/policy.ts";
 import { schemaObjectText, storeSchemaObject } from "../export/schema_objects.ts";
 import { lockTables, type Snapshot } from "../export/snapshot.ts";
@@ -84,7 +84,7 @@ export async function workParts(ctx: WorkContext): Promise<WorkResult> {
   const result: WorkResult = { partsDone: 0, partsFenced: 0, stoppedBy: "done" };
 
   const table = async (schema: string, name: string): Promise<TableInfo> => {
-    const k = fingerprintKey(schema, name);
+    const k = JSON.stringify([schema, name]);
     let t = tableInfo.get(k);
     if (!t) {
       [t] = await listTables(tx, { tables: [{ schema, name }] }, job.metadata.scope);
