@@ -3,29 +3,26 @@
  * record the run in lifeboat.backup_runs / lifeboat.backup_parts.
  * @module
  */
-import { parseArgs } from "node:util";
 import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db.ts";
+import { AgeKeyError, parseRecipient, parseRecipientsFile } from "../../supabase/functions/_shared/crypto/mod.ts";
 import {
-  AgeKeyError,
-  type Compression,
-  defaultCompression,
-  hasZstd,
-  parseRecipient,
-  parseRecipientsFile,
-} from "../../supabase/functions/_shared/crypto/mod.ts";
-import {
+  decideCodec,
+  decideEncryption,
   ExportConfigError,
-  exportBackup,
   type ExportProgress,
   parseTableName,
+  type PolicyProblem,
   poolSizeFor,
-  RunRecorder,
+  recordedBackup,
+  RunNotRecordedError,
+  runTarget,
   SelectionError,
   type Selection,
+  TargetBusyError,
 } from "../../supabase/functions/_shared/export/mod.ts";
 import { openStore, type Store, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
-import { COMPRESSIONS, newBackupId } from "../../supabase/functions/_shared/format/manifest.ts";
-import { activeRunFor, isTargetConflict, TargetBusyError } from "../../supabase/functions/_shared/export/active_run.ts";
+import { type Compression, COMPRESSIONS, newBackupId } from "../../supabase/functions/_shared/format/manifest.ts";
+import { countOption, parseCommand, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat backup --store <dir|file://…|s3://bucket/prefix> --recipient age1… [options]
 
@@ -58,16 +55,6 @@ options:
 exit status: 0 done, 1 the export failed, 2 bad usage or environment, 3 another backup is
 still writing into the same store (only one at a time per store).`;
 
-/**
- * The target a run is recorded under: the store location without trailing slashes, local
- * paths made absolute, so every run into one store (CLI or edge job) names it the same way.
- */
-export function storeTarget(store: string): string {
-  const s = store.replace(/\/+$/, "");
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) || s.startsWith("/")) return s;
-  return `${Deno.cwd().replace(/\/+$/, "")}/${s.replace(/^\.\//, "")}`;
-}
-
 /** A problem with the invocation or environment the user must fix (exit 2). */
 class UsageError extends Error {}
 
@@ -84,35 +71,38 @@ interface Args {
   json: boolean;
 }
 
-function parse(argv: string[]): Args | null {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "db-url": { type: "string" },
-        store: { type: "string" },
-        recipient: { type: "string", multiple: true },
-        "recipients-file": { type: "string" },
-        unencrypted: { type: "boolean" },
-        compression: { type: "string" },
-        "include-schema": { type: "string", multiple: true },
-        "exclude-schema": { type: "string", multiple: true },
-        table: { type: "string", multiple: true },
-        "exclude-table": { type: "string", multiple: true },
-        label: { type: "string" },
-        concurrency: { type: "string" },
-        "part-size": { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message.replace(/\. To specify.*$/s, "")}\n\n${USAGE}`);
-  }
-  if (v.help) return null;
+const OPTIONS = {
+  "db-url": { type: "string" },
+  store: { type: "string" },
+  recipient: { type: "string", multiple: true },
+  "recipients-file": { type: "string" },
+  unencrypted: { type: "boolean" },
+  compression: { type: "string" },
+  "include-schema": { type: "string", multiple: true },
+  "exclude-schema": { type: "string", multiple: true },
+  table: { type: "string", multiple: true },
+  "exclude-table": { type: "string", multiple: true },
+  label: { type: "string" },
+  concurrency: { type: "string" },
+  "part-size": { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** The flags' wording of the export policy's problems. */
+const POLICY_MESSAGES: Record<PolicyProblem, string> = {
+  no_recipient:
+    "no recipient: backups are encrypted; pass --recipient age1… (make a key with 'lifeboat keygen'), or --unencrypted to opt out explicitly",
+  recipients_with_unencrypted: "--unencrypted and --recipient/--recipients-file contradict each other: choose one",
+  zstd_unavailable: "--compression zstd: this Deno's node:zlib has no zstd (Deno 2.6 or later has it); use --compression gzip",
+};
+const policyError = (p: PolicyProblem) => new UsageError(POLICY_MESSAGES[p]);
+
+/** The arguments, or the exit status when parsing already ended the command (--help, a parse error). */
+function parse(argv: string[]): Args | number {
+  const parsed = parseCommand("backup", USAGE, argv, OPTIONS, { positionals: false, shortErrors: true });
+  if (typeof parsed === "number") return parsed;
+  const v = parsed.values;
 
   const dbUrl = v["db-url"] ?? Deno.env.get("LIFEBOAT_DB_URL") ?? Deno.env.get("SUPABASE_DB_URL") ?? "";
   if (!dbUrl) throw new UsageError("no database: pass --db-url or set LIFEBOAT_DB_URL / SUPABASE_DB_URL");
@@ -135,16 +125,8 @@ function parse(argv: string[]): Args | null {
     if (err instanceof AgeKeyError) throw new UsageError(`bad recipient: ${err.message}`);
     throw err;
   }
-  if (v.unencrypted && recipients.length) {
-    throw new UsageError("--unencrypted and --recipient/--recipients-file contradict each other: choose one");
-  }
-  if (!v.unencrypted && recipients.length === 0) {
-    throw new UsageError(
-      "no recipient: backups are encrypted; pass --recipient age1… (make a key with 'lifeboat keygen'), or --unencrypted to opt out explicitly",
-    );
-  }
-
-  const compression = parseCompression(v.compression);
+  const encryption = decideEncryption(recipients, Boolean(v.unencrypted), policyError);
+  const compression = decideCodec(parseCompression(v.compression), policyError);
 
   const tableRefs = (list: string[] | undefined) =>
     (list ?? []).map((t) => {
@@ -155,16 +137,16 @@ function parse(argv: string[]): Args | null {
       }
     });
   const positiveInt = (name: string, text: string | undefined, dflt: number, max: number) => {
-    if (text === undefined) return dflt;
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}`);
+    // An empty value is refused, not taken for the default.
+    const n = text === "" ? null : countOption(text, dflt, max);
+    if (n === null) throw new UsageError(`--${name} must be a whole number from 1 to ${max}`);
     return n;
   };
   return {
     dbUrl,
     store: v.store,
-    recipients,
-    unencrypted: Boolean(v.unencrypted),
+    recipients: encryption.recipients,
+    unencrypted: !encryption.encrypted,
     compression,
     selection: {
       includeSchemas: v["include-schema"] ?? [],
@@ -179,15 +161,12 @@ function parse(argv: string[]): Args | null {
   };
 }
 
-/** The --compression value; the default is zstd where this Deno's node:zlib has it. */
-function parseCompression(text: string | undefined): Compression {
-  if (text === undefined) return defaultCompression();
+/** The --compression value (undefined: the policy's default). */
+function parseCompression(text: string | undefined): Compression | undefined {
+  if (text === undefined) return undefined;
   const codec = text.trim().toLowerCase();
   if (!(COMPRESSIONS as readonly string[]).includes(codec)) {
     throw new UsageError(`--compression must be one of ${COMPRESSIONS.join(", ")} (got '${text}')`);
-  }
-  if (codec === "zstd" && !hasZstd()) {
-    throw new UsageError("--compression zstd: this Deno's node:zlib has no zstd (Deno 2.6 or later has it); use --compression gzip");
   }
   return codec as Compression;
 }
@@ -282,22 +261,29 @@ function progressRenderer(json: boolean): (p: ExportProgress, force?: boolean) =
   };
 }
 
+/** Describes a failed export, and whether it was the user's to fix (exit 2) or not (exit 1). */
+function describeFailure(err: unknown, cancelled: boolean): { code: number; message: string } {
+  if (err instanceof SelectionError || err instanceof ExportConfigError || err instanceof AgeKeyError) {
+    return { code: 2, message: err.message };
+  }
+  if (err instanceof StoreError) return { code: 1, message: `store: ${err.message}` };
+  if (cancelled) return { code: 1, message: "cancelled; no manifest was written, so this backup is incomplete and will not be used" };
+  if ((err as { code?: string })?.code || (err as { name?: string })?.name === "PostgresError") {
+    return { code: 1, message: `database: ${safeDbMessage(err)}` };
+  }
+  return { code: 1, message: `export failed: ${err instanceof Error ? err.message : String(err)}` };
+}
+
 /** Runs `lifeboat backup`. */
 export async function run(argv: string[]): Promise<number> {
-  let args: Args | null;
+  let args: Args | number;
   try {
     args = parse(argv);
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`lifeboat backup: ${err.message}`);
-      return 2;
-    }
+    if (err instanceof UsageError) return usageError("backup")(err.message);
     throw err;
   }
-  if (!args) {
-    console.log(USAGE);
-    return 0;
-  }
+  if (typeof args === "number") return args;
   const a = args;
   const say = (event: string, data: Record<string, unknown>) => {
     if (a.json) console.log(JSON.stringify({ event, ...data }));
@@ -325,43 +311,22 @@ export async function run(argv: string[]): Promise<number> {
   const onSignal = () => ac.abort(new Error("cancelled by a signal"));
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
-  let recorder: RunRecorder | null = null;
   try {
     try {
       await audit`select 1`;
     } catch (err) {
       return fail(2, `cannot reach the database: ${safeDbMessage(err)}; check --db-url and that the server is up`);
     }
-    // The run holds its store (the target) while it runs: one backup per target at a time.
-    const target = storeTarget(a.store);
-    const start = () =>
-      RunRecorder.start(audit, {
-        kind: a.selection.tables?.length ? "tables" : "full",
-        label: a.label,
-        target,
-        tables: a.selection.tables?.length ? a.selection.tables : undefined,
-        metadata: { origin: "cli", backup_id: id, source: "cli", encrypted: !a.unencrypted, compression: a.compression },
-      });
-    try {
-      try {
-        recorder = await start();
-      } catch (err) {
-        if (!isTargetConflict(err)) throw err;
-        // A run that died without a trace holds the target until it is swept as stale.
-        await audit`select 1 from lifeboat.export_sweep_stale()`.catch(() => {});
-        recorder = await start();
-      }
-    } catch (err) {
-      if (isTargetConflict(err)) {
-        const holder = await activeRunFor(audit, target).catch(() => null);
-        if (holder) return fail(3, new TargetBusyError(holder).message);
-      }
-      return fail(2, `cannot record the run: ${safeDbMessage(err)}`);
-    }
-    say("start", { id, runId: recorder.runId, store: store.describe(), compression: a.compression });
     const render = progressRenderer(a.json);
-    let snapshot = { id: "", lsn: "" };
-    const result = await exportBackup({
+    const result = await recordedBackup({
+      audit,
+      // The run holds its store (the target) while it runs: one backup per target at a time.
+      run: {
+        target: runTarget(a.store),
+        metadata: { origin: "cli", backup_id: id, source: "cli", encrypted: !a.unencrypted, compression: a.compression },
+      },
+      onRunStarted: (runId) => say("start", { id, runId, store: store.describe(), compression: a.compression }),
+      describeFailure: (err) => describeFailure(err, ac.signal.aborted).message,
       sql,
       store,
       id,
@@ -374,24 +339,14 @@ export async function run(argv: string[]): Promise<number> {
       partBytes: a.partBytes,
       signal: ac.signal,
       onProgress: (p) => render(p),
-      onSnapshot: async (s) => {
-        snapshot = { id: s.snapshotId, lsn: s.lsn };
-        await recorder!.snapshot(s.snapshotId, s.lsn);
-      },
-      onObject: (o) => recorder!.part(o),
     });
     const m = result.manifest;
-    const totals = {
-      bytes: m.tables.reduce((n, t) => n + t.bytes, 0),
-      rows: m.tables.reduce((n, t) => n + t.rows, 0),
-      parts: m.objects.filter((o) => o.kind === "data").length,
-    };
-    await recorder.completed({ manifestKey: result.manifestKey, ...totals, snapshotId: snapshot.id, lsn: snapshot.lsn, id });
+    const totals = result.totals;
     render(result.progress, true);
     const stored = m.objects.reduce((n, o) => n + o.size, 0);
     const secs = result.progress.elapsedMs / 1000;
     if (a.json) {
-      say("done", { id, runId: recorder.runId, manifestKey: result.manifestKey, tables: m.tables.length, ...totals, storedBytes: stored, seconds: secs });
+      say("done", { id, runId: result.runId, manifestKey: result.manifestKey, tables: m.tables.length, ...totals, storedBytes: stored, seconds: secs });
     } else {
       if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
       console.log(
@@ -406,21 +361,9 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    let code = 1;
-    let message: string;
-    if (err instanceof SelectionError || err instanceof ExportConfigError || err instanceof AgeKeyError) {
-      code = 2;
-      message = err.message;
-    } else if (err instanceof StoreError) {
-      message = `store: ${err.message}`;
-    } else if (ac.signal.aborted) {
-      message = "cancelled; no manifest was written, so this backup is incomplete and will not be used";
-    } else if ((err as { code?: string })?.code || (err as { name?: string })?.name === "PostgresError") {
-      message = `database: ${safeDbMessage(err)}`;
-    } else {
-      message = `export failed: ${err instanceof Error ? err.message : String(err)}`;
-    }
-    await recorder?.failed(message).catch(() => {});
+    if (err instanceof TargetBusyError) return fail(3, err.message);
+    if (err instanceof RunNotRecordedError) return fail(2, `cannot record the run: ${safeDbMessage(err.cause)}`);
+    const { code, message } = describeFailure(err, ac.signal.aborted);
     return fail(code, message);
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);

@@ -1,7 +1,7 @@
 /**
- * What the backup-reading commands (verify, restore, drill) share: parsing the command line
- * with usage on error and --help, reporting bad usage, count flags, and opening the backup
- * the arguments name (store, id, identities).
+ * What the commands share: parsing the command line with usage on error and --help,
+ * reporting bad usage, count flags, and (for the backup-reading commands: verify, restore,
+ * drill) opening the backup the arguments name (store, id, identities).
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -17,6 +17,14 @@ export type ParsedArgs<O extends OptionSpecs> = ReturnType<
   typeof parseArgs<{ args: string[]; allowPositionals: true; options: O }>
 >;
 
+/** How {@link parseCommand} treats what it does not know. */
+export interface ParseSettings {
+  /** Accept positional arguments (default true); a command that takes none refuses them. */
+  positionals?: boolean;
+  /** Leave out node:util's "To specify a positional argument…" hint from parse errors (default false). */
+  shortErrors?: boolean;
+}
+
 /**
  * Parses `args` for `lifeboat <command>`. Returns the parsed arguments, or the exit status
  * when the command is already done: 2 after printing the parse error and the usage to
@@ -27,12 +35,15 @@ export function parseCommand<O extends OptionSpecs>(
   usage: string,
   args: string[],
   options: O,
+  settings: ParseSettings = {},
 ): ParsedArgs<O> | number {
   let parsed: ParsedArgs<O>;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options });
+    parsed = parseArgs({ args, allowPositionals: settings.positionals ?? true, strict: true, options }) as ParsedArgs<O>;
   } catch (err) {
-    console.error(`lifeboat ${command}: ${(err as Error).message}\n\n${usage}`);
+    let message = (err as Error).message;
+    if (settings.shortErrors) message = message.replace(/\. To specify.*$/s, "");
+    console.error(`lifeboat ${command}: ${message}\n\n${usage}`);
     return 2;
   }
   if ((parsed.values as { help?: boolean }).help) {

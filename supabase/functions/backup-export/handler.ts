@@ -29,6 +29,8 @@ export interface BackupExportOptions {
 }
 
 const MAX_BODY = 64 * 1024;
+/** This function's path under the project URL: where a job's continuation is sent. */
+const SELF_PATH = "/functions/v1/backup-export";
 
 async function readJson(req: Request): Promise<{ ok: true; value: unknown } | { ok: false; message: string }> {
   const text = await req.text();
@@ -74,7 +76,7 @@ export function createBackupExportHandler(opts: BackupExportOptions): (req: Requ
     // Not req.signal: a caller that hangs up (a continuation's trigger does) must not stop the work.
     try {
       const worker = Deno.env.get("SB_EXECUTION_ID") || `edge-${crypto.randomUUID()}`;
-      const selfCall = selfCallFromEnv();
+      const selfCall = selfCallFromEnv(SELF_PATH);
       const report = await runInvocation(parsed.value, {
         sql,
         dataSql,

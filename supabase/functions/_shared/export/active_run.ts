@@ -32,12 +32,6 @@ export class TargetBusyError extends Error {
   }
 }
 
-/** True for the unique violation of the one-active-run-per-target index. */
-export function isTargetConflict(err: unknown): boolean {
-  const e = err as { code?: string; constraint_name?: string };
-  return e?.code === "23505" && (e.constraint_name === undefined || e.constraint_name === "backup_runs_active_target_uniq");
-}
-
 /** The planned or running backup of a target (trailing slashes ignored), or null. */
 export async function activeRunFor(sql: Sql, target: string): Promise<ActiveRun | null> {
   const [r] = await sql`

@@ -6,7 +6,42 @@
  * @module
  */
 import type { Sql } from "../db.ts";
+import type { Tx } from "./tx.ts";
 import type { ExportedObject } from "./engine.ts";
+
+/** A run about to start. */
+export interface NewRun {
+  kind: "full" | "tables";
+  label: string | null;
+  /** The store it writes into (see active_run.ts: one active run per target). */
+  target: string;
+  /** The tables of a `tables` run. */
+  tables?: { schema: string; name: string }[];
+  metadata?: object;
+}
+
+/**
+ * Inserts a run as `running`, the one way both drivers record a run. Returns null, inserting
+ * nothing, when another planned or running run holds the target (the partial unique index
+ * `backup_runs_active_target_uniq`); a concurrent insert for the same target waits for the
+ * other transaction first.
+ */
+export async function insertRun(sql: Sql | Tx, run: NewRun): Promise<{ id: number; uuid: string } | null> {
+  const [r] = await sql`
+    insert into lifeboat.backup_runs (kind, label, target, state, started_at, last_progress_at, tables, metadata)
+    values (${run.kind}, ${run.label}, ${run.target}, 'running', now(), now(),
+            ${run.tables?.length ? JSON.stringify(run.tables) : null}::text::jsonb, ${JSON.stringify(run.metadata ?? {})}::text::jsonb)
+    on conflict (pg_catalog.rtrim(target, '/')) where state in ('planned', 'running') and target <> ''
+    do nothing
+    returning id, run_uuid`;
+  return r ? { id: Number(r.id), uuid: String(r.run_uuid) } : null;
+}
+
+/** Fails the runs that stopped making progress (lifeboat.export_sweep_stale); returns how many. */
+export async function sweepStaleRuns(sql: Sql): Promise<number> {
+  const rows = await sql`select run_id from lifeboat.export_sweep_stale()`;
+  return rows.length;
+}
 
 /** One run's audit rows. */
 export class RunRecorder {
@@ -18,17 +53,10 @@ export class RunRecorder {
     this.#runId = runId;
   }
 
-  /** Inserts the run as `running`. */
-  static async start(
-    sql: Sql,
-    run: { kind: "full" | "tables"; label: string | null; target: string; tables?: { schema: string; name: string }[]; metadata?: Record<string, unknown> },
-  ): Promise<RunRecorder> {
-    const [r] = await sql`
-      insert into lifeboat.backup_runs (kind, label, target, state, started_at, last_progress_at, tables, metadata)
-      values (${run.kind}, ${run.label}, ${run.target}, 'running', now(), now(),
-              ${run.tables ? JSON.stringify(run.tables) : null}::text::jsonb, ${JSON.stringify(run.metadata ?? {})}::text::jsonb)
-      returning id`;
-    return new RunRecorder(sql, Number(r.id));
+  /** Inserts the run as `running`; null when another run holds the target (see {@link insertRun}). */
+  static async start(sql: Sql, run: NewRun): Promise<RunRecorder | null> {
+    const r = await insertRun(sql, run);
+    return r ? new RunRecorder(sql, r.id) : null;
   }
 
   /** The run's id in lifeboat.backup_runs. */

@@ -1,7 +1,9 @@
 /**
- * The export engine: one consistent, streaming, encrypted logical backup of a database into
- * a store, needing nothing but a Postgres connection (no pg_dump, no subprocess), so the CLI
- * and the `backup-export` edge function run the same code.
+ * The one-shot export driver: one consistent, streaming, encrypted logical backup of a
+ * database into a store in a single run, needing nothing but a Postgres connection (no
+ * pg_dump, no subprocess). The chunked driver (jobs/) runs the same core (snapshot.ts,
+ * catalog.ts, ddl.ts, fingerprints.ts, table_copy.ts, schema_objects.ts,
+ * manifest_builder.ts, policy.ts) across edge-function invocations.
  *
  * Consistency: a coordinator transaction (repeatable read, read only) exports its snapshot;
  * worker connections adopt it with SET TRANSACTION SNAPSHOT and copy tables in parallel.
@@ -10,26 +12,20 @@
  * @module
  */
 import { copyOutRegistry, type Sql } from "../db.ts";
-import { type Compression, defaultCompression, hasZstd } from "../crypto/mod.ts";
-import {
-  type Manifest,
-  MANIFEST_KEY,
-  newBackupId,
-  type ObjectKind,
-  schemaKey,
-  type StoredObjectEntry,
-  type TableEntry,
-} from "../format/manifest.ts";
+import type { Compression } from "../crypto/mod.ts";
+import { type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "./catalog.ts";
 import { readSchemaScripts } from "./ddl.ts";
-import { finalizeScript } from "./finalize.ts";
-import { buildManifest } from "./manifest_builder.ts";
-import { qualified } from "./ident.ts";
-import { type SealConfig, writeWholeObject } from "./part_writer.ts";
+import { type Fingerprints, readFingerprints } from "./fingerprints.ts";
+import { manifestFromParts, type StoredPart } from "./manifest_builder.ts";
+import type { SealConfig } from "./part_writer.ts";
+import { decideCodec, decideEncryption, type PolicyProblem, sealOf } from "./policy.ts";
 import { type ExportProgress, ProgressTracker } from "./progress.ts";
+import { type SchemaKind, schemaObjectText, storeSchemaObject } from "./schema_objects.ts";
 import type { Selection, TableRef } from "./selection.ts";
-import { copyTableToParts, type DataPart } from "./table_copy.ts";
+import { adoptSnapshot, currentLsn, DEFAULT_LOCK_TIMEOUT_MS, exportSnapshot, lockTables } from "./snapshot.ts";
+import { copyTableToParts } from "./table_copy.ts";
 
 /** Default plain bytes per data part. */
 // 8 MiB of COPY text seals to less than the 8 MiB of stored bytes a part may buffer (see
@@ -113,108 +109,94 @@ export function poolSizeFor(concurrency: number): number {
 
 const TX_MODE = "isolation level repeatable read, read only";
 
+const POLICY_MESSAGES: Record<PolicyProblem, string> = {
+  no_recipient: "no age recipient given: pass at least one age1… recipient (or explicitly ask for an unencrypted backup)",
+  recipients_with_unencrypted: "recipients were given for an unencrypted backup: drop one or the other",
+  zstd_unavailable: "zstd is not available in this runtime (its node:zlib has no zstd): choose gzip compression",
+};
+const policyError = (p: PolicyProblem) => new ExportConfigError(POLICY_MESSAGES[p]);
+
 /** Runs one full export; resolves after the manifest is stored. */
 export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
-  const encrypted = !opts.unencrypted;
-  if (encrypted && opts.recipients.length === 0) {
-    throw new ExportConfigError("no age recipient given: pass at least one age1… recipient (or explicitly ask for an unencrypted backup)");
-  }
-  if (!encrypted && opts.recipients.length > 0) {
-    throw new ExportConfigError("recipients were given for an unencrypted backup: drop one or the other");
-  }
+  const encryption = decideEncryption(opts.recipients, opts.unencrypted ?? false, policyError);
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32) {
     throw new ExportConfigError("concurrency must be an integer from 1 to 32");
   }
   const partBytes = opts.partBytes ?? DEFAULT_PART_BYTES;
   if (!Number.isInteger(partBytes) || partBytes < 1024) throw new ExportConfigError("partBytes must be at least 1024");
-  const compression = opts.compression ?? defaultCompression();
-  if (compression === "zstd" && !hasZstd()) {
-    throw new ExportConfigError("zstd is not available in this runtime (its node:zlib has no zstd): choose gzip compression");
-  }
+  const policy = { ...encryption, compression: decideCodec(opts.compression, policyError) };
 
   const startedAt = new Date();
   const id = opts.id ?? newBackupId(startedAt);
   const prefix = `${id}/`;
   const selection = opts.selection ?? {};
-  const seal: SealConfig = { recipients: encrypted ? opts.recipients : [], compression, level: opts.compressionLevel };
+  const seal = sealOf(policy, opts.compressionLevel);
   const abort = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
-  const objects: ExportedObject[] = [];
+  const parts: StoredPart[] = [];
   let progress = new ProgressTracker([]);
 
-  const record = async (o: ExportedObject) => {
-    objects.push(o);
-    progress.stored(o.size);
-    await opts.onObject?.(o);
-  };
-  const storeScript = async (kind: Exclude<ObjectKind, "data">, text: string) => {
-    const relKey = schemaKey(kind, encrypted, compression);
-    const w = await writeWholeObject(opts.store, prefix + relKey, text, seal, signal);
-    await record({ key: relKey, storeKey: prefix + relKey, kind, size: w.size, sha256: w.sha256 });
+  const record = async (p: StoredPart) => {
+    parts.push(p);
+    progress.stored(p.size);
+    const { plainBytes: _b, ...o } = p;
+    await opts.onObject?.({ ...o, storeKey: prefix + p.key });
   };
 
   try {
     const manifest = await opts.sql.begin(TX_MODE, async (tx) => {
-      // The coordinator sits idle while workers copy: no server-side timeout may end it.
-      await tx`select pg_catalog.set_config('idle_in_transaction_session_timeout', '0', true),
-                      pg_catalog.set_config('statement_timeout', '0', true),
-                      pg_catalog.set_config('lock_timeout', ${String(opts.lockTimeoutMs ?? 30_000)}, true)`;
-      const [snap] = await tx`
-        select pg_catalog.pg_export_snapshot() as id,
-               (case when pg_catalog.pg_is_in_recovery() then pg_catalog.pg_last_wal_replay_lsn()
-                     else pg_catalog.pg_current_wal_lsn() end)::text as lsn`;
-      const snapshotId = String(snap.id);
+      const snap = await exportSnapshot(tx, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
       const server = await readServerInfo(tx);
       const scripts = await readSchemaScripts(tx, selection);
-      const excluded = scripts.excludedSchemas;
       const tables = await listTables(tx, selection, scripts.scope);
-      // As pg_dump does: no table may be dropped or altered under the export.
-      for (let i = 0; i < tables.length; i += 500) {
-        const names = tables.slice(i, i + 500).map((t) => qualified(t.schema, t.name)).join(", ");
-        await tx.unsafe(`lock table only ${names} in access share mode`);
-      }
+      await lockTables(tx, tables);
       const sequences = await listSequences(tx, selection, scripts.scope, tables);
-      const matviews = scripts.matviews;
       progress = new ProgressTracker(tables);
-      await opts.onSnapshot?.({ snapshotId, lsn: String(snap.lsn), tables });
+      await opts.onSnapshot?.({ snapshotId: snap.id, lsn: snap.lsn, tables });
 
-      await storeScript("roles", scripts.roles);
-      await storeScript("pre-data", scripts.preData);
+      const finalizeFacts = { sequences, matviews: scripts.matviews, tables };
+      const storeScript = async (kind: SchemaKind) => {
+        const text = await schemaObjectText(kind, () => scripts, finalizeFacts);
+        const w = await storeSchemaObject(opts.store, prefix, kind, text, seal, signal);
+        await record({ key: w.key, kind, size: w.size, sha256: w.sha256 });
+      };
+      await storeScript("roles");
+      await storeScript("pre-data");
       progress.phase("data");
       opts.onProgress?.(progress.snapshot());
 
-      const tableEntries = await exportTables(opts, tables, {
-        snapshotId, concurrency, partBytes, prefix, seal, signal, progress, record,
+      const fingerprints = await exportTables(opts, tables, {
+        snapshotId: snap.id, concurrency, partBytes, prefix, seal, signal, progress, record,
         fingerprints: opts.fingerprints ?? true,
         fail: (err) => abort.abort(err),
       });
 
       progress.phase("finishing");
-      await storeScript("post-data", scripts.postData);
-      await storeScript("finalize", finalizeScript(sequences, matviews, tables));
-      const [end] = await tx`
-        select (case when pg_catalog.pg_is_in_recovery() then pg_catalog.pg_last_wal_replay_lsn()
-                     else pg_catalog.pg_current_wal_lsn() end)::text as lsn`;
+      await storeScript("post-data");
+      await storeScript("finalize");
+      const lsnEnd = await currentLsn(tx);
 
-      return buildManifest({
-        id,
-        label: opts.label ?? null,
-        kind: (selection.tables?.length ?? 0) > 0 ? "tables" : "full",
-        server,
-        startedAt,
-        finishedAt: new Date(),
-        snapshot: { consistent: true, snapshotIds: [snapshotId], lsnStart: String(snap.lsn), lsnEnd: String(end.lsn) },
-        recipients: opts.recipients,
-        encrypted,
-        compression,
-        excludedSchemas: excluded,
-        selection,
-        passwordsNotExported: scripts.passwordsNotExported,
-        tables: tableEntries,
-        sequences,
-        objects: objects.map(({ storeKey: _k, ...o }) => o),
-      });
+      return manifestFromParts(
+        {
+          id,
+          label: opts.label ?? null,
+          kind: (selection.tables?.length ?? 0) > 0 ? "tables" : "full",
+          startedAt,
+          finishedAt: new Date(),
+          selection,
+          policy,
+        },
+        {
+          server,
+          snapshot: { consistent: true, snapshotIds: [snap.id], lsnStart: snap.lsn, lsnEnd },
+          sequences,
+          fingerprints,
+          excludedSchemas: scripts.excludedSchemas,
+          passwordsNotExported: scripts.passwordsNotExported,
+        },
+        parts,
+      );
     });
 
     // Last, and only after every other object is confirmed: this marks the backup complete.
@@ -228,7 +210,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
   } catch (err) {
     abort.abort(err);
     if (opts.cleanupOnFailure ?? true) {
-      for (const o of objects) await opts.store.delete(o.storeKey).catch(() => {});
+      for (const p of parts) await opts.store.delete(prefix + p.key).catch(() => {});
     }
     throw err;
   }
@@ -242,17 +224,18 @@ interface TableJobContext {
   seal: SealConfig;
   signal: AbortSignal;
   progress: ProgressTracker;
-  record: (o: ExportedObject) => Promise<void>;
+  record: (p: StoredPart) => Promise<void>;
   fingerprints: boolean;
   /** Stops every other worker at once. */
   fail: (err: unknown) => void;
 }
 
-/** Copies every table on `concurrency` worker connections sharing the coordinator's snapshot. */
-async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: TableJobContext): Promise<TableEntry[]> {
-  if (!/^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/i.test(ctx.snapshotId)) throw new Error("unexpected snapshot id from the server");
+/**
+ * Copies every table on `concurrency` worker connections sharing the coordinator's snapshot;
+ * returns the tables' fingerprints (none when they are not wanted).
+ */
+async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: TableJobContext): Promise<Fingerprints> {
   const queue = [...tables];
-  const entries = new Map<number, TableEntry>();
   let lastReport = 0;
   const report = () => {
     const now = Date.now();
@@ -264,13 +247,11 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
 
   const worker = () =>
     opts.sql.begin(TX_MODE, async (tx) => {
-      await tx.unsafe(`set transaction snapshot '${ctx.snapshotId}'`);
-      await tx`select pg_catalog.set_config('statement_timeout', '0', true),
-                      pg_catalog.set_config('idle_in_transaction_session_timeout', '0', true)`;
+      await adoptSnapshot(tx, ctx.snapshotId, { untimed: true });
       for (let t = queue.shift(); t && !firstError; t = queue.shift()) {
         ctx.signal.throwIfAborted();
         const table = t;
-        const parts: DataPart[] = await copyTableToParts(tx, table, {
+        await copyTableToParts(tx, table, {
           store: opts.store,
           prefix: ctx.prefix,
           seal: ctx.seal,
@@ -287,19 +268,11 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
           },
           onPart: (p) =>
             ctx.record({
-              key: p.relKey, storeKey: ctx.prefix + p.relKey, kind: "data", size: p.size, sha256: p.sha256,
-              rows: p.rows, table: { schema: table.schema, name: table.name }, part: p.part,
+              key: p.relKey, kind: "data", size: p.size, sha256: p.sha256, rows: p.rows, plainBytes: p.plainBytes,
+              table: { schema: table.schema, name: table.name }, part: p.part,
             }),
         });
         ctx.progress.tableDone(table.oid);
-        entries.set(table.oid, {
-          schema: table.schema,
-          name: table.name,
-          rows: parts.reduce((n, p) => n + p.rows, 0),
-          bytes: parts.reduce((n, p) => n + p.plainBytes, 0),
-          fingerprint: null,
-          parts: parts.map((p) => p.relKey),
-        });
         report();
       }
     });
@@ -307,18 +280,11 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
   // Fingerprints read every table a second time, which costs the server about as much as the
   // COPY. One more connection in the same snapshot computes them while the workers copy, so
   // that work overlaps with compression and upload instead of following it.
-  const fingerprints = new Map<number, unknown>();
+  let fingerprints: Fingerprints = {};
   const fingerprinter = () =>
     opts.sql.begin(TX_MODE, async (tx) => {
-      await tx.unsafe(`set transaction snapshot '${ctx.snapshotId}'`);
-      await tx`select pg_catalog.set_config('statement_timeout', '0', true),
-                      pg_catalog.set_config('idle_in_transaction_session_timeout', '0', true)`;
-      for (const t of tables) {
-        if (firstError) return;
-        ctx.signal.throwIfAborted();
-        const [f] = await tx`select lifeboat.fingerprint(${t.oid}::oid::regclass) as f`;
-        fingerprints.set(t.oid, f.f);
-      }
+      await adoptSnapshot(tx, ctx.snapshotId, { untimed: true });
+      fingerprints = await readFingerprints(tx, tables, { signal: ctx.signal, stopped: () => firstError !== null });
     });
 
   const n = Math.max(1, Math.min(ctx.concurrency, tables.length));
@@ -337,8 +303,7 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
     })
   ));
   if (firstError) throw firstError;
-  // buildManifest puts them in manifest order.
-  return tables.map((t) => ({ ...entries.get(t.oid)!, fingerprint: ctx.fingerprints ? fingerprints.get(t.oid) : null }));
+  return fingerprints;
 }
 
 /** Builds the `TableRef` list of a manifest (for callers comparing what was exported). */

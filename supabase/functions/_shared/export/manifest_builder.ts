@@ -1,7 +1,8 @@
 /**
- * Builds a backup's manifest. The CLI export (engine.ts) and the edge-function jobs
+ * Builds a backup's manifest. The one-shot export (engine.ts) and the edge-function jobs
  * (jobs/finalize.ts) gather their facts differently but must write the same document, so
- * both go through {@link buildManifest}.
+ * both feed their stored parts and their facts to {@link manifestFromParts}, which checks and
+ * orders everything in {@link buildManifest}.
  * @module
  */
 import {
@@ -15,6 +16,8 @@ import {
   type StoredObjectEntry,
   type TableEntry,
 } from "../format/manifest.ts";
+import { type Fingerprints, fingerprintOf } from "./fingerprints.ts";
+import type { ExportPolicy } from "./policy.ts";
 import type { Selection } from "./selection.ts";
 
 /** Everything a manifest records, as the exporters know it. */
@@ -113,5 +116,86 @@ export function buildManifest(m: ManifestInput): Manifest {
     tables: [...m.tables].sort((a, b) => cmp(a.schema, b.schema) || cmp(a.name, b.name)),
     sequences: m.sequences.map((s) => ({ schema: s.schema, name: s.name, lastValue: s.lastValue, isCalled: s.isCalled })),
     objects: [...m.objects].sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || cmp(a.key, b.key)),
+  });
+}
+
+/** A stored object as the drivers record it: a schema object, or a data part with its rows. */
+export interface StoredPart {
+  /** Key relative to the backup prefix. */
+  key: string;
+  kind: ObjectKind;
+  /** Stored bytes and their sha256. */
+  size: number;
+  sha256: string;
+  /** Data parts: rows, plain (COPY text) bytes, table and part number. */
+  rows?: number;
+  plainBytes?: number;
+  table?: { schema: string; name: string };
+  part?: number;
+}
+
+/** What the manifest records besides the parts, as read in the export's snapshot(s). */
+export interface ManifestFacts {
+  server: ManifestInput["server"];
+  snapshot: ManifestInput["snapshot"];
+  sequences: SequenceEntry[];
+  fingerprints: Fingerprints;
+  excludedSchemas: string[];
+  passwordsNotExported: string[];
+}
+
+/** The backup itself: its id, label, kind, times, selection and policy. */
+export interface ManifestHeader {
+  id: string;
+  label: string | null;
+  kind: "full" | "tables";
+  startedAt: Date;
+  finishedAt: Date;
+  selection: Selection;
+  policy: ExportPolicy;
+}
+
+/**
+ * Builds the manifest from every stored part and the facts: each table's entry sums its data
+ * parts (in part order) and carries its fingerprint.
+ */
+export function manifestFromParts(header: ManifestHeader, facts: ManifestFacts, parts: readonly StoredPart[]): Manifest {
+  const tables = new Map<string, TableEntry>();
+  const data = parts.filter((p) => p.kind === "data" && p.table)
+    .sort((a, b) => cmp(a.table!.schema, b.table!.schema) || cmp(a.table!.name, b.table!.name) || (a.part ?? 0) - (b.part ?? 0));
+  for (const p of data) {
+    const { schema, name } = p.table!;
+    const k = `${schema}\u0000${name}`;
+    let t = tables.get(k);
+    if (!t) {
+      t = { schema, name, rows: 0, bytes: 0, fingerprint: fingerprintOf(facts.fingerprints, schema, name), parts: [] };
+      tables.set(k, t);
+    }
+    t.rows += p.rows ?? 0;
+    t.bytes += p.plainBytes ?? 0;
+    t.parts.push(p.key);
+  }
+  const objects: StoredObjectEntry[] = parts.map((p) =>
+    p.kind === "data"
+      ? { key: p.key, kind: p.kind, size: p.size, sha256: p.sha256, rows: p.rows, table: p.table, part: p.part }
+      : { key: p.key, kind: p.kind, size: p.size, sha256: p.sha256 }
+  );
+  return buildManifest({
+    id: header.id,
+    label: header.label,
+    kind: header.kind,
+    server: facts.server,
+    startedAt: header.startedAt,
+    finishedAt: header.finishedAt,
+    snapshot: facts.snapshot,
+    recipients: header.policy.recipients,
+    encrypted: header.policy.encrypted,
+    compression: header.policy.compression,
+    excludedSchemas: facts.excludedSchemas,
+    selection: header.selection,
+    passwordsNotExported: facts.passwordsNotExported,
+    tables: [...tables.values()],
+    sequences: facts.sequences,
+    objects,
   });
 }

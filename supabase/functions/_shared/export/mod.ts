@@ -1,10 +1,15 @@
 /**
  * The Lifeboat export engine: consistent, streaming, encrypted logical backups into a store.
- * Used by `lifeboat backup` and the `backup-export` edge function.
+ * One core (catalog, DDL, snapshot and locks, fingerprints, table copy, part writer, schema
+ * objects, manifest builder, encryption and codec policy) with two drivers: the one-shot
+ * export ({@link exportBackup}, recorded as a run by {@link recordedBackup}; `lifeboat
+ * backup`) and the chunked jobs of the `backup-export` edge function (../jobs/).
  * @module
  */
 export { DEFAULT_CONCURRENCY, DEFAULT_PART_BYTES, ExportConfigError, exportBackup, poolSizeFor } from "./engine.ts";
 export type { ExportedObject, ExportOptions, ExportResult } from "./engine.ts";
+export { recordedBackup, RunNotRecordedError, runTarget } from "./recorded_run.ts";
+export type { RecordedBackupOptions, RecordedBackupResult } from "./recorded_run.ts";
 export { SelectionError } from "./catalog.ts";
 export type { SequenceInfo, TableInfo } from "./catalog.ts";
 export { copyHeader, copyOutStatement, copyTableToParts } from "./table_copy.ts";
@@ -14,5 +19,10 @@ export type { SealConfig, WrittenObject } from "./part_writer.ts";
 export type { ExportProgress } from "./progress.ts";
 export { parseTableName, tableLabel } from "./selection.ts";
 export type { Selection, TableRef } from "./selection.ts";
-export { RunRecorder } from "./audit.ts";
-export { buildManifest, type ManifestInput, scopeOf } from "./manifest_builder.ts";
+export { insertRun, RunRecorder, sweepStaleRuns } from "./audit.ts";
+export type { NewRun } from "./audit.ts";
+export { activeRunFor, TargetBusyError } from "./active_run.ts";
+export { buildManifest, type ManifestInput, manifestFromParts, scopeOf } from "./manifest_builder.ts";
+export type { ManifestFacts, ManifestHeader, StoredPart } from "./manifest_builder.ts";
+export { decideCodec, decideEncryption, decidePolicy, sealOf } from "./policy.ts";
+export type { ExportPolicy, PolicyFailure, PolicyProblem } from "./policy.ts";

@@ -7,8 +7,9 @@
 import { z } from "zod";
 import type { Sql } from "../db.ts";
 import { parseRecipient } from "../crypto/age.ts";
-import { type Compression, defaultCompression, hasZstd } from "../crypto/compression.ts";
+import type { Compression } from "../crypto/compression.ts";
 import { COMPRESSIONS } from "../format/manifest.ts";
+import { decideCodec, decideEncryption, type PolicyProblem } from "../export/policy.ts";
 
 /** What one invocation may spend before it hands over to a continuation. */
 export interface Budget {
@@ -105,25 +106,22 @@ export async function loadExportConfig(sql: Sql): Promise<ExportConfig> {
   };
 }
 
+/** The settings' wording of the export policy's problems (export/policy.ts decides). */
+const POLICY_MESSAGES: Record<PolicyProblem, string> = {
+  no_recipient:
+    "no age recipient configured: set lifeboat.settings export.recipients to [\"age1…\"] (or export.unencrypted to true, deliberately)",
+  recipients_with_unencrypted: "export.unencrypted is true but export.recipients is not empty: clear one of them",
+  zstd_unavailable:
+    'setting export.compression is "zstd", but this runtime\'s node:zlib has no zstd: set it to "gzip" (or null for the default) in lifeboat.settings',
+};
+const policyError = (p: PolicyProblem) => new ConfigError(POLICY_MESSAGES[p]);
+
 /** The codec a new job writes: the setting, else the default; throws if the runtime lacks it. */
 export function jobCodec(cfg: ExportConfig): Compression {
-  const codec = cfg.compression ?? defaultCompression();
-  if (codec === "zstd" && !hasZstd()) {
-    throw new ConfigError(
-      'setting export.compression is "zstd", but this runtime\'s node:zlib has no zstd: set it to "gzip" (or null for the default) in lifeboat.settings',
-    );
-  }
-  return codec;
+  return decideCodec(cfg.compression, policyError);
 }
 
 /** Checks that the encryption settings make sense together. */
 export function checkEncryption(cfg: ExportConfig): void {
-  if (!cfg.unencrypted && cfg.recipients.length === 0) {
-    throw new ConfigError(
-      "no age recipient configured: set lifeboat.settings export.recipients to [\"age1…\"] (or export.unencrypted to true, deliberately)",
-    );
-  }
-  if (cfg.unencrypted && cfg.recipients.length > 0) {
-    throw new ConfigError("export.unencrypted is true but export.recipients is not empty: clear one of them");
-  }
+  decideEncryption(cfg.recipients, cfg.unencrypted, policyError);
 }

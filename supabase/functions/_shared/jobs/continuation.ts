@@ -1,7 +1,7 @@
 /**
  * Continuing a job in a fresh invocation when this one's budget runs out: a POST of
- * `{"mode", "resume": <job id>}` to the function's own URL (SUPABASE_URL/functions/v1/
- * backup-export) with the service key, registered with `EdgeRuntime.waitUntil` where the
+ * `{"mode", "resume": <job id>}` to the function's own URL (SUPABASE_URL and the path the
+ * function gives) with the service key, registered with `EdgeRuntime.waitUntil` where the
  * runtime has it. We wait only until the request is delivered (a short window), not for
  * the continuation's answer, so invocations do not chain their wall clocks; the
  * continuation ignores a caller that hangs up. If the call is lost, the pg_cron safety net
@@ -11,16 +11,19 @@
 
 /** How to reach the function itself. */
 export interface SelfCall {
-  /** Base URL of the project (SUPABASE_URL). */
-  baseUrl: string;
+  /** The function's own URL (SUPABASE_URL and its path). */
+  url: string;
   /** A service key: an `sb_secret_…` key (sent as apikey) or the service_role JWT. */
   key: string;
   /** How long to wait for delivery before letting go (ms). */
   deliveryMs?: number;
 }
 
-/** Reads the self-call settings from the environment, or null when they are missing. */
-export function selfCallFromEnv(env: { get(name: string): string | undefined } = Deno.env): SelfCall | null {
+/**
+ * Reads the self-call settings from the environment, or null when they are missing. `path`
+ * is the calling function's own path under the project URL (`/functions/v1/<name>`).
+ */
+export function selfCallFromEnv(path: string, env: { get(name: string): string | undefined } = Deno.env): SelfCall | null {
   const baseUrl = env.get("SUPABASE_URL");
   let key: string | undefined;
   try {
@@ -30,7 +33,7 @@ export function selfCallFromEnv(env: { get(name: string): string | undefined } =
     key = undefined;
   }
   key ??= env.get("SUPABASE_SERVICE_ROLE_KEY") || undefined;
-  return baseUrl && key ? { baseUrl: baseUrl.replace(/\/+$/, ""), key } : null;
+  return baseUrl && key ? { url: `${baseUrl.replace(/\/+$/, "")}/${path.replace(/^\/+/, "")}`, key } : null;
 }
 
 /** Fires the continuation; resolves to "triggered" once it is on its way (or "failed"). */
@@ -45,7 +48,7 @@ export function triggerContinuation(call: SelfCall, body: { mode: string; resume
       resolve("triggered");
       ac.abort();
     }, deliveryMs);
-    fetch(`${call.baseUrl}/functions/v1/backup-export`, {
+    fetch(call.url, {
       method: "POST",
       headers,
       body: JSON.stringify(body),

@@ -7,12 +7,11 @@
  * @module
  */
 import type { Sql } from "../db.ts";
-import { type Manifest, MANIFEST_KEY, type StoredObjectEntry, type TableEntry } from "../format/manifest.ts";
-import { buildManifest } from "../export/manifest_builder.ts";
+import { type Manifest, MANIFEST_KEY } from "../format/manifest.ts";
+import { manifestFromParts } from "../export/manifest_builder.ts";
 import type { Store } from "../store/mod.ts";
-import { claimFinalize, completeJob, type DonePart, doneParts, failJob, type Job, type JobFacts, jobCompression } from "./repo.ts";
+import { claimFinalize, completeJob, type DonePart, doneParts, failJob, type Job, type JobFacts, jobPolicy } from "./repo.ts";
 import { jobSelection } from "./plan.ts";
-import { factFingerprint } from "./worker.ts";
 
 /** Compares two LSNs (`X/Y` hex). */
 export function compareLsn(a: string, b: string): number {
@@ -30,56 +29,40 @@ export function buildJobManifest(job: Job, facts: JobFacts, parts: DonePart[], f
   for (const p of parts) if (p.snapshotId) snaps.set(p.snapshotId, p.lsn);
   const ordered = [...snaps.entries()].sort((a, b) => compareLsn(a[1], b[1]));
   const roles = parts.find((p) => p.kind === "roles");
-  const tables = new Map<string, TableEntry>();
-  for (const p of parts) {
-    if (p.kind !== "data") continue;
-    const k = `${p.tableSchema}\u0000${p.tableName}`;
-    let t = tables.get(k);
-    if (!t) {
-      t = {
-        schema: p.tableSchema,
-        name: p.tableName,
-        rows: 0,
-        bytes: 0,
-        fingerprint: factFingerprint(facts, p.tableSchema, p.tableName),
-        parts: [],
-      };
-      tables.set(k, t);
-    }
-    t.rows += p.rows;
-    t.bytes += p.plainBytes;
-    t.parts.push(p.key);
-  }
-  const objects: StoredObjectEntry[] = parts.map((p) =>
-    p.kind === "data"
-      ? { key: p.key, kind: p.kind, size: p.size, sha256: p.sha256, rows: p.rows, table: { schema: p.tableSchema, name: p.tableName }, part: p.chunk }
-      : { key: p.key, kind: p.kind, size: p.size, sha256: p.sha256 }
-  );
-  return buildManifest({
-    id: job.metadata.backup_id,
-    label: job.label,
-    kind: job.kind,
-    server: facts.server,
-    startedAt: new Date(job.startedAt ?? finishedAt),
-    finishedAt,
-    snapshot: {
-      // Only true when the facts, the schema and every data part were read in one snapshot.
-      consistent: ordered.length === 1,
-      snapshotIds: ordered.map(([id]) => id),
-      lsnStart: ordered[0][1],
-      lsnEnd: ordered[ordered.length - 1][1],
+  return manifestFromParts(
+    {
+      id: job.metadata.backup_id,
+      label: job.label,
+      kind: job.kind,
+      startedAt: new Date(job.startedAt ?? finishedAt),
+      finishedAt,
+      // The job exports what its request selected (see plan.ts).
+      selection: jobSelection(job.metadata),
+      policy: jobPolicy(job.metadata),
     },
-    recipients: job.metadata.recipients,
-    encrypted: !job.metadata.unencrypted,
-    compression: jobCompression(job.metadata),
-    excludedSchemas: (roles?.details.excludedSchemas as string[] | undefined) ?? job.metadata.excluded_schemas,
-    // The job exports what its request selected (see plan.ts).
-    selection: jobSelection(job.metadata),
-    passwordsNotExported: (roles?.details.passwordsNotExported as string[] | undefined) ?? [],
-    tables: [...tables.values()],
-    sequences: facts.sequences,
-    objects,
-  });
+    {
+      server: facts.server,
+      snapshot: {
+        // Only true when the facts, the schema and every data part were read in one snapshot.
+        consistent: ordered.length === 1,
+        snapshotIds: ordered.map(([id]) => id),
+        lsnStart: ordered[0][1],
+        lsnEnd: ordered[ordered.length - 1][1],
+      },
+      sequences: facts.sequences,
+      fingerprints: facts.fingerprints,
+      excludedSchemas: (roles?.details.excludedSchemas as string[] | undefined) ?? job.metadata.excluded_schemas,
+      passwordsNotExported: (roles?.details.passwordsNotExported as string[] | undefined) ?? [],
+    },
+    parts.map((p) =>
+      p.kind === "data"
+        ? {
+          key: p.key, kind: p.kind, size: p.size, sha256: p.sha256, rows: p.rows, plainBytes: p.plainBytes,
+          table: { schema: p.tableSchema, name: p.tableName }, part: p.chunk,
+        }
+        : { key: p.key, kind: p.kind, size: p.size, sha256: p.sha256 }
+    ),
+  );
 }
 
 /** What finalizing did. */

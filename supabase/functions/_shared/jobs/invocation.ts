@@ -14,10 +14,12 @@ import { finalizeJob, type FinalizeResult } from "./finalize.ts";
 import { createOrJoinJob, jobSelection } from "./plan.ts";
 import { readSchemaScripts, type SchemaScripts } from "../export/ddl.ts";
 import { TargetBusyError } from "../export/active_run.ts";
-import { activeJob, countInvocation, type Job, jobByUuid, type JobProgress, jobProgress, reloadJob, sweepStale } from "./repo.ts";
+import { sweepStaleRuns } from "../export/audit.ts";
+import { exportSnapshot } from "../export/snapshot.ts";
+import { activeJob, countInvocation, type Job, jobByUuid, type JobProgress, jobProgress, reloadJob } from "./repo.ts";
 import type { ExportRequest } from "./request.ts";
 import { safeErrorMessage } from "./errors.ts";
-import { ensureFacts, takeSnapshot, type WorkResult, workParts } from "./worker.ts";
+import { ensureFacts, type WorkResult, workParts } from "./worker.ts";
 
 /** A job that does not exist, or cannot be resumed. */
 export class JobError extends Error {
@@ -91,7 +93,7 @@ export async function runInvocation(req: ExportRequest, deps: InvocationDeps): P
   // A resumed job keeps writing where it started, even if export.target changed since.
   const storeOf = (t: string) => stores.get(t) ?? stores.set(t, open(t)).get(t)!;
   storeOf(target);
-  await sweepStale(deps.sql);
+  await sweepStaleRuns(deps.sql);
 
   // Resuming a given job, or whichever job is active; a completed or failed job is reported.
   let job: Job | null = null;
@@ -112,7 +114,7 @@ export async function runInvocation(req: ExportRequest, deps: InvocationDeps): P
   let work: WorkResult = { partsDone: 0, partsFenced: 0, stoppedBy: "done" };
   if (!job || job.state === "running") {
     await deps.dataSql.begin("isolation level repeatable read, read only", async (tx) => {
-      const snap = await takeSnapshot(tx);
+      const snap = await exportSnapshot(tx);
       if (!job) {
         const r = await createOrJoinJob(deps.sql, req, cfg, target, snap.id).catch((err) => {
           if (err instanceof TargetBusyError) throw new JobError(409, "target_busy", err.message);

@@ -12,6 +12,8 @@ import { listTables } from "../export/catalog.ts";
 import { readSchemaScripts } from "../export/ddl.ts";
 import type { Selection } from "../export/selection.ts";
 import { activeRunFor, TargetBusyError } from "../export/active_run.ts";
+import { insertRun } from "../export/audit.ts";
+import { adoptSnapshot } from "../export/snapshot.ts";
 import type { ExportRequest } from "./request.ts";
 import { type ExportConfig, jobCodec } from "./config.ts";
 import { activeJob, type Job, jobByUuid, type JobMetadata } from "./repo.ts";
@@ -46,7 +48,7 @@ export async function createOrJoinJob(
   let uuid: string | null = null;
   try {
     uuid = await sql.begin("isolation level repeatable read", async (tx) => {
-      await tx.unsafe(`set transaction snapshot '${snapshotId.replace(/[^0-9A-Fa-f-]/g, "")}'`);
+      await adoptSnapshot(tx, snapshotId);
       const selection: Selection = req.tables.length ? { tables: req.tables } : {};
       // The engine's scope rules (managed schemas left out) decide what is exported.
       const scripts = await readSchemaScripts(tx, selection);
@@ -62,13 +64,8 @@ export async function createOrJoinJob(
         ...(req.tables.length ? { tables: req.tables } : {}),
         invocations: 0,
       };
-      const [run] = await tx`
-        insert into lifeboat.backup_runs (kind, label, target, state, started_at, last_progress_at, tables, metadata)
-        values (${req.mode}, ${req.label}, ${target}, 'running', now(), now(),
-                ${req.tables.length ? JSON.stringify(req.tables) : null}::text::jsonb, ${JSON.stringify(meta)}::text::jsonb)
-        on conflict (pg_catalog.rtrim(target, '/')) where state in ('planned', 'running') and target <> ''
-        do nothing
-        returning id, run_uuid`;
+      // null: another run holds the target; its job is joined, or the request refused, below.
+      const run = await insertRun(tx, { kind: req.mode, label: req.label, target, tables: req.tables, metadata: meta });
       if (!run) return null;
       for (const kind of SCHEMA_PARTS) {
         await tx`
@@ -82,7 +79,7 @@ export async function createOrJoinJob(
         update lifeboat.backup_runs
         set parts_total = (select count(*) from lifeboat.backup_parts where run_id = ${run.id})
         where id = ${run.id}`;
-      return String(run.run_uuid);
+      return run.uuid;
     });
   } catch (err) {
     if (!isConflict(err)) throw err;

@@ -7,6 +7,7 @@
 import type { Sql } from "../db.ts";
 import type { Compression, ObjectKind } from "../format/manifest.ts";
 import type { TableRef } from "../export/selection.ts";
+import type { ExportPolicy } from "../export/policy.ts";
 
 /** A job: a backup_runs row of origin `backup-export`. */
 export interface Job {
@@ -59,6 +60,11 @@ export interface JobMetadata {
 /** The codec a job writes (see {@link JobMetadata.compression}). */
 export function jobCompression(meta: JobMetadata): Compression {
   return meta.compression ?? "gzip";
+}
+
+/** The encryption and codec every invocation of a job writes with, as fixed when it was planned. */
+export function jobPolicy(meta: JobMetadata): ExportPolicy {
+  return { encrypted: !meta.unencrypted, recipients: meta.unencrypted ? [] : meta.recipients, compression: jobCompression(meta) };
 }
 
 /** A claimed part. */
@@ -163,12 +169,6 @@ export async function activeJob(sql: Sql, target: string): Promise<Job | null> {
 /** Reloads a job. */
 export async function reloadJob(sql: Sql, job: Job): Promise<Job> {
   return (await jobByUuid(sql, job.uuid)) ?? job;
-}
-
-/** Fails stale jobs (lifeboat.export_sweep_stale); returns how many. */
-export async function sweepStale(sql: Sql): Promise<number> {
-  const rows = await sql`select run_id from lifeboat.export_sweep_stale()`;
-  return rows.length;
 }
 
 /** Counts one more invocation on a job. */

@@ -6,53 +6,20 @@
  * @module
  */
 import type { Sql } from "../db.ts";
-import { schemaKey } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "../export/catalog.ts";
 import type { SchemaScripts } from "../export/ddl.ts";
-
-import { finalizeScript } from "../export/finalize.ts";
-import { qualified } from "../export/ident.ts";
-import { type SealConfig, writeWholeObject } from "../export/part_writer.ts";
+import { readFingerprints } from "../export/fingerprints.ts";
+import { sealOf } from "../export/policy.ts";
+import { schemaObjectText, storeSchemaObject } from "../export/schema_objects.ts";
+import { lockTables, type Snapshot } from "../export/snapshot.ts";
 import { copyTableToParts } from "../export/table_copy.ts";
 import type { Tx } from "../export/tx.ts";
 import type { BudgetMeter, StopReason } from "./budget.ts";
 import type { ExportConfig } from "./config.ts";
 import { jobSelection } from "./plan.ts";
-import {
-  claimPart,
-  completePart,
-  jobCompression,
-  type Job,
-  type JobFacts,
-  type Part,
-  recordFacts,
-  releasePart,
-  unclaimPart,
-} from "./repo.ts";
+import { claimPart, completePart, type Job, type JobFacts, jobPolicy, type Part, recordFacts, releasePart, unclaimPart } from "./repo.ts";
 import { safeErrorMessage } from "./errors.ts";
-
-/** The snapshot an invocation reads. */
-export interface Snapshot {
-  id: string;
-  lsn: string;
-}
-
-/** Takes the invocation's snapshot (the transaction must be repeatable read). */
-export async function takeSnapshot(tx: Tx): Promise<Snapshot> {
-  // A long export holds this transaction open; server-side timeouts must not end it.
-  await tx`select pg_catalog.set_config('idle_in_transaction_session_timeout', '0', true),
-                  pg_catalog.set_config('statement_timeout', '0', true),
-                  pg_catalog.set_config('lock_timeout', '30000', true)`;
-  const [s] = await tx`
-    select pg_catalog.pg_export_snapshot() as id,
-           (case when pg_catalog.pg_is_in_recovery() then pg_catalog.pg_last_wal_replay_lsn()
-                 else pg_catalog.pg_current_wal_lsn() end)::text as lsn`;
-  return { id: String(s.id), lsn: String(s.lsn) };
-}
-
-// jsonb cannot hold NUL, so the key is the JSON of [schema, name].
-const factKey = (schema: string, name: string) => JSON.stringify([schema, name]);
 
 /** Reads the job's facts in this snapshot and records them unless another invocation did first. */
 export async function ensureFacts(
@@ -66,14 +33,7 @@ export async function ensureFacts(
   const selection = jobSelection(job.metadata);
   const scope = job.metadata.scope;
   const tables = await listTables(tx, selection, scope);
-  const [fp] = await tx`select pg_catalog.to_regprocedure('lifeboat.fingerprint(regclass)') is not null as has`;
-  const fingerprints: Record<string, unknown> = {};
-  if (fp.has) {
-    for (const t of tables) {
-      const [f] = await tx`select lifeboat.fingerprint(${t.oid}::oid::regclass) as f`;
-      fingerprints[factKey(t.schema, t.name)] = f.f;
-    }
-  }
+  const fingerprints = await readFingerprints(tx, tables, { ifInstalled: true });
   const facts: JobFacts = {
     snapshotId: snap.id,
     lsn: snap.lsn,
@@ -84,11 +44,6 @@ export async function ensureFacts(
     fingerprints,
   };
   return await recordFacts(sql, job, facts);
-}
-
-/** The fingerprint recorded for a table. */
-export function factFingerprint(facts: JobFacts, schema: string, name: string): unknown {
-  return facts.fingerprints[factKey(schema, name)] ?? null;
 }
 
 /** What an invocation did. */
@@ -123,20 +78,17 @@ const NO_SPLIT = Number.MAX_SAFE_INTEGER;
 export async function workParts(ctx: WorkContext): Promise<WorkResult> {
   const { sql, tx, store, job, cfg, budget } = ctx;
   const prefix = `${job.metadata.backup_id}/`;
-  const encrypted = !job.metadata.unencrypted;
-  // The job's codec, never this runtime's default: every invocation writes the same one.
-  const compression = jobCompression(job.metadata);
-  const seal: SealConfig = { recipients: encrypted ? job.metadata.recipients : [], compression };
+  // The job's policy, never this runtime's default codec: every invocation writes the same one.
+  const seal = sealOf(jobPolicy(job.metadata));
   const tableInfo = new Map<string, TableInfo>();
   const result: WorkResult = { partsDone: 0, partsFenced: 0, stoppedBy: "done" };
 
   const table = async (schema: string, name: string): Promise<TableInfo> => {
-    const k = factKey(schema, name);
+    const k = JSON.stringify([schema, name]);
     let t = tableInfo.get(k);
     if (!t) {
       [t] = await listTables(tx, { tables: [{ schema, name }] }, job.metadata.scope);
-      // As pg_dump does: the table may not be dropped or altered while this snapshot reads it.
-      await tx.unsafe(`lock table only ${qualified(schema, name)} in access share mode`);
+      await lockTables(tx, [t]);
       tableInfo.set(k, t);
     }
     return t;
@@ -180,18 +132,14 @@ export async function workParts(ctx: WorkContext): Promise<WorkResult> {
         );
         out = { key: p.relKey, size: p.size, sha256: p.sha256, rows: p.rows, plainBytes: p.plainBytes };
       } else {
-        let text: string;
+        const text = await schemaObjectText(part.kind, ctx.scripts, ctx.facts);
         let details: unknown = {};
-        if (part.kind === "finalize") {
-          text = finalizeScript(ctx.facts.sequences, ctx.facts.matviews, ctx.facts.tables);
-        } else {
+        if (part.kind === "roles") {
           const s = await ctx.scripts();
-          text = part.kind === "roles" ? s.roles : part.kind === "pre-data" ? s.preData : s.postData;
-          if (part.kind === "roles") details = { passwordsNotExported: s.passwordsNotExported, excludedSchemas: s.excludedSchemas };
+          details = { passwordsNotExported: s.passwordsNotExported, excludedSchemas: s.excludedSchemas };
         }
-        const key = schemaKey(part.kind, encrypted, compression);
-        const w = await writeWholeObject(store, prefix + key, text, seal);
-        out = { key, size: w.size, sha256: w.sha256, rows: 0, plainBytes: w.plainBytes, details };
+        const w = await storeSchemaObject(store, prefix, part.kind, text, seal);
+        out = { key: w.key, size: w.size, sha256: w.sha256, rows: 0, plainBytes: w.plainBytes, details };
       }
       const ok = await completePart(sql, part, { ...out, snapshotId: ctx.snap.id, lsn: ctx.snap.lsn });
       budget.record({

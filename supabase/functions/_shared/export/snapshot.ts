@@ -1,0 +1,68 @@
+/**
+ * The snapshot an export reads, and the locks it holds. A coordinator transaction
+ * (repeatable read) exports its snapshot; other transactions adopt it with
+ * SET TRANSACTION SNAPSHOT, so every connection of an export sees the same data. Both
+ * drivers (the one-shot export and the backup-export jobs) take and share snapshots here.
+ * @module
+ */
+import type { Tx } from "./tx.ts";
+import { qualified } from "./ident.ts";
+import type { TableRef } from "./selection.ts";
+
+/** An exported snapshot: its id and the WAL position it was taken at. */
+export interface Snapshot {
+  id: string;
+  lsn: string;
+}
+
+/** Default wait for each table's ACCESS SHARE lock. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+
+/**
+ * Exports the snapshot of `tx` (which must be repeatable read). The transaction stays open,
+ * often idle, for as long as the export runs: no server-side timeout may end it.
+ */
+export async function exportSnapshot(tx: Tx, lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS): Promise<Snapshot> {
+  await tx`select pg_catalog.set_config('idle_in_transaction_session_timeout', '0', true),
+                  pg_catalog.set_config('statement_timeout', '0', true),
+                  pg_catalog.set_config('lock_timeout', ${String(lockTimeoutMs)}, true)`;
+  const [s] = await tx`
+    select pg_catalog.pg_export_snapshot() as id,
+           (case when pg_catalog.pg_is_in_recovery() then pg_catalog.pg_last_wal_replay_lsn()
+                 else pg_catalog.pg_current_wal_lsn() end)::text as lsn`;
+  return { id: String(s.id), lsn: String(s.lsn) };
+}
+
+/** The server's current WAL position (the replay position on a standby). */
+export async function currentLsn(tx: Tx): Promise<string> {
+  const [end] = await tx`
+    select (case when pg_catalog.pg_is_in_recovery() then pg_catalog.pg_last_wal_replay_lsn()
+                 else pg_catalog.pg_current_wal_lsn() end)::text as lsn`;
+  return String(end.lsn);
+}
+
+/** Throws unless `id` looks like a snapshot id Postgres exports (it is spliced into SQL). */
+export function checkSnapshotId(id: string): void {
+  if (!/^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/i.test(id)) throw new Error("unexpected snapshot id from the server");
+}
+
+/**
+ * Makes `tx` (a fresh repeatable read transaction) read snapshot `id`. With `untimed`, no
+ * server-side timeout may end it either (a worker that copies for as long as it takes).
+ */
+export async function adoptSnapshot(tx: Tx, id: string, opts: { untimed?: boolean } = {}): Promise<void> {
+  checkSnapshotId(id);
+  await tx.unsafe(`set transaction snapshot '${id}'`);
+  if (opts.untimed) {
+    await tx`select pg_catalog.set_config('statement_timeout', '0', true),
+                    pg_catalog.set_config('idle_in_transaction_session_timeout', '0', true)`;
+  }
+}
+
+/** As pg_dump does: no table may be dropped or altered while the snapshot reads it. */
+export async function lockTables(tx: Tx, tables: readonly TableRef[]): Promise<void> {
+  for (let i = 0; i < tables.length; i += 500) {
+    const names = tables.slice(i, i + 500).map((t) => qualified(t.schema, t.name)).join(", ");
+    await tx.unsafe(`lock table only ${names} in access share mode`);
+  }
+}

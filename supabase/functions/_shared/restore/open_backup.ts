@@ -1,0 +1,60 @@
+/**
+ * Restore phase "manifest": find the backup (the latest complete one when no id is given),
+ * read its manifest, and make sure the given identity can decrypt it.
+ * @module
+ */
+import type { Manifest } from "../format/manifest.ts";
+import type { Store } from "../store/types.ts";
+import { identityMatches } from "../verify/access.ts";
+import type { Check } from "../verify/checks.ts";
+import { BackupError, latestBackupId, readManifest } from "../verify/locate.ts";
+import { failCheck } from "./abort.ts";
+
+/** The backup a restore reads. */
+export interface OpenedBackup {
+  manifest: Manifest;
+  encrypted: boolean;
+}
+
+/** What {@link openBackup} found, also when it then stopped the restore. */
+export interface FoundBackup {
+  id: string | null;
+  manifest?: Manifest;
+}
+
+/**
+ * Reads the manifest of backup `id` (null: the latest) and checks the identities against its
+ * recipients. `found` holds the id and the manifest as soon as they are known.
+ */
+export async function openBackup(
+  o: { store: Store; id: string | null; identities: string[] | null; signal?: AbortSignal },
+  checks: Check[],
+  found: FoundBackup = { id: o.id },
+): Promise<OpenedBackup> {
+  let id = o.id;
+  let manifest: Manifest | undefined;
+  try {
+    if (!id) found.id = id = await latestBackupId(o.store, o.signal);
+    found.manifest = manifest = await readManifest(o.store, id, o.signal);
+  } catch (err) {
+    if (err instanceof BackupError) {
+      failCheck(checks, "manifest", id ?? "store", err.message, "Choose a complete backup (lifeboat verify --latest).");
+    }
+    failCheck(checks, "manifest", id ?? "store", `cannot read the backup: ${(err as Error).message}`, "Check --store and its credentials.");
+  }
+  const m = manifest!;
+  const encrypted = m.encryption.scheme !== "none";
+  if (encrypted && !o.identities?.length) {
+    failCheck(checks, "identity", m.id, "the backup is encrypted and no identity was given", "Pass --identity <age identity file>.");
+  }
+  if (encrypted && !(await identityMatches(m, o.identities!))) {
+    failCheck(
+      checks,
+      "identity",
+      m.id,
+      `the given identity is not one of the backup's ${m.encryption.recipients.length} recipients: it cannot decrypt it`,
+      "Use the age identity file whose recipient (age1…) is listed in the manifest; nothing was written.",
+    );
+  }
+  return { manifest: m, encrypted };
+}
