@@ -1,9 +1,10 @@
--- Lifeboat fingerprint v2: the same order-independent {rows, hash_sum} fingerprint, computed
--- from each column's binary value with PostgreSQL's own hash functions instead of from the
--- row's text, several times faster (see docs/sql.md, "Fingerprint", for the exact definition
--- and what each version does and does not distinguish).
+-- Lifeboat fingerprint: an order-independent {rows, hash_sum} content fingerprint of a table.
+-- v2 (current) hashes each column's binary value with PostgreSQL's own hash functions; v1
+-- hashed the row's text and stays computable so manifests written with it still verify (see
+-- docs/sql.md, "Fingerprint", for the exact definitions and what each does and does not
+-- distinguish).
 --
---   lifeboat.fingerprint(target)            -> lifeboat-fp-v2 (what exports record from now on)
+--   lifeboat.fingerprint(target)            -> lifeboat-fp-v2 (what exports record)
 --   lifeboat.fingerprint(target, algorithm) -> 'lifeboat-fp-v1' or 'lifeboat-fp-v2', so a
 --                                              manifest written with v1 still verifies
 --   lifeboat.fingerprint_sql(target, algorithm) -> the query both run, to read or reproduce
