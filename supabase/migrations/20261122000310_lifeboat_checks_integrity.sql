@@ -156,6 +156,8 @@ as $$
     pg_catalog.jsonb_build_object('tables', (select count(*) from tables))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.check_unvalidated_constraints(text[]) is
+  'Constraints added NOT VALID and never validated (uniform check shape; suite integrity in lifeboat.checks).';
 
 -- Invalid indexes (a failed CREATE INDEX CONCURRENTLY leaves one behind; it is never used).
 create or replace function lifeboat.check_invalid_indexes(only_schemas text[] default null)
@@ -188,6 +190,8 @@ as $$
     pg_catalog.jsonb_build_object('tables', (select count(*) from tables))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.check_invalid_indexes(text[]) is
+  'Invalid indexes (a failed CREATE INDEX CONCURRENTLY) (uniform check shape; suite integrity in lifeboat.checks).';
 
 -- Where amcheck is and whether the caller may run its B-tree check. On hosted Supabase the
 -- postgres role cannot create amcheck (supautils does not list it as a privileged
@@ -316,6 +320,8 @@ begin
   end if;
 end
 $$;
+comment on function lifeboat.check_btree_indexes(interval,boolean,text[]) is
+  'B-tree structure with amcheck, within btree_budget (uniform check shape; suite integrity in lifeboat.checks).';
 
 -- Last value of each sequence in scope that the caller may read. pg_sequence_last_value()
 -- and pg_sequences keep a lock on every sequence until the transaction ends, which overflows
@@ -435,6 +441,8 @@ as $$
     pg_catalog.jsonb_build_object('sequences', (select count(*) from used))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.check_sequences(text[]) is
+  'Sequences near the end of their range (uniform check shape; suite integrity in lifeboat.checks).';
 
 -- Tables without a primary key: they cannot be chunk-exported by key or compared row by row.
 -- Partitions are covered by their parent (a parent's key is inherited by every partition).
@@ -466,6 +474,8 @@ as $$
     pg_catalog.jsonb_build_object('tables', (select count(*) from tables))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.check_primary_keys(text[]) is
+  'Tables without a primary key (uniform check shape; suite integrity in lifeboat.checks).';
 
 -- Unlogged tables: not WAL-logged, so absent from physical backups and PITR, emptied after a crash.
 create or replace function lifeboat.check_unlogged_tables(only_schemas text[] default null)
@@ -490,6 +500,8 @@ as $$
     pg_catalog.jsonb_build_object('tables', (select count(*) from tables))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.check_unlogged_tables(text[]) is
+  'Unlogged tables (absent from physical backups and PITR) (uniform check shape; suite integrity in lifeboat.checks).';
 
 insert into lifeboat.checks (name, suite, position, description) values
   ('check_row_counts', 'integrity', 10, 'Row count per user table (estimate, or exact with exact_counts)'),

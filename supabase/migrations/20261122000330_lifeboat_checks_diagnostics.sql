@@ -129,6 +129,8 @@ as $$
     pg_catalog.jsonb_build_object('estimated', (select count(*) from bloat))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.diagnose_bloat() is
+  'Table and B-tree index bloat (estimate) (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 -- Buffer cache hit ratio for tables and indexes (pg-extras cache_hit).
 create or replace function lifeboat.diagnose_cache_hit()
@@ -168,6 +170,8 @@ as $$
     pg_catalog.jsonb_build_object('ratio', pg_catalog.round(r.ratio, 4), 'hits', r.hit, 'reads', r.rd)
   from ratios r cross join cfg c
 $$;
+comment on function lifeboat.diagnose_cache_hit() is
+  'Buffer cache hit ratio (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 -- Share of scans that use an index, per big table (pg-extras index_usage).
 create or replace function lifeboat.diagnose_index_usage()
@@ -205,6 +209,8 @@ as $$
     pg_catalog.jsonb_build_object('tables', (select count(*) from usage))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.diagnose_index_usage() is
+  'Share of scans that use an index, per big table (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 -- Indexes never scanned since statistics were reset (pg-extras unused_indexes).
 create or replace function lifeboat.diagnose_unused_indexes()
@@ -247,6 +253,8 @@ as $$
     pg_catalog.jsonb_build_object('indexes', (select count(*) from idx))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.diagnose_unused_indexes() is
+  'Indexes never scanned (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 -- Indexes with identical definitions on the same table (same columns, operator classes,
 -- collations, expressions and predicate): all but one are pure write overhead.
@@ -286,6 +294,8 @@ as $$
     pg_catalog.jsonb_build_object('indexes', (select count(*) from idx))
   where not exists (select from groups)
 $$;
+comment on function lifeboat.diagnose_duplicate_indexes() is
+  'Indexes with identical definitions (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 -- Queries and open transactions running too long (pg-extras long_running_queries).
 create or replace function lifeboat.diagnose_long_running_queries()
@@ -326,6 +336,8 @@ as $$
     pg_catalog.jsonb_build_object('active_sessions', (select count(*) from sessions))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.diagnose_long_running_queries() is
+  'Queries and transactions running too long (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 -- Sessions waiting on a lock, with the sessions blocking them (pg-extras blocking).
 create or replace function lifeboat.diagnose_blocking_locks()
@@ -366,6 +378,8 @@ as $$
     pg_catalog.jsonb_build_object('waiting', (select count(*) from blocked))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.diagnose_blocking_locks() is
+  'Sessions waiting on a lock (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 -- Client connections by role and client address (pg-extras connections / role_connections).
 create or replace function lifeboat.diagnose_connections()
@@ -400,6 +414,8 @@ as $$
       'active', g.active, 'idle_in_transaction', g.idle_in_tx, 'usable', c.usable)
   from groups g cross join cfg c
 $$;
+comment on function lifeboat.diagnose_connections() is
+  'Connections by role and client address (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 -- Dead rows autovacuum is not keeping up with, and transaction ID age (wraparound).
 create or replace function lifeboat.diagnose_vacuum()
@@ -460,6 +476,8 @@ as $$
       'tables_needing_vacuum', (select count(*) from problems))
   from db d cross join cfg c
 $$;
+comment on function lifeboat.diagnose_vacuum() is
+  'Dead rows and transaction ID age (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 -- Table and index sizes (pg-extras table_sizes / index_sizes / total_table_size): the largest
 -- tables, and the database size against a threshold.
@@ -514,6 +532,8 @@ as $$
       'total_bytes', r.total_bytes, 'table_bytes', r.table_bytes, 'index_bytes', r.index_bytes)
   from ranked r
 $$;
+comment on function lifeboat.diagnose_sizes() is
+  'Largest tables and the database size (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 -- Replication slots: an inactive slot keeps every WAL segment since its restart_lsn.
 create or replace function lifeboat.diagnose_replication_slots()
@@ -553,6 +573,8 @@ as $$
   select 'replication_slot', 'ok', 'replication slots', 'no replication slots', '', '{}'::jsonb
   where not exists (select from slots)
 $$;
+comment on function lifeboat.diagnose_replication_slots() is
+  'WAL retained by replication slots (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 insert into lifeboat.checks (name, suite, position, description) values
   ('diagnose_bloat', 'diagnostics', 10, 'Table and B-tree index bloat (estimate)'),

@@ -67,6 +67,8 @@ as $$
   select 'privileged_role', 'ok', 'roles', 'no role has superuser, BYPASSRLS or REPLICATION', '', '{}'::jsonb
   where not exists (select from roles)
 $$;
+comment on function lifeboat.audit_privileged_roles() is
+  'Roles with superuser, BYPASSRLS or REPLICATION (uniform check shape; suite security in lifeboat.checks).';
 
 -- The schemas the Data API exposes: pgrst.db_schemas when set, else settings security.exposed_schemas.
 create or replace function lifeboat.exposed_schemas()
@@ -122,6 +124,8 @@ as $$
     pg_catalog.jsonb_build_object('schemas', pg_catalog.to_jsonb((select e.names from exposed e)), 'tables', (select count(*) from tables))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.audit_rls() is
+  'Tables in exposed schemas without row level security (uniform check shape; suite security in lifeboat.checks).';
 
 -- SECURITY DEFINER functions without a pinned search_path, or executable by anon.
 -- Audits user schemas and lifeboat; other platform schemas and extension members are not ours.
@@ -172,6 +176,8 @@ as $$
     pg_catalog.jsonb_build_object('functions', (select count(*) from funcs))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.audit_security_definer() is
+  'SECURITY DEFINER functions without a pinned search_path, or executable by anon (uniform check shape; suite security in lifeboat.checks).';
 
 -- Extensions whose objects live in the public schema (exposed through the Data API and
 -- clutter the schema users own). Judged by where the objects are, not extnamespace alone.
@@ -207,6 +213,8 @@ as $$
     pg_catalog.jsonb_build_object('extensions', (select count(*) from pg_catalog.pg_extension))
   where not exists (select from problems)
 $$;
+comment on function lifeboat.audit_extensions_in_public() is
+  'Extensions whose objects live in public (uniform check shape; suite security in lifeboat.checks).';
 
 -- Whether the server accepts SSL, and whether remote clients use it.
 create or replace function lifeboat.audit_ssl()
@@ -245,6 +253,8 @@ as $$
       'remote_connections_without_ssl', j.remote_plain)
   from j
 $$;
+comment on function lifeboat.audit_ssl() is
+  'Whether the server accepts SSL and remote clients use it (uniform check shape; suite security in lifeboat.checks).';
 
 -- Keys past (or near) their rotation date, from lifeboat.key_rotations.
 create or replace function lifeboat.audit_key_rotation()
@@ -282,6 +292,8 @@ as $$
     '{}'::jsonb
   where not exists (select from keys)
 $$;
+comment on function lifeboat.audit_key_rotation() is
+  'Keys past or near their rotation date (uniform check shape; suite security in lifeboat.checks).';
 
 insert into lifeboat.checks (name, suite, position, description) values
   ('audit_privileged_roles', 'security', 10, 'Roles with superuser, BYPASSRLS or REPLICATION'),

@@ -310,8 +310,8 @@ comment on function lifeboat.invoke(text, jsonb) is
 -- The scheduled jobs' own functions.
 -- ---------------------------------------------------------------------------------------
 
--- run_daily_verification(): runs lifeboat.diagnose() when installed (else lifeboat.health())
--- and records a verification_runs row. A check that cannot run is recorded as a failed
+-- run_daily_verification(): runs lifeboat.diagnose() (every registered check) and records a
+-- verification_runs row. A check that cannot run is recorded as a failed
 -- verification rather than lost.
 create or replace function lifeboat.run_daily_verification()
 returns lifeboat.verification_runs
@@ -325,12 +325,8 @@ declare
   msg text;
   state text;
 begin
-  -- diagnose() comes from a later migration; call it by name only if it exists and can be
-  -- called without arguments.
-  checker := case when exists (
-      select from pg_catalog.pg_proc p
-      where p.pronamespace = 'lifeboat'::regnamespace and p.proname = 'diagnose' and p.pronargs = p.pronargdefaults)
-    then 'lifeboat.diagnose()' else 'lifeboat.health()' end;
+  -- Every registered check (the foundation's lifeboat.diagnose()).
+  checker := 'lifeboat.diagnose()';
   insert into lifeboat.verification_runs (kind, source, started_at)
   values ('scheduled', checker, pg_catalog.clock_timestamp())
   returning * into v;
@@ -356,7 +352,7 @@ begin
 end
 $$;
 comment on function lifeboat.run_daily_verification() is
-  'Runs lifeboat.diagnose() (or health() where diagnose is not installed) and records the result in verification_runs.';
+  'Runs lifeboat.diagnose() (every registered check) and records the result in verification_runs.';
 
 -- run_analyze(): ANALYZE of every user table, one transaction per table (locks stay few
 -- and short on databases with thousands of tables; a whole-database ANALYZE inside one
