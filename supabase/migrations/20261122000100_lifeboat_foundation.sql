@@ -72,7 +72,7 @@ create table if not exists lifeboat.settings (
 comment on table lifeboat.settings is
   'Lifeboat thresholds and options. Update value to change behaviour; set it to default_value (or null) to go back.';
 
-insert into lifeboat.settings as s (key, value, default_value, description)
+insert into lifeboat.settings (key, value, default_value, description)
 select v.key, v.default_value, v.default_value, v.description from (values
   ('health.connections_warn_ratio', '0.8'::jsonb, 'health() warns when connections exceed this share of max_connections'),
   ('health.connections_error_ratio', '0.95', 'health() fails when connections exceed this share of max_connections'),
@@ -111,8 +111,9 @@ create table if not exists lifeboat.checks (
 comment on table lifeboat.checks is
   'The check registry: each row names a function lifeboat.<name> in the uniform check shape and the suite that runs it. Set enabled = false to leave one out.';
 
--- The arguments a suite passes on: a check function declares the ones it needs, by these
--- names (any other argument it has must have a default).
+-- run_checks(suites, ...): the registered checks of some suites. The arguments are what a
+-- suite passes on: a check function declares the ones it needs, by these names (any other
+-- argument it has must have a default), and gets only those.
 create or replace function lifeboat.run_checks(
   suites text[],
   exact_counts boolean default false,
@@ -134,8 +135,11 @@ begin
   for c in
     select k.name, p.oid as fn, p.proargnames, p.proargmodes
     from lifeboat.checks k
-    left join pg_catalog.pg_proc p on p.pronamespace = 'lifeboat'::pg_catalog.regnamespace and p.proname = k.name
-      and p.prokind = 'f' and p.proretset
+    left join lateral (
+      select f.oid, f.proargnames, f.proargmodes from pg_catalog.pg_proc f
+      where f.pronamespace = 'lifeboat'::pg_catalog.regnamespace and f.proname = k.name and f.prokind = 'f' and f.proretset
+      order by f.oid limit 1
+    ) p on true
     where k.enabled and k.suite = any (suites)
     order by pg_catalog.array_position(suites, k.suite), k.position, k.name
   loop
