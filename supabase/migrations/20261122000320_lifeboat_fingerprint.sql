@@ -94,7 +94,7 @@ begin
   end if;
 
   if algorithm = 'lifeboat-fp-v1' then
-    -- Unchanged from 20261122000300_lifeboat_checks.sql, so v1 manifests still verify.
+    -- Unchanged from the first definition (tests/fixtures/fingerprint_v1.sql), so v1 manifests still verify.
     -- A partitioned parent covers all its partitions; a plain table only itself (ONLY), so an
     -- inheritance child's rows are not counted twice.
     -- The whole-row reference `alias::text` is about twice as fast as `(alias.*)::text`, but a
@@ -150,6 +150,23 @@ $$;
 comment on function lifeboat.fingerprint_sql(regclass, text) is
   'The query lifeboat.fingerprint(target, algorithm) runs (count and hash sum), as text; run it with the settings lifeboat.fingerprint pins.';
 
+-- The current algorithm. Exports record this; restores recompute with the algorithm the
+-- manifest names (lifeboat.fingerprint(target, algorithm)).
+-- The output settings are pinned by the two-argument form it calls. plpgsql, not sql: it is
+-- created before the form it calls (here and in the restore's pg_temp copies).
+create or replace function lifeboat.fingerprint(target regclass)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return lifeboat.fingerprint(target, 'lifeboat-fp-v2');
+end
+$$;
+comment on function lifeboat.fingerprint(regclass) is
+  'Order-independent content fingerprint {algorithm, rows, hash_sum, fingerprint} with the current algorithm, lifeboat-fp-v2: count(*) and the exact sum of per-row hashes of the column values. Equal on a faithful copy in any schema or database.';
+
 -- The fingerprint with a named algorithm: v2, or v1 for manifests written before v2.
 -- Output settings are pinned so text forms (v1 rows, v2 columns without a value hash) are the
 -- same in any database and session. Parallel workers are used as the session allows
@@ -185,23 +202,6 @@ end
 $$;
 comment on function lifeboat.fingerprint(regclass, text) is
   'Order-independent content fingerprint {algorithm, rows, hash_sum, fingerprint} with the named algorithm: ''lifeboat-fp-v2'' (per-column value hashes) or ''lifeboat-fp-v1'' (hash of the row text).';
-
--- The current algorithm. Exports record this; restores recompute with the algorithm the
--- manifest names (lifeboat.fingerprint(target, algorithm)).
--- The output settings are pinned by the two-argument form it calls. plpgsql, not sql: the
--- restore creates pg_temp copies of both overloads in an order where this one may come first.
-create or replace function lifeboat.fingerprint(target regclass)
-returns jsonb
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-  return lifeboat.fingerprint(target, 'lifeboat-fp-v2');
-end
-$$;
-comment on function lifeboat.fingerprint(regclass) is
-  'Order-independent content fingerprint {algorithm, rows, hash_sum, fingerprint} with the current algorithm, lifeboat-fp-v2: count(*) and the exact sum of per-row hashes of the column values. Equal on a faithful copy in any schema or database.';
 
 -- Nothing here is granted to the API roles.
 revoke all on all tables in schema lifeboat from public, anon, authenticated;
