@@ -191,7 +191,7 @@ as $$
   where not exists (select from problems)
 $$;
 comment on function lifeboat.check_invalid_indexes(text[]) is
-  'Invalid indexes (a failed CREATE INDEX CONCURRENTLY) (uniform check shape; suite integrity in lifeboat.checks).';
+  'Invalid indexes, as a failed CREATE INDEX CONCURRENTLY leaves them (uniform check shape; suite integrity in lifeboat.checks).';
 
 -- Where amcheck is and whether the caller may run its B-tree check. On hosted Supabase the
 -- postgres role cannot create amcheck (supautils does not list it as a privileged
@@ -501,7 +501,7 @@ as $$
   where not exists (select from problems)
 $$;
 comment on function lifeboat.check_unlogged_tables(text[]) is
-  'Unlogged tables (absent from physical backups and PITR) (uniform check shape; suite integrity in lifeboat.checks).';
+  'Unlogged tables, absent from physical backups and PITR (uniform check shape; suite integrity in lifeboat.checks).';
 
 insert into lifeboat.checks (name, suite, position, description) values
   ('check_row_counts', 'integrity', 10, 'Row count per user table (estimate, or exact with exact_counts)'),

@@ -130,7 +130,7 @@ as $$
   where not exists (select from problems)
 $$;
 comment on function lifeboat.diagnose_bloat() is
-  'Table and B-tree index bloat (estimate) (uniform check shape; suite diagnostics in lifeboat.checks).';
+  'Table and B-tree index bloat, estimated from statistics (uniform check shape; suite diagnostics in lifeboat.checks).';
 
 -- Buffer cache hit ratio for tables and indexes (pg-extras cache_hit).
 create or replace function lifeboat.diagnose_cache_hit()
