@@ -29,11 +29,11 @@ const FIXTURE = `
   insert into ${SCHEMA}.plain select g, repeat('n', g % 7) from generate_series(1, 500) g;
 `;
 
-/** The original `lifeboat.fingerprint(regclass)` (v1) from the migration that first defined it. */
+/** The original `lifeboat.fingerprint(regclass)` (v1), as the first migration defined it (kept in tests/fixtures). */
 async function originalV1(name: string): Promise<string> {
-  const text = await Deno.readTextFile(`${repoRoot}/supabase/migrations/20261122000300_lifeboat_checks.sql`);
+  const text = await Deno.readTextFile(`${repoRoot}/tests/fixtures/fingerprint_v1.sql`);
   const stmt = splitSql(text).map((s) => s.text).find((s) => /^create or replace function lifeboat\.fingerprint\(target regclass\)/.test(s));
-  assert.ok(stmt, "20261122000300 defines lifeboat.fingerprint(regclass)");
+  assert.ok(stmt, "tests/fixtures/fingerprint_v1.sql defines lifeboat.fingerprint(regclass)");
   return stmt.replace("lifeboat.fingerprint(", `${name}(`);
 }
 

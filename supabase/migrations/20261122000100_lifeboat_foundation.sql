@@ -8,12 +8,19 @@ create schema if not exists lifeboat;
 comment on schema lifeboat is
   'Lifeboat: backup, verification and recovery toolkit. Not exposed to anon or authenticated.';
 
--- Nothing in lifeboat is reachable by public, anon or authenticated. Functions are
--- executable by PUBLIC by default, so the default is revoked before any is created.
+-- Nothing in lifeboat is reachable by public, anon or authenticated.
 revoke all on schema lifeboat from public, anon, authenticated;
-alter default privileges in schema lifeboat revoke all on tables from public, anon, authenticated;
-alter default privileges in schema lifeboat revoke all on sequences from public, anon, authenticated;
-alter default privileges in schema lifeboat revoke execute on functions from public, anon, authenticated;
+-- Functions are executable by PUBLIC by default. A per-schema default (`in schema lifeboat`)
+-- cannot take that away: PostgreSQL adds per-schema defaults to the global ones, so revoking
+-- in one schema what the global default grants is a no-op. The global default of the role
+-- that creates Lifeboat's functions (postgres) is what a new function gets, so that is the
+-- one changed; the public schema keeps PUBLIC's execute, as before, by a per-schema grant.
+-- Other schemas postgres creates functions in get them without PUBLIC's execute: grant it
+-- where it is meant (docs/sql.md, "Privileges").
+alter default privileges for role postgres revoke execute on functions from public;
+alter default privileges for role postgres in schema public grant execute on functions to public;
+-- Tables and sequences: no default grants them to PUBLIC, anon or authenticated outside the
+-- public schema, and the revokes at the end of every migration hold for existing ones.
 
 -- Recovery point objectives per data class (seed: disaster recovery plan).
 create table if not exists lifeboat.recovery_point_objectives (
@@ -52,36 +59,106 @@ insert into lifeboat.recovery_time_objectives (system, tier, rto, description) v
   ('analytics', 'business', interval '12 hours', '')
 on conflict (system) do nothing;
 
--- Tunable thresholds, one row per setting.
+-- Tunable thresholds, one row per setting. `default_value` is the one place a default lives:
+-- every migration seeds its keys with `value` = `default_value`, and a re-run refreshes the
+-- default and the description but never the value someone set.
 create table if not exists lifeboat.settings (
   key text primary key,
   value jsonb not null,
+  default_value jsonb not null default 'null',
   description text not null default '',
   updated_at timestamptz not null default now()
 );
-comment on table lifeboat.settings is 'Lifeboat thresholds and options. Update a row to change behaviour.';
+comment on table lifeboat.settings is
+  'Lifeboat thresholds and options. Update value to change behaviour; set it to default_value (or null) to go back.';
 
-insert into lifeboat.settings (key, value, description) values
-  ('health.connections_warn_ratio', '0.8', 'health() warns when connections exceed this share of max_connections'),
+insert into lifeboat.settings (key, value, default_value, description)
+select v.key, v.default_value, v.default_value, v.description from (values
+  ('health.connections_warn_ratio', '0.8'::jsonb, 'health() warns when connections exceed this share of max_connections'),
   ('health.connections_error_ratio', '0.95', 'health() fails when connections exceed this share of max_connections'),
   ('health.cron_failure_window', '"24 hours"', 'How far back health() looks for failed pg_cron runs'),
   ('health.cron_failures_error', '3', 'health() fails at this many failed pg_cron runs in the window (warns from 1)')
-on conflict (key) do nothing;
+) v(key, default_value, description)
+on conflict (key) do update set default_value = excluded.default_value, description = excluded.description;
 
--- lifeboat.setting(key): a setting's value, or an error naming the missing key.
+-- lifeboat.setting(key): the value in effect, or null for a key that is not there.
 create or replace function lifeboat.setting(setting_key text)
 returns jsonb
 language sql
 stable
 set search_path = ''
 as $$
-  select s.value from lifeboat.settings s where s.key = setting_key
+  select coalesce(nullif(s.value, 'null'::jsonb), s.default_value) from lifeboat.settings s where s.key = setting_key
 $$;
-comment on function lifeboat.setting(text) is 'The value of a lifeboat.settings row (jsonb), or null if absent.';
+comment on function lifeboat.setting(text) is
+  'The value in effect of a lifeboat.settings row (jsonb): its value, or its default_value when the value is JSON null; null if the key is absent.';
 
--- Each check below is its own function returning one row in the uniform check shape:
--- (check, level ok|warn|error, object, detail, remediation, metadata). metadata carries
--- observed_value and observed_unit for the health+json response. health() is their union.
+-- ---------------------------------------------------------------------------------------
+-- Checks. Every check is one function in lifeboat returning the uniform row shape
+-- ("check", level ok|warn|error, object, detail, remediation, metadata) and one row in
+-- lifeboat.checks naming it and its suite. The suite functions (health(), check_integrity(),
+-- security_audit(), diagnose()) run the enabled rows of their suites, in position order.
+-- ---------------------------------------------------------------------------------------
+
+create table if not exists lifeboat.checks (
+  name text primary key check (name ~ '^[a-z][a-z0-9_]{0,62}$'),
+  suite text not null check (suite in ('health', 'integrity', 'diagnostics', 'security')),
+  position integer not null,
+  enabled boolean not null default true,
+  description text not null default '',
+  updated_at timestamptz not null default now()
+);
+comment on table lifeboat.checks is
+  'The check registry: each row names a function lifeboat.<name> in the uniform check shape and the suite that runs it. Set enabled = false to leave one out.';
+
+-- run_checks(suites, ...): the registered checks of some suites. The arguments are what a
+-- suite passes on: a check function declares the ones it needs, by these names (any other
+-- argument it has must have a default), and gets only those.
+create or replace function lifeboat.run_checks(
+  suites text[],
+  exact_counts boolean default false,
+  btree_budget interval default '30 seconds',
+  only_schemas text[] default null,
+  heapallindexed boolean default false,
+  now timestamptz default pg_catalog.now()
+)
+returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  c record;
+  passed text[] := array['exact_counts', 'btree_budget', 'only_schemas', 'heapallindexed', 'now'];
+  call_args text;
+begin
+  for c in
+    select k.name, p.oid as fn, p.proargnames, p.proargmodes
+    from lifeboat.checks k
+    left join lateral (
+      select f.oid, f.proargnames, f.proargmodes from pg_catalog.pg_proc f
+      where f.pronamespace = 'lifeboat'::pg_catalog.regnamespace and f.proname = k.name and f.prokind = 'f' and f.proretset
+      order by f.oid limit 1
+    ) p on true
+    where k.enabled and k.suite = any (suites)
+    order by pg_catalog.array_position(suites, k.suite), k.position, k.name
+  loop
+    if c.fn is null then
+      raise warning 'check % has no set-returning function lifeboat.%; skipped', c.name, c.name;
+      continue;
+    end if;
+    -- Named notation, $n being the n-th name in `passed`, so argument order does not matter.
+    select coalesce(pg_catalog.string_agg(pg_catalog.format('%I => $%s', a.name, pg_catalog.array_position(passed, a.name::text)), ', '), '')
+      into call_args
+    from rows from (pg_catalog.unnest(c.proargnames), pg_catalog.unnest(c.proargmodes)) as a(name, mode)
+    where (a.mode is null or a.mode in ('i', 'b')) and a.name = any (passed);
+    return query execute pg_catalog.format('select * from lifeboat.%I(%s)', c.name, call_args)
+      using exact_counts, btree_budget, only_schemas, heapallindexed, now;
+  end loop;
+end
+$$;
+comment on function lifeboat.run_checks(text[], boolean, interval, text[], boolean, timestamptz) is
+  'Runs the enabled checks of the given suites from lifeboat.checks, in suite then position order, passing each the suite arguments it declares by name.';
 
 -- connection_usage(): client connections in use and the connections clients may use
 -- (max_connections less the superuser reserve). The one definition health and alerts share.
@@ -108,8 +185,8 @@ set search_path = ''
 as $$
   with conn as (
     select u.used, u.usable,
-      coalesce((lifeboat.setting('health.connections_warn_ratio'))::text::numeric, 0.8) as warn_at,
-      coalesce((lifeboat.setting('health.connections_error_ratio'))::text::numeric, 0.95) as error_at
+      (lifeboat.setting('health.connections_warn_ratio'))::text::numeric as warn_at,
+      (lifeboat.setting('health.connections_error_ratio'))::text::numeric as error_at
     from lifeboat.connection_usage() u
   )
   select 'connections', case
@@ -151,58 +228,70 @@ $$;
 comment on function lifeboat.check_cron_scheduler() is
   'Whether the pg_cron scheduler is running (uniform check shape).';
 
--- check_cron_failures(): failed pg_cron runs within health.cron_failure_window; warns from
--- one, fails at health.cron_failures_error.
-create or replace function lifeboat.check_cron_failures()
-returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
-language sql
-stable
-set search_path = ''
-as $$
-  with cron_fail as (
-    select
-      coalesce((lifeboat.setting('health.cron_failure_window') #>> '{}')::interval, interval '24 hours') as win,
-      coalesce((lifeboat.setting('health.cron_failures_error'))::text::int, 3) as error_at
-  ),
-  cron_fail_count as (
-    select f.win, f.error_at,
-      (select count(*) from cron.job_run_details d
-        where d.status = 'failed' and d.start_time > pg_catalog.now() - f.win)::int as failed,
-      (select pg_catalog.jsonb_agg(distinct j.jobname) from cron.job_run_details d
-        join cron.job j on j.jobid = d.jobid
-        where d.status = 'failed' and d.start_time > pg_catalog.now() - f.win) as jobs
-    from cron_fail f
-  )
-  select 'cron_failures', case
-      when f.failed >= f.error_at then 'error'
-      when f.failed > 0 then 'warn'
-      else 'ok' end,
-    'cron.job_run_details',
-    pg_catalog.format('%s failed pg_cron runs in the last %s', f.failed, f.win),
-    case when f.failed > 0
-      then 'Read return_message in cron.job_run_details for the failing jobs and fix or unschedule them.'
-      else '' end,
-    pg_catalog.jsonb_build_object('observed_value', f.failed, 'observed_unit', 'runs',
-      'window', f.win::text, 'jobs', coalesce(f.jobs, '[]'::jsonb))
-  from cron_fail_count f
-$$;
-comment on function lifeboat.check_cron_failures() is
-  'Failed pg_cron runs in health.cron_failure_window: warn from one, error at health.cron_failures_error (uniform check shape).';
+-- The suites. Each is the registry's rows of its suite; diagnose() is all of them.
 
--- health(): the database-side checks behind the health endpoint, one row per check.
--- Later migrations add checks by re-creating it as a longer union.
+-- health(): what the health endpoint reports. The foundation registers connections and the
+-- pg_cron scheduler; cron_failures (schedules) and backup_age (alerts) join from their migrations.
 create or replace function lifeboat.health()
 returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
 language sql
-stable
+volatile
 set search_path = ''
 as $$
-  select * from lifeboat.check_connections()
-  union all select * from lifeboat.check_cron_scheduler()
-  union all select * from lifeboat.check_cron_failures()
+  select * from lifeboat.run_checks(array['health'])
 $$;
 comment on function lifeboat.health() is
-  'Database-side health checks (connections, pg_cron scheduler, failed cron runs) in the uniform check shape.';
+  'Database-side health checks (suite health in lifeboat.checks: connections, pg_cron scheduler, failed cron runs, backup age) in the uniform check shape.';
+
+-- check_integrity(): every integrity check in one call (suite integrity).
+create or replace function lifeboat.check_integrity(
+  exact_counts boolean default false,
+  btree_budget interval default '30 seconds',
+  only_schemas text[] default null,
+  heapallindexed boolean default false
+)
+returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
+language sql
+volatile
+set search_path = ''
+as $$
+  select * from lifeboat.run_checks(array['integrity'], exact_counts, btree_budget, only_schemas, heapallindexed)
+$$;
+comment on function lifeboat.check_integrity(boolean, interval, text[], boolean) is
+  'Integrity checks (suite integrity in lifeboat.checks): row counts, unvalidated constraints, invalid indexes, amcheck B-tree (time-boxed), sequences, missing primary keys, unlogged tables.';
+
+-- security_audit(): every security audit in one call (suite security).
+create or replace function lifeboat.security_audit()
+returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
+language sql
+volatile
+set search_path = ''
+as $$
+  select * from lifeboat.run_checks(array['security'])
+$$;
+comment on function lifeboat.security_audit() is
+  'Security audits (suite security in lifeboat.checks) in the uniform check shape.';
+
+-- diagnose(): every check in one call, worst first.
+create or replace function lifeboat.diagnose(
+  exact_counts boolean default false,
+  btree_budget interval default '30 seconds'
+)
+returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
+language sql
+volatile
+set search_path = ''
+as $$
+  select r.* from lifeboat.run_checks(array['health', 'integrity', 'diagnostics', 'security'], exact_counts, btree_budget) r
+  order by case r.level when 'error' then 0 when 'warn' then 1 else 2 end, r."check", r.object
+$$;
+comment on function lifeboat.diagnose(boolean, interval) is
+  'Every registered check (health, integrity, diagnostics, security audit) in one call, errors first, then warnings, then ok.';
+
+insert into lifeboat.checks (name, suite, position, description) values
+  ('check_connections', 'health', 10, 'Client connections against usable max_connections'),
+  ('check_cron_scheduler', 'health', 20, 'Whether the pg_cron scheduler is running')
+on conflict (name) do update set suite = excluded.suite, position = excluded.position, description = excluded.description;
 
 -- Belt and braces: whatever the defaults were, nothing here is granted to the API roles.
 revoke all on all tables in schema lifeboat from public, anon, authenticated;

@@ -309,9 +309,11 @@ create table if not exists lifeboat.metric_snapshots (
 comment on table lifeboat.metric_snapshots is 'Hourly database metrics (lifeboat.snapshot_metrics()), for trends.';
 create index if not exists metric_snapshots_taken_idx on lifeboat.metric_snapshots (taken_at desc);
 
-insert into lifeboat.settings (key, value, description) values
-  ('metrics.top_tables', '20', 'How many of the largest relations snapshot_metrics() records')
-on conflict (key) do nothing;
+insert into lifeboat.settings (key, value, default_value, description)
+select v.key, v.default_value, v.default_value, v.description from (values
+  ('metrics.top_tables', '20'::jsonb, 'How many of the largest relations snapshot_metrics() records')
+) v(key, default_value, description)
+on conflict (key) do update set default_value = excluded.default_value, description = excluded.description;
 
 -- snapshot_metrics(): records one metric_snapshots row and returns it.
 create or replace function lifeboat.snapshot_metrics()
@@ -322,7 +324,7 @@ set search_path = ''
 as $$
 declare
   snap lifeboat.metric_snapshots;
-  top_n integer := coalesce((lifeboat.setting('metrics.top_tables'))::text::integer, 20);
+  top_n integer := (lifeboat.setting('metrics.top_tables'))::text::integer;
   pgss_schema name;
 begin
   select

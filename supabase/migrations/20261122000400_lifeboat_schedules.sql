@@ -5,8 +5,9 @@
 -- Works with pg_cron 1.4 (minute granularity) and 1.6: only cron.schedule(name, schedule,
 -- command), cron.unschedule(jobid) and cron.alter_job(jobid, active => …) are used.
 
-insert into lifeboat.settings (key, value, description) values
-  ('export.target', 'null',
+insert into lifeboat.settings (key, value, default_value, description)
+select v.key, v.default_value, v.default_value, v.description from (values
+  ('export.target', 'null'::jsonb,
    'Where the daily export writes (set by the export setup). The daily export schedule stays off while this is null.'),
   ('invoke.transport', '"auto"',
    'lifeboat.invoke(): auto (pg_net when pg_net and Vault are installed, else the outbox), pg_net, or outbox'),
@@ -14,6 +15,7 @@ insert into lifeboat.settings (key, value, description) values
   ('invoke.key_secret', '"lifeboat_service_key"', 'Vault secret holding the key sent to functions (secret key or service_role JWT)'),
   ('invoke.timeout_ms', '5000', 'pg_net request timeout for lifeboat.invoke()'),
   ('invoke.queues', '{}', 'Outbox queue per function name ({"fn": "queue"}); others go to "default"'),
+  ('outbox.lease', '"2 minutes"', 'How long a claimed outbox message is held before it is due again (a worker may pass its own)'),
   ('outbox.retry_base', '"10 seconds"', 'First retry delay; doubles per attempt'),
   ('outbox.retry_max', '"1 hour"', 'Longest retry delay'),
   ('outbox.max_attempts', '8', 'Attempts before an outbox message is marked dead'),
@@ -21,7 +23,8 @@ insert into lifeboat.settings (key, value, description) values
   ('cron.watch_jobs', '"lifeboat-%"', 'LIKE pattern of pg_cron job names whose failures raise alerts'),
   ('cron.incident_after_failures', '3', 'Consecutive failed runs of a job that open an incident'),
   ('cron.failure_lookback', '"8 days"', 'How far back record_cron_failures() reads cron.job_run_details')
-on conflict (key) do nothing;
+) v(key, default_value, description)
+on conflict (key) do update set default_value = excluded.default_value, description = excluded.description;
 
 -- ---------------------------------------------------------------------------------------
 -- Outbox: durable edge-function invocations for projects without pg_net.
@@ -88,9 +91,10 @@ create trigger outbox_notify after insert on lifeboat.outbox
   for each row execute function lifeboat.outbox_notify();
 
 -- outbox_claim(): takes up to p_limit due messages of a queue for delivery, skipping rows
--- another worker holds. Each claim counts as an attempt and leases the row for p_lease.
+-- another worker holds. Each claim counts as an attempt and leases the row for p_lease
+-- (default: setting outbox.lease), by the rule in lifeboat.lease_until().
 create or replace function lifeboat.outbox_claim(
-  p_queue text default 'default', p_limit integer default 10, p_lease interval default interval '2 minutes'
+  p_queue text default 'default', p_limit integer default 10, p_lease interval default null
 )
 returns setof lifeboat.outbox
 language sql
@@ -107,7 +111,7 @@ as $$
   )
   update lifeboat.outbox o
   set attempts = o.attempts + 1, last_attempt_at = pg_catalog.clock_timestamp(),
-      next_attempt_at = pg_catalog.clock_timestamp() + p_lease
+      next_attempt_at = lifeboat.lease_until('outbox', pg_catalog.clock_timestamp(), p_lease)
   from due
   where o.id = due.id
   returning o.*
@@ -115,23 +119,9 @@ $$;
 comment on function lifeboat.outbox_claim(text, integer, interval) is
   'Claims due outbox messages of a queue (FOR UPDATE SKIP LOCKED); each claim is one attempt.';
 
--- outbox_retry_delay(attempts): exponential backoff, base * 2^(attempts-1), capped.
-create or replace function lifeboat.outbox_retry_delay(p_attempts integer)
-returns interval
-language sql
-stable
-set search_path = ''
-as $$
-  select least(
-    coalesce((lifeboat.setting('outbox.retry_max') #>> '{}')::interval, interval '1 hour'),
-    coalesce((lifeboat.setting('outbox.retry_base') #>> '{}')::interval, interval '10 seconds')
-      * pg_catalog.power(2, least(greatest(p_attempts, 1) - 1, 30)))
-$$;
-
--- outbox_record(): records the outcome of one attempt. 2xx delivers; a network error, 408,
--- 429 or 5xx retries with backoff until outbox.max_attempts, then the message is dead;
--- any other status is permanent (dead at once). A result for an attempt that is no longer
--- current (the lease expired and another worker took over) is ignored: 'stale'.
+-- outbox_record(): records the outcome of one attempt by the at-least-once rule
+-- (lifeboat.delivery_outcome(), settings outbox.*): delivered, retry with backoff, or dead.
+-- A result for an attempt that is no longer current is ignored: 'stale'.
 create or replace function lifeboat.outbox_record(
   p_id bigint, p_attempt integer, p_status integer, p_response text, p_error text,
   p_duration_ms integer default null
@@ -143,11 +133,10 @@ set search_path = ''
 as $$
 declare
   o lifeboat.outbox;
-  keep integer := coalesce((lifeboat.setting('outbox.response_limit'))::text::integer, 2000);
-  max_attempts integer := coalesce((lifeboat.setting('outbox.max_attempts'))::text::integer, 8);
+  keep integer := (lifeboat.setting('outbox.response_limit'))::text::integer;
   response text := pg_catalog.left(p_response, keep);
   err text := pg_catalog.left(p_error, 500);
-  retryable boolean := p_status is null or p_status in (408, 429) or p_status >= 500;
+  outcome text;
 begin
   select * into o from lifeboat.outbox x where x.id = p_id for update;
   if not found or o.attempts <> p_attempt or o.delivered_at is not null or o.dead_at is not null then
@@ -157,18 +146,19 @@ begin
   values (p_id, p_attempt, p_status, response, err, p_duration_ms)
   on conflict (outbox_id, attempt) do nothing;
 
-  if p_status between 200 and 299 then
+  outcome := lifeboat.delivery_outcome('outbox', o.attempts, p_status);
+  if outcome = 'delivered' then
     update lifeboat.outbox x set delivered_at = pg_catalog.clock_timestamp(), last_status = p_status,
       last_response = response, last_error = null
     where x.id = p_id;
     return 'delivered';
-  elsif not retryable or o.attempts >= max_attempts then
+  elsif outcome = 'dead' then
     update lifeboat.outbox x set dead_at = pg_catalog.clock_timestamp(), last_status = p_status,
       last_response = response, last_error = err
     where x.id = p_id;
     return 'dead';
   else
-    update lifeboat.outbox x set next_attempt_at = pg_catalog.clock_timestamp() + lifeboat.outbox_retry_delay(o.attempts),
+    update lifeboat.outbox x set next_attempt_at = pg_catalog.clock_timestamp() + lifeboat.retry_delay('outbox', o.attempts),
       last_status = p_status, last_response = response, last_error = err
     where x.id = p_id;
     return 'retry';
@@ -176,7 +166,7 @@ begin
 end
 $$;
 comment on function lifeboat.outbox_record(bigint, integer, integer, text, text, integer) is
-  'Records one delivery attempt: delivered (2xx), retry (network error, 408, 429, 5xx) or dead; stale if no longer current.';
+  'Records one delivery attempt by lifeboat.delivery_outcome(): delivered (2xx), retry (network error, 408, 429, 5xx) or dead; stale if no longer current.';
 
 -- When the next pending message of a queue is due (null when none), so a worker can sleep
 -- exactly until then.
@@ -226,7 +216,7 @@ stable
 set search_path = ''
 as $$
 declare
-  wanted text := coalesce(lifeboat.setting('invoke.transport') #>> '{}', 'auto');
+  wanted text := lifeboat.setting('invoke.transport') #>> '{}';
   available boolean := pg_catalog.to_regprocedure('net.http_post(text,jsonb,jsonb,jsonb,integer)') is not null
     and pg_catalog.to_regclass('vault.decrypted_secrets') is not null;
 begin
@@ -291,8 +281,8 @@ begin
 
   if lifeboat.invoke_transport() = 'pg_net' then
     base_url := pg_catalog.rtrim(lifeboat.vault_secret(
-      coalesce(lifeboat.setting('invoke.url_secret') #>> '{}', 'lifeboat_project_url')), '/');
-    api_key := lifeboat.vault_secret(coalesce(lifeboat.setting('invoke.key_secret') #>> '{}', 'lifeboat_service_key'));
+      lifeboat.setting('invoke.url_secret') #>> '{}'), '/');
+    api_key := lifeboat.vault_secret(lifeboat.setting('invoke.key_secret') #>> '{}');
     headers := pg_catalog.jsonb_build_object('Content-Type', 'application/json', 'apikey', api_key);
     -- A legacy service_role JWT also goes in Authorization, which verify_jwt functions
     -- require; an sb_secret_ key is not a JWT and the platform rejects it there.
@@ -302,7 +292,7 @@ begin
     execute 'select net.http_post(url := $1, body := $2, headers := $3, timeout_milliseconds := $4)'
       into request_id
       using base_url || '/functions/v1/' || function_name, body, headers,
-            coalesce((lifeboat.setting('invoke.timeout_ms'))::text::integer, 5000);
+            (lifeboat.setting('invoke.timeout_ms'))::text::integer;
     return request_id;
   end if;
 
@@ -320,8 +310,8 @@ comment on function lifeboat.invoke(text, jsonb) is
 -- The scheduled jobs' own functions.
 -- ---------------------------------------------------------------------------------------
 
--- run_daily_verification(): runs lifeboat.diagnose() when installed (else lifeboat.health())
--- and records a verification_runs row. A check that cannot run is recorded as a failed
+-- run_daily_verification(): runs lifeboat.diagnose() (every registered check) and records a
+-- verification_runs row. A check that cannot run is recorded as a failed
 -- verification rather than lost.
 create or replace function lifeboat.run_daily_verification()
 returns lifeboat.verification_runs
@@ -335,12 +325,8 @@ declare
   msg text;
   state text;
 begin
-  -- diagnose() comes from a later migration; call it by name only if it exists and can be
-  -- called without arguments.
-  checker := case when exists (
-      select from pg_catalog.pg_proc p
-      where p.pronamespace = 'lifeboat'::regnamespace and p.proname = 'diagnose' and p.pronargs = p.pronargdefaults)
-    then 'lifeboat.diagnose()' else 'lifeboat.health()' end;
+  -- Every registered check (the foundation's lifeboat.diagnose()).
+  checker := 'lifeboat.diagnose()';
   insert into lifeboat.verification_runs (kind, source, started_at)
   values ('scheduled', checker, pg_catalog.clock_timestamp())
   returning * into v;
@@ -366,7 +352,7 @@ begin
 end
 $$;
 comment on function lifeboat.run_daily_verification() is
-  'Runs lifeboat.diagnose() (or health() where diagnose is not installed) and records the result in verification_runs.';
+  'Runs lifeboat.diagnose() (every registered check) and records the result in verification_runs.';
 
 -- run_analyze(): ANALYZE of every user table, one transaction per table (locks stay few
 -- and short on databases with thousands of tables; a whole-database ANALYZE inside one
@@ -574,8 +560,8 @@ stable
 set search_path = ''
 as $$
   with cfg as (
-    select coalesce(lifeboat.setting('cron.watch_jobs') #>> '{}', 'lifeboat-%') as pattern,
-      coalesce((lifeboat.setting('cron.failure_lookback') #>> '{}')::interval, interval '8 days') as lookback
+    select lifeboat.setting('cron.watch_jobs') #>> '{}' as pattern,
+      (lifeboat.setting('cron.failure_lookback') #>> '{}')::interval as lookback
   ),
   jobs as (
     select j.jobid, j.jobname::text as jobname from cron.job j, cfg where j.jobname like cfg.pattern
@@ -628,7 +614,7 @@ set search_path = ''
 as $$
 declare
   key text := 'cron_job_failed:' || p_job;
-  threshold integer := coalesce((lifeboat.setting('cron.incident_after_failures'))::text::integer, 3);
+  threshold integer := (lifeboat.setting('cron.incident_after_failures'))::text::integer;
   a lifeboat.alert_events;
   prev_runid bigint;
   inc_id bigint;
@@ -757,11 +743,11 @@ comment on function lifeboat.record_cron_failures() is
   'Turns failed runs of watched pg_cron jobs into alerts (and incidents when they persist); resolves them on success.';
 
 -- ---------------------------------------------------------------------------------------
--- check_cron_failures(): the foundation's check (part of health()) now also carries the
--- alerts and open incidents that record_cron_failures() keeps (metadata alerting_jobs,
--- open_incidents; an open incident is an error, a firing alert at least a warning), and
--- counts failed runs that pg_cron left without times (it could not connect), which the
--- foundation missed.
+-- check_cron_failures() (suite health): failed pg_cron runs within health.cron_failure_window
+-- (warn from one, error at health.cron_failures_error), counting failed runs that pg_cron
+-- left without times (it could not connect), with the alerts and open incidents that
+-- record_cron_failures() keeps (metadata alerting_jobs, open_incidents; an open incident is
+-- an error, a firing alert at least a warning).
 -- ---------------------------------------------------------------------------------------
 
 create or replace function lifeboat.check_cron_failures()
@@ -772,8 +758,8 @@ set search_path = ''
 as $$
   with cron_fail as (
     select
-      coalesce((lifeboat.setting('health.cron_failure_window') #>> '{}')::interval, interval '24 hours') as win,
-      coalesce((lifeboat.setting('health.cron_failures_error'))::text::int, 3) as error_at
+      (lifeboat.setting('health.cron_failure_window') #>> '{}')::interval as win,
+      (lifeboat.setting('health.cron_failures_error'))::text::int as error_at
   ),
   -- Runs are numbered in start order: an undated failed run (pg_cron could not connect and
   -- set no time) is inside the window when it follows the last run dated before the window.
@@ -824,6 +810,10 @@ as $$
 $$;
 comment on function lifeboat.check_cron_failures() is
   'Failed pg_cron runs in health.cron_failure_window (undated ones too) with their alerts and open incidents (uniform check shape).';
+
+insert into lifeboat.checks (name, suite, position, description) values
+  ('check_cron_failures', 'health', 30, 'Failed pg_cron runs, with their alerts and open incidents')
+on conflict (name) do update set suite = excluded.suite, position = excluded.position, description = excluded.description;
 
 -- Install the jobs.
 select jobname, action from lifeboat.apply_schedules();

@@ -12,8 +12,10 @@ create schema if not exists lifeboat;
 -- Settings. Budgets default to what fits Supabase's free plan (150 s wall clock, 2 s CPU).
 -- ---------------------------------------------------------------------------------------
 
-insert into lifeboat.settings (key, value, description) values
-  ('export.recipients', '[]', 'age X25519 recipients (age1…) backups are encrypted to; public keys only'),
+insert into lifeboat.settings (key, value, default_value, description)
+select v.key, v.default_value, v.default_value, v.description from (values
+  ('export.recipients', '[]'::jsonb, 'age X25519 recipients (age1…) backups are encrypted to; public keys only'),
+  ('export.compression', 'null', 'Codec of new backup-export jobs: "gzip", "zstd", or null for the default (zstd where the runtime has it, else gzip)'),
   ('export.unencrypted', 'false', 'Write unencrypted (gzip only) backups; must be set explicitly, recorded in the manifest'),
   ('export.budget.wall_ms', '120000', 'Wall-clock budget of one backup-export invocation (free plan limit: 150 s)'),
   ('export.budget.cpu_ms', '1500', 'CPU budget of one invocation (platform limit: 2 s, async I/O excluded)'),
@@ -29,7 +31,8 @@ insert into lifeboat.settings (key, value, description) values
   ('retention.gfs.weekly', '4', 'GFS: keep the newest backup of each of this many most recent ISO weeks'),
   ('retention.gfs.monthly', '12', 'GFS: keep the newest backup of each of this many most recent months'),
   ('retention.gfs.yearly', '"all"', 'GFS: keep the newest backup of each of this many most recent years ("all" = archive every year)')
-on conflict (key) do nothing;
+) v(key, default_value, description)
+on conflict (key) do update set default_value = excluded.default_value, description = excluded.description;
 
 -- ---------------------------------------------------------------------------------------
 -- What a part is. Columns added to the audit migration's table; the CLI's rows keep the
@@ -66,16 +69,16 @@ create unique index if not exists backup_runs_active_target_uniq on lifeboat.bac
 -- Small helpers.
 -- ---------------------------------------------------------------------------------------
 
--- An interval setting, with a fallback when it is absent or null.
-create or replace function lifeboat.setting_interval(setting_key text, fallback interval)
+-- An interval-valued setting (its default lives in lifeboat.settings.default_value).
+create or replace function lifeboat.setting_interval(setting_key text)
 returns interval
 language sql
 stable
 set search_path = ''
 as $$
-  select coalesce((lifeboat.setting(setting_key) #>> '{}')::interval, fallback)
+  select (lifeboat.setting(setting_key) #>> '{}')::interval
 $$;
-comment on function lifeboat.setting_interval(text, interval) is 'An interval-valued setting, or the fallback.';
+comment on function lifeboat.setting_interval(text) is 'An interval-valued setting, in effect (value or default_value).';
 
 -- Raises (or re-raises) the alert for a rule and key: one firing row per dedup key.
 create or replace function lifeboat.export_raise_alert(
@@ -329,7 +332,7 @@ volatile
 set search_path = ''
 as $$
 declare
-  stale interval := lifeboat.setting_interval('export.stale_after', interval '30 minutes');
+  stale interval := lifeboat.setting_interval('export.stale_after');
   r record;
 begin
   for r in
@@ -450,19 +453,18 @@ comment on function lifeboat.export_progress(bigint) is 'Parts, tables, bytes an
 -- ---------------------------------------------------------------------------------------
 
 -- A GFS count setting: a non-negative integer, or null for "all" (unlimited).
-create or replace function lifeboat.gfs_count(setting_key text, fallback integer)
+create or replace function lifeboat.gfs_count(setting_key text)
 returns integer
 language sql
 stable
 set search_path = ''
 as $$
   select case
-    when v is null or v = 'null'::jsonb then fallback
     when v #>> '{}' = 'all' then null
     else greatest(0, (v #>> '{}')::integer) end
   from (select lifeboat.setting(setting_key) as v) s
 $$;
-comment on function lifeboat.gfs_count(text, integer) is 'A retention.gfs.* count: an integer, or null for "all".';
+comment on function lifeboat.gfs_count(text) is 'A retention.gfs.* count in effect: an integer, or null for "all".';
 
 -- Which completed backups of a target GFS keeps at p_now, and why. For each period kind
 -- (day, ISO week, month, year, in UTC) the newest backup of each of the N most recent
@@ -482,10 +484,10 @@ as $$
     where r.target = p_target and r.state = 'completed' and r.finished_at is not null
   ),
   policy(period, n) as (
-    values ('day', lifeboat.gfs_count('retention.gfs.daily', 7)),
-           ('week', lifeboat.gfs_count('retention.gfs.weekly', 4)),
-           ('month', lifeboat.gfs_count('retention.gfs.monthly', 12)),
-           ('year', lifeboat.gfs_count('retention.gfs.yearly', null))
+    values ('day', lifeboat.gfs_count('retention.gfs.daily')),
+           ('week', lifeboat.gfs_count('retention.gfs.weekly')),
+           ('month', lifeboat.gfs_count('retention.gfs.monthly')),
+           ('year', lifeboat.gfs_count('retention.gfs.yearly'))
   ),
   newest_per_period as (
     select distinct on (p.period, pg_catalog.date_trunc(p.period, b.ts))
@@ -571,7 +573,7 @@ as $$
   from lifeboat.backup_runs r
   where r.target = p_target and r.state = 'failed' and (r.metadata ->> 'origin') = 'backup-export'
     and r.metadata ->> 'backup_id' is not null and not (r.metadata ? 'orphans_cleaned_at')
-    and r.finished_at < p_now - lifeboat.setting_interval('export.orphan_grace', interval '1 day')
+    and r.finished_at < p_now - lifeboat.setting_interval('export.orphan_grace')
   order by r.finished_at
 $$;
 comment on function lifeboat.export_orphans(text, timestamptz) is
@@ -619,7 +621,7 @@ set search_path = ''
 as $$
 declare
   r lifeboat.backup_runs;
-  lease interval := lifeboat.setting_interval('export.part_lease', interval '10 minutes');
+  lease interval := lifeboat.setting_interval('export.part_lease');
 begin
   perform lifeboat.export_sweep_stale();
   select * into r from lifeboat.backup_runs x

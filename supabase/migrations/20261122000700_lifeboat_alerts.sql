@@ -5,14 +5,16 @@
 -- Every time-dependent function takes `now timestamptz default now()`: tests pass an
 -- injected clock to fire and resolve rules without waiting.
 
-insert into lifeboat.settings (key, value, description) values
-  ('backup.rpo', '"24 hours"',
+insert into lifeboat.settings (key, value, default_value, description)
+select v.key, v.default_value, v.default_value, v.description from (values
+  ('backup.rpo', '"24 hours"'::jsonb,
    'Recovery point objective for scheduled logical backups: the newest completed full backup must be younger. '
    || 'The per-data-class RPOs (minutes) need continuous WAL capture, which a daily export cannot give.'),
   ('backup.rpo_warn_ratio', '0.8', 'health() warns when the newest full backup is older than this share of backup.rpo'),
   ('database.size_limit_bytes', '524288000',
    'Disk the database may use (Supabase free plan: 500 MB). The database_size alert compares against it.')
-on conflict (key) do nothing;
+) v(key, default_value, description)
+on conflict (key) do update set default_value = excluded.default_value, description = excluded.description;
 
 -- ---------------------------------------------------------------------------------------
 -- Backup age against the RPO.
@@ -25,7 +27,7 @@ language sql
 stable
 set search_path = ''
 as $$
-  select coalesce((lifeboat.setting('backup.rpo') #>> '{}')::interval, interval '24 hours')
+  select (lifeboat.setting('backup.rpo') #>> '{}')::interval
 $$;
 comment on function lifeboat.backup_rpo() is 'The RPO backups are measured against: setting backup.rpo (default 24 hours).';
 
@@ -60,7 +62,7 @@ set search_path = ''
 as $$
   with cfg as (
     select lifeboat.backup_rpo() as rpo,
-      coalesce((lifeboat.setting('backup.rpo_warn_ratio'))::text::numeric, 0.8) as warn_ratio
+      (lifeboat.setting('backup.rpo_warn_ratio'))::text::numeric as warn_ratio
   ),
   b as (
     select c.rpo, c.warn_ratio, l.id, l.recovery_point, $1 - l.recovery_point as age
@@ -90,20 +92,9 @@ $$;
 comment on function lifeboat.check_backup_age(timestamptz) is
   'Age of the newest full backup against backup.rpo: warn past 80%, error past 100% (uniform check shape).';
 
--- health(): the foundation's checks (cron_failures as the schedules migration left it) plus backup_age.
-create or replace function lifeboat.health()
-returns table ("check" text, level text, object text, detail text, remediation text, metadata jsonb)
-language sql
-stable
-set search_path = ''
-as $$
-  select * from lifeboat.check_connections()
-  union all select * from lifeboat.check_cron_scheduler()
-  union all select * from lifeboat.check_cron_failures()
-  union all select * from lifeboat.check_backup_age()
-$$;
-comment on function lifeboat.health() is
-  'Database-side health checks (connections, pg_cron scheduler, failed cron runs with their alerts and incidents, backup age against the RPO) in the uniform check shape.';
+insert into lifeboat.checks (name, suite, position, description) values
+  ('check_backup_age', 'health', 40, 'Age of the newest full backup against backup.rpo')
+on conflict (name) do update set suite = excluded.suite, position = excluded.position, description = excluded.description;
 
 -- ---------------------------------------------------------------------------------------
 -- Alert rules. Each rule <name> is evaluated by lifeboat.alert_<name>(now, rule), which
@@ -269,7 +260,7 @@ set search_path = ''
 as $$
   with s as (
     select pg_catalog.pg_database_size(pg_catalog.current_database()) as size,
-      coalesce((lifeboat.setting('database.size_limit_bytes'))::text::bigint, 524288000) as size_limit
+      (lifeboat.setting('database.size_limit_bytes'))::text::bigint as size_limit
   )
   select 'database_size',
     pg_catalog.format('the database uses %s of its %s limit (threshold %s%%)',

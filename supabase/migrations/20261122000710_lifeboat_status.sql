@@ -5,10 +5,12 @@
 -- Nothing here returns a backup's target, an error message or a cron command: those can
 -- name hosts or carry secrets, and the report is shown to holders of the status token.
 
-insert into lifeboat.settings (key, value, description) values
-  ('status.trend_points', '60', 'How many completed full backups the status trend shows'),
+insert into lifeboat.settings (key, value, default_value, description)
+select v.key, v.default_value, v.default_value, v.description from (values
+  ('status.trend_points', '60'::jsonb, 'How many completed full backups the status trend shows'),
   ('status.drill_points', '20', 'How many drills the status drill history shows')
-on conflict (key) do nothing;
+) v(key, default_value, description)
+on conflict (key) do update set default_value = excluded.default_value, description = excluded.description;
 
 -- status_backup(kind, now): the newest completed backup of a kind as status jsonb (null if none).
 create or replace function lifeboat.status_backup(backup_kind text, now timestamptz default pg_catalog.now())
@@ -41,12 +43,12 @@ as $$
     where r.kind = 'full' and r.state = 'completed' and r.finished_at <= $1
   ),
   policy as (
-    select t.tier, t.unit, t.ord, lifeboat.gfs_count('retention.gfs.' || t.tier, t.fallback) is null as keep_all,
-      coalesce(lifeboat.gfs_count('retention.gfs.' || t.tier, t.fallback),
+    select t.tier, t.unit, t.ord, lifeboat.gfs_count('retention.gfs.' || t.tier) is null as keep_all,
+      coalesce(lifeboat.gfs_count('retention.gfs.' || t.tier),
         1 + coalesce(extract(year from $1 at time zone 'UTC')::integer
           - extract(year from o.at at time zone 'UTC')::integer, 0)) as keep
-    from (values ('daily', 'day', 1, 7), ('weekly', 'week', 2, 4), ('monthly', 'month', 3, 12), ('yearly', 'year', 4, null))
-      as t(tier, unit, ord, fallback)
+    from (values ('daily', 'day', 1), ('weekly', 'week', 2), ('monthly', 'month', 3), ('yearly', 'year', 4))
+      as t(tier, unit, ord)
     cross join oldest o
   ),
   slots as (
@@ -125,8 +127,8 @@ declare
   runs jsonb;
   reasons jsonb := '[]';
   rto interval := (select o.rto from lifeboat.recovery_time_objectives o where o.system = 'database');
-  trend_n integer := coalesce((lifeboat.setting('status.trend_points'))::text::integer, 60);
-  drill_n integer := coalesce((lifeboat.setting('status.drill_points'))::text::integer, 20);
+  trend_n integer := (lifeboat.setting('status.trend_points'))::text::integer;
+  drill_n integer := (lifeboat.setting('status.drill_points'))::text::integer;
 begin
   select pg_catalog.to_jsonb(v) into last_verification from (
     select x.id, x.kind, x.backup_run_id, x.started_at, x.finished_at, x.success, x.checks_total, x.warnings, x.errors,
@@ -202,7 +204,7 @@ begin
     'recoverable', not pg_catalog.jsonb_path_exists(reasons, '$[*] ? (@.ok == false)'),
     'reasons', reasons,
     'rpo', pg_catalog.jsonb_build_object('seconds', extract(epoch from rpo)::bigint,
-      'warn_ratio', coalesce((lifeboat.setting('backup.rpo_warn_ratio'))::text::numeric, 0.8), 'setting', 'backup.rpo'),
+      'warn_ratio', (lifeboat.setting('backup.rpo_warn_ratio'))::text::numeric, 'setting', 'backup.rpo'),
     'rto', pg_catalog.jsonb_build_object('system', 'database', 'seconds', extract(epoch from rto)::bigint),
     'data_classes', (select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('data_class', o.data_class,
         'rpo_seconds', extract(epoch from o.rpo)::bigint,

@@ -6,13 +6,15 @@
 -- through lifeboat.invoke() when something is due.
 -- Runs as the project's owner role (postgres, not a superuser). Idempotent.
 
-insert into lifeboat.settings (key, value, description) values
-  ('notify.retry_base', '"30 seconds"', 'First retry delay of a failed notification; doubles per attempt'),
+insert into lifeboat.settings (key, value, default_value, description)
+select v.key, v.default_value, v.default_value, v.description from (values
+  ('notify.retry_base', '"30 seconds"'::jsonb, 'First retry delay of a failed notification; doubles per attempt'),
   ('notify.retry_max', '"1 hour"', 'Longest retry delay of a failed notification'),
   ('notify.max_attempts', '6', 'Attempts before a notification is marked dead'),
   ('notify.lease', '"2 minutes"', 'How long a claimed notification is held before another dispatcher may retry it'),
   ('notify.ping_lookback', '"1 day"', 'How far back cron runs are turned into healthchecks pings')
-on conflict (key) do nothing;
+) v(key, default_value, description)
+on conflict (key) do update set default_value = excluded.default_value, description = excluded.description;
 
 -- Channel secrets never live in this table: `target` and `secret_ref` name an edge
 -- function secret ('env:NAME', set with `supabase secrets set NAME=…`) or a Vault secret
@@ -187,7 +189,7 @@ set search_path = ''
 as $$
 declare
   n integer;
-  lookback interval := coalesce((lifeboat.setting('notify.ping_lookback') #>> '{}')::interval, interval '1 day');
+  lookback interval := (lifeboat.setting('notify.ping_lookback') #>> '{}')::interval;
 begin
   insert into lifeboat.notification_deliveries (channel_id, kind, cron_runid, dedup_key, event, created_at, next_attempt_at)
   select c.id, k.kind, d.runid, 'job:' || j.jobname,
@@ -216,8 +218,9 @@ comment on function lifeboat.queue_job_pings(timestamptz) is
 
 -- claim_notifications(limit, now): claims due deliveries (pending and due, or sending with
 -- an expired lease after a dispatcher crashed), oldest first, without blocking on rows
--- another dispatcher holds. Each claim increments attempts, the fencing token
--- record_notification() requires.
+-- another dispatcher holds. The at-least-once rule (lifeboat.lease_until(), settings
+-- notify.*): each claim increments attempts, the fencing token record_notification()
+-- requires, and leases the delivery until next_attempt_at.
 create or replace function lifeboat.claim_notifications(max_rows integer default 20, now timestamptz default pg_catalog.now())
 returns table (id bigint, attempt integer, kind text, event jsonb, created_at timestamptz, channel_name text,
   channel_kind text, target text, secret_ref text, config jsonb)
@@ -227,16 +230,15 @@ set search_path = ''
 as $$
   with due as (
     select d.id from lifeboat.notification_deliveries d
-    where (d.state = 'pending' and d.next_attempt_at <= $2)
-       or (d.state = 'sending' and d.claimed_at < $2
-             - coalesce((lifeboat.setting('notify.lease') #>> '{}')::interval, interval '2 minutes'))
+    where d.state in ('pending', 'sending') and d.next_attempt_at <= $2
     order by d.id
     limit greatest(max_rows, 1)
     for update skip locked
   ),
   claimed as (
     update lifeboat.notification_deliveries d
-    set state = 'sending', attempts = d.attempts + 1, claimed_at = $2
+    set state = 'sending', attempts = d.attempts + 1, claimed_at = $2,
+        next_attempt_at = lifeboat.lease_until('notify', $2)
     from due where d.id = due.id
     returning d.*
   )
@@ -247,22 +249,9 @@ $$;
 comment on function lifeboat.claim_notifications(integer, timestamptz) is
   'Claims due notification deliveries for a dispatcher; returns them with their channel (references, not secrets).';
 
--- notify_retry_delay(attempts): 30 s, 1 min, 2 min, … capped at notify.retry_max.
-create or replace function lifeboat.notify_retry_delay(attempts integer)
-returns interval
-language sql
-stable
-set search_path = ''
-as $$
-  select least(
-    coalesce((lifeboat.setting('notify.retry_max') #>> '{}')::interval, interval '1 hour'),
-    coalesce((lifeboat.setting('notify.retry_base') #>> '{}')::interval, interval '30 seconds')
-      * pg_catalog.power(2, least(greatest(attempts, 1) - 1, 30)))
-$$;
-
 -- record_notification(id, attempt, status, error, duration, now): records an attempt and
--- moves the delivery on: delivered (2xx), retried with backoff (network error, 408, 429,
--- 5xx), or dead (other 4xx, or out of attempts). A stale attempt changes nothing.
+-- moves the delivery on by the at-least-once rule (lifeboat.delivery_outcome(), settings
+-- notify.*): delivered, retried with backoff, or dead. A stale attempt changes nothing.
 -- A delivered alert message is noted on the alert and on its incident's timeline.
 create or replace function lifeboat.record_notification(
   delivery_id bigint, attempt integer, http_status integer, error text,
@@ -275,8 +264,7 @@ set search_path = ''
 as $$
 declare
   d lifeboat.notification_deliveries;
-  max_attempts integer := coalesce((lifeboat.setting('notify.max_attempts'))::text::integer, 6);
-  retryable boolean := http_status is null or http_status in (408, 429) or http_status >= 500;
+  outcome text;
   err text := pg_catalog.left(error, 500);
   inc bigint;
 begin
@@ -288,7 +276,8 @@ begin
   values (delivery_id, attempt, $6, http_status, err, duration_ms)
   on conflict do nothing;
 
-  if http_status between 200 and 299 then
+  outcome := lifeboat.delivery_outcome('notify', d.attempts, http_status);
+  if outcome = 'delivered' then
     update lifeboat.notification_deliveries x
     set state = 'delivered', delivered_at = $6, last_status = http_status, last_error = null
     where x.id = delivery_id;
@@ -307,14 +296,14 @@ begin
       end if;
     end if;
     return 'delivered';
-  elsif not retryable or d.attempts >= max_attempts then
+  elsif outcome = 'dead' then
     update lifeboat.notification_deliveries x
     set state = 'dead', last_status = http_status, last_error = err
     where x.id = delivery_id;
     return 'dead';
   end if;
   update lifeboat.notification_deliveries x
-  set state = 'pending', next_attempt_at = $6 + lifeboat.notify_retry_delay(d.attempts),
+  set state = 'pending', next_attempt_at = $6 + lifeboat.retry_delay('notify', d.attempts),
       last_status = http_status, last_error = err
   where x.id = delivery_id;
   return 'retry';
@@ -331,9 +320,7 @@ stable
 set search_path = ''
 as $$
   select exists (select from lifeboat.notification_deliveries d
-    where (d.state = 'pending' and d.next_attempt_at <= $1)
-       or (d.state = 'sending' and d.claimed_at < $1
-             - coalesce((lifeboat.setting('notify.lease') #>> '{}')::interval, interval '2 minutes')))
+    where d.state in ('pending', 'sending') and d.next_attempt_at <= $1)
 $$;
 
 -- dispatch_notifications(): the scheduled job. Queues alert messages and job pings, then,

@@ -78,7 +78,7 @@ select is((lifeboat.fingerprint('"FP2 Source"."All Kinds"')->>'rows')::int, 4, '
 select isnt(lifeboat.fingerprint('"FP2 Source"."All Kinds"')->>'hash_sum', lifeboat.fingerprint('"FP2 Source"."All Kinds"', 'lifeboat-fp-v1')->>'hash_sum',
   'v1 and v2 are different hashes');
 
--- v1 through the two-argument form: exactly what 20261122000300_lifeboat_checks.sql computed
+-- v1 through the two-argument form: exactly what the first definition (tests/fixtures/fingerprint_v1.sql) computed
 -- for these rows (recorded before v2 existed), so manifests written with v1 still verify.
 select is(lifeboat.fingerprint('"FP2 Source"."All Kinds"', 'lifeboat-fp-v1'),
   '{"rows": 4, "hash_sum": "-2418604783504594908", "algorithm": "lifeboat-fp-v1", "fingerprint": "v1:4:-2418604783504594908"}'::jsonb,

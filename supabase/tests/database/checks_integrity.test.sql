@@ -108,25 +108,29 @@ update lifeboat.settings set value = '0.99' where key = 'checks.sequence_error_r
 select is((select level from lifeboat.check_sequences(array['Chk Schema ü']) where object = '"Chk Schema ü"."Almost Done"'),
   'warn', 'thresholds come from lifeboat.settings');
 
--- B-tree check: runs where postgres may execute amcheck (hosted Supabase grants it), and
--- otherwise says so in one warning instead of failing.
-select case when has_function_privilege('extensions.bt_index_check(regclass, boolean)', 'execute')
+-- B-tree check: runs where postgres may execute amcheck, and otherwise (not installed, as
+-- on hosted Supabase where postgres cannot create it, or not granted) says so in one
+-- warning instead of failing. checks_amcheck.test.sql forces both of those paths.
+select case when (select executable from lifeboat.amcheck_status())
   then is((select level || ':' || (metadata->>'checked') from r where "check" = 'btree_corruption'), 'ok:5',
     'all 5 B-tree indexes in the schema were checked')
-  else is((select level || ':' || (metadata->>'reason') from r where "check" = 'btree_corruption'), 'warn:permission',
-    'without amcheck rights: one warning naming the permission') end;
-select case when has_function_privilege('extensions.bt_index_check(regclass, boolean)', 'execute')
+  else is((select level || ':' || (metadata->>'reason') from r where "check" = 'btree_corruption'),
+    (select case when installed then 'warn:permission' else 'warn:not_installed' end from lifeboat.amcheck_status()),
+    'without amcheck rights: one warning naming the permission (or the missing extension)') end;
+select case when (select executable from lifeboat.amcheck_status())
   then is((select level || ':' || (metadata->>'skipped') from lifeboat.check_btree_indexes('0 seconds', false, array['Chk Schema ü'])),
     'warn:5', 'a spent budget reports the skipped indexes')
-  else ok((select remediation from r where "check" = 'btree_corruption') like 'As a superuser: grant execute%',
-    'the warning says how to grant it') end;
+  else ok((select remediation from r where "check" = 'btree_corruption')
+      like (select case when installed then 'As a superuser: grant execute%' else '%create extension amcheck%' end
+            from lifeboat.amcheck_status()),
+    'the warning says how to grant it (or how to get the extension)') end;
 -- Corruption: an index on an "immutable" function whose result then changes no longer matches its heap.
 create function "Chk Schema ü".flip(int) returns int language plpgsql immutable as 'begin return $1; end';
 create table "Chk Schema ü".corrupt (id int);
 insert into "Chk Schema ü".corrupt select generate_series(1, 100);
 create index "Corrupt Idx" on "Chk Schema ü".corrupt ("Chk Schema ü".flip(id));
 create or replace function "Chk Schema ü".flip(int) returns int language plpgsql immutable as 'begin return -$1; end';
-select case when has_function_privilege('extensions.bt_index_check(regclass, boolean)', 'execute')
+select case when (select executable from lifeboat.amcheck_status())
   then is((select level from lifeboat.check_btree_indexes('30 seconds', true, array['Chk Schema ü'])
     where object = '"Chk Schema ü"."Corrupt Idx"'), 'error', 'a corrupt index is an error')
   else is((select count(*)::int from lifeboat.check_btree_indexes('30 seconds', true, array['Chk Schema ü'])), 1,

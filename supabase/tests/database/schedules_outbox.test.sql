@@ -34,9 +34,9 @@ select results_eq($$select attempt, status, response, duration_ms from lifeboat.
   $$values (1, 200, '{"ok":true}'::text, 12)$$, 'each attempt is kept in outbox_attempts');
 
 -- t-b: fails, retried with backoff, then dead at max_attempts.
-select is(lifeboat.outbox_retry_delay(1), interval '10 seconds', 'the first retry waits outbox.retry_base');
-select is(lifeboat.outbox_retry_delay(3), interval '40 seconds', 'then the delay doubles per attempt');
-select is(lifeboat.outbox_retry_delay(30), interval '1 hour', 'up to outbox.retry_max');
+select is(lifeboat.retry_delay('outbox', 1), interval '10 seconds', 'the first retry waits outbox.retry_base');
+select is(lifeboat.retry_delay('outbox', 3), interval '40 seconds', 'then the delay doubles per attempt');
+select is(lifeboat.retry_delay('outbox', 30), interval '1 hour', 'up to outbox.retry_max');
 select is(lifeboat.outbox_record((select id from t_ids where label = 't-b'), 1, 503, 'busy', null), 'retry',
   'a 5xx is retried');
 select ok((select next_attempt_at between clock_timestamp() + interval '9 seconds' and clock_timestamp() + interval '11 seconds'

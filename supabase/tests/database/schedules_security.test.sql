@@ -19,7 +19,7 @@ select array_agg(s order by s) as stmts from (
     'select lifeboat.vault_secret(''lifeboat_service_key'')',
     'select * from lifeboat.outbox_claim()',
     'select lifeboat.outbox_record(1, 1, 200, '''', null)',
-    'select lifeboat.outbox_retry_delay(1)',
+    'select lifeboat.retry_delay(''outbox'', 1)',
     'select lifeboat.outbox_next_due()',
     'select lifeboat.outbox_requeue(1)',
     'select lifeboat.run_daily_verification()',
@@ -70,7 +70,7 @@ select is(
   (select count(*)::int from pg_catalog.pg_proc p
    where p.pronamespace = 'lifeboat'::regnamespace
      and p.proname in ('invoke', 'invoke_transport', 'vault_secret', 'outbox_notify', 'outbox_claim', 'outbox_record',
-       'outbox_retry_delay', 'outbox_next_due', 'outbox_requeue', 'run_daily_verification', 'run_bloat_check',
+       'retry_delay', 'outbox_next_due', 'outbox_requeue', 'run_daily_verification', 'run_bloat_check',
        'run_analyze', 'apply_schedules', 'cron_job_status', 'record_job_outcome', 'record_cron_failures', 'health')
      and exists (select from unnest(array['anon', 'authenticated', 'service_role']) r
                  where has_function_privilege(r, p.oid, 'execute'))),
@@ -79,7 +79,7 @@ select is(
   (select count(*)::int from pg_catalog.pg_proc p
    where p.pronamespace = 'lifeboat'::regnamespace and p.prosecdef
      and p.proname in ('invoke', 'invoke_transport', 'vault_secret', 'outbox_notify', 'outbox_claim', 'outbox_record',
-       'outbox_retry_delay', 'outbox_next_due', 'outbox_requeue', 'run_daily_verification', 'run_bloat_check',
+       'retry_delay', 'outbox_next_due', 'outbox_requeue', 'run_daily_verification', 'run_bloat_check',
        'run_analyze', 'apply_schedules', 'cron_job_status', 'record_job_outcome', 'record_cron_failures', 'health')),
   0, 'none is security definer: they run with the caller''s (the owner''s) rights');
 -- run_analyze is the exception by design: a procedure with a SET clause cannot COMMIT.
@@ -87,7 +87,7 @@ select is(
   (select array_agg(p.proname::text order by p.proname) from pg_catalog.pg_proc p
    where p.pronamespace = 'lifeboat'::regnamespace
      and p.proname in ('invoke', 'invoke_transport', 'vault_secret', 'outbox_notify', 'outbox_claim', 'outbox_record',
-       'outbox_retry_delay', 'outbox_next_due', 'outbox_requeue', 'run_daily_verification', 'run_bloat_check',
+       'retry_delay', 'outbox_next_due', 'outbox_requeue', 'run_daily_verification', 'run_bloat_check',
        'run_analyze', 'apply_schedules', 'cron_job_status', 'record_job_outcome', 'record_cron_failures', 'health')
      and not coalesce(p.proconfig @> array['search_path=""'], false)),
   array['run_analyze'], 'every function pins an empty search_path (run_analyze qualifies every name instead)');

@@ -46,9 +46,6 @@ export class ConfigError extends Error {
   }
 }
 
-/** Defaults, the same as the migration's: they fit Supabase's free plan. */
-export const DEFAULT_BUDGET: Budget = { wallMs: 120_000, cpuMs: 1_500, bytes: 256 * 1024 * 1024 };
-
 const positive = (max: number) => z.number().int().positive().max(max);
 const fields = {
   "export.target": z.string().trim().min(1).nullable(),
@@ -65,8 +62,10 @@ const fields = {
   "export.prune_after_backup": z.boolean(),
 } as const;
 
-function read<K extends keyof typeof fields>(rows: Map<string, unknown>, key: K, fallback: z.infer<(typeof fields)[K]>) {
-  if (!rows.has(key) || rows.get(key) === undefined) return fallback;
+function read<K extends keyof typeof fields>(rows: Map<string, unknown>, key: K) {
+  if (!rows.has(key)) {
+    throw new ConfigError(`setting ${key} is missing from lifeboat.settings: apply the Lifeboat migrations, which seed it with its default`);
+  }
   const r = fields[key].safeParse(rows.get(key));
   if (!r.success) {
     throw new ConfigError(`setting ${key} is invalid (${r.error.issues[0].message}): fix it in lifeboat.settings`);
@@ -74,13 +73,13 @@ function read<K extends keyof typeof fields>(rows: Map<string, unknown>, key: K,
   return r.data as z.infer<(typeof fields)[K]>;
 }
 
-/** Reads and validates the export settings. */
+/** Reads and validates the export settings in effect (their defaults live in lifeboat.settings.default_value). */
 export async function loadExportConfig(sql: Sql): Promise<ExportConfig> {
   const rows = new Map<string, unknown>();
-  for (const r of await sql`select key, value from lifeboat.settings where key like 'export.%'`) {
+  for (const r of await sql`select s.key, lifeboat.setting(s.key) as value from lifeboat.settings s where s.key like 'export.%'`) {
     rows.set(String(r.key), r.value);
   }
-  const recipients = read(rows, "export.recipients", []);
+  const recipients = read(rows, "export.recipients");
   for (const r of recipients) {
     try {
       parseRecipient(r);
@@ -89,20 +88,20 @@ export async function loadExportConfig(sql: Sql): Promise<ExportConfig> {
     }
   }
   return {
-    target: read(rows, "export.target", null),
+    target: read(rows, "export.target"),
     recipients,
-    unencrypted: read(rows, "export.unencrypted", false),
-    compression: read(rows, "export.compression", null),
+    unencrypted: read(rows, "export.unencrypted"),
+    compression: read(rows, "export.compression"),
     budget: {
-      wallMs: read(rows, "export.budget.wall_ms", DEFAULT_BUDGET.wallMs),
-      cpuMs: read(rows, "export.budget.cpu_ms", DEFAULT_BUDGET.cpuMs),
-      bytes: read(rows, "export.budget.bytes", DEFAULT_BUDGET.bytes),
+      wallMs: read(rows, "export.budget.wall_ms"),
+      cpuMs: read(rows, "export.budget.cpu_ms"),
+      bytes: read(rows, "export.budget.bytes"),
     },
-    chunkBytes: read(rows, "export.chunk_bytes", 16 * 1024 * 1024),
-    partLease: read(rows, "export.part_lease", "10 minutes"),
-    maxAttempts: read(rows, "export.max_attempts", 5),
-    continueJobs: read(rows, "export.continue", true),
-    pruneAfterBackup: read(rows, "export.prune_after_backup", true),
+    chunkBytes: read(rows, "export.chunk_bytes"),
+    partLease: read(rows, "export.part_lease"),
+    maxAttempts: read(rows, "export.max_attempts"),
+    continueJobs: read(rows, "export.continue"),
+    pruneAfterBackup: read(rows, "export.prune_after_backup"),
   };
 }
 

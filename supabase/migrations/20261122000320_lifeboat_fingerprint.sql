@@ -1,9 +1,10 @@
--- Lifeboat fingerprint v2: the same order-independent {rows, hash_sum} fingerprint, computed
--- from each column's binary value with PostgreSQL's own hash functions instead of from the
--- row's text, several times faster (see docs/sql.md, "Fingerprint", for the exact definition
--- and what each version does and does not distinguish).
+-- Lifeboat fingerprint: an order-independent {rows, hash_sum} content fingerprint of a table.
+-- v2 (current) hashes each column's binary value with PostgreSQL's own hash functions; v1
+-- hashed the row's text and stays computable so manifests written with it still verify (see
+-- docs/sql.md, "Fingerprint", for the exact definitions and what each does and does not
+-- distinguish).
 --
---   lifeboat.fingerprint(target)            -> lifeboat-fp-v2 (what exports record from now on)
+--   lifeboat.fingerprint(target)            -> lifeboat-fp-v2 (what exports record)
 --   lifeboat.fingerprint(target, algorithm) -> 'lifeboat-fp-v1' or 'lifeboat-fp-v2', so a
 --                                              manifest written with v1 still verifies
 --   lifeboat.fingerprint_sql(target, algorithm) -> the query both run, to read or reproduce
@@ -93,7 +94,7 @@ begin
   end if;
 
   if algorithm = 'lifeboat-fp-v1' then
-    -- Unchanged from 20261122000300_lifeboat_checks.sql, so v1 manifests still verify.
+    -- Unchanged from the first definition (tests/fixtures/fingerprint_v1.sql), so v1 manifests still verify.
     -- A partitioned parent covers all its partitions; a plain table only itself (ONLY), so an
     -- inheritance child's rows are not counted twice.
     -- The whole-row reference `alias::text` is about twice as fast as `(alias.*)::text`, but a
@@ -149,6 +150,23 @@ $$;
 comment on function lifeboat.fingerprint_sql(regclass, text) is
   'The query lifeboat.fingerprint(target, algorithm) runs (count and hash sum), as text; run it with the settings lifeboat.fingerprint pins.';
 
+-- The current algorithm. Exports record this; restores recompute with the algorithm the
+-- manifest names (lifeboat.fingerprint(target, algorithm)).
+-- The output settings are pinned by the two-argument form it calls. plpgsql, not sql: it is
+-- created before the form it calls (here and in the restore's pg_temp copies).
+create or replace function lifeboat.fingerprint(target regclass)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return lifeboat.fingerprint(target, 'lifeboat-fp-v2');
+end
+$$;
+comment on function lifeboat.fingerprint(regclass) is
+  'Order-independent content fingerprint {algorithm, rows, hash_sum, fingerprint} with the current algorithm, lifeboat-fp-v2: count(*) and the exact sum of per-row hashes of the column values. Equal on a faithful copy in any schema or database.';
+
 -- The fingerprint with a named algorithm: v2, or v1 for manifests written before v2.
 -- Output settings are pinned so text forms (v1 rows, v2 columns without a value hash) are the
 -- same in any database and session. Parallel workers are used as the session allows
@@ -184,23 +202,6 @@ end
 $$;
 comment on function lifeboat.fingerprint(regclass, text) is
   'Order-independent content fingerprint {algorithm, rows, hash_sum, fingerprint} with the named algorithm: ''lifeboat-fp-v2'' (per-column value hashes) or ''lifeboat-fp-v1'' (hash of the row text).';
-
--- The current algorithm. Exports record this; restores recompute with the algorithm the
--- manifest names (lifeboat.fingerprint(target, algorithm)).
--- The output settings are pinned by the two-argument form it calls. plpgsql, not sql: the
--- restore creates pg_temp copies of both overloads in an order where this one may come first.
-create or replace function lifeboat.fingerprint(target regclass)
-returns jsonb
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-  return lifeboat.fingerprint(target, 'lifeboat-fp-v2');
-end
-$$;
-comment on function lifeboat.fingerprint(regclass) is
-  'Order-independent content fingerprint {algorithm, rows, hash_sum, fingerprint} with the current algorithm, lifeboat-fp-v2: count(*) and the exact sum of per-row hashes of the column values. Equal on a faithful copy in any schema or database.';
 
 -- Nothing here is granted to the API roles.
 revoke all on all tables in schema lifeboat from public, anon, authenticated;
