@@ -209,8 +209,10 @@ Deno.test("notify: healthchecks pings around scheduled jobs: /start, then succes
       await sql`insert into lifeboat.notification_channels (name, kind, target, config, created_at)
         values ('test-hc', 'healthchecks', ${`url:${rx.url}/ping/key123`}, ${sql.json({ jobs: TEST_JOB })}, now() - interval '1 hour')`;
       await sql`select cron.schedule(${TEST_JOB}, '0 0 1 1 *', 'select 1')`;
-      await sql`insert into cron.job_run_details (jobid, database, username, command, status, return_message, start_time, end_time)
-        select jobid, 'postgres', current_user, 'select 1', s.status, '', now() - s.ago, now() - s.ago + interval '2 seconds'
+      // Run ids above every real one: postgres may not use cron.runid_seq on Supabase.
+      await sql`insert into cron.job_run_details (jobid, runid, database, username, command, status, return_message, start_time, end_time)
+        select jobid, (select coalesce(max(d.runid), 0) + 1000000 from cron.job_run_details d) + row_number() over (),
+          'postgres', current_user, 'select 1', s.status, '', now() - s.ago, now() - s.ago + interval '2 seconds'
         from cron.job, (values ('succeeded', interval '3 minutes'), ('failed', interval '2 minutes')) s(status, ago)
         where jobname = ${TEST_JOB}`;
       await fn.ready();

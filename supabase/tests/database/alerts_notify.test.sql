@@ -113,8 +113,9 @@ select is(lifeboat.record_notification((select id from c4), 1, 404, 'HTTP 404', 
 insert into lifeboat.notification_channels (name, kind, target, created_at, config)
 values ('hc', 'healthchecks', 'env:LIFEBOAT_TEST_HC_URL', now() - interval '1 hour', '{"jobs": "lifeboat-ping-test"}');
 select cron.schedule('lifeboat-ping-test', '0 0 1 1 *', 'select 1');
-insert into cron.job_run_details (jobid, database, username, command, status, return_message, start_time, end_time)
-select jobid, 'postgres', current_user, 'select 1', s, '', now() - interval '5 minutes', now() - interval '4 minutes'
+-- Run ids above every real one: postgres may not use cron.runid_seq on Supabase.
+insert into cron.job_run_details (jobid, runid, database, username, command, status, return_message, start_time, end_time)
+select jobid, (select coalesce(max(d.runid), 0) + 1000000 from cron.job_run_details d) + row_number() over (), 'postgres', current_user, 'select 1', s, '', now() - interval '5 minutes', now() - interval '4 minutes'
 from cron.job, unnest(array['succeeded', 'failed']) s where jobname = 'lifeboat-ping-test';
 select is(lifeboat.queue_job_pings(), 4, 'two runs queue four pings');
 select set_eq($$select kind from lifeboat.notification_deliveries where dedup_key = 'job:lifeboat-ping-test'$$,

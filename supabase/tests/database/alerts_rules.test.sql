@@ -167,13 +167,13 @@ select pg_drop_replication_slot('lifeboat_alert_test');
 -- cron_job_failed: evaluated through record_cron_failures() from the schedules migration.
 update lifeboat.alert_rules set enabled = true where rule = 'cron_job_failed';
 select cron.schedule('lifeboat-alert-rule-test', '0 0 1 1 *', 'select 1');
-insert into cron.job_run_details (jobid, database, username, command, status, return_message, start_time, end_time)
-select jobid, 'postgres', current_user, 'select 1', 'failed', 'ERROR: boom', now() - interval '2 minutes', now() - interval '2 minutes'
+insert into cron.job_run_details (jobid, runid, database, username, command, status, return_message, start_time, end_time)
+select jobid, (select coalesce(max(d.runid), 0) + 1000000 from cron.job_run_details d), 'postgres', current_user, 'select 1', 'failed', 'ERROR: boom', now() - interval '2 minutes', now() - interval '2 minutes'
 from cron.job where jobname = 'lifeboat-alert-rule-test';
 select lifeboat.evaluate_alerts((select at from t0));
 select ok(pg_temp.firing('cron_job_failed:lifeboat-alert-rule-test'), 'a failed cron run fires cron_job_failed');
-insert into cron.job_run_details (jobid, database, username, command, status, return_message, start_time, end_time)
-select jobid, 'postgres', current_user, 'select 1', 'succeeded', 'SELECT 1', now() - interval '1 minute', now() - interval '1 minute'
+insert into cron.job_run_details (jobid, runid, database, username, command, status, return_message, start_time, end_time)
+select jobid, (select coalesce(max(d.runid), 0) + 1000000 from cron.job_run_details d), 'postgres', current_user, 'select 1', 'succeeded', 'SELECT 1', now() - interval '1 minute', now() - interval '1 minute'
 from cron.job where jobname = 'lifeboat-alert-rule-test';
 select lifeboat.evaluate_alerts((select at from t0) + interval '1 minute');
 select ok(pg_temp.resolved('cron_job_failed:lifeboat-alert-rule-test'), 'the next success resolves it');

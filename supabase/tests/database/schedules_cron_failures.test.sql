@@ -11,10 +11,11 @@ do $$ begin
   perform cron.schedule('not-lifeboat-job', '0 0 1 1 *', 'select 1/0');
 end $$;
 
--- Adds one finished run of a job: status, message, minutes ago.
+-- Adds one finished run of a job: status, message, minutes ago. Its run id is above every real
+-- one, as pg_cron's would be: postgres may not use cron.runid_seq on Supabase.
 create function pg_temp.run(job text, st text, msg text, ago int default 0) returns void language sql as $$
   insert into cron.job_run_details (jobid, runid, job_pid, database, username, command, status, return_message, start_time, end_time)
-  select j.jobid, nextval('cron.runid_seq'), 0, 'postgres', 'postgres', j.command, st, msg,
+  select j.jobid, (select coalesce(max(d.runid), 0) + 1000000 from cron.job_run_details d), 0, 'postgres', 'postgres', j.command, st, msg,
     now() - make_interval(mins => ago), now() - make_interval(mins => ago)
   from cron.job j where j.jobname = job
 $$;
@@ -101,7 +102,7 @@ select is(pg_temp.outcome(), 'resolved (job no longer scheduled)', 'an unschedul
 do $$ begin perform cron.schedule('lifeboat-test-undated', '0 0 1 1 *', 'select 1'); end $$;
 select pg_temp.run('lifeboat-test-undated', 'succeeded', '1 row', 60 * 24 * 10);  -- before both windows
 insert into cron.job_run_details (jobid, runid, job_pid, database, username, command, status, return_message)
-select jobid, nextval('cron.runid_seq'), 0, 'postgres', 'postgres', command, 'failed', 'connection failed'
+select jobid, (select coalesce(max(d.runid), 0) + 1000000 from cron.job_run_details d), 0, 'postgres', 'postgres', command, 'failed', 'connection failed'
 from cron.job where jobname = 'lifeboat-test-undated';
 select results_eq($$select last_status, consecutive_failures, last_message from lifeboat.cron_job_status()
     where jobname = 'lifeboat-test-undated'$$,
