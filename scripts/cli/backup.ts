@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db.ts";
+import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import {
   AgeKeyError,
   type Compression,

@@ -6,7 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { connect, describeDbError } from "../../supabase/functions/_shared/db.ts";
+import { connect, describeDbError } from "../../supabase/functions/_shared/db/mod.ts";
 import { loadStatusReport, type StatusReport } from "../../supabase/functions/_shared/status/report.ts";
 import { renderStatusPage } from "../../supabase/functions/_shared/status/html.ts";
 import { formatBytes, shortDuration } from "../../supabase/functions/_shared/status/format.ts";

@@ -4,7 +4,7 @@
  * Exit 0 only when the restore is complete and verified.
  * @module
  */
-import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db.ts";
+import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { restoreBackup } from "../../supabase/functions/_shared/restore/engine.ts";
 import { parseUserTable, type QName } from "../../supabase/functions/_shared/restore/names.ts";
 import { isPgDumpArchive, restorePgDump } from "../../supabase/functions/_shared/restore/pgdump.ts";

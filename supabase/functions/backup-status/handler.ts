@@ -12,7 +12,7 @@
  * come from LIFEBOAT_STATUS_CORS_ORIGINS (comma list, `*` for any).
  * @module
  */
-import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db.ts";
+import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db/mod.ts";
 import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "../_shared/http.ts";
 import { isServiceCaller, type ServiceCredentials, serviceCredentialsFromEnv, timingSafeEqual } from "../_shared/auth.ts";
 import { cachedSingleFlight } from "../_shared/single_flight.ts";

@@ -10,7 +10,7 @@
  * - Public callers see the status and check names; service callers also see values and output.
  * @module
  */
-import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db.ts";
+import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db/mod.ts";
 import { errorResponse, methodNotAllowed } from "../_shared/http.ts";
 import { isServiceCaller, type ServiceCredentials, serviceCredentialsFromEnv } from "../_shared/auth.ts";
 import { cachedSingleFlight, withTimeout } from "../_shared/single_flight.ts";

@@ -5,7 +5,7 @@
  * Uses its own connection: the export's transactions are read-only.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import type { ExportedObject } from "./engine.ts";
 
 /** One run's audit rows. */

@@ -9,7 +9,7 @@
  * The manifest is written last; a backup without one is incomplete.
  * @module
  */
-import { copyOutRegistry, type Sql } from "../db.ts";
+import { copyOutRegistry, type Sql } from "../db/mod.ts";
 import { type Compression, defaultCompression, hasZstd } from "../crypto/mod.ts";
 import {
   type Manifest,

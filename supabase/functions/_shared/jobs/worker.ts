@@ -5,7 +5,7 @@
  * attempt, so a part re-claimed after a crash is never counted twice.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql, Tx } from "../db/mod.ts";
 import { schemaKey } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "../export/catalog.ts";
@@ -15,7 +15,6 @@ import { finalizeScript } from "../export/finalize.ts";
 import { qualified } from "../export/ident.ts";
 import { type SealConfig, writeWholeObject } from "../export/part_writer.ts";
 import { copyTableToParts } from "../export/table_copy.ts";
-import type { Tx } from "../export/tx.ts";
 import type { BudgetMeter, StopReason } from "./budget.ts";
 import type { ExportConfig } from "./config.ts";
 import { jobSelection } from "./plan.ts";

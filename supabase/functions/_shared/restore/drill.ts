@@ -5,7 +5,7 @@
  * result in `lifeboat.drills`, and always drop the scratch database afterwards.
  * @module
  */
-import { connect, describeDbError, type Sql } from "../db.ts";
+import { connect, describeDbError, type Sql } from "../db/mod.ts";
 import type { Store } from "../store/types.ts";
 import { type Check, check, findings, summarize, type Summary } from "../verify/checks.ts";
 import { type RestoreEvent, restoreBackup, type RestoreReport } from "./engine.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 import { AgeKeyError } from "../crypto/mod.ts";
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import type { Manifest, TableEntry } from "../format/manifest.ts";
 import type { Store } from "../store/types.ts";
 import { identityMatches } from "../verify/access.ts";

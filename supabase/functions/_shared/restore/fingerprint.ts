@@ -11,7 +11,7 @@
  * restored table is fingerprinted with that algorithm, so backups taken before v2 still verify.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import { type QName, qualified } from "./names.ts";
 import { splitSql } from "./sql_split.ts";
 

@@ -7,7 +7,7 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { openStream } from "../crypto/mod.ts";
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import type { Manifest, StoredObjectEntry, TableEntry } from "../format/manifest.ts";
 import type { Store } from "../store/types.ts";
 import { objectKey } from "../verify/locate.ts";

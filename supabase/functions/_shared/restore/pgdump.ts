@@ -5,7 +5,7 @@
  * fingerprints of every restored table compared with the source's.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import { type Check, check, summarize } from "../verify/checks.ts";
 import { fingerprintAlgorithm, Fingerprinter, sameFingerprint } from "./fingerprint.ts";
 import { display, keyOf, type QName } from "./names.ts";

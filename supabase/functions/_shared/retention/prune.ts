@@ -6,7 +6,7 @@
  * jobs once their grace period is over. The clock is injectable, for tests.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import { MANIFEST_KEY } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
 

@@ -5,7 +5,7 @@
  * Needs only a store and, for completeness and recording, a connection to the source.
  * @module
  */
-import { describeDbError, type Sql } from "../db.ts";
+import { describeDbError, type Sql } from "../db/mod.ts";
 import type { Manifest } from "../format/manifest.ts";
 import { type Store, StoreError } from "../store/types.ts";
 import { checkSampleDecrypts } from "./access.ts";
