@@ -8,8 +8,8 @@ import { connect, describeDbError, type Sql } from "../../supabase/functions/_sh
 import { restoreBackup } from "../../supabase/functions/_shared/restore/engine.ts";
 import { parseUserTable, type QName } from "../../supabase/functions/_shared/restore/names.ts";
 import { isPgDumpArchive, restorePgDump } from "../../supabase/functions/_shared/restore/pgdump.ts";
-import { progressSink } from "../../supabase/functions/_shared/restore/progress.ts";
-import { formatChecks } from "../../supabase/functions/_shared/verify/checks.ts";
+import { progressSink } from "./restore_progress.ts";
+import { formatChecks } from "./checks.ts";
 import { countOption, openBackup, parseCommand, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat restore [<backup id> | <store>/<backup id> | <file.dump>] --target <db url> [options]

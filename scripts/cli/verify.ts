@@ -4,7 +4,7 @@
  * @module
  */
 import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
-import { formatChecks } from "../../supabase/functions/_shared/verify/checks.ts";
+import { formatChecks } from "./checks.ts";
 import { verifyBackup } from "../../supabase/functions/_shared/verify/engine.ts";
 import { countOption, openBackup, parseCommand, usageError } from "./common.ts";
 

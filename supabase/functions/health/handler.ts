@@ -14,6 +14,7 @@ import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shar
 import { errorResponse, methodNotAllowed } from "../_shared/http.ts";
 import { isServiceCaller, type ServiceCredentials, serviceCredentialsFromEnv } from "../_shared/auth.ts";
 import { cachedSingleFlight, withTimeout } from "../_shared/single_flight.ts";
+import type { Check } from "../_shared/checks.ts";
 
 /** A check's status in the health-check draft. */
 export type HealthStatus = "pass" | "warn" | "fail";
@@ -34,14 +35,8 @@ export interface HealthReport {
   checks: Record<string, HealthCheck[]>;
 }
 
-/** A row of `lifeboat.health()`. */
-interface HealthRow {
-  check: string;
-  level: "ok" | "warn" | "error";
-  object: string;
-  detail: string;
-  metadata: { observed_value?: unknown; observed_unit?: string } | null;
-}
+/** A row of `lifeboat.health()` as the probe selects it: a {@link Check} without the remediation. */
+type HealthRow = Omit<Check, "remediation" | "metadata"> & { metadata: Check["metadata"] | null };
 
 /** Settings for {@linkcode createHealthHandler}. */
 export interface HealthOptions {
@@ -124,7 +119,7 @@ async function readiness(opts: HealthOptions): Promise<HealthReport> {
     (checks[key] ??= []).push({
       componentType: "datastore",
       observedValue: row.metadata?.observed_value,
-      observedUnit: row.metadata?.observed_unit,
+      observedUnit: row.metadata?.observed_unit as string | undefined,
       status,
       time: time(),
       ...(status === "pass" ? {} : { output: row.detail }),

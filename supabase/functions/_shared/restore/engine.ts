@@ -12,7 +12,7 @@ import type { Sql } from "../db/mod.ts";
 import type { Manifest, TableEntry } from "../format/manifest.ts";
 import type { Store } from "../store/types.ts";
 import { identityMatches } from "../verify/access.ts";
-import { type Check, check, summarize, type Summary } from "../verify/checks.ts";
+import { type Check, check, summarize, type Summary } from "../checks.ts";
 import { checkIntegrity } from "../verify/integrity.ts";
 import { BackupError, latestBackupId, readManifest } from "../verify/locate.ts";
 import { classifyAll, closeSelection, type PartialPlan, type PlannedStatement, planPartial, planWhole } from "./ddl.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import { type Check, check, summarize } from "../verify/checks.ts";
+import { type Check, check, summarize } from "../checks.ts";
 import { fingerprintAlgorithm, Fingerprinter, sameFingerprint } from "./fingerprint.ts";
 import { display, keyOf, type QName } from "./names.ts";
 import { existingRelations } from "./preflight.ts";

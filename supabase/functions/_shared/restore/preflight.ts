@@ -6,7 +6,7 @@
  */
 import type { Sql } from "../db/mod.ts";
 import type { Manifest } from "../format/manifest.ts";
-import { type Check, check } from "../verify/checks.ts";
+import { type Check, check } from "../checks.ts";
 import type { DdlStatement } from "./ddl.ts";
 import { display, IDENT, keyOf, type QName, unquote } from "./names.ts";
 

@@ -7,7 +7,7 @@
  */
 import type { Sql } from "../db/mod.ts";
 import type { Manifest, ManifestScope } from "../format/manifest.ts";
-import { type Check, check } from "./checks.ts";
+import { type Check, check } from "../checks.ts";
 
 interface SourceRelation {
   schema: string;
