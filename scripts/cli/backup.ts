@@ -25,6 +25,7 @@ import {
 } from "../../supabase/functions/_shared/export/mod.ts";
 import { openStore, type Store, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
 import { COMPRESSIONS, newBackupId } from "../../supabase/functions/_shared/format/manifest.ts";
+import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
 import { activeRunFor, isTargetConflict, TargetBusyError } from "../../supabase/functions/_shared/export/active_run.ts";
 
 const USAGE = `usage: lifeboat backup --store <dir|file://…|s3://bucket/prefix> --recipient age1… [options]
@@ -242,15 +243,8 @@ function safeDbMessage(err: unknown): string {
   return describeDbError(err);
 }
 
-function fmtBytes(n: number): string {
-  const u = ["B", "KB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1000 && i < u.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
-}
+/** Progress and totals count bytes in decimal steps (KB, MB: 1000). */
+const DECIMAL = { base: 1000 } as const;
 
 function fmtSecs(s: number | null): string {
   if (s === null) return "--";
@@ -273,8 +267,8 @@ function progressRenderer(json: boolean): (p: ExportProgress, force?: boolean) =
       const w = 24;
       const bar = "#".repeat(Math.round(frac * w)).padEnd(w, ".");
       const rate = p.elapsedMs > 0 ? p.bytes / (p.elapsedMs / 1000) : 0;
-      const line = `[${bar}] ${(frac * 100).toFixed(0).padStart(3)}%  ${fmtBytes(p.bytes)}  ${p.rows.toLocaleString("en")} rows  ` +
-        `${p.tablesDone}/${p.tablesTotal} tables  ${fmtBytes(rate)}/s  ETA ${fmtSecs(p.etaSeconds)}`;
+      const line = `[${bar}] ${(frac * 100).toFixed(0).padStart(3)}%  ${formatBytes(p.bytes, DECIMAL)}  ${p.rows.toLocaleString("en")} rows  ` +
+        `${p.tablesDone}/${p.tablesTotal} tables  ${formatBytes(rate, DECIMAL)}/s  ETA ${fmtSecs(p.etaSeconds)}`;
       Deno.stderr.writeSync(enc.encode(`\r\x1b[K${line}`));
     } else {
       console.log(JSON.stringify({ event: "progress", ...p }));
@@ -396,7 +390,7 @@ export async function run(argv: string[]): Promise<number> {
       if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
       console.log(
         `backup ${id} complete: ${m.tables.length} tables, ${totals.rows.toLocaleString("en")} rows, ` +
-          `${fmtBytes(totals.bytes)} read, ${fmtBytes(stored)} stored (${m.compression}) in ${secs.toFixed(1)}s ` +
+          `${formatBytes(totals.bytes, DECIMAL)} read, ${formatBytes(stored, DECIMAL)} stored (${m.compression}) in ${secs.toFixed(1)}s ` +
           `(${m.encryption.scheme === "none" ? "UNENCRYPTED" : `encrypted to ${m.encryption.recipients.length} recipient(s)`})`,
       );
       console.log(`manifest: ${a.store.replace(/\/+$/, "")}/${result.manifestKey}`);

@@ -15,6 +15,7 @@ import { errorResponse, methodNotAllowed } from "../_shared/http.ts";
 import { isServiceCaller, type ServiceCredentials, serviceCredentialsFromEnv } from "../_shared/auth.ts";
 import { cachedSingleFlight, withTimeout } from "../_shared/single_flight.ts";
 import type { Check } from "../_shared/checks.ts";
+import { numberFromEnv } from "../_shared/env.ts";
 
 /** A check's status in the health-check draft. */
 export type HealthStatus = "pass" | "warn" | "fail";
@@ -182,11 +183,6 @@ export function createHealthHandler(opts: HealthOptions): (req: Request) => Prom
     };
     return new Response(req.method === "HEAD" ? null : serialize(report, full), { status, headers });
   };
-}
-
-function numberFromEnv(name: string, fallback: number): number {
-  const v = Number(Deno.env.get(name));
-  return Number.isFinite(v) && v > 0 ? v : fallback;
 }
 
 /** The handler wired to the environment: SUPABASE_DB_URL and the service credentials. */

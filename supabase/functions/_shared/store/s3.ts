@@ -24,6 +24,7 @@
 
 import { AwsClient } from "aws4fetch";
 import { createHash } from "node:crypto";
+import { escapeXml } from "../text/mod.ts";
 import {
   DEFAULT_RETRY,
   describeFailure,
@@ -1016,11 +1017,6 @@ function encodeRfc3986(s: string): string {
 /** Percent-encode each `/`-separated segment of a key. */
 export function encodeKeyPath(key: string): string {
   return key.split("/").map(encodeRfc3986).join("/");
-}
-
-function escapeXml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;");
 }
 
 function unescapeXml(s: string): string {
