@@ -210,8 +210,8 @@ function checkDbUrl(url: string): void {
 
 /** Opens the store and checks it answers, so a typo fails before any data is read. */
 async function openAndProbe(spec: string, backupId: string): Promise<Store> {
-  // Multipart memory is (concurrency + 1) × part size per table in flight: keep it small.
-  const store = openStore(spec, { s3: { concurrency: 2, partSize: 5 * 1024 * 1024 } });
+  // Upload memory is (concurrency + 1) × chunk size per table in flight: keep it small.
+  const store = openStore(spec, { tuning: { uploadConcurrency: 2, uploadChunkBytes: 5 * 1024 * 1024 } });
   const local = !/^[a-z][a-z0-9+.-]*:\/\//i.test(spec) || spec.startsWith("file://");
   if (local) {
     const root = spec.startsWith("file://") ? decodeURIComponent(new URL(spec).pathname) : spec;
