@@ -1,7 +1,7 @@
 /**
- * The fingerprint every manifest records for a table ({@link TableEntry}`.fingerprint`), as the
- * SQL that computes it: `lifeboat.fingerprint` (both overloads) and `lifeboat.fingerprint_sql`,
- * the query they run. This is the one source of those definitions outside the database:
+ * The fingerprint every manifest records for a table (`TableEntry.fingerprint` in manifest.ts),
+ * as the SQL that computes it: `lifeboat.fingerprint` (both overloads) and
+ * `lifeboat.fingerprint_sql`, the query they run. This is the one source of those definitions outside the database:
  *
  * - the migrations install exactly these functions (tests/fingerprint_versions.test.ts compares
  *   each with what `pg_get_functiondef` reports after the migrations ran);
@@ -12,7 +12,6 @@
  * algorithm is a new algorithm name (docs/sql.md, "Fingerprint"), made here and in a migration.
  * @module
  */
-import type { TableEntry } from "./manifest.ts";
 
 /** A function of the fingerprint: name, identity arguments and its `create` statement. */
 export interface FingerprintFunction {
