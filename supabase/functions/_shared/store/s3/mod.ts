@@ -14,8 +14,7 @@ import { type S3Options, s3ConfigFrom } from "./options.ts";
 import { S3Store } from "./store.ts";
 
 export { S3Store, type S3StoreConfig } from "./store.ts";
-export { S3_ENV, type S3Options } from "./options.ts";
-export { MAX_PARTS, MIN_PART_SIZE } from "./multipart.ts";
+export { MAX_PARTS, MIN_PART_SIZE, S3_ENV, type S3Options } from "./options.ts";
 
 /** Opens `s3://bucket/prefix` locations; settings from `openStore(…, { s3 })` or the environment. */
 export const s3Driver: StoreDriver<S3Options> = {

@@ -12,12 +12,8 @@ import { createHash } from "node:crypto";
 import { expectSha256 } from "../expect.ts";
 import { type ObjectInfo, type PutOptions, type ReadOptions, type StoredObject, StoreError } from "../types.ts";
 import { type S3Client, sha256Hex } from "./client.ts";
+import { MAX_PARTS } from "./options.ts";
 import { completeMultipartXml, xmlText } from "./xml.ts";
-
-/** Smallest part S3 accepts (except the last). */
-export const MIN_PART_SIZE = 5 * 1024 * 1024;
-/** Most parts one multipart upload may have. */
-export const MAX_PARTS = 10_000;
 
 /** What a multipart upload needs from the store it writes into. */
 export interface MultipartTarget {

@@ -7,7 +7,6 @@ import { z } from "zod";
 import type { DriverOpenOptions } from "../driver.ts";
 import type { RetryOptions } from "../retry.ts";
 import { StoreError, validatePrefix } from "../types.ts";
-import { MIN_PART_SIZE } from "./multipart.ts";
 import type { S3StoreConfig } from "./store.ts";
 
 /** S3 connection settings; any left out are read from the environment. */
@@ -35,8 +34,12 @@ export const S3_ENV = {
   secretAccessKey: "LIFEBOAT_S3_SECRET_ACCESS_KEY",
 } as const;
 
+/** Smallest part S3 accepts (except the last). */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** Largest part S3 accepts. */
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+/** Most parts one multipart upload may have. */
+export const MAX_PARTS = 10_000;
 
 const retrySchema = z.object({
   attempts: z.number().int().min(1).max(20).optional(),
