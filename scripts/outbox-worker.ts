@@ -18,7 +18,7 @@
  * Logs are JSON lines without keys, URLs or hostnames. SIGTERM/SIGINT stop it cleanly.
  * @module
  */
-import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../supabase/functions/_shared/db.ts";
+import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../supabase/functions/_shared/db/mod.ts";
 
 type Env = { get(name: string): string | undefined };
 

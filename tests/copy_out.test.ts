@@ -1,4 +1,4 @@
-// The bulk COPY reader (supabase/functions/_shared/copy_out) against real Postgres: the bytes
+// The bulk COPY reader (supabase/functions/_shared/db/copy_out) against real Postgres: the bytes
 // and row counts equal postgres.js's own per-row stream for small, empty and multi-megabyte
 // rows; an error in the middle of a COPY rejects and leaves the connection usable; a cancelled
 // read fails without hanging; the bulk path is really the one taken; and pausing the
@@ -6,9 +6,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { releaseOwned } from "../supabase/functions/_shared/release.ts";
-import { BatchQueue, canPauseReading, copyOut } from "../supabase/functions/_shared/copy_out/reader.ts";
-import { connect, copyOutRegistry, type Sql } from "../supabase/functions/_shared/db.ts";
-import type { Tx } from "../supabase/functions/_shared/export/tx.ts";
+import { BatchQueue, canPauseReading, connect, copyOut, copyOutRegistry, type Sql, type Tx } from "../supabase/functions/_shared/db/mod.ts";
 import { db, dbUrl } from "./support/stack.ts";
 
 async function readAll(sql: Sql, statement: string, batchBytes = 64 * 1024) {
@@ -240,7 +238,7 @@ Deno.test("copy_out: sslmode=verify-full refuses the stack's self-signed certifi
 
 import { EventEmitter } from "node:events";
 import { Buffer } from "node:buffer";
-import { CopyOutSocket } from "../supabase/functions/_shared/copy_out/socket.ts";
+import { CopyOutSocket } from "../supabase/functions/_shared/db/mod.ts";
 
 /** One protocol message: type byte, int32 length, body. */
 function msg(type: string, body: Uint8Array | string = new Uint8Array(0)): Uint8Array {

@@ -3,7 +3,7 @@
 // unencrypted output only by request, and bad selections refused.
 import assert from "node:assert/strict";
 import { type Compression, decompressStream } from "../supabase/functions/_shared/crypto/mod.ts";
-import { connect } from "../supabase/functions/_shared/db.ts";
+import { connect } from "../supabase/functions/_shared/db/mod.ts";
 import {
   copyTableToParts,
   ExportConfigError,

@@ -4,7 +4,7 @@
 // manifest and no objects behind, and part uploads overlapping against a slow endpoint.
 import assert from "node:assert/strict";
 import { generateIdentity, openStream } from "../supabase/functions/_shared/crypto/mod.ts";
-import { connect } from "../supabase/functions/_shared/db.ts";
+import { connect } from "../supabase/functions/_shared/db/mod.ts";
 import { exportBackup } from "../supabase/functions/_shared/export/mod.ts";
 import { openStore, type S3Options, type Store, StoreError } from "../supabase/functions/_shared/store/mod.ts";
 import { hasS3, readManifest, verifyObjects } from "./support/export_env.ts";

@@ -1,10 +1,12 @@
 // Fingerprint algorithms across versions, against real Postgres and through the real CLI:
 // lifeboat.fingerprint() is v2, fingerprint(t, 'lifeboat-fp-v1') is exactly the original v1,
 // a target without Lifeboat (or with an older one that knows only v1) computes both with
-// temporary copies of the newest migrations' functions, and a backup whose manifest recorded
-// v1 fingerprints still restores as verified (and a wrong v1 value is still a mismatch).
+// temporary copies of format/fingerprint.ts's functions (exactly those the migrations install),
+// and a backup whose manifest recorded v1 fingerprints still restores as verified (and a wrong
+// v1 value is still a mismatch).
 import assert from "node:assert/strict";
 import { Fingerprinter, fingerprintAlgorithm, temporaryFingerprintSql } from "../supabase/functions/_shared/restore/fingerprint.ts";
+import { FINGERPRINT_FUNCTIONS } from "../supabase/functions/_shared/format/fingerprint.ts";
 import { splitSql } from "../supabase/functions/_shared/restore/sql_split.ts";
 import { client, createDb, dropDb, lifeboat, sourceUrl, urlOf } from "./restore_support.ts";
 import { repoRoot } from "./support/stack.ts";
@@ -117,24 +119,31 @@ Deno.test("fingerprints: v2 by default, v1 on request, installed or as temporary
       assert.ok(stmts.some((s) => s.includes("lifeboat-fp-v2")), "the v2 definition, not the first migration's");
     });
 
-    await t.step("temporaryFingerprintSql: a later migration wins; helpers are followed, other functions left out", async () => {
-      const mig = await Deno.makeTempDir({ dir, prefix: "migrations-" });
-      await Deno.writeTextFile(`${mig}/001_a.sql`, `
-        create or replace function lifeboat.fingerprint(target regclass) returns jsonb language sql as $$ select '1'::jsonb $$;
-        create or replace function lifeboat.unrelated() returns int language sql as $$ select 1 $$;`);
-      await Deno.writeTextFile(`${mig}/002_b.sql`, `
-        create or replace function lifeboat.fp_inner(x int) returns int language sql as $$ select x $$;
-        create or replace function lifeboat.fp_helper(x int) returns int language sql as $$ select lifeboat.fp_inner(x) $$;
-        create or replace function lifeboat.fingerprint(target regclass) returns jsonb language sql
-          as $$ select to_jsonb(lifeboat.fp_helper(2)) $$;`);
-      const stmts = await temporaryFingerprintSql(new URL(`file://${mig}/`));
-      assert.equal(stmts.length, 3);
-      assert.match(stmts[0], /function pg_temp\.fp_inner\(/);
-      assert.match(stmts[1], /function pg_temp\.fp_helper\(x int\).*select pg_temp\.fp_inner\(x\)/s);
-      assert.match(stmts[2], /function pg_temp\.fingerprint\(target regclass\).*pg_temp\.fp_helper\(2\)/s);
-      const none = await Deno.makeTempDir({ dir, prefix: "migrations-" });
-      await Deno.writeTextFile(`${none}/001_a.sql`, `create or replace function lifeboat.unrelated() returns int language sql as $$ select 1 $$;`);
-      await assert.rejects(() => temporaryFingerprintSql(new URL(`file://${none}/`)), /no migration defines lifeboat\.fingerprint/);
+    await t.step("format/fingerprint.ts holds exactly the fingerprint functions the migrations install", async () => {
+      // Every lifeboat.fingerprint* function and its definition as Postgres prints it back.
+      const definitions = async (sql: ReturnType<typeof client>) =>
+        Object.fromEntries(
+          (await sql<{ sig: string; def: string }[]>`
+            select p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')' as sig,
+                   pg_catalog.pg_get_functiondef(p.oid) as def
+              from pg_catalog.pg_proc p
+             where p.pronamespace = 'lifeboat'::regnamespace and p.proname like 'fingerprint%'`).map((r) => [r.sig, r.def]),
+        );
+      const installed = await definitions(src);
+      assert.deepEqual(
+        Object.keys(installed).sort(),
+        FINGERPRINT_FUNCTIONS.map((f) => `${f.name}(${f.args})`).sort(),
+        "the module has one entry per installed overload",
+      );
+      const embedded = FINGERPRINT_FUNCTIONS.map((f) => `${f.sql};`).join("\n");
+      await withDb("lifeboat_fpsql", `create schema lifeboat;\n${embedded}`, async (db) => {
+        const sql = client(urlOf(db));
+        try {
+          assert.deepEqual(await definitions(sql), installed);
+        } finally {
+          await sql.end();
+        }
+      });
     });
 
     await t.step("a database without Lifeboat: temporary copies give the installed function's v1 and v2", async () => {

@@ -10,7 +10,7 @@ import { Receiver } from "./support/receiver.ts";
 import { withIsolatedTables } from "./support/isolation.ts";
 import { dispatchNotifications } from "../supabase/functions/_shared/notify/dispatch.ts";
 import { verifyWebhook } from "../supabase/functions/_shared/notify/signature.ts";
-import { connect } from "../supabase/functions/_shared/db.ts";
+import { connect } from "../supabase/functions/_shared/db/mod.ts";
 
 const HOOK_SECRET = "whsec_lifeboat_test_0123456789";
 const MAIL_KEY = "re_test_key_abc";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { openStore } from "../supabase/functions/_shared/store/mod.ts";
-import type { Check } from "../supabase/functions/_shared/verify/checks.ts";
+import type { Check } from "../supabase/functions/_shared/checks.ts";
 import { readManifest } from "../supabase/functions/_shared/verify/locate.ts";
 import { RestoreAbort } from "../supabase/functions/_shared/restore/abort.ts";
 import { checkInvalidIndexes } from "../supabase/functions/_shared/restore/check_phase.ts";

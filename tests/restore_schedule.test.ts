@@ -5,7 +5,7 @@
 // pre-load check fails the restore loudly with its rows rolled back.
 import assert from "node:assert/strict";
 import { openStream, parseIdentityFile } from "../supabase/functions/_shared/crypto/mod.ts";
-import { connect } from "../supabase/functions/_shared/db.ts";
+import { connect } from "../supabase/functions/_shared/db/mod.ts";
 import type { StoredObjectEntry, TableEntry } from "../supabase/functions/_shared/format/manifest.ts";
 import { splitPart, verifyingStream } from "../supabase/functions/_shared/restore/copy_part.ts";
 import type { PlannedStatement } from "../supabase/functions/_shared/restore/ddl.ts";

@@ -7,7 +7,7 @@ import { parseCopyHeader, splitPart } from "../supabase/functions/_shared/restor
 import { parseUserTable, rewriteSchema } from "../supabase/functions/_shared/restore/names.ts";
 import { splitSql } from "../supabase/functions/_shared/restore/sql_split.ts";
 import { inspectAgeHeader } from "../supabase/functions/_shared/verify/ciphertext.ts";
-import { resolveBackupRef } from "../supabase/functions/_shared/verify/backup_ref.ts";
+import { resolveBackupRef } from "../scripts/cli/backup_ref.ts";
 import { encryptStream, generateIdentity } from "../supabase/functions/_shared/crypto/age.ts";
 
 Deno.test("splitSql keeps quotes, dollar quotes, comments and BEGIN ATOMIC bodies whole", () => {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { newBackupId } from "../supabase/functions/_shared/format/manifest.ts";
 import { applyRetention } from "../supabase/functions/_shared/retention/prune.ts";
-import type { Sql } from "../supabase/functions/_shared/db.ts";
+import type { Sql } from "../supabase/functions/_shared/db/mod.ts";
 import { db } from "./support/stack.ts";
 import { removeTestTargets, testTarget } from "./support/edge_export.ts";
 

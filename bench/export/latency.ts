@@ -10,7 +10,7 @@
  * @module
  */
 import { exportBackup, poolSizeFor } from "../../supabase/functions/_shared/export/mod.ts";
-import { connect } from "../../supabase/functions/_shared/db.ts";
+import { connect } from "../../supabase/functions/_shared/db/mod.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
 import { emptyStore } from "../../tests/support/empty_store.ts";
 import { startFaultProxy } from "../../tests/support/fault_proxy.ts";

@@ -3,7 +3,7 @@
  * record the run in lifeboat.backup_runs / lifeboat.backup_parts.
  * @module
  */
-import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db.ts";
+import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { AgeKeyError, parseRecipient, parseRecipientsFile } from "../../supabase/functions/_shared/crypto/mod.ts";
 import {
   decideCodec,
@@ -23,6 +23,7 @@ import {
 import { openStore, type Store, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
 import { type Compression, COMPRESSIONS, newBackupId } from "../../supabase/functions/_shared/format/manifest.ts";
 import { countOption, parseCommand, usageError } from "./common.ts";
+import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
 
 const USAGE = `usage: lifeboat backup --store <dir|file://…|s3://bucket/prefix> --recipient age1… [options]
 
@@ -188,8 +189,8 @@ function checkDbUrl(url: string): void {
 
 /** Opens the store and checks it answers, so a typo fails before any data is read. */
 async function openAndProbe(spec: string, backupId: string): Promise<Store> {
-  // Multipart memory is (concurrency + 1) × part size per table in flight: keep it small.
-  const store = openStore(spec, { s3: { concurrency: 2, partSize: 5 * 1024 * 1024 } });
+  // Upload memory is (concurrency + 1) × chunk size per table in flight: keep it small.
+  const store = openStore(spec, { tuning: { uploadConcurrency: 2, uploadChunkBytes: 5 * 1024 * 1024 } });
   const local = !/^[a-z][a-z0-9+.-]*:\/\//i.test(spec) || spec.startsWith("file://");
   if (local) {
     const root = spec.startsWith("file://") ? decodeURIComponent(new URL(spec).pathname) : spec;
@@ -221,15 +222,8 @@ function safeDbMessage(err: unknown): string {
   return describeDbError(err);
 }
 
-function fmtBytes(n: number): string {
-  const u = ["B", "KB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1000 && i < u.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
-}
+/** Progress and totals count bytes in decimal steps (KB, MB: 1000). */
+const DECIMAL = { base: 1000 } as const;
 
 function fmtSecs(s: number | null): string {
   if (s === null) return "--";
@@ -252,8 +246,8 @@ function progressRenderer(json: boolean): (p: ExportProgress, force?: boolean) =
       const w = 24;
       const bar = "#".repeat(Math.round(frac * w)).padEnd(w, ".");
       const rate = p.elapsedMs > 0 ? p.bytes / (p.elapsedMs / 1000) : 0;
-      const line = `[${bar}] ${(frac * 100).toFixed(0).padStart(3)}%  ${fmtBytes(p.bytes)}  ${p.rows.toLocaleString("en")} rows  ` +
-        `${p.tablesDone}/${p.tablesTotal} tables  ${fmtBytes(rate)}/s  ETA ${fmtSecs(p.etaSeconds)}`;
+      const line = `[${bar}] ${(frac * 100).toFixed(0).padStart(3)}%  ${formatBytes(p.bytes, DECIMAL)}  ${p.rows.toLocaleString("en")} rows  ` +
+        `${p.tablesDone}/${p.tablesTotal} tables  ${formatBytes(rate, DECIMAL)}/s  ETA ${fmtSecs(p.etaSeconds)}`;
       Deno.stderr.writeSync(enc.encode(`\r\x1b[K${line}`));
     } else {
       console.log(JSON.stringify({ event: "progress", ...p }));
@@ -351,7 +345,7 @@ export async function run(argv: string[]): Promise<number> {
       if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
       console.log(
         `backup ${id} complete: ${m.tables.length} tables, ${totals.rows.toLocaleString("en")} rows, ` +
-          `${fmtBytes(totals.bytes)} read, ${fmtBytes(stored)} stored (${m.compression}) in ${secs.toFixed(1)}s ` +
+          `${formatBytes(totals.bytes, DECIMAL)} read, ${formatBytes(stored, DECIMAL)} stored (${m.compression}) in ${secs.toFixed(1)}s ` +
           `(${m.encryption.scheme === "none" ? "UNENCRYPTED" : `encrypted to ${m.encryption.recipients.length} recipient(s)`})`,
       );
       console.log(`manifest: ${a.store.replace(/\/+$/, "")}/${result.manifestKey}`);

@@ -7,7 +7,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseIdentityFile } from "../../supabase/functions/_shared/crypto/mod.ts";
 import { openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
-import { type BackupRef, resolveBackupRef } from "../../supabase/functions/_shared/verify/backup_ref.ts";
+import { type BackupRef, resolveBackupRef } from "./backup_ref.ts";
 
 /** Option definitions as `parseArgs` takes them. */
 export type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;

@@ -6,8 +6,8 @@
  * @module
  */
 import { runDrill } from "../../supabase/functions/_shared/restore/drill.ts";
-import { progressSink } from "../../supabase/functions/_shared/restore/progress.ts";
-import { formatChecks } from "../../supabase/functions/_shared/verify/checks.ts";
+import { progressSink } from "./restore_progress.ts";
+import { formatChecks } from "./checks.ts";
 import { countOption, openBackup, parseCommand, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat drill [<backup id> | <store>/<backup id>] [options]

@@ -4,12 +4,12 @@
  * Exit 0 only when the restore is complete and verified.
  * @module
  */
-import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db.ts";
+import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { restoreBackup } from "../../supabase/functions/_shared/restore/engine.ts";
 import { parseUserTable, type QName } from "../../supabase/functions/_shared/restore/names.ts";
 import { isPgDumpArchive, restorePgDump } from "../../supabase/functions/_shared/restore/pgdump.ts";
-import { progressSink } from "../../supabase/functions/_shared/restore/progress.ts";
-import { formatChecks } from "../../supabase/functions/_shared/verify/checks.ts";
+import { progressSink } from "./restore_progress.ts";
+import { formatChecks } from "./checks.ts";
 import { countOption, openBackup, parseCommand, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat restore [<backup id> | <store>/<backup id> | <file.dump>] --target <db url> [options]

@@ -3,8 +3,8 @@
  * only when it passes. Records the run in the source's lifeboat.verification_runs.
  * @module
  */
-import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db.ts";
-import { formatChecks } from "../../supabase/functions/_shared/verify/checks.ts";
+import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
+import { formatChecks } from "./checks.ts";
 import { verifyBackup } from "../../supabase/functions/_shared/verify/engine.ts";
 import { countOption, openBackup, parseCommand, usageError } from "./common.ts";
 

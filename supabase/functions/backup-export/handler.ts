@@ -7,7 +7,7 @@
  * Answers 200 with the job's progress when it is completed, 202 while it is still running.
  * @module
  */
-import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db.ts";
+import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db/mod.ts";
 import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "../_shared/http.ts";
 import { isServiceCaller, presentedTokens, type ServiceCredentials, serviceCredentialsFromEnv, timingSafeEqual } from "../_shared/auth.ts";
 import { SelectionError } from "../_shared/export/catalog.ts";

@@ -12,7 +12,7 @@
  * come from LIFEBOAT_STATUS_CORS_ORIGINS (comma list, `*` for any).
  * @module
  */
-import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db.ts";
+import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db/mod.ts";
 import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "../_shared/http.ts";
 import { isServiceCaller, type ServiceCredentials, serviceCredentialsFromEnv, timingSafeEqual } from "../_shared/auth.ts";
 import { cachedSingleFlight } from "../_shared/single_flight.ts";
@@ -21,6 +21,7 @@ import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../_shared/status/pro
 import { renderBadge } from "../_shared/status/badge.ts";
 import { renderStatusPage } from "../_shared/status/html.ts";
 import { dispatchNotifications, type DispatchSummary } from "../_shared/notify/dispatch.ts";
+import { numberFromEnv } from "../_shared/env.ts";
 
 const NAME = "backup-status";
 const READ_METHODS = ["GET", "HEAD", "OPTIONS"] as const;
@@ -173,12 +174,6 @@ export function createStatusHandler(o: StatusOptions): (req: Request) => Promise
   };
 }
 
-function numberFromEnv(name: string, fallback: number): number {
-  const raw = Deno.env.get(name);
-  const v = Number(raw);
-  return raw !== undefined && raw !== "" && Number.isFinite(v) && v >= 0 ? v : fallback;
-}
-
 /** The handler wired to the environment. */
 export function handlerFromEnv(): (req: Request) => Promise<Response> {
   let sql: Sql | undefined;
@@ -189,8 +184,8 @@ export function handlerFromEnv(): (req: Request) => Promise<Response> {
     statusToken: Deno.env.get("LIFEBOAT_STATUS_TOKEN") ?? "",
     corsOrigins: (Deno.env.get("LIFEBOAT_STATUS_CORS_ORIGINS") ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     loadReport: () => loadStatusReport(client()),
-    notify: () => dispatchNotifications(client(), { env: Deno.env, timeoutMs: numberFromEnv("LIFEBOAT_NOTIFY_TIMEOUT_MS", 10_000) }),
-    cacheTtlMs: numberFromEnv("LIFEBOAT_STATUS_CACHE_TTL_MS", 1000),
+    notify: () => dispatchNotifications(client(), { env: Deno.env, timeoutMs: numberFromEnv("LIFEBOAT_NOTIFY_TIMEOUT_MS", 10_000, { allowZero: true }) }),
+    cacheTtlMs: numberFromEnv("LIFEBOAT_STATUS_CACHE_TTL_MS", 1000, { allowZero: true }),
   });
 }
 

@@ -10,10 +10,12 @@
  * - Public callers see the status and check names; service callers also see values and output.
  * @module
  */
-import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db.ts";
+import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db/mod.ts";
 import { errorResponse, methodNotAllowed } from "../_shared/http.ts";
 import { isServiceCaller, type ServiceCredentials, serviceCredentialsFromEnv } from "../_shared/auth.ts";
 import { cachedSingleFlight, withTimeout } from "../_shared/single_flight.ts";
+import type { Check } from "../_shared/checks.ts";
+import { numberFromEnv } from "../_shared/env.ts";
 
 /** A check's status in the health-check draft. */
 export type HealthStatus = "pass" | "warn" | "fail";
@@ -34,14 +36,8 @@ export interface HealthReport {
   checks: Record<string, HealthCheck[]>;
 }
 
-/** A row of `lifeboat.health()`. */
-interface HealthRow {
-  check: string;
-  level: "ok" | "warn" | "error";
-  object: string;
-  detail: string;
-  metadata: { observed_value?: unknown; observed_unit?: string } | null;
-}
+/** A row of `lifeboat.health()` as the probe selects it: a {@link Check} without the remediation. */
+type HealthRow = Omit<Check, "remediation" | "metadata"> & { metadata: Check["metadata"] | null };
 
 /** Settings for {@linkcode createHealthHandler}. */
 export interface HealthOptions {
@@ -124,7 +120,7 @@ async function readiness(opts: HealthOptions): Promise<HealthReport> {
     (checks[key] ??= []).push({
       componentType: "datastore",
       observedValue: row.metadata?.observed_value,
-      observedUnit: row.metadata?.observed_unit,
+      observedUnit: row.metadata?.observed_unit as string | undefined,
       status,
       time: time(),
       ...(status === "pass" ? {} : { output: row.detail }),
@@ -187,11 +183,6 @@ export function createHealthHandler(opts: HealthOptions): (req: Request) => Prom
     };
     return new Response(req.method === "HEAD" ? null : serialize(report, full), { status, headers });
   };
-}
-
-function numberFromEnv(name: string, fallback: number): number {
-  const v = Number(Deno.env.get(name));
-  return Number.isFinite(v) && v > 0 ? v : fallback;
 }
 
 /** The handler wired to the environment: SUPABASE_DB_URL and the service credentials. */

@@ -6,7 +6,7 @@
  * running is refused. This module names the run that holds a target, for the message.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 
 /** The run currently holding a target. */
 export interface ActiveRun {

@@ -5,8 +5,8 @@
  * Uses its own connection: the export's transactions are read-only.
  * @module
  */
-import type { Sql } from "../db.ts";
-import type { Tx } from "./tx.ts";
+import type { Sql } from "../db/mod.ts";
+import type { Tx } from "../db/mod.ts";
 import type { ExportedObject } from "./engine.ts";
 
 /** A run about to start. */

@@ -3,7 +3,7 @@
  * tables and their columns, sequences and their values, and materialized views.
  * @module
  */
-import type { Tx } from "./tx.ts";
+import type { Tx } from "../db/mod.ts";
 import { qualified } from "./ident.ts";
 import { type Selection, type TableRef, tableLabel } from "./selection.ts";
 

@@ -4,7 +4,7 @@
  * own pg_get_*def. Read by the coordinator inside the export's snapshot.
  * @module
  */
-import type { Tx } from "./tx.ts";
+import type { Tx } from "../db/mod.ts";
 import type { Selection, TableRef } from "./selection.ts";
 
 /** The schema scripts of a backup and what the manifest records about them. */

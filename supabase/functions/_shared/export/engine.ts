@@ -11,7 +11,7 @@
  * The manifest is written last; a backup without one is incomplete.
  * @module
  */
-import { copyOutRegistry, type Sql } from "../db.ts";
+import { copyOutRegistry, type Sql } from "../db/mod.ts";
 import type { Compression } from "../crypto/mod.ts";
 import { type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";

@@ -4,7 +4,7 @@
  * Both drivers read them here and key them the same way.
  * @module
  */
-import type { Tx } from "./tx.ts";
+import type { Tx } from "../db/mod.ts";
 import type { TableInfo } from "./catalog.ts";
 
 /** Fingerprints by {@link fingerprintKey}. */

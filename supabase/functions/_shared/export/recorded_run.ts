@@ -6,7 +6,7 @@
  * stored, or failed with the caller's description of the error.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import { activeRunFor, TargetBusyError } from "./active_run.ts";
 import { type NewRun, RunRecorder, sweepStaleRuns } from "./audit.ts";
 import { exportBackup, type ExportOptions, type ExportResult } from "./engine.ts";

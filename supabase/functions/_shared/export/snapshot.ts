@@ -5,7 +5,7 @@
  * drivers (the one-shot export and the backup-export jobs) take and share snapshots here.
  * @module
  */
-import type { Tx } from "./tx.ts";
+import type { Tx } from "../db/mod.ts";
 import { qualified } from "./ident.ts";
 import type { TableRef } from "./selection.ts";
 

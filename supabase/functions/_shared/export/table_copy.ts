@@ -5,11 +5,9 @@
  * how the edge function splits big tables across invocations.
  * @module
  */
-import type { Tx } from "./tx.ts";
+import { BatchQueue, canPauseReading, copyOut, type CopyOutSocket, type Tx } from "../db/mod.ts";
 import { dataPartKey, tableSlug } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
-import { BatchQueue, canPauseReading, copyOut } from "../copy_out/reader.ts";
-import type { CopyOutSocket } from "../copy_out/socket.ts";
 import type { TableInfo } from "./catalog.ts";
 import { qualified, quoteIdent } from "./ident.ts";
 import { PartWriter, type SealConfig, type WrittenObject } from "./part_writer.ts";
@@ -61,7 +59,7 @@ export interface KeyRange {
 
 /**
  * On-disk bytes (heap + TOAST) each COPY statement reads where the connection cannot be
- * paused (postgres.js's per-row stream, or TLS; see copy_out/reader.ts): big tables are then
+ * paused (postgres.js's per-row stream, or TLS; see db/copy_out/reader.ts): big tables are then
  * read in slices of pages (`ctid` ranges, a TID range scan), one statement each, all in the
  * same snapshot, and this, with {@link DEFAULT_QUEUE_BYTES}, bounds what can queue up in
  * memory. On plain TCP the bulk reader pauses the connection instead and reads a table in one
@@ -217,7 +215,7 @@ export async function copyTableToParts(
       await finish();
       await open();
     }
-    // Each batch is a buffer of its own (copy_out/reader.ts), freed once compressed.
+    // Each batch is a buffer of its own (db/copy_out/reader.ts), freed once compressed.
     await writer!.write(batch, true);
     partRows += rows;
     target.onBatch?.(bytes, rows);

@@ -15,6 +15,34 @@ export const LIFEBOAT_VERSION = "0.1.0";
 /** The manifest's key inside a backup prefix. It is written last: its presence marks completion. */
 export const MANIFEST_KEY = "manifest.json";
 
+/**
+ * The shape of a backup id: UTC time to the second, then 8 hex digits (see {@link newBackupId}).
+ * A backup's objects live under the prefix `<id>/` ({@link backupPrefix}).
+ */
+export const BACKUP_ID_PATTERN = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
+
+/** Whether a string has the shape of a backup id. */
+export function isBackupId(s: string): boolean {
+  return BACKUP_ID_PATTERN.test(s);
+}
+
+/** The key prefix every object of a backup is stored under: `<id>/`. */
+export function backupPrefix(id: string): string {
+  return `${id}/`;
+}
+
+/** The store key of an object of a backup, from its key relative to the backup prefix. */
+export function objectKey(id: string, key: string): string {
+  return `${backupPrefix(id)}${key}`;
+}
+
+/** A new backup id: UTC time plus 8 random hex digits, sortable by time. */
+export function newBackupId(now = new Date()): string {
+  const ts = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  const rand = crypto.getRandomValues(new Uint8Array(4));
+  return `${ts}-${Array.from(rand, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
 /** What an object in a backup holds, in restore order. */
 export const OBJECT_KINDS = ["roles", "pre-data", "data", "post-data", "finalize"] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];
@@ -89,7 +117,7 @@ export type ManifestScope = z.infer<typeof ManifestScope>;
 export const Manifest = z.object({
   format: z.literal("lifeboat-backup"),
   formatVersion: z.literal(FORMAT_VERSION),
-  id: z.string().regex(/^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/),
+  id: z.string().regex(BACKUP_ID_PATTERN),
   label: z.string().nullable(),
   kind: z.enum(["full", "tables"]),
   lifeboatVersion: z.string(),
@@ -133,13 +161,6 @@ export function parseManifest(json: unknown): Manifest {
     );
   }
   return r.data;
-}
-
-/** A new backup id: UTC time plus 8 random hex digits, sortable by time. */
-export function newBackupId(now = new Date()): string {
-  const ts = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
-  const rand = crypto.getRandomValues(new Uint8Array(4));
-  return `${ts}-${Array.from(rand, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import { parseRecipient } from "../crypto/age.ts";
 import type { Compression } from "../crypto/compression.ts";
 import { COMPRESSIONS } from "../format/manifest.ts";

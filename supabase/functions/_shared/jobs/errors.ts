@@ -3,7 +3,7 @@
  * that could quote data. Store and database errors are described by their code only.
  * @module
  */
-import { describeDbError } from "../db.ts";
+import { describeDbError } from "../db/mod.ts";
 import { StoreError } from "../store/mod.ts";
 import { SelectionError } from "../export/catalog.ts";
 import { ConfigError } from "./config.ts";

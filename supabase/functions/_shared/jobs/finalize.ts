@@ -6,7 +6,7 @@
  * (`consistent: false`, with every snapshot id and the LSN range).
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import { type Manifest, MANIFEST_KEY } from "../format/manifest.ts";
 import { manifestFromParts } from "../export/manifest_builder.ts";
 import type { Store } from "../store/mod.ts";

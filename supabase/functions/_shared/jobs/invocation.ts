@@ -5,7 +5,7 @@
  * budget ran out with work left. Returns the progress the function reports.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
 import { applyRetention, type RetentionReport } from "../retention/prune.ts";
 import { BudgetMeter } from "./budget.ts";

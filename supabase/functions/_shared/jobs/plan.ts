@@ -6,7 +6,7 @@
  * for this transaction and then join the job instead of starting another.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import { newBackupId } from "../format/manifest.ts";
 import { listTables } from "../export/catalog.ts";
 import { readSchemaScripts } from "../export/ddl.ts";

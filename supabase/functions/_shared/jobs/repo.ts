@@ -4,7 +4,7 @@
  * never inside the (read-only) snapshot transaction.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import type { Compression, ObjectKind } from "../format/manifest.ts";
 import type { TableRef } from "../export/selection.ts";
 import type { ExportPolicy } from "../export/policy.ts";

@@ -5,7 +5,7 @@
  * attempt, so a part re-claimed after a crash is never counted twice.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql, Tx } from "../db/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "../export/catalog.ts";
 import type { SchemaScripts } from "../export/ddl.ts";
@@ -14,7 +14,6 @@ import { sealOf } from "../export/policy.ts";
 import { schemaObjectText, storeSchemaObject } from "../export/schema_objects.ts";
 import { lockTables, type Snapshot } from "../export/snapshot.ts";
 import { copyTableToParts } from "../export/table_copy.ts";
-import type { Tx } from "../export/tx.ts";
 import type { BudgetMeter, StopReason } from "./budget.ts";
 import type { ExportConfig } from "./config.ts";
 import { jobSelection } from "./plan.ts";

@@ -5,7 +5,7 @@
  * go out in order (a job's start ping before its success ping); channels run in parallel.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import { buildRequest } from "./channels.ts";
 import { resolveRef, SecretRefError, type SecretSources } from "./secrets.ts";
 import type { Delivery } from "./types.ts";

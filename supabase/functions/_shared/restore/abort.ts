@@ -3,7 +3,7 @@
  * {@link RestoreAbort}, which the engine turns into the report (never into an exception).
  * @module
  */
-import { type Check, check } from "../verify/checks.ts";
+import { type Check, check } from "../checks.ts";
 
 /** Stops the restore after its reason was recorded as a check. */
 export class RestoreAbort extends Error {}

@@ -3,9 +3,9 @@
  * table's fingerprint equal to the manifest's.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import type { TableEntry } from "../format/manifest.ts";
-import { type Check, check } from "../verify/checks.ts";
+import { type Check, check } from "../checks.ts";
 import type { FingerprintState } from "./data_phase.ts";
 import { display, type QName } from "./names.ts";
 import { sameFingerprint } from "./fingerprint.ts";

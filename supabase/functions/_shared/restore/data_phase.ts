@@ -5,10 +5,10 @@
  * grants…) is left for post-data, after every table.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import type { Manifest, TableEntry } from "../format/manifest.ts";
 import type { Store } from "../store/types.ts";
-import type { Check } from "../verify/checks.ts";
+import type { Check } from "../checks.ts";
 import type { PlannedStatement } from "./ddl.ts";
 import { fingerprintAlgorithm, Fingerprinter } from "./fingerprint.ts";
 import { type LoadProgress, type LoadUnit, loadUnit, newProgress, planLoadUnits } from "./load.ts";

@@ -5,9 +5,9 @@
  * result in `lifeboat.drills`, and always drop the scratch database afterwards.
  * @module
  */
-import { connect, describeDbError, type Sql } from "../db.ts";
+import { connect, describeDbError, type Sql } from "../db/mod.ts";
 import type { Store } from "../store/types.ts";
-import { type Check, check, findings, summarize, type Summary } from "../verify/checks.ts";
+import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { type RestoreEvent, restoreBackup, type RestoreReport } from "./engine.ts";
 import { quoteIdent } from "./names.ts";
 import { libpqEnv } from "./pgdump.ts";

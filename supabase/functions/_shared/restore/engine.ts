@@ -7,9 +7,9 @@
  * its rows are in, while other tables still load; its ANALYZE and fingerprint follow them.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import type { Store } from "../store/types.ts";
-import { type Check, check, summarize, type Summary } from "../verify/checks.ts";
+import { type Check, check, summarize, type Summary } from "../checks.ts";
 import { RestoreAbort } from "./abort.ts";
 import { checkInvalidIndexes, reportFingerprints, type TableResult } from "./check_phase.ts";
 import { loadData } from "./data_phase.ts";

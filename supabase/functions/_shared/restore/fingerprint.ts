@@ -2,72 +2,27 @@
  * Fingerprints of restored tables, compared with those the manifest recorded at backup time.
  *
  * The target may not have Lifeboat installed (a scratch drill database, a fresh project). Then
- * the same SQL is used without installing anything: the newest definitions of
- * `lifeboat.fingerprint` (every overload) and of the lifeboat helpers they call are read from
- * the migrations and created as temporary functions in `pg_temp` of one reserved session,
- * which disappear when the session ends. Nothing persists in the target.
+ * the same SQL is used without installing anything: the definitions of `lifeboat.fingerprint`
+ * (every overload) and of the helper it runs, from format/fingerprint.ts, are created as
+ * temporary functions in `pg_temp` of one reserved session, which disappear when the session
+ * ends. Nothing persists in the target.
  *
  * A manifest names the algorithm of each fingerprint (`"algorithm": "lifeboat-fp-v1"`); the
  * restored table is fingerprinted with that algorithm, so backups taken before v2 still verify.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
+import { FINGERPRINT_FUNCTIONS } from "../format/fingerprint.ts";
 import { type QName, qualified } from "./names.ts";
-import { splitSql } from "./sql_split.ts";
-
-/** Where the CLI finds the migrations (the edge runtime passes the SQL in instead). */
-const MIGRATIONS = new URL("../../../migrations/", import.meta.url);
-
-const CREATE_FUNCTION = /^create\s+(?:or\s+replace\s+)?function\s+lifeboat\.([a-z_][a-z0-9_]*)\s*\(/i;
-const CALL = /\blifeboat\.([a-z_][a-z0-9_]*)\s*\(/gi;
-
-/** The argument list of a `create function name(` statement, whitespace-normalized, for keying overloads. */
-function argumentList(stmt: string, open: number): string {
-  let depth = 0;
-  for (let i = open; i < stmt.length; i++) {
-    if (stmt[i] === "(") depth++;
-    else if (stmt[i] === ")" && --depth === 0) return stmt.slice(open + 1, i).replace(/\s+/g, " ").trim().toLowerCase();
-  }
-  return stmt.slice(open + 1);
-}
 
 /**
- * The `create function` statements for `lifeboat.fingerprint` (every overload, each as its
- * newest migration defines it) and for every lifeboat function they call, directly or not,
- * rewritten to create temporary functions in `pg_temp`; callees come before their callers.
+ * The `create function` statements of the fingerprint (format/fingerprint.ts), rewritten to
+ * create temporary functions in `pg_temp` that call each other there; callees come first.
  */
-export async function temporaryFingerprintSql(dir: URL = MIGRATIONS): Promise<string[]> {
-  const files: string[] = [];
-  for await (const e of Deno.readDir(dir)) if (e.isFile && e.name.endsWith(".sql")) files.push(e.name);
-  files.sort();
-  // name → (argument list → statement); a later migration replaces an earlier definition.
-  const defs = new Map<string, Map<string, string>>();
-  for (const f of files) {
-    const text = await Deno.readTextFile(new URL(f, dir));
-    if (!/function\s+lifeboat\.fingerprint/i.test(text)) continue;
-    for (const { text: stmt } of splitSql(text)) {
-      const m = CREATE_FUNCTION.exec(stmt);
-      if (!m) continue;
-      const name = m[1].toLowerCase();
-      if (!defs.has(name)) defs.set(name, new Map());
-      defs.get(name)!.set(argumentList(stmt, m[0].length - 1), stmt);
-    }
-  }
-  if (!defs.has("fingerprint")) {
-    throw new Error("no migration defines lifeboat.fingerprint: the fingerprint function is needed to verify a restore");
-  }
-  // Only these functions: they read nothing but pg_catalog and the table, so pg_temp copies are complete.
-  const order: string[] = [];
-  const visiting = new Set<string>();
-  const visit = (name: string) => {
-    if (order.includes(name) || visiting.has(name) || !defs.has(name)) return;
-    visiting.add(name);
-    for (const stmt of defs.get(name)!.values()) for (const c of stmt.matchAll(CALL)) visit(c[1].toLowerCase());
-    order.push(name);
-  };
-  visit("fingerprint");
-  const names = new RegExp(`\\blifeboat\\.(${order.join("|")})\\s*\\(`, "gi");
-  return order.flatMap((name) => [...defs.get(name)!.values()].map((t) => t.replace(names, "pg_temp.$1(")));
+export function temporaryFingerprintSql(): string[] {
+  const names = [...new Set(FINGERPRINT_FUNCTIONS.map((f) => f.name))];
+  const calls = new RegExp(`\\blifeboat\\.(${names.join("|")})\\s*\\(`, "gi");
+  return FINGERPRINT_FUNCTIONS.map((f) => f.sql.replace(calls, "pg_temp.$1("));
 }
 
 /** The algorithm a recorded fingerprint names (`algorithm` of the jsonb), if any. */
@@ -98,7 +53,7 @@ export class Fingerprinter {
     this.#reserved = await this.#sql.reserve();
     const [r] = await this.#reserved<{ f: string | null }[]>`select to_regprocedure('lifeboat.fingerprint(regclass, text)')::text as f`;
     if (r.f) return "installed";
-    for (const stmt of await temporaryFingerprintSql()) await this.#reserved.unsafe(stmt);
+    for (const stmt of temporaryFingerprintSql()) await this.#reserved.unsafe(stmt);
     this.#fn = "pg_temp.fingerprint";
     return "temporary";
   }

@@ -7,10 +7,9 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { openStream } from "../crypto/mod.ts";
-import type { Sql } from "../db.ts";
-import type { Manifest, StoredObjectEntry, TableEntry } from "../format/manifest.ts";
+import type { Sql } from "../db/mod.ts";
 import type { Store } from "../store/types.ts";
-import { objectKey } from "../verify/locate.ts";
+import { type Manifest, objectKey, type StoredObjectEntry, type TableEntry } from "../format/manifest.ts";
 import { splitPart, verifyingStream } from "./copy_part.ts";
 import { display, type QName, qualified } from "./names.ts";
 import { runScheduled } from "./schedule.ts";

@@ -6,7 +6,7 @@
 import type { Manifest } from "../format/manifest.ts";
 import type { Store } from "../store/types.ts";
 import { identityMatches } from "../verify/access.ts";
-import type { Check } from "../verify/checks.ts";
+import type { Check } from "../checks.ts";
 import { BackupError, latestBackupId, readManifest } from "../verify/locate.ts";
 import { failCheck } from "./abort.ts";
 

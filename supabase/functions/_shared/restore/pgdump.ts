@@ -5,8 +5,8 @@
  * fingerprints of every restored table compared with the source's.
  * @module
  */
-import type { Sql } from "../db.ts";
-import { type Check, check, summarize } from "../verify/checks.ts";
+import type { Sql } from "../db/mod.ts";
+import { type Check, check, summarize } from "../checks.ts";
 import { fingerprintAlgorithm, Fingerprinter, sameFingerprint } from "./fingerprint.ts";
 import { display, keyOf, type QName } from "./names.ts";
 import { existingRelations } from "./preflight.ts";

@@ -4,9 +4,9 @@
  * objects to restore already exist. Each problem comes with its fix.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import type { Manifest } from "../format/manifest.ts";
-import { type Check, check } from "../verify/checks.ts";
+import { type Check, check } from "../checks.ts";
 import type { DdlStatement } from "./ddl.ts";
 import { display, IDENT, keyOf, type QName, unquote } from "./names.ts";
 

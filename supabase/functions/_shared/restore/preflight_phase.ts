@@ -5,9 +5,9 @@
  * create are left out of the plan, and pg_cron jobs become optional without pg_cron.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import type { Manifest } from "../format/manifest.ts";
-import { type Check, check } from "../verify/checks.ts";
+import { type Check, check } from "../checks.ts";
 import { RestoreAbort } from "./abort.ts";
 import { display, keyOf, type QName } from "./names.ts";
 import { extensionsCreated, preflight, type PreflightResult, rolesIn } from "./preflight.ts";

@@ -4,8 +4,8 @@
  * (after the --clean drops) and post-data each run in one transaction.
  * @module
  */
-import type { Sql } from "../db.ts";
-import type { Check } from "../verify/checks.ts";
+import type { Sql } from "../db/mod.ts";
+import type { Check } from "../checks.ts";
 import { classifyAll, type PlannedStatement } from "./ddl.ts";
 import { type QName, quoteIdent } from "./names.ts";
 import { splitSql } from "./sql_split.ts";

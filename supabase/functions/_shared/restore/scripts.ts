@@ -5,9 +5,8 @@
  * @module
  */
 import { openStream } from "../crypto/mod.ts";
-import type { Manifest } from "../format/manifest.ts";
 import type { Store } from "../store/types.ts";
-import { objectKey } from "../verify/locate.ts";
+import { type Manifest, objectKey } from "../format/manifest.ts";
 
 /** The decrypted scripts. */
 export interface BackupScripts {

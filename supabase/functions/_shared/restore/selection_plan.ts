@@ -6,8 +6,8 @@
  * @module
  */
 import type { Manifest, TableEntry } from "../format/manifest.ts";
-import type { Sql } from "../db.ts";
-import type { Check } from "../verify/checks.ts";
+import type { Sql } from "../db/mod.ts";
+import type { Check } from "../checks.ts";
 import { failCheck } from "./abort.ts";
 import {
   type DdlStatement,

@@ -3,8 +3,8 @@
  * failing softly (a warning check) and anything else stopping the restore (an error check).
  * @module
  */
-import type { Sql } from "../db.ts";
-import { type Check, check } from "../verify/checks.ts";
+import type { Sql } from "../db/mod.ts";
+import { type Check, check } from "../checks.ts";
 import { RestoreAbort } from "./abort.ts";
 import type { PlannedStatement } from "./ddl.ts";
 import { type QName, qualified } from "./names.ts";

@@ -7,7 +7,7 @@
 import { AgeKeyError } from "../crypto/mod.ts";
 import type { Manifest, StoredObjectEntry } from "../format/manifest.ts";
 import type { Store } from "../store/types.ts";
-import { type Check, check } from "../verify/checks.ts";
+import { type Check, check } from "../checks.ts";
 import { checkIntegrity } from "../verify/integrity.ts";
 import { failCheck, RestoreAbort } from "./abort.ts";
 import { type BackupScripts, readScripts } from "./scripts.ts";

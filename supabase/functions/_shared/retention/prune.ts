@@ -6,8 +6,8 @@
  * jobs once their grace period is over. The clock is injectable, for tests.
  * @module
  */
-import type { Sql } from "../db.ts";
-import { MANIFEST_KEY } from "../format/manifest.ts";
+import type { Sql } from "../db/mod.ts";
+import { backupPrefix, isBackupId, MANIFEST_KEY } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
 
 /** One pruned backup. */
@@ -25,12 +25,10 @@ export interface RetentionReport {
   orphansCleaned: PrunedBackup[];
 }
 
-const BACKUP_ID = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
-
 /** Deletes every object of a backup prefix, the manifest first. */
 async function deletePrefix(store: Store, backupId: string): Promise<{ objects: number; bytes: number }> {
-  if (!BACKUP_ID.test(backupId)) throw new Error(`refusing to delete '${backupId}': not a backup id`);
-  const prefix = `${backupId}/`;
+  if (!isBackupId(backupId)) throw new Error(`refusing to delete '${backupId}': not a backup id`);
+  const prefix = backupPrefix(backupId);
   let objects = 0, bytes = 0;
   // The manifest goes first: a half-deleted backup must already read as incomplete.
   const m = await store.head(prefix + MANIFEST_KEY);

@@ -4,7 +4,8 @@
  * @module
  */
 import { ageLevel, type StatusReport } from "./report.ts";
-import { escapeXml, shortDuration } from "./format.ts";
+import { escapeXml } from "../text/mod.ts";
+import { shortDuration } from "./format.ts";
 
 const COLORS = { ok: "#4c1", warn: "#dfb317", error: "#e05d44", unknown: "#9f9f9f" } as const;
 

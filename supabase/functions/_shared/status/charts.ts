@@ -4,7 +4,7 @@
  * `<rect class="bar">`) carrying `data-t` and `data-v`, with a `<title>` tooltip.
  * @module
  */
-import { escapeXml } from "./format.ts";
+import { escapeXml } from "../text/mod.ts";
 
 /** One point of a chart: time (ms since epoch) and value. */
 export interface ChartPoint {

@@ -12,25 +12,6 @@ export function shortDuration(seconds: number): string {
   return `${Math.floor(s / 86400)}d`;
 }
 
-/** A byte count as "512 B", "1.5 MB", "2.0 GB" (powers of 1024, as pg_size_pretty). */
-export function formatBytes(bytes: number | null | undefined): string {
-  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return "–";
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = bytes, i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
-}
-
-/** Escapes text for HTML and SVG (element content and attribute values). */
-export function escapeXml(text: unknown): string {
-  return String(text ?? "").replace(/[&<>"']/g, (c) =>
-    ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!
-  );
-}
-
 /** A duration for a chart axis, with a decimal where it matters: "90s", "1.5m", "2h", "1.5d". */
 export function axisDuration(seconds: number): string {
   const r = (x: number) => String(Math.round(x * 10) / 10);

@@ -6,7 +6,8 @@
  */
 import { ageLevel, type StatusReport, type TrendPoint } from "./report.ts";
 import { type ChartPoint, timeChart } from "./charts.ts";
-import { axisDuration, escapeXml as h, formatBytes, formatTime, shortDuration } from "./format.ts";
+import { escapeXml as h, formatBytes } from "../text/mod.ts";
+import { axisDuration, formatTime, shortDuration } from "./format.ts";
 
 const CSS = `
 :root{--ok:#1a7f37;--warn:#b08800;--bad:#cf222e;--muted:#6e7781;--line:#d0d7de;--bg:#f6f8fa;--fg:#1f2328;--accent:#0969da}

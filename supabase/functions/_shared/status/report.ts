@@ -4,7 +4,7 @@
  * always agree and a request costs one round trip.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 
 /** The newest completed backup of a kind. */
 export interface BackupStatus {

@@ -4,10 +4,9 @@
  * @module
  */
 import { AgeKeyError, openStream, recipientOf } from "../crypto/mod.ts";
-import type { Manifest, StoredObjectEntry } from "../format/manifest.ts";
 import type { Store } from "../store/types.ts";
-import { type Check, check } from "./checks.ts";
-import { objectKey } from "./locate.ts";
+import { type Check, check } from "../checks.ts";
+import { type Manifest, objectKey, type StoredObjectEntry } from "../format/manifest.ts";
 
 /** Whether any identity's recipient is among the backup's recipients. */
 export async function identityMatches(m: Manifest, identities: string[]): Promise<boolean> {

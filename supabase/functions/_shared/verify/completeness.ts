@@ -5,9 +5,9 @@
  * schemas and tables) when it records one; a `tables` backup covers only the tables it names.
  * @module
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/mod.ts";
 import type { Manifest, ManifestScope } from "../format/manifest.ts";
-import { type Check, check } from "./checks.ts";
+import { type Check, check } from "../checks.ts";
 
 interface SourceRelation {
   schema: string;

@@ -5,11 +5,11 @@
  * Needs only a store and, for completeness and recording, a connection to the source.
  * @module
  */
-import { describeDbError, type Sql } from "../db.ts";
+import { describeDbError, type Sql } from "../db/mod.ts";
 import type { Manifest } from "../format/manifest.ts";
 import { type Store, StoreError } from "../store/types.ts";
 import { checkSampleDecrypts } from "./access.ts";
-import { type Check, check, findings, summarize, type Summary } from "./checks.ts";
+import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { checkCompleteness } from "./completeness.ts";
 import { checkIntegrity, checkManifestConsistency } from "./integrity.ts";
 import { BackupError, latestBackupId, readManifest } from "./locate.ts";

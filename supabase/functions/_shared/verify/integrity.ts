@@ -5,13 +5,12 @@
  * X25519 recipients as the manifest says.
  * @module
  */
-import type { Manifest } from "../format/manifest.ts";
 import type { Store } from "../store/types.ts";
-import { type Check, check } from "./checks.ts";
+import { type Check, check } from "../checks.ts";
 import { sniffCompression } from "../crypto/compression.ts";
 import { HEADER_PROBE_BYTES, inspectAgeHeader } from "./ciphertext.ts";
 import { createHash } from "node:crypto";
-import { objectKey } from "./locate.ts";
+import { backupPrefix, type Manifest, objectKey } from "../format/manifest.ts";
 
 /** Options for {@linkcode checkIntegrity}. */
 export interface IntegrityOptions {
@@ -119,7 +118,7 @@ export async function checkIntegrity(
 ): Promise<{ checks: Check[]; verdicts: ObjectVerdict[] }> {
   const checks: Check[] = [];
   const listed = new Map<string, number>();
-  for await (const o of store.list(`${m.id}/`, { signal: opts.signal })) {
+  for await (const o of store.list(backupPrefix(m.id), { signal: opts.signal })) {
     listed.set(o.key.slice(m.id.length + 1), o.size);
   }
   const verdicts: ObjectVerdict[] = [];
@@ -187,14 +186,14 @@ export async function checkIntegrity(
   const manifestKeys = new Set(m.objects.map((o) => o.key));
   const extra = [...listed.keys()].filter((k) => k !== "manifest.json" && !manifestKeys.has(k));
   if (extra.length > 0) {
-    checks.push(check("object_unlisted", "warn", `${m.id}/`,
+    checks.push(check("object_unlisted", "warn", backupPrefix(m.id),
       `${extra.length} objects in the prefix are not in the manifest (e.g. ${extra[0]})`,
       "Leftovers of a retried upload are harmless; anything else was added after the backup: investigate.",
       { keys: extra.slice(0, 20) }));
   }
   const failed = verdicts.filter((v) => !v.ok).length;
   if (failed === 0) {
-    checks.push(check("integrity", "ok", `${m.id}/`,
+    checks.push(check("integrity", "ok", backupPrefix(m.id),
       `all ${m.objects.length} objects present, sizes and sha256 match (${bytes} bytes hashed)${
         encrypted ? `, every age header names ${recipients} recipient(s)` : ""}`, "",
       { objects: m.objects.length, bytes, headerProblems }));

@@ -3,15 +3,8 @@
  * from incomplete ones, picking the latest, and reading a manifest.
  * @module
  */
-import { type Manifest, MANIFEST_KEY, parseManifest } from "../format/manifest.ts";
+import { backupPrefix, isBackupId, type Manifest, MANIFEST_KEY, objectKey, parseManifest } from "../format/manifest.ts";
 import { type Store, StoreError } from "../store/types.ts";
-
-const ID_RE = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/;
-
-/** Whether a string has the shape of a backup id. */
-export function isBackupId(s: string): boolean {
-  return ID_RE.test(s);
-}
 
 /** An error a user can act on: `code` is stable, the message says what to do. */
 export class BackupError extends Error {
@@ -39,11 +32,11 @@ export async function listBackups(store: Store, signal?: AbortSignal): Promise<B
     const slash = o.key.indexOf("/");
     if (slash < 0) continue;
     const id = o.key.slice(0, slash);
-    if (!ID_RE.test(id)) continue;
+    if (!isBackupId(id)) continue;
     const b = byId.get(id) ?? { id, complete: false, objects: 0, bytes: 0 };
     b.objects++;
     b.bytes += o.size;
-    if (o.key === `${id}/${MANIFEST_KEY}`) b.complete = true;
+    if (o.key === objectKey(id, MANIFEST_KEY)) b.complete = true;
     byId.set(id, b);
   }
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -74,16 +67,16 @@ export async function latestBackupId(store: Store, signal?: AbortSignal): Promis
 
 /** Reads and validates a backup's manifest. A prefix without one is reported as incomplete. */
 export async function readManifest(store: Store, id: string, signal?: AbortSignal): Promise<Manifest> {
-  if (!ID_RE.test(id)) {
+  if (!isBackupId(id)) {
     throw new BackupError("invalid", `'${id}' is not a backup id (expected e.g. 20261122T031100Z-a1b2c3d4)`);
   }
   let bytes: Uint8Array;
   try {
-    bytes = await store.getBytes(`${id}/${MANIFEST_KEY}`, { signal });
+    bytes = await store.getBytes(objectKey(id, MANIFEST_KEY), { signal });
   } catch (err) {
     if (err instanceof StoreError && err.code === "not_found") {
       let any = false;
-      for await (const _ of store.list(`${id}/`, { signal })) {
+      for await (const _ of store.list(backupPrefix(id), { signal })) {
         any = true;
         break;
       }
@@ -108,9 +101,4 @@ export async function readManifest(store: Store, id: string, signal?: AbortSigna
     throw new BackupError("invalid", `backup ${id}: manifest.json names backup ${m.id}; it was copied under the wrong prefix`);
   }
   return m;
-}
-
-/** The store key of an object of a backup. */
-export function objectKey(id: string, key: string): string {
-  return `${id}/${key}`;
 }

@@ -15,6 +15,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { expectSha256 } from "../expect.ts";
 import {
   isSha256Hex,
   type ObjectInfo,
@@ -27,7 +28,7 @@ import {
   validateKey,
   validatePrefix,
   validatePut,
-} from "./types.ts";
+} from "../types.ts";
 
 const META_PREFIX = `${RESERVED_PREFIX}meta.`;
 const TMP_PREFIX = `${RESERVED_PREFIX}tmp.`;
@@ -111,14 +112,7 @@ export class FsStore implements Store {
         reader = undefined;
       }
       const sha256 = hash.digest("hex");
-      if (opts.sha256 !== undefined && opts.sha256 !== sha256) {
-        throw new StoreError(
-          "integrity",
-          `put(${
-            JSON.stringify(key)
-          }): body sha256 ${sha256} does not match the expected ${opts.sha256}; nothing was stored.`,
-        );
-      }
+      expectSha256(key, sha256, opts);
       if (this.#fsync) await file.sync();
       const { ino } = await file.stat();
       file.close();

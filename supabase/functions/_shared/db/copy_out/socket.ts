@@ -19,7 +19,7 @@ import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { releaseChunk } from "../release.ts";
+import { releaseChunk } from "../../release.ts";
 
 /** Receives the payload of every CopyData message while armed. */
 export interface CopySink {

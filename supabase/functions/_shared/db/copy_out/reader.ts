@@ -13,9 +13,9 @@
  * (table_copy.ts reads big tables in slices there).
  * @module
  */
-import type { Tx } from "../export/tx.ts";
+import type { Tx } from "../tx.ts";
 import type { CopyOutSocket, CopySink } from "./socket.ts";
-import { releaseOwned } from "../release.ts";
+import { releaseOwned } from "../../release.ts";
 
 /** Receives whole rows only (a batch never ends mid-row), strictly in order. */
 export type BatchHandler = (batch: Uint8Array, rows: number) => void | Promise<void>;

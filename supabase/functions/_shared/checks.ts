@@ -1,6 +1,7 @@
 /**
- * The uniform check shape every Lifeboat report uses (the same row shape as
- * `lifeboat.health()`), and helpers to build and summarise lists of checks.
+ * The one check shape every Lifeboat report uses (the row shape of `lifeboat.health()` and the
+ * other SQL suites, of verify, restore and drill reports), and helpers to build and summarise
+ * lists of checks.
  * @module
  */
 
@@ -54,17 +55,4 @@ export function summarize(checks: readonly Check[]): Summary {
 /** The checks that need attention (warn or error). */
 export function findings(checks: readonly Check[]): Check[] {
   return checks.filter((c) => c.level !== "ok");
-}
-
-/** Renders checks as aligned text lines for a terminal, problems first. */
-export function formatChecks(checks: readonly Check[]): string {
-  const order: Record<Level, number> = { error: 0, warn: 1, ok: 2 };
-  const sorted = [...checks].sort((a, b) => order[a.level] - order[b.level]);
-  const lines: string[] = [];
-  for (const c of sorted) {
-    const tag = c.level === "ok" ? "  ok " : c.level === "warn" ? " WARN" : "ERROR";
-    lines.push(`${tag}  ${c.check.padEnd(22)} ${c.object}: ${c.detail}`);
-    if (c.remediation) lines.push(`       ${"".padEnd(22)} fix: ${c.remediation}`);
-  }
-  return lines.join("\n");
 }

@@ -1,0 +1,17 @@
+/**
+ * Postgres for the engine, the functions and the CLI: connections and error descriptions
+ * (connect.ts), the transaction client the catalog and COPY readers run on (tx.ts), and the
+ * bulk `COPY … TO STDOUT` reader (copy_out/).
+ * @module
+ */
+export { connect, type ConnectOptions, copyOutRegistry, databaseUrlFromEnv, describeDbError, type Sql } from "./connect.ts";
+export type { Tx } from "./tx.ts";
+export {
+  type BatchHandler,
+  BatchQueue,
+  canPauseReading,
+  copyOut,
+  type CopyOutOptions,
+  DEFAULT_BATCH_BYTES,
+} from "./copy_out/reader.ts";
+export { type CopySink, CopyOutSocket, copyOutSocketFactory, type RawStream, type SslMode } from "./copy_out/socket.ts";

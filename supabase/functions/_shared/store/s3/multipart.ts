@@ -1,0 +1,345 @@
+/**
+ * Multipart uploads: streams and bodies larger than one part go up as
+ * fixed-size parts, several in flight, buffering only those parts
+ * (memory ≈ (concurrency + 1) × partSize). The object's sha256 is known only
+ * at the end, so it is attached by an in-place CopyObject (metadata REPLACE)
+ * unless the caller passed it up front. The put resolves only after a HEAD
+ * confirms size and sha256; a failed upload is aborted, and an object that
+ * was completed but not confirmed is deleted.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { expectSha256 } from "../expect.ts";
+import { type ObjectInfo, type PutOptions, type ReadOptions, type StoredObject, StoreError } from "../types.ts";
+import { type S3Client, sha256Hex } from "./client.ts";
+import { MAX_PARTS } from "./options.ts";
+import { completeMultipartXml, xmlText } from "./xml.ts";
+
+/** What a multipart upload needs from the store it writes into. */
+export interface MultipartTarget {
+  client: S3Client;
+  partSize: number;
+  /** Parts uploaded in parallel. */
+  concurrency: number;
+  /** The configured attempts per request (an abort makes at most 2). */
+  retryAttempts: number;
+  head(key: string, opts?: ReadOptions): Promise<ObjectInfo | null>;
+  delete(key: string): Promise<void>;
+}
+
+export async function putMultipart(
+  t: MultipartTarget,
+  key: string,
+  firstPart: Uint8Array,
+  rest: AsyncGenerator<Part>,
+  opts: PutOptions,
+): Promise<StoredObject> {
+  const { concurrency, partSize } = t;
+  const contentType = opts.contentType ?? "application/octet-stream";
+  const initXml = await t.client.send({ name: "CreateMultipartUpload", key }, {
+    method: "POST",
+    key,
+    query: { uploads: "" },
+    headers: {
+      "content-type": contentType,
+      ...(opts.sha256 ? { "x-amz-meta-sha256": opts.sha256 } : {}),
+    },
+    signal: opts.signal,
+    read: "text",
+  });
+  const uploadId = xmlText(initXml, "UploadId");
+  if (!uploadId) {
+    throw new StoreError(
+      "failed",
+      `S3 CreateMultipartUpload for ${
+        t.client.where(key)
+      } returned no UploadId; is ${t.client.endpointForPeople()} really S3?`,
+    );
+  }
+
+  // One failing part cancels the others instead of letting them run on.
+  const stop = new AbortController();
+  const signal = opts.signal
+    ? AbortSignal.any([opts.signal, stop.signal])
+    : stop.signal;
+  const etags: string[] = [];
+  const inflight = new Set<Promise<void>>();
+  let failure: { err: unknown } | undefined;
+  const hash = createHash("sha256");
+  let size = 0;
+  let partNumber = 0;
+  let completed = false;
+
+  const launch = (bytes: Uint8Array) => {
+    partNumber++;
+    if (partNumber > MAX_PARTS) {
+      throw new StoreError(
+        "config",
+        `Object ${
+          t.client.where(key)
+        } needs more than ${MAX_PARTS} parts of ${partSize} bytes: raise the S3 part size.`,
+      );
+    }
+    hash.update(bytes);
+    size += bytes.byteLength;
+    const n = partNumber;
+    const p = uploadPart(t, key, uploadId, n, bytes, signal).then(
+      (etag) => void (etags[n - 1] = etag),
+      (err) => {
+        failure ??= { err };
+        stop.abort(err);
+      },
+    );
+    const tracked = p.finally(() => inflight.delete(tracked));
+    inflight.add(tracked);
+  };
+
+  try {
+    launch(firstPart);
+    for (;;) {
+      // Bounded memory: read the next part only when a slot is free.
+      while (inflight.size >= concurrency) await Promise.race(inflight);
+      if (failure) break;
+      const next = await rest.next();
+      if (next.done) break;
+      launch(next.value.bytes);
+    }
+    await Promise.all(inflight);
+    if (failure) throw failure.err;
+    opts.signal?.throwIfAborted();
+
+    const sha256 = hash.digest("hex");
+    expectSha256(key, sha256, opts);
+    await completeMultipart(t, key, uploadId, etags, size, opts.signal);
+    completed = true;
+    if (!opts.sha256) {
+      await attachSha(t, key, sha256, contentType, opts.signal);
+    }
+    return await confirm(t, key, size, sha256, opts.signal);
+  } catch (err) {
+    stop.abort(err);
+    await Promise.allSettled(inflight);
+    if (completed) {
+      // Visible but unconfirmed (or without its sha256): a failed put
+      // should leave nothing that looks like a finished object.
+      await t.delete(key).catch(() => {});
+    } else {
+      await abortMultipart(t, key, uploadId);
+    }
+    throw err;
+  }
+}
+
+async function uploadPart(
+  t: MultipartTarget,
+  key: string,
+  uploadId: string,
+  n: number,
+  bytes: Uint8Array,
+  signal: AbortSignal,
+): Promise<string> {
+  const sha = sha256Hex(bytes);
+  const res = await t.client.send({ name: `UploadPart ${n}`, key }, {
+    method: "PUT",
+    key,
+    query: { partNumber: String(n), uploadId },
+    body: bytes,
+    payloadSha256: sha,
+    signal,
+    read: "headers",
+  });
+  const etag = res.get("etag");
+  if (!etag) {
+    throw new StoreError(
+      "failed",
+      `S3 UploadPart ${n} for ${t.client.where(key)} returned no ETag.`,
+    );
+  }
+  return etag;
+}
+
+async function completeMultipart(
+  t: MultipartTarget,
+  key: string,
+  uploadId: string,
+  etags: string[],
+  size: number,
+  signal?: AbortSignal,
+) {
+  const body = new TextEncoder().encode(completeMultipartXml(etags));
+  try {
+    const text = await t.client.send({ name: "CompleteMultipartUpload", key }, {
+      method: "POST",
+      key,
+      query: { uploadId },
+      body,
+      payloadSha256: sha256Hex(body),
+      headers: { "content-type": "application/xml" },
+      signal,
+      read: "text",
+    });
+    // S3 may answer 200 and report the failure in the body.
+    if (/<Error>/.test(text)) {
+      throw t.client.errorFromXml(200, text, {
+        name: "CompleteMultipartUpload",
+        key,
+      });
+    }
+    // Note: RGW's ETag in this response is not reliable; confirm() HEADs.
+  } catch (err) {
+    // A retried Complete whose first attempt succeeded sees NoSuchUpload.
+    if (err instanceof StoreError && err.serviceCode === "NoSuchUpload") {
+      const info = await t.head(key, { signal });
+      if (info && info.size === size) return;
+    }
+    throw err;
+  }
+}
+
+// S3 fixes user metadata at CreateMultipartUpload, before the hash of a
+// stream is known; rewrite it in place (servers copy by reference or fast).
+async function attachSha(
+  t: MultipartTarget,
+  key: string,
+  sha256: string,
+  contentType: string,
+  signal?: AbortSignal,
+) {
+  const source = t.client.copySource(key);
+  const text = await t.client.send({ name: "CopyObject (set sha256)", key }, {
+    method: "PUT",
+    key,
+    headers: {
+      "x-amz-copy-source": source,
+      "x-amz-metadata-directive": "REPLACE",
+      "x-amz-meta-sha256": sha256,
+      "content-type": contentType,
+    },
+    signal,
+    read: "text",
+  });
+  if (/<Error>/.test(text)) {
+    throw t.client.errorFromXml(200, text, {
+      name: "CopyObject (set sha256)",
+      key,
+    });
+  }
+}
+
+async function confirm(
+  t: MultipartTarget,
+  key: string,
+  size: number,
+  sha256: string,
+  signal?: AbortSignal,
+): Promise<StoredObject> {
+  const info = await t.head(key, { signal });
+  if (!info) {
+    throw new StoreError(
+      "integrity",
+      `S3 reported ${
+        t.client.where(key)
+      } stored, but a HEAD right after finds nothing; the service may be eventually consistent or misbehaving.`,
+    );
+  }
+  if (info.size !== size || info.sha256 !== sha256) {
+    throw new StoreError(
+      "integrity",
+      `S3 stored ${t.client.where(key)} as ${info.size} bytes (sha256 ${
+        info.sha256 ?? "unknown"
+      }) but ${size} bytes (sha256 ${sha256}) were sent; do not trust this object.`,
+    );
+  }
+  return { key, size, sha256, lastModified: info.lastModified };
+}
+
+async function abortMultipart(t: MultipartTarget, key: string, uploadId: string): Promise<void> {
+  // Best effort and deliberately not tied to the caller's (maybe aborted)
+  // signal: a leaked upload keeps its parts billed until a lifecycle rule.
+  try {
+    await t.client.send({ name: "AbortMultipartUpload", key }, {
+      method: "DELETE",
+      key,
+      query: { uploadId },
+      okStatus: [200, 204, 404],
+      // The store is likely unhealthy right now; don't double the wait.
+      attempts: Math.min(2, t.retryAttempts),
+    });
+  } catch { /* the original failure matters more */ }
+}
+
+/** One part of an upload. */
+export interface Part {
+  bytes: Uint8Array;
+  /** No more data follows this part. */
+  last: boolean;
+}
+
+/** Cut a buffer into parts of `partSize` bytes (an empty body is one empty, last part). */
+export async function* sliceParts(
+  body: Uint8Array,
+  partSize: number,
+): AsyncGenerator<Part> {
+  if (body.byteLength === 0) {
+    yield { bytes: body, last: true };
+    return;
+  }
+  for (let off = 0; off < body.byteLength; off += partSize) {
+    const end = Math.min(off + partSize, body.byteLength);
+    yield { bytes: body.subarray(off, end), last: end === body.byteLength };
+  }
+}
+
+/** Cut a stream into parts of exactly `partSize` bytes (the last may be
+ * shorter), holding at most one part plus one source chunk in memory. When
+ * `signal` aborts, the source is cancelled and the generator throws (a
+ * cancelled source must never look like a short, complete one). */
+export async function* streamParts(
+  stream: ReadableStream<Uint8Array>,
+  partSize: number,
+  signal?: AbortSignal,
+): AsyncGenerator<Part> {
+  const reader = stream.getReader();
+  let done = false;
+  let carry: Uint8Array | undefined;
+  const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const nextChunk = async (): Promise<Uint8Array | undefined> => {
+      if (carry) {
+        const c = carry;
+        carry = undefined;
+        return c;
+      }
+      for (;;) {
+        signal?.throwIfAborted();
+        const r = await reader.read();
+        signal?.throwIfAborted();
+        if (r.done) return undefined;
+        if (r.value.byteLength > 0) return r.value;
+      }
+    };
+    for (;;) {
+      const buf = new Uint8Array(partSize);
+      let filled = 0;
+      while (filled < partSize) {
+        const chunk = await nextChunk();
+        if (!chunk) break;
+        const take = Math.min(chunk.byteLength, partSize - filled);
+        buf.set(chunk.subarray(0, take), filled);
+        filled += take;
+        if (take < chunk.byteLength) carry = chunk.subarray(take);
+      }
+      // Peek so the consumer knows whether this part is the last one.
+      if (filled === partSize && !carry) carry = await nextChunk();
+      const last = !carry;
+      if (last) done = true; // the source is drained: nothing to cancel
+      if (filled > 0 || last) yield { bytes: buf.subarray(0, filled), last };
+      if (last) return;
+    }
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    if (!done) await reader.cancel(new Error("upload stopped")).catch(() => {});
+    reader.releaseLock();
+  }
+}

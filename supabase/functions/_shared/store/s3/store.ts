@@ -1,0 +1,390 @@
+/**
+ * A {@link Store} on any S3-compatible service (Ceph RGW, Supabase Storage,
+ * AWS S3, MinIO...), signed with SigV4 via aws4fetch, using path-style URLs.
+ *
+ * - Small bodies go up in one PUT; streams and large bodies in a multipart
+ *   upload of fixed-size parts, several in flight, buffering only those
+ *   parts (memory ≈ (concurrency + 1) × partSize).
+ * - Every request body is a buffered `Uint8Array` (Deno's fetch drops the
+ *   Content-Length of stream bodies and S3 then answers 411) and carries its
+ *   sha256 in `x-amz-content-sha256`, so the server rejects corrupted bytes.
+ * - The object's sha256 is stored as `x-amz-meta-sha256`. For multipart
+ *   uploads it is only known at the end, so it is attached by an in-place
+ *   CopyObject (metadata REPLACE) unless the caller passed it up front.
+ * - A put resolves only after a HEAD confirms size and sha256; a failed
+ *   multipart upload is aborted.
+ * - 5xx, 429/SlowDown/throttling, network errors and timeouts are retried
+ *   with backoff; auth and other 4xx errors are not.
+ *
+ * Runs in the Deno CLI and in Supabase Edge Functions (web APIs plus
+ * `node:crypto` for incremental hashing). Requests, signing and retries are
+ * in client.ts, multipart uploads in multipart.ts, XML in xml.ts, and the
+ * settings (options and environment names) in options.ts.
+ *
+ * @module
+ */
+
+import { DEFAULT_RETRY, type RetryOptions } from "../retry.ts";
+import { expectSha256 } from "../expect.ts";
+import {
+  isSha256Hex,
+  type ObjectInfo,
+  type PutOptions,
+  type ReadOptions,
+  type Store,
+  type StoredObject,
+  StoreError,
+  validateKey,
+  validatePrefix,
+  validatePut,
+} from "../types.ts";
+import { S3Client, sha256Hex } from "./client.ts";
+import { putMultipart, sliceParts, streamParts } from "./multipart.ts";
+import { MIN_PART_SIZE } from "./options.ts";
+import { xmlBlocks, xmlText } from "./xml.ts";
+
+/** Everything an {@link S3Store} needs. Validate untrusted input with
+ * `openStore` in store/mod.ts, which builds this (s3/options.ts). */
+export interface S3StoreConfig {
+  /** Service URL, e.g. `http://127.0.0.1:54330` or
+   * `https://<ref>.supabase.co/storage/v1/s3`. Buckets are addressed
+   * path-style below it. */
+  endpoint: string;
+  /** SigV4 region, e.g. `us-east-1`. */
+  region: string;
+  bucket: string;
+  /** Key prefix inside the bucket: `""` or ending in `/`. */
+  prefix?: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Multipart part size in bytes (≥ 5 MiB; default 8 MiB). Bodies up to
+   * this size are sent in a single PUT. */
+  partSize?: number;
+  /** Parts uploaded in parallel (default 4). */
+  concurrency?: number;
+  /** Retry policy for every request. */
+  retry?: RetryOptions;
+  /** Idle limit while streaming a `get` body: no bytes for this long fails
+   * the stream (default: the retry timeout). */
+  readIdleTimeoutMs?: number;
+  /** Keys per ListObjectsV2 page (default 1000, the S3 maximum). */
+  listPageSize?: number;
+}
+
+const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+const DEFAULT_CONCURRENCY = 4;
+
+/** A store in one bucket (and optional prefix) of an S3-compatible service. */
+export class S3Store implements Store {
+  readonly #cfg: Required<Omit<S3StoreConfig, "retry">> & {
+    retry: Required<RetryOptions>;
+  };
+  readonly #client: S3Client;
+
+  constructor(config: S3StoreConfig) {
+    const partSize = config.partSize ?? DEFAULT_PART_SIZE;
+    const concurrency = config.concurrency ?? DEFAULT_CONCURRENCY;
+    if (!Number.isInteger(partSize) || partSize < MIN_PART_SIZE) {
+      throw new StoreError(
+        "config",
+        `S3 partSize must be an integer of at least ${MIN_PART_SIZE} bytes (5 MiB).`,
+      );
+    }
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new StoreError(
+        "config",
+        "S3 concurrency must be a positive integer.",
+      );
+    }
+    const prefix = config.prefix ?? "";
+    if (
+      prefix !== "" &&
+      (!prefix.endsWith("/") || (validatePrefix(prefix), false))
+    ) {
+      throw new StoreError(
+        "config",
+        `S3 prefix ${JSON.stringify(prefix)} must be empty or end with '/'.`,
+      );
+    }
+    const retryOpts = { ...DEFAULT_RETRY, ...config.retry };
+    this.#cfg = {
+      ...config,
+      prefix,
+      partSize,
+      concurrency,
+      retry: retryOpts,
+      readIdleTimeoutMs: config.readIdleTimeoutMs ?? retryOpts.timeoutMs,
+      listPageSize: config.listPageSize ?? 1000,
+    };
+    this.#client = new S3Client({ ...this.#cfg });
+  }
+
+  describe(): string {
+    return this.#client.describe();
+  }
+
+  // ------------------------------------------------------------------ put
+
+  async put(
+    key: string,
+    body: Uint8Array | ReadableStream<Uint8Array>,
+    opts: PutOptions = {},
+  ): Promise<StoredObject> {
+    validatePut(key, opts);
+    const parts = body instanceof Uint8Array
+      ? sliceParts(body, this.#cfg.partSize)
+      : streamParts(body, this.#cfg.partSize, opts.signal);
+    try {
+      const first = await parts.next();
+      if (first.done || first.value.last) {
+        return await this.#putSingle(
+          key,
+          first.done ? new Uint8Array(0) : first.value.bytes,
+          opts,
+        );
+      }
+      return await putMultipart({
+        client: this.#client,
+        partSize: this.#cfg.partSize,
+        concurrency: this.#cfg.concurrency,
+        retryAttempts: this.#cfg.retry.attempts,
+        head: (k, o) => this.head(k, o),
+        delete: (k) => this.delete(k),
+      }, key, first.value.bytes, parts, opts);
+    } catch (err) {
+      throw this.#abortedOr(err, `PUT ${JSON.stringify(key)}`, opts.signal);
+    } finally {
+      // Releases (and on failure cancels) the source stream.
+      await parts.return(undefined);
+    }
+  }
+
+  async #putSingle(
+    key: string,
+    bytes: Uint8Array,
+    opts: PutOptions,
+  ): Promise<StoredObject> {
+    const sha256 = sha256Hex(bytes);
+    expectSha256(key, sha256, opts);
+    await this.#client.send({ name: "PutObject", key }, {
+      method: "PUT",
+      key,
+      body: bytes,
+      payloadSha256: sha256,
+      headers: {
+        "content-type": opts.contentType ?? "application/octet-stream",
+        "x-amz-meta-sha256": sha256,
+      },
+      signal: opts.signal,
+    });
+    // A 200 to a PUT whose payload hash the server checked is the service's
+    // own durability confirmation; no extra HEAD needed.
+    return { key, size: bytes.byteLength, sha256, lastModified: new Date() };
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  async get(
+    key: string,
+    opts: ReadOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    validateKey(key);
+    try {
+      const res = await this.#client.send({ name: "GetObject", key }, {
+        method: "GET",
+        key,
+        signal: opts.signal,
+        read: "response",
+      });
+      return guardBody(
+        res.body ?? emptyStream(),
+        this.#cfg.readIdleTimeoutMs,
+        opts.signal,
+        (why) =>
+          new StoreError(
+            "unavailable",
+            `Reading ${this.#client.where(key)} from S3 ${why}; retry the read.`,
+          ),
+      );
+    } catch (err) {
+      throw this.#abortedOr(err, `GET ${JSON.stringify(key)}`, opts.signal);
+    }
+  }
+
+  async getBytes(key: string, opts: ReadOptions = {}): Promise<Uint8Array> {
+    validateKey(key);
+    try {
+      return await this.#client.send({ name: "GetObject", key }, {
+        method: "GET",
+        key,
+        signal: opts.signal,
+        read: "bytes",
+      });
+    } catch (err) {
+      throw this.#abortedOr(err, `GET ${JSON.stringify(key)}`, opts.signal);
+    }
+  }
+
+  async head(key: string, opts: ReadOptions = {}): Promise<ObjectInfo | null> {
+    validateKey(key);
+    try {
+      const h = await this.#client.send({ name: "HeadObject", key }, {
+        method: "HEAD",
+        key,
+        signal: opts.signal,
+        read: "headers",
+        okStatus: [200, 404],
+      });
+      if (h.get("x-lifeboat-status") === "404") return null;
+      const size = Number(h.get("content-length"));
+      const sha = h.get("x-amz-meta-sha256")?.toLowerCase();
+      const lm = h.get("last-modified");
+      return {
+        key,
+        size: Number.isFinite(size) ? size : 0,
+        ...(sha && isSha256Hex(sha) ? { sha256: sha } : {}),
+        ...(lm ? { lastModified: new Date(lm) } : {}),
+      };
+    } catch (err) {
+      throw this.#abortedOr(err, `HEAD ${JSON.stringify(key)}`, opts.signal);
+    }
+  }
+
+  async *list(prefix = "", opts: ReadOptions = {}): AsyncIterable<ObjectInfo> {
+    validatePrefix(prefix);
+    const full = this.#cfg.prefix + prefix;
+    let token: string | undefined;
+    do {
+      let xml: string;
+      try {
+        xml = await this.#client.send({ name: "ListObjectsV2" }, {
+          method: "GET",
+          query: {
+            "list-type": "2",
+            "max-keys": String(this.#cfg.listPageSize),
+            "prefix": full,
+            ...(token ? { "continuation-token": token } : {}),
+          },
+          signal: opts.signal,
+          read: "text",
+        });
+      } catch (err) {
+        throw this.#abortedOr(
+          err,
+          `list ${JSON.stringify(prefix)}`,
+          opts.signal,
+        );
+      }
+      for (const block of xmlBlocks(xml, "Contents")) {
+        const fullKey = xmlText(block, "Key") ?? "";
+        if (!fullKey.startsWith(this.#cfg.prefix)) continue;
+        const lm = xmlText(block, "LastModified");
+        yield {
+          key: fullKey.slice(this.#cfg.prefix.length),
+          size: Number(xmlText(block, "Size") ?? 0),
+          ...(lm ? { lastModified: new Date(lm) } : {}),
+        };
+      }
+      token = xmlText(xml, "IsTruncated") === "true"
+        ? xmlText(xml, "NextContinuationToken")
+        : undefined;
+    } while (token);
+  }
+
+  async delete(key: string, opts: ReadOptions = {}): Promise<void> {
+    validateKey(key);
+    try {
+      await this.#client.send({ name: "DeleteObject", key }, {
+        method: "DELETE",
+        key,
+        signal: opts.signal,
+      });
+    } catch (err) {
+      // S3 answers 204 for a missing key; some services say 404 NoSuchKey.
+      if (err instanceof StoreError && err.code === "not_found") return;
+      throw this.#abortedOr(err, `DELETE ${JSON.stringify(key)}`, opts.signal);
+    }
+  }
+
+  // Network failures and timeouts never get here (S3Client.send turns exhausted
+  // retries into StoreErrors); what remains is cancellation, or an error
+  // from the caller's own body stream, which we pass through untouched.
+  #abortedOr(err: unknown, what: string, signal?: AbortSignal): unknown {
+    if (err instanceof StoreError) return err;
+    if (
+      signal?.aborted || (err instanceof Error && err.name === "AbortError")
+    ) {
+      return new StoreError(
+        "aborted",
+        `Cancelled: ${what} on ${this.describe()}.`,
+        { cause: err },
+      );
+    }
+    return err;
+  }
+
+}
+
+// ---------------------------------------------------------------- helpers
+
+/** Wrap a response body: fail it if no bytes arrive for `idleMs`, and cancel
+ * it when `signal` aborts. */
+function guardBody(
+  body: ReadableStream<Uint8Array>,
+  idleMs: number,
+  signal: AbortSignal | undefined,
+  stalled: (why: string) => Error,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let onAbort: (() => void) | undefined;
+  const cleanup = () => {
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  };
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (signal) {
+        onAbort = () => {
+          controller.error(signal.reason);
+          reader.cancel(signal.reason).catch(() => {});
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
+    },
+    async pull(controller) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        const r = await Promise.race([
+          reader.read(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(stalled(`stalled (no data for ${idleMs} ms)`)),
+              idleMs,
+            );
+          }),
+        ]);
+        if (r.done) {
+          cleanup();
+          controller.close();
+        } else controller.enqueue(r.value);
+      } catch (err) {
+        cleanup();
+        reader.cancel(err).catch(() => {});
+        controller.error(
+          err instanceof TypeError
+            ? stalled(`was interrupted (${err.message})`)
+            : err,
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel(reason) {
+      cleanup();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+function emptyStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (c) => c.close() });
+}
