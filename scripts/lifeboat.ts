@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   drill: { summary: "restore into a scratch database, verify, and measure RTO", load: () => import("./cli/drill.ts") },
   report: { summary: "write the status page as a self-contained HTML file", load: () => import("./cli/report.ts") },
   keygen: { summary: "create an age identity and print its recipient", load: () => import("./cli/keygen.ts") },
+  outbox: { summary: "deliver lifeboat.outbox calls to the edge functions", load: () => import("./cli/outbox.ts") },
 };
 
 function usage(): string {

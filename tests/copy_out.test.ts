@@ -136,7 +136,9 @@ Deno.test("copy_out: with pauseAtBytes a slow consumer holds the server back; ev
     const queue = new BatchQueue(async (b) => {
       if (++batches === opts.failAt) throw new Error("store unreachable");
       bytes += b.length;
-      await new Promise((r) => setTimeout(r, 2));
+      // 5 ms per 64 KiB (13 MB/s): slower than the server produces even on a busy host, so
+      // without pausing the queue grows (at 2 ms it did not while other work shared the cores).
+      await new Promise((r) => setTimeout(r, 5));
     });
     const poll = setInterval(() => (maxPending = Math.max(maxPending, queue.pendingBytes)), 1);
     try {

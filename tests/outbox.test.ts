@@ -1,6 +1,6 @@
 /**
  * The outbox path end to end against the running stack: lifeboat.invoke() (directly and from
- * a real pg_cron job) → lifeboat.outbox → scripts/outbox-worker.ts (a second worker process,
+ * a real pg_cron job) → lifeboat.outbox → `lifeboat outbox` (a worker process,
  * pointed at this test's HTTP receiver and its own queue) → the "function" → the recorded
  * response. Also: retries with backoff, dead messages, SKIP LOCKED claiming across sessions,
  * failed cron runs becoming alerts, and run_analyze's per-table commits.
@@ -11,7 +11,7 @@ import { stackEnv, secretKey } from "./support/stack.ts";
 import { listeningReceiver, type Receiver } from "./support/outbox_receiver.ts";
 import { spawnWorker, type WorkerProcess } from "./support/worker_process.ts";
 import { waitFor } from "./support/wait.ts";
-import { deliver, describeFetchError } from "../scripts/outbox-worker.ts";
+import { deliver, describeFetchError } from "../scripts/cli/outbox.ts";
 
 type Sql = postgres.Sql<Record<string, unknown>>;
 

@@ -1,5 +1,5 @@
 -- Lifeboat at-least-once delivery: the one lease, backoff and retry rule both queues use,
--- lifeboat.outbox (edge-function calls, drained by scripts/outbox-worker.ts) and
+-- lifeboat.outbox (edge-function calls, drained by `lifeboat outbox`) and
 -- lifeboat.notification_deliveries (alert messages and pings, sent by the backup-status
 -- function). A queue is named by the prefix of its settings: <queue>.lease,
 -- <queue>.retry_base, <queue>.retry_max, <queue>.max_attempts.

@@ -1,5 +1,5 @@
 -- Lifeboat schedules: pg_cron jobs installed from lifeboat.schedules, lifeboat.invoke()
--- (pg_net + Vault on Supabase, a durable outbox drained by scripts/outbox-worker.ts
+-- (pg_net + Vault on Supabase, a durable outbox drained by `lifeboat outbox`
 -- elsewhere), the jobs' own functions (verification, bloat check), and failed cron runs
 -- turned into alerts and incidents. Runs as the owner role (postgres). Idempotent.
 -- Works with pg_cron 1.4 (minute granularity) and 1.6: only cron.schedule(name, schedule,

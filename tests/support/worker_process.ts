@@ -1,5 +1,5 @@
 /**
- * Runs scripts/outbox-worker.ts as a separate process (as the stack does), pointed at a
+ * Runs `lifeboat outbox` as a separate process (as a user's machine would), pointed at a
  * test's own receiver and queue, and stops it by its PID.
  * @module
  */
@@ -17,7 +17,7 @@ export interface WorkerProcess {
 export function spawnWorker(env: Record<string, string>): WorkerProcess {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "--no-prompt", "--allow-net", "--allow-env", "--allow-sys", `--allow-read=${ROOT}`,
-      `${ROOT}scripts/outbox-worker.ts`],
+      `${ROOT}scripts/lifeboat.ts`, "outbox"],
     env,
     stdin: "null",
     stdout: "piped",

@@ -1,6 +1,7 @@
 /**
- * Lifeboat's outbox worker. Where pg_net is not installed (the local stack, plain
- * Postgres), `lifeboat.invoke(function, body)` queues edge-function calls in
+ * `lifeboat outbox`: the outbox worker. Where pg_net is not installed (plain Postgres), or where
+ * a project chooses durable delivery (`invoke.transport = 'outbox'`: pg_net keeps responses in
+ * unlogged tables and never retries), `lifeboat.invoke(function, body)` queues edge-function calls in
  * `lifeboat.outbox`; this worker delivers them over HTTP to
  * `$SUPABASE_URL/functions/v1/<function>` with the project's secret key, records each
  * response, and retries failures with exponential backoff (the policy lives in SQL:
@@ -18,7 +19,7 @@
  * Logs are JSON lines without keys, URLs or hostnames. SIGTERM/SIGINT stop it cleanly.
  * @module
  */
-import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../supabase/functions/_shared/db/mod.ts";
+import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 
 type Env = { get(name: string): string | undefined };
 
@@ -234,8 +235,23 @@ async function msUntilNextDue(sql: Sql, queue: string): Promise<number | null> {
   return row?.ms ?? null;
 }
 
-/** Runs the worker until SIGTERM or SIGINT. */
-export async function main(): Promise<void> {
+const USAGE = `usage: lifeboat outbox
+
+Delivers lifeboat.outbox messages to the project's edge functions until SIGTERM or SIGINT.
+Environment: SUPABASE_DB_URL, SUPABASE_URL, SUPABASE_SECRET_KEYS and/or SUPABASE_SERVICE_ROLE_KEY;
+optional LIFEBOAT_OUTBOX_QUEUE (default "default"), LIFEBOAT_OUTBOX_POLL_MS (15000),
+LIFEBOAT_OUTBOX_TIMEOUT_MS (30000).`;
+
+/** Runs the worker until SIGTERM or SIGINT; returns the exit status. */
+export async function run(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (args.length > 0) {
+    console.error(`lifeboat outbox: unexpected argument '${args[0]}'\n\n${USAGE}`);
+    return 2;
+  }
   let cfg: WorkerConfig;
   let dbUrl: string;
   try {
@@ -243,7 +259,7 @@ export async function main(): Promise<void> {
     dbUrl = databaseUrlFromEnv();
   } catch (err) {
     log("error", (err as Error).message);
-    Deno.exit(2);
+    return 2;
   }
   const sql = connect(dbUrl, { max: 2, applicationName: "lifeboat-outbox-worker" });
   const waker = new Waker();
@@ -287,7 +303,7 @@ export async function main(): Promise<void> {
   }
   await sql.end({ timeout: 5 }).catch(() => {});
   log("info", "stopped");
-  Deno.exit(0);
+  Deno.removeSignalListener("SIGTERM", stop);
+  Deno.removeSignalListener("SIGINT", stop);
+  return 0;
 }
-
-if (import.meta.main) await main();
