@@ -13,7 +13,7 @@
  */
 import { copyOutRegistry, type Sql } from "../db/mod.ts";
 import type { Compression } from "../crypto/mod.ts";
-import { type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
+import { backupPrefix, type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "./catalog.ts";
 import { readSchemaScripts } from "./ddl.ts";
@@ -129,7 +129,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
 
   const startedAt = new Date();
   const id = opts.id ?? newBackupId(startedAt);
-  const prefix = `${id}/`;
+  const prefix = backupPrefix(id);
   const selection = opts.selection ?? {};
   const seal = sealOf(policy, opts.compressionLevel);
   const abort = new AbortController();
