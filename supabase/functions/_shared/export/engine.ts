@@ -14,6 +14,8 @@
 import { copyOutRegistry, type Sql } from "../db/mod.ts";
 import type { Compression } from "../crypto/mod.ts";
 import { type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
+import { SIGNATURE_KEY } from "../format/signature.ts";
+import { storeManifest } from "./store_manifest.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "./catalog.ts";
 import { readSchemaScripts } from "./ddl.ts";
@@ -80,6 +82,8 @@ export interface ExportOptions {
   onSnapshot?: (s: { snapshotId: string; lsn: string; tables: TableInfo[] }) => void | Promise<void>;
   /** Called for every stored object, in completion order. */
   onObject?: (o: ExportedObject) => void | Promise<void>;
+  /** Ed25519 key the manifest is signed with (see format/signature.ts); null writes an unsigned backup. */
+  signingKey?: CryptoKey | null;
   /** Delete the objects already stored when the export fails (default true). */
   cleanupOnFailure?: boolean;
 }
@@ -200,9 +204,8 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
     });
 
     // Last, and only after every other object is confirmed: this marks the backup complete.
-    const body = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
     signal.throwIfAborted();
-    const stored = await opts.store.put(prefix + MANIFEST_KEY, body, { contentType: "application/json", signal });
+    const stored = await storeManifest(opts.store, prefix, manifest, opts.signingKey ?? null, signal);
     progress.phase("done");
     const final = progress.snapshot();
     opts.onProgress?.(final);
@@ -211,6 +214,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
     abort.abort(err);
     if (opts.cleanupOnFailure ?? true) {
       for (const p of parts) await opts.store.delete(prefix + p.key).catch(() => {});
+      await opts.store.delete(prefix + SIGNATURE_KEY).catch(() => {});
     }
     throw err;
   }

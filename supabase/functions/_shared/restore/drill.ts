@@ -7,6 +7,7 @@
  */
 import { connect, describeDbError, type Sql } from "../db/mod.ts";
 import type { Store } from "../store/types.ts";
+import type { ManifestTrust } from "../verify/locate.ts";
 import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { type RestoreEvent, restoreBackup, type RestoreReport } from "./engine.ts";
 import { quoteIdent } from "./names.ts";
@@ -17,6 +18,8 @@ export interface DrillOptions {
   store: Store;
   id: string | null;
   identities: string[] | null;
+  /** Which signing keys are trusted (none when absent: every backup is refused). */
+  trust?: ManifestTrust;
   /** The source database: creates the scratch database and receives the record. */
   sourceUrl: string;
   /** Directory of *.test.sql pgTAP files to run against the restored copy. */
@@ -120,7 +123,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     const targetUrl = withDatabase(o.sourceUrl, name);
     target = connect(targetUrl, { applicationName: "lifeboat drill", max: (o.jobs ?? 2) + 2 });
     const r = await restoreBackup({
-      store: o.store, id: o.id, identities: o.identities, target, jobs: o.jobs ?? 2, signal: o.signal,
+      store: o.store, id: o.id, identities: o.identities, trust: o.trust, target, jobs: o.jobs ?? 2, signal: o.signal,
       onEvent: o.onEvent,
     });
     report.backupId = r.backupId;

@@ -8,11 +8,13 @@
 import { describeDbError, type Sql } from "../db/mod.ts";
 import type { Manifest } from "../format/manifest.ts";
 import { type Store, StoreError } from "../store/types.ts";
-import { checkSampleDecrypts } from "./access.ts";
+import { checkSampleDecrypts, identityMatches } from "./access.ts";
 import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { checkCompleteness } from "./completeness.ts";
 import { checkIntegrity, checkManifestConsistency } from "./integrity.ts";
-import { BackupError, latestBackupId, readManifest } from "./locate.ts";
+import { type AuthenticManifest, BackupError, latestBackupId, type ManifestTrust, readAuthenticManifest } from "./locate.ts";
+import { checkAllObjectsDecrypt } from "./parts.ts";
+import { checkRecorded } from "./recorded.ts";
 
 /** What to verify and with what. */
 export interface VerifyOptions {
@@ -21,6 +23,10 @@ export interface VerifyOptions {
   id?: string;
   /** age identities (AGE-SECRET-KEY-1…); null or empty = ciphertext checks only. */
   identities?: string[] | null;
+  /** Which signing keys are trusted (none when absent: every backup fails the signature check). */
+  trust?: ManifestTrust;
+  /** With identities: decrypt one sample object instead of every object. */
+  sample?: boolean;
   /** The source database, for completeness and for recording the run. */
   source?: Sql | null;
   /** verification_runs.kind: 'manual' from the CLI, 'scheduled' from pg_cron. */
@@ -63,12 +69,22 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
   const identities = opts.identities && opts.identities.length > 0 ? opts.identities : null;
   let id = opts.id ?? null;
   let manifest: Manifest | undefined;
+  let authentic: AuthenticManifest | undefined;
   try {
     if (!id) id = await latestBackupId(opts.store, opts.signal);
-    manifest = await readManifest(opts.store, id, opts.signal);
+    authentic = await readAuthenticManifest(opts.store, id, opts.trust ?? { trustedKeys: [], allowUnsigned: false }, opts.signal);
+    manifest = authentic.manifest;
     checks.push(check("store_access", "ok", "store", `${opts.store.describe()} is readable with the configured credentials`));
+    checks.push(authentic.signedBy
+      ? check("signature", "ok", id, `manifest.json is signed by trusted key ${authentic.signedBy.slice(-12)}`)
+      : check("signature", "warn", id, "the backup is not signed (accepted by --allow-unsigned): its authorship is not checked",
+        "Take signed backups (lifeboat keygen writes a signing key) and drop --allow-unsigned."));
   } catch (err) {
-    if (err instanceof BackupError) {
+    if (err instanceof BackupError && (err.code === "unsigned" || err.code === "bad_signature")) {
+      // Nothing of the backup beyond its manifest is read.
+      checks.push(check("signature", "error", id ?? "store", err.message,
+        "Pass the writer's public key with --trust-key, or --allow-unsigned for a backup older than signing."));
+    } else if (err instanceof BackupError) {
       checks.push(check("manifest", "error", id ?? "store", err.message,
         err.code === "incomplete" ? "Restore an older complete backup and take a new one." :
           err.code === "not_found" ? "List the store's backups, or use --latest." : "Take a new backup."));
@@ -87,8 +103,12 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
       onObject: opts.onObject,
     });
     checks.push(...integ.checks);
-    if (identities || manifest.encryption.scheme === "none") {
+    if (identities && manifest.encryption.scheme !== "none" && !(await identityMatches(manifest, identities))) {
+      checks.push(...await checkSampleDecrypts(opts.store, manifest, identities, opts.signal)); // reports the wrong identity
+    } else if ((identities || manifest.encryption.scheme === "none") && opts.sample) {
       checks.push(...await checkSampleDecrypts(opts.store, manifest, identities, opts.signal));
+    } else if (identities || manifest.encryption.scheme === "none") {
+      checks.push(...await checkAllObjectsDecrypt(opts.store, manifest, identities, { concurrency: opts.concurrency, signal: opts.signal }));
     } else {
       checks.push(check("sample_decrypt", "ok", manifest.id,
         "not attempted: no identity given, so only the ciphertext was checked", "",
@@ -96,6 +116,7 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
     }
     if (opts.source) {
       try {
+        checks.push(...await checkRecorded(opts.source, manifest, authentic!.sha256));
         checks.push(...await checkCompleteness(opts.source, manifest));
       } catch (err) {
         checks.push(check("completeness", "warn", manifest.database,
