@@ -8,7 +8,7 @@
 import { describeDbError, type Sql } from "../db/mod.ts";
 import type { Manifest } from "../format/manifest.ts";
 import { type Store, StoreError } from "../store/types.ts";
-import { checkSampleDecrypts, identityMatches } from "./access.ts";
+import { checkSampleDecrypts } from "./access.ts";
 import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { checkCompleteness } from "./completeness.ts";
 import { checkIntegrity, checkManifestConsistency } from "./integrity.ts";
@@ -103,12 +103,13 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
       onObject: opts.onObject,
     });
     checks.push(...integ.checks);
-    if (identities && manifest.encryption.scheme !== "none" && !(await identityMatches(manifest, identities))) {
-      checks.push(...await checkSampleDecrypts(opts.store, manifest, identities, opts.signal)); // reports the wrong identity
-    } else if ((identities || manifest.encryption.scheme === "none") && opts.sample) {
-      checks.push(...await checkSampleDecrypts(opts.store, manifest, identities, opts.signal));
-    } else if (identities || manifest.encryption.scheme === "none") {
-      checks.push(...await checkAllObjectsDecrypt(opts.store, manifest, identities, { concurrency: opts.concurrency, signal: opts.signal }));
+    if (identities || manifest.encryption.scheme === "none") {
+      const sample = await checkSampleDecrypts(opts.store, manifest, identities, opts.signal);
+      checks.push(...sample);
+      // Every object, unless only a sample was asked for (or the identity is not a recipient).
+      if (!opts.sample && !sample.some((c) => c.check === "identity")) {
+        checks.push(...await checkAllObjectsDecrypt(opts.store, manifest, identities, { concurrency: opts.concurrency, signal: opts.signal }));
+      }
     } else {
       checks.push(check("sample_decrypt", "ok", manifest.id,
         "not attempted: no identity given, so only the ciphertext was checked", "",
@@ -117,6 +118,12 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
     if (opts.source) {
       try {
         checks.push(...await checkRecorded(opts.source, manifest, authentic!.sha256));
+      } catch (err) {
+        checks.push(check("backup_recorded", "warn", manifest.id,
+          `the source's lifeboat.backup_runs could not be read (${describeDbError(err)}), so the backup's record was not checked`,
+          "Apply the Lifeboat migrations to the source, or pass its --db-url."));
+      }
+      try {
         checks.push(...await checkCompleteness(opts.source, manifest));
       } catch (err) {
         checks.push(check("completeness", "warn", manifest.database,
