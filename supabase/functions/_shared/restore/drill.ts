@@ -110,7 +110,11 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
   };
   let target: Sql | null = null;
   let created = false;
+  let drillId: number | undefined;
   try {
+    checks.push(...await dropLeftoverScratch(source));
+    // Recorded before the database exists, so a drill killed mid-way leaves a row that names it.
+    drillId = await startDrillRecord(source, name, started);
     o.onEvent?.({ event: "drill", step: "create", detail: name });
     try {
       await source.unsafe(`create database ${quoteIdent(name)}`);
@@ -183,14 +187,65 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     }
     report.summary = summarize(checks);
     report.passed = report.summary.passed;
-    report.recordedId = await recordDrill(source, report, started);
+    report.recordedId = await recordDrill(source, report, started, drillId);
     await source.end({ timeout: 5 }).catch(() => {});
   }
   return report;
 }
 
-/** Records a drill in lifeboat.drills; undefined when the source has no Lifeboat schema. */
-export async function recordDrill(sql: Sql, r: DrillReport, started: Date): Promise<number | undefined> {
+/** The shape of scratch database names (see {@link scratchName}). */
+const SCRATCH_RE = "^lifeboat_drill_[0-9]{14}_[0-9a-f]{6}$";
+
+/**
+ * Writes the drill's row before its scratch database is created (finished_at null, so status
+ * and alerts ignore it until it ends). Undefined when the source has no Lifeboat schema.
+ */
+async function startDrillRecord(sql: Sql, scratch: string, started: Date): Promise<number | undefined> {
+  try {
+    const [r] = await sql<{ id: number }[]>`
+      insert into lifeboat.drills (system, started_at, details)
+      values ('database', ${started.toISOString()}, ${sql.json({ scratchDatabase: scratch, state: "running" } as never)})
+      returning id`;
+    return Number(r.id);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Drops the scratch databases of earlier drills that were killed before they could clean up:
+ * named like one, recorded by a drill row that never finished, older than a minute, and with
+ * nobody connected (a running drill holds connections to its copy). One check per database.
+ */
+export async function dropLeftoverScratch(sql: Sql): Promise<Check[]> {
+  let rows: { datname: string; id: number }[];
+  try {
+    rows = await sql<{ datname: string; id: number }[]>`
+      select d.datname, x.id from pg_catalog.pg_database d
+      join lifeboat.drills x on x.details ->> 'scratchDatabase' = d.datname
+      where d.datname ~ ${SCRATCH_RE} and x.finished_at is null and x.started_at < now() - interval '1 minute'
+        and not exists (select from pg_catalog.pg_stat_activity a where a.datname = d.datname)`;
+  } catch {
+    return []; // no Lifeboat schema on the source: nothing recorded, nothing to recognise
+  }
+  const out: Check[] = [];
+  for (const r of rows) {
+    try {
+      await sql.unsafe(`drop database if exists ${quoteIdent(r.datname)} with (force)`);
+      await sql`update lifeboat.drills set details = details || '{"state": "interrupted", "dropped": true}'::jsonb where id = ${r.id}`;
+      out.push(check("scratch_leftover", "warn", r.datname,
+        `dropped the scratch database of drill ${r.id}, which was interrupted before it could drop it`,
+        "Nothing to do; if drills keep being interrupted, check what stops them (timeouts, restarts)."));
+    } catch (err) {
+      out.push(check("scratch_leftover", "warn", r.datname, `the scratch database of interrupted drill ${r.id} could not be dropped (${describeDbError(err)})`,
+        `Drop it by hand: drop database ${quoteIdent(r.datname)} with (force);`));
+    }
+  }
+  return out;
+}
+
+/** Records a drill in lifeboat.drills (its row from {@link startDrillRecord} when there is one); undefined without a Lifeboat schema. */
+export async function recordDrill(sql: Sql, r: DrillReport, started: Date, drillId?: number): Promise<number | undefined> {
   try {
     const details = {
       backupId: r.backupId,
@@ -202,6 +257,17 @@ export async function recordDrill(sql: Sql, r: DrillReport, started: Date): Prom
       rows: r.restore?.rows ?? 0,
       timings: r.restore?.timings ?? {},
     };
+    if (drillId !== undefined) {
+      const rows = await sql<{ id: number }[]>`
+        update lifeboat.drills set
+          backup_run_id = (select b.id from lifeboat.backup_runs b where b.manifest_key like ${`%${r.backupId}/manifest.json`} order by b.id desc limit 1),
+          finished_at = now(), measured_rto = make_interval(secs => ${r.rtoSeconds}),
+          objective = case when ${r.objectiveSeconds}::float8 is null then null else make_interval(secs => ${r.objectiveSeconds}::float8) end,
+          success = ${r.success}, details = ${sql.json(details as never)}
+        where id = ${drillId}
+        returning id`;
+      if (rows.length) return Number(rows[0].id);
+    }
     const rows = await sql<{ id: number }[]>`
       insert into lifeboat.drills (backup_run_id, system, started_at, finished_at, measured_rto, objective, success, details)
       values (
