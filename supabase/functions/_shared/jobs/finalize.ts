@@ -123,6 +123,7 @@ export async function finalizeJob(
     await store.delete(prefix + SIGNATURE_KEY).catch(() => {});
     return { state: "failed", error: "the job stopped before it could be completed" };
   }
-  await sql`update lifeboat.backup_runs set manifest_sha256 = ${stored.sha256} where id = ${job.id}`;
+  await sql`update lifeboat.backup_runs set manifest_sha256 = ${stored.sha256},
+    metadata = metadata || jsonb_build_object('table_count', ${manifest.tables.length}::int) where id = ${job.id}`;
   return { state: "completed", manifestKey: prefix + MANIFEST_KEY, consistent: manifest.snapshot.consistent, strayObjectsDeleted: stray };
 }

@@ -134,6 +134,11 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     const { checks: rc, ...rest } = r;
     report.restore = rest;
     checks.push(...rc);
+    if (r.passed && r.tables.length === 0 && await sourceHasTables(source)) {
+      checks.push(check("empty_backup", "error", r.backupId ?? "backup",
+        "the backup holds no table, but the source has tables: restoring it recovers nothing",
+        "Check the backup's include/exclude rules (a mistyped schema name?) and take a new backup."));
+    }
     if (r.passed && o.assertionsDir) {
       o.onEvent?.({ event: "drill", step: "assertions", detail: o.assertionsDir });
       try {
@@ -191,6 +196,16 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     await source.end({ timeout: 5 }).catch(() => {});
   }
   return report;
+}
+
+/** Whether the source has a table a full backup covers (false without a Lifeboat schema). */
+async function sourceHasTables(sql: Sql): Promise<boolean> {
+  try {
+    const [r] = await sql`select lifeboat.has_exportable_tables() as t`;
+    return r.t === true;
+  } catch {
+    return false;
+  }
 }
 
 /** The shape of scratch database names (see {@link scratchName}). */
