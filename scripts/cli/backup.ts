@@ -23,6 +23,7 @@ import {
 import { openStore, type Store, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
 import { type Compression, COMPRESSIONS, newBackupId } from "../../supabase/functions/_shared/format/manifest.ts";
 import { countOption, parseCommand, usageError } from "./common.ts";
+import { largeObjectsWarning } from "../../supabase/functions/_shared/export/large_objects.ts";
 import { importSigningKey, looksLikeSigningKey } from "../../supabase/functions/_shared/format/signature.ts";
 import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
 
@@ -379,6 +380,7 @@ export async function run(argv: string[]): Promise<number> {
     const stored = m.objects.reduce((n, o) => n + o.size, 0);
     const secs = result.progress.elapsedMs / 1000;
     if (a.json) {
+      if (m.largeObjectsNotExported) say("warning", { largeObjects: m.largeObjectsNotExported, message: largeObjectsWarning(m.largeObjectsNotExported) });
       say("done", { id, runId: result.runId, manifestKey: result.manifestKey, tables: m.tables.length, ...totals, storedBytes: stored, seconds: secs });
     } else {
       if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
@@ -388,6 +390,7 @@ export async function run(argv: string[]): Promise<number> {
           `(${m.encryption.scheme === "none" ? "UNENCRYPTED" : `encrypted to ${m.encryption.recipients.length} recipient(s)`})`,
       );
       console.log(`manifest: ${a.store.replace(/\/+$/, "")}/${result.manifestKey}`);
+      if (m.largeObjectsNotExported) console.log(`warning: ${largeObjectsWarning(m.largeObjectsNotExported)}`);
       if (m.roles.passwordsNotExported.length) {
         console.log(`note: passwords are never exported; after a restore, reset them for: ${m.roles.passwordsNotExported.join(", ")}`);
       }

@@ -16,6 +16,7 @@ import type { Compression } from "../crypto/mod.ts";
 import { type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
 import { SIGNATURE_KEY } from "../format/signature.ts";
 import { storeManifest } from "./store_manifest.ts";
+import { countLargeObjects, noteLargeObjects } from "./large_objects.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "./catalog.ts";
 import { readSchemaScripts } from "./ddl.ts";
@@ -181,7 +182,8 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
       await storeScript("finalize");
       const lsnEnd = await currentLsn(tx);
 
-      return manifestFromParts(
+      const largeObjects = await countLargeObjects(tx);
+      return noteLargeObjects(manifestFromParts(
         {
           id,
           label: opts.label ?? null,
@@ -200,7 +202,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
           passwordsNotExported: scripts.passwordsNotExported,
         },
         parts,
-      );
+      ), largeObjects);
     });
 
     // Last, and only after every other object is confirmed: this marks the backup complete.

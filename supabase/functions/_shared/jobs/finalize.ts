@@ -10,6 +10,7 @@ import type { Sql } from "../db/mod.ts";
 import { type Manifest, MANIFEST_KEY } from "../format/manifest.ts";
 import { manifestFromParts } from "../export/manifest_builder.ts";
 import { storeManifest } from "../export/store_manifest.ts";
+import { countLargeObjects, noteLargeObjects } from "../export/large_objects.ts";
 import { SIGNATURE_KEY } from "../format/signature.ts";
 import { loadSigningKey } from "./signing_key.ts";
 import type { Store } from "../store/mod.ts";
@@ -114,7 +115,8 @@ export async function finalizeJob(
       stray++;
     }
   }
-  const manifest = buildJobManifest(job, facts, parts, now());
+  // Counted at the end (not in the job's snapshot): a warning, not data.
+  const manifest = noteLargeObjects(buildJobManifest(job, facts, parts, now()), await countLargeObjects(sql));
   const stored = await storeManifest(store, prefix, manifest, await loadSigningKey(sql));
   const done = await completeJob(sql, job, worker, prefix + MANIFEST_KEY, manifest.snapshot.consistent);
   if (!done) {

@@ -13,6 +13,7 @@ import { type Check, check } from "../checks.ts";
 const NO_TRUST: ManifestTrust = { trustedKeys: [], allowUnsigned: false };
 import { BackupError, latestBackupId, type ManifestTrust, readAuthenticManifest } from "../verify/locate.ts";
 import { failCheck } from "./abort.ts";
+import { largeObjectsWarning } from "../export/large_objects.ts";
 
 /** The backup a restore reads. */
 export interface OpenedBackup {
@@ -58,6 +59,10 @@ export async function openBackup(
     failCheck(checks, "manifest", id ?? "store", `cannot read the backup: ${(err as Error).message}`, "Check --store and its credentials.");
   }
   const m = manifest!;
+  if (m.largeObjectsNotExported) {
+    checks.push(check("large_objects", "warn", m.id, largeObjectsWarning(m.largeObjectsNotExported),
+      "Restore the large objects from where they were exported separately; oid columns will point at nothing until then."));
+  }
   const encrypted = m.encryption.scheme !== "none";
   if (encrypted && !o.identities?.length) {
     failCheck(checks, "identity", m.id, "the backup is encrypted and no identity was given", "Pass --identity <age identity file>.");

@@ -15,6 +15,7 @@ import { checkIntegrity, checkManifestConsistency } from "./integrity.ts";
 import { type AuthenticManifest, BackupError, latestBackupId, type ManifestTrust, readAuthenticManifest } from "./locate.ts";
 import { checkAllObjectsDecrypt } from "./parts.ts";
 import { checkRecorded } from "./recorded.ts";
+import { largeObjectsWarning } from "../export/large_objects.ts";
 
 /** What to verify and with what. */
 export interface VerifyOptions {
@@ -97,6 +98,10 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
   }
   if (manifest) {
     checks.push(...checkManifestConsistency(manifest));
+    if (manifest.largeObjectsNotExported) {
+      checks.push(check("large_objects", "warn", manifest.id, largeObjectsWarning(manifest.largeObjectsNotExported),
+        "Back up the large objects separately, or move their contents into bytea columns."));
+    }
     const integ = await checkIntegrity(opts.store, manifest, {
       concurrency: opts.concurrency,
       signal: opts.signal,
