@@ -30,43 +30,6 @@ values ('export.signing_key_secret', '"lifeboat_signing_key"', '"lifeboat_signin
   'Name of the Vault secret holding the Ed25519 signing key (PKCS#8 PEM from lifeboat keygen) backup-export signs manifests with')
 on conflict (key) do update set default_value = excluded.default_value, description = excluded.description;
 
--- Recoverability never counts a backup that holds no table while the database has tables
--- (e.g. a mistyped --include-schema): completed runs record metadata.table_count, and
--- last_backup (behind check_backup_age, the RPO alert and status_report) skips such runs.
--- Runs recorded before table_count existed count as before.
-
--- Whether the database has a table an export covers (outside the managed, system and
--- extension schemas).
-create or replace function lifeboat.has_exportable_tables()
-returns boolean
-language sql
-stable
-set search_path = ''
-as $$
-  select exists (
-    select from pg_catalog.pg_class c
-    where c.relkind in ('r', 'p') and c.relpersistence <> 't'
-      and c.relnamespace = any (lifeboat.ddl_scope())
-      and not exists (select from pg_catalog.pg_depend d
-        where d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass and d.objid = c.oid and d.deptype = 'e'))
-$$;
-comment on function lifeboat.has_exportable_tables() is
-  'Whether the database has a table a full backup covers; a backup of 0 tables then restores nothing.';
-
-create or replace function lifeboat.last_backup(backup_kind text, now timestamptz default pg_catalog.now())
-returns table (id bigint, kind text, recovery_point timestamptz, finished_at timestamptz,
-  bytes bigint, duration_seconds double precision, consistent boolean)
-language sql
-stable
-set search_path = ''
-as $$
-  select r.id, r.kind, coalesce(r.snapshot_at, r.started_at, r.finished_at), r.finished_at, r.bytes,
-    extract(epoch from r.finished_at - coalesce(r.started_at, r.created_at))::double precision, r.consistent
-  from lifeboat.backup_runs r
-  where r.kind = backup_kind and r.state = 'completed' and r.finished_at <= $2
-    and (coalesce((r.metadata ->> 'table_count')::int, 1) > 0 or not lifeboat.has_exportable_tables())
-  order by r.finished_at desc, r.id desc
-  limit 1
-$$;
-comment on function lifeboat.last_backup(text, timestamptz) is
-  'The newest completed backup of a kind (full or tables) at a point in time, with its recovery point; a backup of 0 tables from a database that has tables does not count.';
+-- Completed runs record metadata.table_count (the tables in the manifest): lifeboat.last_backup
+-- (20261122000700_lifeboat_alerts.sql) does not count a backup of 0 tables from a database
+-- that has tables.
