@@ -113,6 +113,14 @@ Deno.test({
         }
       });
 
+      await t.step("--sample decrypts one part only", async () => {
+        const r = await lifeboat(["verify", "--store", store, id, "--identity", key.path, "--sample", "--json"]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const rep = JSON.parse(r.stdout);
+        assert.equal(rep.checks.find((c: { check: string }) => c.check === "sample_decrypt").level, "ok");
+        assert.ok(!rep.checks.some((c: { check: string }) => c.check === "decrypt"));
+      });
+
       await t.step("a stock tool checks the signature: openssl pkeyutl -verify", async () => {
         const out = await new Deno.Command("openssl", {
           args: ["pkeyutl", "-verify", "-pubin", "-inkey", testSigning.publicFile, "-rawin", "-in", `${store}/${id}/manifest.json`,
