@@ -2,6 +2,7 @@
 // and a non-zero exit; a killed export leaves no manifest and the run is not completed (and
 // holds its store until released: a second run is refused); a cancelled one (SIGTERM) is
 // recorded as failed.
+import { signingEnv } from "./support/signing.ts";
 import assert from "node:assert/strict";
 import { generateIdentity } from "../supabase/functions/_shared/crypto/mod.ts";
 import { hasS3, lifeboat, s3Env } from "./support/export_env.ts";
@@ -76,6 +77,7 @@ Deno.test("cli: bad inputs are refused with a message saying what to fix", async
 async function startBackup(args: string[]) {
   const child = new Deno.Command(`${repoRoot}/scripts/lifeboat`, {
     args: ["backup", "--json", ...args],
+    env: signingEnv,
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -179,7 +179,8 @@ Deno.test("fingerprints: v2 by default, v1 on request, installed or as temporary
 
     await t.step("a backup whose manifest recorded v1 fingerprints restores as verified; a wrong v1 value does not", async () => {
       const store = `${dir}/store`;
-      const b = await lifeboat(["backup", "--store", store, "--unencrypted", "--include-schema", SCHEMA, "--json"]);
+      // The manifest is edited below as an older (unsigned) backup's: restored with --allow-unsigned.
+      const b = await lifeboat(["backup", "--store", store, "--unencrypted", "--unsigned", "--include-schema", SCHEMA, "--json"]);
       assert.equal(b.code, 0, b.stdout + b.stderr);
       const id = /"id":"([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})"/.exec(b.stdout)?.[1];
       assert.ok(id, b.stdout);
@@ -194,7 +195,7 @@ Deno.test("fingerprints: v2 by default, v1 on request, installed or as temporary
       await Deno.writeTextFile(manifestPath, JSON.stringify(manifest));
       const ok = await createDb("lifeboat_fpv1");
       try {
-        const r = await lifeboat(["restore", "--store", store, id, "--target", urlOf(ok), "--json"]);
+        const r = await lifeboat(["restore", "--store", store, id, "--target", urlOf(ok), "--json", "--allow-unsigned"]);
         assert.equal(r.code, 0, r.stdout + r.stderr);
         const report = JSON.parse(r.stdout);
         assert.equal(report.passed, true);
@@ -209,7 +210,7 @@ Deno.test("fingerprints: v2 by default, v1 on request, installed or as temporary
       await Deno.writeTextFile(manifestPath, JSON.stringify(manifest));
       const bad = await createDb("lifeboat_fpv1bad");
       try {
-        const r = await lifeboat(["restore", "--store", store, id, "--target", urlOf(bad), "--json"]);
+        const r = await lifeboat(["restore", "--store", store, id, "--target", urlOf(bad), "--json", "--allow-unsigned"]);
         assert.equal(r.code, 1, r.stdout + r.stderr);
         const report = JSON.parse(r.stdout);
         const k = report.tables.find((x: { target: string }) => x.target === `${SCHEMA}.kinds`);

@@ -3,6 +3,7 @@
 // fingerprint; then, against real Postgres, a table bigger than a job's share loaded by several
 // connections at once restores with matching fingerprints, and a part that changes after the
 // pre-load check fails the restore loudly with its rows rolled back.
+import { testSigning } from "./support/signing.ts";
 import assert from "node:assert/strict";
 import { openStream, parseIdentityFile } from "../supabase/functions/_shared/crypto/mod.ts";
 import { connect } from "../supabase/functions/_shared/db/mod.ts";
@@ -256,6 +257,7 @@ Deno.test("restore: a table split across jobs matches its fingerprint; a part ch
           store: changingStore(openStore(store), partKey, changed),
           id: gzId,
           identities,
+          trust: { trustedKeys: [testSigning.publicKey], allowUnsigned: false },
           target,
           jobs: 3,
         });

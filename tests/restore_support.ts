@@ -2,6 +2,7 @@
 // age keys, take real backups of the stack's database, and create and drop scratch databases.
 import postgres from "postgres";
 import { denoBin, repoRoot, stackEnv } from "./support/stack.ts";
+import { signingEnv } from "./support/signing.ts";
 
 /** Output of a CLI run. */
 export interface CliResult {
@@ -14,7 +15,7 @@ export interface CliResult {
 export async function lifeboat(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   const out = await new Deno.Command(denoBin, {
     args: ["run", "--quiet", "-A", `${repoRoot}/scripts/lifeboat.ts`, ...args],
-    env: { SUPABASE_DB_URL: sourceUrl(), PGSSLMODE: "disable", ...env },
+    env: { SUPABASE_DB_URL: sourceUrl(), PGSSLMODE: "disable", ...signingEnv, ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();

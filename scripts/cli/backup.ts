@@ -23,6 +23,8 @@ import {
 import { openStore, type Store, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
 import { type Compression, COMPRESSIONS, newBackupId } from "../../supabase/functions/_shared/format/manifest.ts";
 import { countOption, parseCommand, usageError } from "./common.ts";
+import { largeObjectsWarning } from "../../supabase/functions/_shared/export/large_objects.ts";
+import { importSigningKey, looksLikeSigningKey } from "../../supabase/functions/_shared/format/signature.ts";
 import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
 
 const USAGE = `usage: lifeboat backup --store <dir|file://…|s3://bucket/prefix> --recipient age1… [options]
@@ -39,6 +41,9 @@ options:
   --recipient age1…        encrypt to this public key (repeatable)
   --recipients-file PATH   one age1… recipient per line
   --unencrypted            compress only, no encryption (recorded in the manifest)
+  --signing-key PATH       Ed25519 key the manifest is signed with (the .signing file 'lifeboat
+                           keygen' writes; default $LIFEBOAT_SIGNING_KEY_FILE)
+  --unsigned               write an unsigned backup (verify/restore/drill then need --allow-unsigned)
   --compression CODEC      zstd or gzip, both level 1 (default: zstd, or gzip on a Deno whose
                            node:zlib lacks zstd); recorded in the manifest and in the object
                            keys (.zst / .gz). zstd is faster and about half the size; gzip
@@ -64,6 +69,8 @@ interface Args {
   store: string;
   recipients: string[];
   unencrypted: boolean;
+  /** The signing key's PEM text; null with --unsigned. */
+  signingKey: string | null;
   compression: Compression;
   selection: Selection;
   label: string | null;
@@ -78,6 +85,8 @@ const OPTIONS = {
   recipient: { type: "string", multiple: true },
   "recipients-file": { type: "string" },
   unencrypted: { type: "boolean" },
+  "signing-key": { type: "string" },
+  unsigned: { type: "boolean" },
   compression: { type: "string" },
   "include-schema": { type: "string", multiple: true },
   "exclude-schema": { type: "string", multiple: true },
@@ -98,6 +107,28 @@ const POLICY_MESSAGES: Record<PolicyProblem, string> = {
   zstd_unavailable: "--compression zstd: this Deno's node:zlib has no zstd (Deno 2.6 or later has it); use --compression gzip",
 };
 const policyError = (p: PolicyProblem) => new UsageError(POLICY_MESSAGES[p]);
+
+/** The signing key's text from its file, or null for an explicitly unsigned backup. */
+function readSigningKeyFile(path: string | undefined, unsigned: boolean): string | null {
+  if (unsigned) {
+    if (path && !Deno.env.get("LIFEBOAT_SIGNING_KEY_FILE")) throw new UsageError("--signing-key and --unsigned contradict each other: choose one");
+    return null;
+  }
+  if (!path) {
+    throw new UsageError(
+      "no signing key: backups are signed; pass --signing-key (the .signing file 'lifeboat keygen' wrote beside the identity) " +
+        "or set LIFEBOAT_SIGNING_KEY_FILE, or --unsigned to opt out explicitly",
+    );
+  }
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    throw new UsageError(`cannot read the signing key '${path}': check the path and its permissions`);
+  }
+  if (!looksLikeSigningKey(text)) throw new UsageError(`'${path}' is not a signing key (PKCS#8 PEM): use the .signing file 'lifeboat keygen' wrote`);
+  return text;
+}
 
 /** The arguments, or the exit status when parsing already ended the command (--help, a parse error). */
 function parse(argv: string[]): Args | number {
@@ -127,6 +158,7 @@ function parse(argv: string[]): Args | number {
     throw err;
   }
   const encryption = decideEncryption(recipients, Boolean(v.unencrypted), policyError);
+  const signingKey = readSigningKeyFile(v["signing-key"] ?? Deno.env.get("LIFEBOAT_SIGNING_KEY_FILE"), Boolean(v.unsigned));
   const compression = decideCodec(parseCompression(v.compression), policyError);
 
   const tableRefs = (list: string[] | undefined) =>
@@ -148,6 +180,7 @@ function parse(argv: string[]): Args | number {
     store: v.store,
     recipients: encryption.recipients,
     unencrypted: !encryption.encrypted,
+    signingKey,
     compression,
     selection: {
       includeSchemas: v["include-schema"] ?? [],
@@ -289,6 +322,12 @@ export async function run(argv: string[]): Promise<number> {
     return code;
   };
 
+  let signingKey: CryptoKey | null;
+  try {
+    signingKey = a.signingKey ? await importSigningKey(a.signingKey) : null;
+  } catch (err) {
+    return fail(2, (err as Error).message);
+  }
   const id = newBackupId();
   let store: Store;
   try {
@@ -326,6 +365,7 @@ export async function run(argv: string[]): Promise<number> {
       id,
       recipients: a.recipients,
       unencrypted: a.unencrypted,
+      signingKey,
       compression: a.compression,
       selection: a.selection,
       label: a.label,
@@ -340,6 +380,7 @@ export async function run(argv: string[]): Promise<number> {
     const stored = m.objects.reduce((n, o) => n + o.size, 0);
     const secs = result.progress.elapsedMs / 1000;
     if (a.json) {
+      if (m.largeObjectsNotExported) say("warning", { largeObjects: m.largeObjectsNotExported, message: largeObjectsWarning(m.largeObjectsNotExported) });
       say("done", { id, runId: result.runId, manifestKey: result.manifestKey, tables: m.tables.length, ...totals, storedBytes: stored, seconds: secs });
     } else {
       if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
@@ -349,6 +390,7 @@ export async function run(argv: string[]): Promise<number> {
           `(${m.encryption.scheme === "none" ? "UNENCRYPTED" : `encrypted to ${m.encryption.recipients.length} recipient(s)`})`,
       );
       console.log(`manifest: ${a.store.replace(/\/+$/, "")}/${result.manifestKey}`);
+      if (m.largeObjectsNotExported) console.log(`warning: ${largeObjectsWarning(m.largeObjectsNotExported)}`);
       if (m.roles.passwordsNotExported.length) {
         console.log(`note: passwords are never exported; after a restore, reset them for: ${m.roles.passwordsNotExported.join(", ")}`);
       }

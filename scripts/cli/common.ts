@@ -8,6 +8,43 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseIdentityFile } from "../../supabase/functions/_shared/crypto/mod.ts";
 import { openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
 import { type BackupRef, resolveBackupRef } from "./backup_ref.ts";
+import { normalizePublicKey } from "../../supabase/functions/_shared/format/signature.ts";
+import type { ManifestTrust } from "../../supabase/functions/_shared/verify/locate.ts";
+
+/** The options of the backup-reading commands that say which signing keys are trusted. */
+export const TRUST_OPTIONS = {
+  "trust-key": { type: "string", multiple: true },
+  "allow-unsigned": { type: "boolean", default: false },
+} as const;
+
+/** Usage lines of {@link TRUST_OPTIONS}. */
+export const TRUST_USAGE = `  --trust-key KEY    trust backups signed by this Ed25519 public key: a .signing.pub file
+                     from 'lifeboat keygen' or its one-line MCowBQYDK2VwAyEA… body
+                     (repeatable; default: $LIFEBOAT_TRUSTED_KEYS, comma-separated)
+  --allow-unsigned   accept a backup without a signature (older than signing); its
+                     authorship cannot be checked`;
+
+/**
+ * The signing keys the user trusts, from --trust-key and $LIFEBOAT_TRUSTED_KEYS (each a key
+ * or a file holding one); never from the backup. Throws an Error saying what to fix.
+ */
+export function readTrust(values: { "trust-key"?: string[]; "allow-unsigned"?: boolean }): ManifestTrust {
+  const given = values["trust-key"]?.length
+    ? values["trust-key"]
+    : (Deno.env.get("LIFEBOAT_TRUSTED_KEYS") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const trustedKeys = given.map((k) => {
+    let text = k;
+    if (!/^MCowBQYDK2VwAyEA/.test(k) && !k.includes("-----BEGIN")) {
+      try {
+        text = Deno.readTextFileSync(k);
+      } catch {
+        throw new Error(`cannot read the trusted key file '${k}': pass a .signing.pub file or a MCowBQYDK2VwAyEA… key`);
+      }
+    }
+    return normalizePublicKey(text);
+  });
+  return { trustedKeys, allowUnsigned: Boolean(values["allow-unsigned"]) };
+}
 
 /** Option definitions as `parseArgs` takes them. */
 export type OptionSpecs = NonNullable<ParseArgsConfig["options"]>;
@@ -83,6 +120,8 @@ export interface OpenedBackup {
   ref: BackupRef;
   store: Store;
   identities: string[] | null;
+  /** The signing keys the user trusts (see {@link readTrust}). */
+  trust: ManifestTrust;
 }
 
 /**
@@ -94,8 +133,10 @@ export async function openBackup(
   storeFlag: string | undefined,
   latest: boolean,
   identityPath: string | undefined,
+  trustValues: { "trust-key"?: string[]; "allow-unsigned"?: boolean },
 ): Promise<OpenedBackup> {
   const ref = resolveBackupRef(positional, storeFlag, latest, Deno.env.get("LIFEBOAT_STORE"));
   const identities = identityPath ? await readIdentities(identityPath) : null;
-  return { ref, identities, store: openStore(ref.store) };
+  const trust = readTrust(trustValues);
+  return { ref, identities, trust, store: openStore(ref.store) };
 }

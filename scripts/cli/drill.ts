@@ -8,13 +8,14 @@
 import { runDrill } from "../../supabase/functions/_shared/restore/drill.ts";
 import { progressSink } from "./restore_progress.ts";
 import { formatChecks } from "./checks.ts";
-import { countOption, openBackup, parseCommand, usageError } from "./common.ts";
+import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat drill [<backup id> | <store>/<backup id>] [options]
 
   --store SPEC        store holding the backups (default $LIFEBOAT_STORE); without an id the
                       latest complete backup is drilled
   --identity FILE     age identity file (required for encrypted backups)
+${TRUST_USAGE}
   --db-url URL        source database: the scratch database is created on its server and the
                       drill is recorded in its lifeboat.drills (default $SUPABASE_DB_URL)
   --assertions DIR    run DIR/*.test.sql (pgTAP, via pg_prove) against the restored copy
@@ -30,6 +31,7 @@ export async function run(args: string[]): Promise<number> {
     store: { type: "string" },
     latest: { type: "boolean", default: false },
     identity: { type: "string" },
+    ...TRUST_OPTIONS,
     "db-url": { type: "string" },
     assertions: { type: "string" },
     system: { type: "string" },
@@ -55,18 +57,18 @@ export async function run(args: string[]): Promise<number> {
   }
   let opened;
   try {
-    opened = await openBackup(parsed.positionals[0], v.store, v.latest || !parsed.positionals[0], v.identity);
+    opened = await openBackup(parsed.positionals[0], v.store, v.latest || !parsed.positionals[0], v.identity, v);
   } catch (err) {
     return bad((err as Error).message);
   }
-  const { ref, identities, store } = opened;
+  const { ref, identities, store, trust } = opened;
   const ac = new AbortController();
   const onSig = () => ac.abort(new Error("interrupted"));
   Deno.addSignalListener("SIGINT", onSig);
   const sink = progressSink(Deno.stderr.isTerminal() && !v.json);
   try {
     const report = await runDrill({
-      store, id: ref.id, identities, sourceUrl, assertionsDir: v.assertions, system: v.system, jobs, signal: ac.signal,
+      store, id: ref.id, identities, trust, sourceUrl, assertionsDir: v.assertions, system: v.system, jobs, signal: ac.signal,
       onEvent: (e) => (e.event === "drill" ? sink({ event: "phase", phase: "check", detail: `${e.step} ${e.detail ?? ""}` }) : sink(e)),
     });
     sink.end();

@@ -10,7 +10,7 @@ import { parseUserTable, type QName } from "../../supabase/functions/_shared/res
 import { isPgDumpArchive, restorePgDump } from "../../supabase/functions/_shared/restore/pgdump.ts";
 import { progressSink } from "./restore_progress.ts";
 import { formatChecks } from "./checks.ts";
-import { countOption, openBackup, parseCommand, usageError } from "./common.ts";
+import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat restore [<backup id> | <store>/<backup id> | <file.dump>] --target <db url> [options]
 
@@ -18,6 +18,7 @@ const USAGE = `usage: lifeboat restore [<backup id> | <store>/<backup id> | <fil
   --store SPEC       store holding the backup (dir or s3://bucket/prefix; default $LIFEBOAT_STORE)
   --latest           restore the newest complete backup in the store
   --identity FILE    age identity file (required for encrypted backups)
+${TRUST_USAGE}
   --schema NAME      restore only this schema's tables (repeatable)
   --table S.T        restore only this table (repeatable; partitions follow their parent)
   --into-schema N    put the chosen tables into schema N, for side-by-side comparison
@@ -38,6 +39,7 @@ export async function run(args: string[]): Promise<number> {
     store: { type: "string" },
     latest: { type: "boolean", default: false },
     identity: { type: "string" },
+    ...TRUST_OPTIONS,
     schema: { type: "string", multiple: true },
     table: { type: "string", multiple: true },
     "into-schema": { type: "string" },
@@ -103,13 +105,13 @@ export async function run(args: string[]): Promise<number> {
     } else {
       let opened;
       try {
-        opened = await openBackup(first, v.store, v.latest, v.identity);
+        opened = await openBackup(first, v.store, v.latest, v.identity, v);
       } catch (err) {
         return bad((err as Error).message);
       }
-      const { ref, identities, store } = opened;
+      const { ref, identities, store, trust } = opened;
       report = await restoreBackup({
-        store, id: ref.id, identities, target, schemas: v.schema, tables, intoSchema: into, clean: v.clean, jobs,
+        store, id: ref.id, identities, trust, target, schemas: v.schema, tables, intoSchema: into, clean: v.clean, jobs,
         preflightOnly: v["preflight-only"], onEvent: sink,
       });
     }

@@ -6,14 +6,16 @@
 import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { formatChecks } from "./checks.ts";
 import { verifyBackup } from "../../supabase/functions/_shared/verify/engine.ts";
-import { countOption, openBackup, parseCommand, usageError } from "./common.ts";
+import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat verify [<backup id> | <store>/<backup id>] [options]
 
   --store SPEC       store holding the backup: a directory or s3://bucket/prefix
                      (S3 credentials from LIFEBOAT_S3_*; default $LIFEBOAT_STORE)
   --latest           verify the newest complete backup in the store
-  --identity FILE    age identity file: also decrypt and decompress a sample part
+  --identity FILE    age identity file: also decrypt, decompress and parse every object
+  --sample           with --identity: decrypt one sample part only (faster, weaker)
+${TRUST_USAGE}
   --db-url URL       source database, for completeness and to record the run
                      (default $SUPABASE_DB_URL; --no-db to skip)
   --no-db            do not connect to the source
@@ -28,10 +30,12 @@ export async function run(args: string[]): Promise<number> {
     store: { type: "string" },
     latest: { type: "boolean", default: false },
     identity: { type: "string" },
+    ...TRUST_OPTIONS,
     "db-url": { type: "string" },
     "no-db": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     concurrency: { type: "string" },
+    sample: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
   if (typeof parsed === "number") return parsed;
@@ -42,11 +46,11 @@ export async function run(args: string[]): Promise<number> {
   if (concurrency === null) return bad("--concurrency must be an integer from 1 to 64");
   let opened;
   try {
-    opened = await openBackup(parsed.positionals[0], v.store, v.latest, v.identity);
+    opened = await openBackup(parsed.positionals[0], v.store, v.latest, v.identity, v);
   } catch (err) {
     return bad(err instanceof Error ? err.message : String(err)); // AgeKeyError included
   }
-  const { ref, identities, store } = opened;
+  const { ref, identities, store, trust } = opened;
   const dbUrl = v["no-db"] ? undefined : v["db-url"] ?? Deno.env.get("SUPABASE_DB_URL");
   let source: Sql | null = null;
   if (dbUrl) {
@@ -60,7 +64,7 @@ export async function run(args: string[]): Promise<number> {
     }
   }
   try {
-    const report = await verifyBackup({ store, id: ref.id ?? undefined, identities, source, runKind: "manual", concurrency });
+    const report = await verifyBackup({ store, id: ref.id ?? undefined, identities, trust, sample: v.sample, source, runKind: "manual", concurrency });
     if (v.json) {
       const { manifest: _m, ...rest } = report;
       console.log(JSON.stringify(rest, null, 2));

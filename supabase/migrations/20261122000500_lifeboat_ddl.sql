@@ -70,6 +70,29 @@ comment on function lifeboat.ddl_scope(text[], text[]) is
 
 -- --- helpers ---------------------------------------------------------------------------------
 
+-- A DO block around a plpgsql body, dollar-quoted with a tag the body does not contain
+-- ($lifeboat$, else $lifeboat_1$, …): a role, publication or cron command holding
+-- "$lifeboat$" must not end the quote early.
+create or replace function lifeboat.ddl_do(body text)
+returns text
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+  tag text := '$lifeboat$';
+  n int := 0;
+begin
+  while pg_catalog.strpos(body, tag) > 0 loop
+    n := n + 1;
+    tag := '$lifeboat_' || n || '$';
+  end loop;
+  return 'do ' || tag || E'\n' || body || E'\n' || tag;
+end
+$$;
+comment on function lifeboat.ddl_do(text) is
+  'A DO block around a plpgsql body, dollar-quoted with a tag the body does not contain.';
+
 -- A role name as it appears in GRANT/REVOKE/TO lists (oid 0 is PUBLIC).
 create or replace function lifeboat.ddl_role_ident(role_oid oid)
 returns text
@@ -157,9 +180,9 @@ begin
     where a.oid >= 16384 and not lifeboat.is_reserved_role(a.rolname)
     order by a.rolname
   loop
-    lines := lines || pg_catalog.format(
-      E'do $lifeboat$\nbegin\n  if not exists (select from pg_catalog.pg_roles where rolname = %L) then\n    create role %I;\n  end if;\nend\n$lifeboat$;',
-      r.rolname, r.rolname);
+    lines := lines || (lifeboat.ddl_do(pg_catalog.format(
+      E'begin\n  if not exists (select from pg_catalog.pg_roles where rolname = %L) then\n    create role %I;\n  end if;\nend',
+      r.rolname, r.rolname)) || ';');
     lines := lines || pg_catalog.format('alter role %I with %s %s %s %s connection limit %s%s;',
       r.rolname,
       case when r.rolcanlogin then 'login' else 'nologin' end,
@@ -174,10 +197,10 @@ begin
       case when r.rolreplication then 'replication' end,
       case when r.rolbypassrls then 'bypassrls' end);
     if privileged <> '' then
-      lines := lines || pg_catalog.format(
-        E'do $lifeboat$\nbegin\n  alter role %I with %s;\nexception when insufficient_privilege then\n  raise warning %L;\nend\n$lifeboat$;',
+      lines := lines || (lifeboat.ddl_do(pg_catalog.format(
+        E'begin\n  alter role %I with %s;\nexception when insufficient_privilege then\n  raise warning %L;\nend',
         r.rolname, privileged,
-        pg_catalog.format('lifeboat: role %s had %s in the source database; a superuser must grant it', r.rolname, pg_catalog.upper(privileged)));
+        pg_catalog.format('lifeboat: role %s had %s in the source database; a superuser must grant it', r.rolname, pg_catalog.upper(privileged)))) || ';');
     end if;
     if authid_readable then
       execute 'select rolpassword is not null from pg_catalog.pg_authid where oid = $1' into has_password using r.oid;
@@ -217,10 +240,10 @@ begin
     if r.setdatabase = 0 then
       lines := lines || pg_catalog.format('alter role %I set %s;', r.rolname, lifeboat.ddl_setting_assignment(r.setting));
     else
-      lines := lines || pg_catalog.format(
-        E'do $lifeboat$\nbegin\n  execute pg_catalog.format(%L, pg_catalog.current_database());\nend\n$lifeboat$;',
+      lines := lines || (lifeboat.ddl_do(pg_catalog.format(
+        E'begin\n  execute pg_catalog.format(%L, pg_catalog.current_database());\nend',
         pg_catalog.format('alter role %I in database %%I set %s', r.rolname,
-          pg_catalog.replace(lifeboat.ddl_setting_assignment(r.setting), '%', '%%')));
+          pg_catalog.replace(lifeboat.ddl_setting_assignment(r.setting), '%', '%%')))) || ';');
     end if;
   end loop;
 
@@ -1046,11 +1069,11 @@ as $$
   ),
   stmts as (
     select p.pubname, 0 as sub, ''::text as name, ''::text as rel, 'publication' as kind,
-      pg_catalog.format(E'do $lifeboat$\nbegin\n  if not exists (select from pg_catalog.pg_publication where pubname = %L) then\n    create publication %I%s with (publish = %L, publish_via_partition_root = %s);\n  end if;\nend\n$lifeboat$',
+      lifeboat.ddl_do(pg_catalog.format(E'begin\n  if not exists (select from pg_catalog.pg_publication where pubname = %L) then\n    create publication %I%s with (publish = %L, publish_via_partition_root = %s);\n  end if;\nend',
         p.pubname, p.pubname, case when p.puballtables then ' for all tables' else '' end,
         pg_catalog.concat_ws(', ', case when p.pubinsert then 'insert' end, case when p.pubupdate then 'update' end,
           case when p.pubdelete then 'delete' end, case when p.pubtruncate then 'truncate' end),
-        case when p.pubviaroot then 'true' else 'false' end) as ddl
+        case when p.pubviaroot then 'true' else 'false' end)) as ddl
     from pubs p
     union all
     select p.pubname, m.sub, m.name, m.rel, 'publication member', m.ddl
@@ -1336,11 +1359,11 @@ begin
   return query execute $q$
     select (pg_catalog.row_number() over (order by coalesce(j.jobname, ''), j.jobid))::int, 'cron job'::text,
       null::text, coalesce(j.jobname::text, j.jobid::text),
-      pg_catalog.format(E'do $lifeboat$\nbegin\n  if pg_catalog.to_regnamespace(''cron'') is not null then\n    perform %s;\n  end if;\nend\n$lifeboat$',
+      lifeboat.ddl_do(pg_catalog.format(E'begin\n  if pg_catalog.to_regnamespace(''cron'') is not null then\n    perform %s;\n  end if;\nend',
         case when j.active
           then pg_catalog.format('cron.schedule(%s%L, %L)', coalesce(pg_catalog.quote_literal(j.jobname) || ', ', ''), j.schedule, j.command)
           else pg_catalog.format('cron.alter_job(cron.schedule(%s%L, %L), active => false)',
-            coalesce(pg_catalog.quote_literal(j.jobname) || ', ', ''), j.schedule, j.command) end)
+            coalesce(pg_catalog.quote_literal(j.jobname) || ', ', ''), j.schedule, j.command) end))
     from cron.job j
     where j.username = current_user and j.database = pg_catalog.current_database()
       and coalesce(j.jobname, '') not like 'lifeboat%'

@@ -31,6 +31,24 @@ as $$
 $$;
 comment on function lifeboat.backup_rpo() is 'The RPO backups are measured against: setting backup.rpo (default 24 hours).';
 
+-- has_exportable_tables(): whether the database has a table a full backup covers (outside
+-- the managed, system and extension schemas). A backup of 0 tables then restores nothing.
+create or replace function lifeboat.has_exportable_tables()
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select exists (
+    select from pg_catalog.pg_class c
+    where c.relkind in ('r', 'p') and c.relpersistence <> 't'
+      and c.relnamespace = any (lifeboat.ddl_scope())
+      and not exists (select from pg_catalog.pg_depend d
+        where d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass and d.objid = c.oid and d.deptype = 'e'))
+$$;
+comment on function lifeboat.has_exportable_tables() is
+  'Whether the database has a table a full backup covers; a backup of 0 tables then restores nothing.';
+
 -- last_backup(kind, now): the newest completed backup of a kind finished by `now`, with its
 -- recovery point (the snapshot it was read under; its start when no snapshot was recorded).
 create or replace function lifeboat.last_backup(backup_kind text, now timestamptz default pg_catalog.now())
@@ -44,11 +62,14 @@ as $$
     extract(epoch from r.finished_at - coalesce(r.started_at, r.created_at))::double precision, r.consistent
   from lifeboat.backup_runs r
   where r.kind = backup_kind and r.state = 'completed' and r.finished_at <= $2
+    -- A backup of 0 tables (runs record metadata.table_count) from a database that has tables
+    -- recovers nothing (e.g. a mistyped --include-schema); runs without the count still count.
+    and (coalesce((r.metadata ->> 'table_count')::int, 1) > 0 or not lifeboat.has_exportable_tables())
   order by r.finished_at desc, r.id desc
   limit 1
 $$;
 comment on function lifeboat.last_backup(text, timestamptz) is
-  'The newest completed backup of a kind (full or tables) at a point in time, with its recovery point.';
+  'The newest completed backup of a kind (full or tables) at a point in time, with its recovery point; a backup of 0 tables from a database that has tables does not count.';
 
 -- check_backup_age(now): the newest full backup's age (now - its recovery point) against
 -- the RPO. warn past backup.rpo_warn_ratio (80%) of it, error past 100%. No completed

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { type Compression, type Manifest, parseManifest } from "../../supabase/functions/_shared/format/manifest.ts";
 import type { Store } from "../../supabase/functions/_shared/store/mod.ts";
 import { db, dbUrl, repoRoot, run, stackEnv } from "./stack.ts";
+import { signingEnv } from "./signing.ts";
 
 /** A database created for one test and dropped after it. */
 export interface ScratchDb {
@@ -70,7 +71,7 @@ export async function applyMigrations(url: string): Promise<void> {
 
 /** Runs `scripts/lifeboat <args>` with the stack's environment plus `env`. */
 export function lifeboat(args: string[], env: Record<string, string> = {}) {
-  return run(`${repoRoot}/scripts/lifeboat`, args, s3Env(env));
+  return run(`${repoRoot}/scripts/lifeboat`, args, s3Env({ ...signingEnv, ...env }));
 }
 
 /** The stack's S3 settings (for CLI children), merged under `extra`. */

@@ -87,13 +87,16 @@ export class RunRecorder {
   }
 
   /** Marks the run completed: call only after the manifest is stored. */
-  async completed(r: { manifestKey: string; bytes: number; rows: number; parts: number; snapshotId: string; lsn: string; id: string }): Promise<void> {
+  async completed(r: {
+    manifestKey: string; manifestSha256: string; bytes: number; rows: number; parts: number; snapshotId: string; lsn: string; id: string;
+    tables: number;
+  }): Promise<void> {
     await this.#sql`
       update lifeboat.backup_runs set state = 'completed', finished_at = now(), last_progress_at = now(),
-        manifest_key = ${r.manifestKey}, bytes = ${r.bytes}, rows = ${r.rows}, parts_total = ${r.parts},
+        manifest_key = ${r.manifestKey}, manifest_sha256 = ${r.manifestSha256}, bytes = ${r.bytes}, rows = ${r.rows}, parts_total = ${r.parts},
         snapshot_id = coalesce(snapshot_id, ${r.snapshotId}), snapshot_lsn = coalesce(snapshot_lsn, ${r.lsn}::pg_lsn),
         consistent = true, error = null,
-        metadata = metadata || jsonb_build_object('backup_id', ${r.id}::text)
+        metadata = metadata || jsonb_build_object('backup_id', ${r.id}::text, 'table_count', ${r.tables}::int)
       where id = ${this.#runId}`;
   }
 

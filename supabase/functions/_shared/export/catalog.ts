@@ -67,6 +67,11 @@ function refsJson(refs: TableRef[] | undefined): string {
  * together). Throws {@link SelectionError} naming any requested table that is missing.
  */
 export async function listTables(tx: Tx, selection: Selection, scope: number[]): Promise<TableInfo[]> {
+  // A mistyped --include-schema would otherwise make a backup of nothing that looks complete.
+  for (const schema of selection.includeSchemas ?? []) {
+    const [n] = await tx`select 1 as found from pg_catalog.pg_namespace where nspname = ${schema}`;
+    if (!n) throw new SelectionError(`schema ${JSON.stringify(schema)} does not exist: check the spelling (names are case-sensitive)`);
+  }
   const rows = await tx`
     with wanted as (
       select w.schema, w.name from pg_catalog.jsonb_to_recordset(${refsJson(selection.tables)}::text::jsonb) as w(schema text, name text)

@@ -14,6 +14,9 @@
 import { copyOutRegistry, type Sql } from "../db/mod.ts";
 import type { Compression } from "../crypto/mod.ts";
 import { backupPrefix, type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
+import { SIGNATURE_KEY } from "../format/signature.ts";
+import { storeManifest } from "./store_manifest.ts";
+import { countLargeObjects, noteLargeObjects } from "./large_objects.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "./catalog.ts";
 import { readSchemaScripts } from "./ddl.ts";
@@ -80,6 +83,8 @@ export interface ExportOptions {
   onSnapshot?: (s: { snapshotId: string; lsn: string; tables: TableInfo[] }) => void | Promise<void>;
   /** Called for every stored object, in completion order. */
   onObject?: (o: ExportedObject) => void | Promise<void>;
+  /** Ed25519 key the manifest is signed with (see format/signature.ts); null writes an unsigned backup. */
+  signingKey?: CryptoKey | null;
   /** Delete the objects already stored when the export fails (default true). */
   cleanupOnFailure?: boolean;
 }
@@ -177,7 +182,8 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
       await storeScript("finalize");
       const lsnEnd = await currentLsn(tx);
 
-      return manifestFromParts(
+      const largeObjects = await countLargeObjects(tx);
+      return noteLargeObjects(manifestFromParts(
         {
           id,
           label: opts.label ?? null,
@@ -196,13 +202,12 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
           passwordsNotExported: scripts.passwordsNotExported,
         },
         parts,
-      );
+      ), largeObjects);
     });
 
     // Last, and only after every other object is confirmed: this marks the backup complete.
-    const body = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
     signal.throwIfAborted();
-    const stored = await opts.store.put(prefix + MANIFEST_KEY, body, { contentType: "application/json", signal });
+    const stored = await storeManifest(opts.store, prefix, manifest, opts.signingKey ?? null, signal);
     progress.phase("done");
     const final = progress.snapshot();
     opts.onProgress?.(final);
@@ -211,6 +216,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
     abort.abort(err);
     if (opts.cleanupOnFailure ?? true) {
       for (const p of parts) await opts.store.delete(prefix + p.key).catch(() => {});
+      await opts.store.delete(prefix + SIGNATURE_KEY).catch(() => {});
     }
     throw err;
   }

@@ -26,3 +26,5 @@ export { buildManifest, type ManifestInput, manifestFromParts, scopeOf } from ".
 export type { ManifestFacts, ManifestHeader, StoredPart } from "./manifest_builder.ts";
 export { decideCodec, decideEncryption, decidePolicy, sealOf } from "./policy.ts";
 export type { ExportPolicy, PolicyFailure, PolicyProblem } from "./policy.ts";
+export { type StoredManifest, storeManifest } from "./store_manifest.ts";
+export { countLargeObjects, largeObjectsWarning, noteLargeObjects } from "./large_objects.ts";

@@ -101,7 +101,7 @@ export async function recordedBackup(opts: RecordedBackupOptions): Promise<Recor
       rows: m.tables.reduce((n, t) => n + t.rows, 0),
       parts: m.objects.filter((o) => o.kind === "data").length,
     };
-    await recorder.completed({ manifestKey: result.manifestKey, ...totals, snapshotId: snapshot.id, lsn: snapshot.lsn, id: opts.id });
+    await recorder.completed({ manifestKey: result.manifestKey, manifestSha256: result.manifestSha256, tables: m.tables.length, ...totals, snapshotId: snapshot.id, lsn: snapshot.lsn, id: opts.id });
     return { ...result, runId: recorder.runId, totals };
   } catch (err) {
     await recorder.failed(describeFailure(err)).catch(() => {});

@@ -145,6 +145,11 @@ export const Manifest = z.object({
   /** The selection the backup was taken with (absent in older manifests). */
   scope: ManifestScope.optional(),
   roles: z.object({ passwordsNotExported: z.array(z.string()) }),
+  /**
+   * Large objects (pg_largeobject) the database held, which the backup does NOT contain: oid
+   * columns that reference them point at nothing after a restore. Absent when there were none.
+   */
+  largeObjectsNotExported: z.number().int().positive().optional(),
   tables: z.array(TableEntry),
   sequences: z.array(SequenceEntry),
   objects: z.array(StoredObjectEntry),

@@ -9,6 +9,10 @@
 import type { Sql } from "../db/mod.ts";
 import { type Manifest, MANIFEST_KEY } from "../format/manifest.ts";
 import { manifestFromParts } from "../export/manifest_builder.ts";
+import { storeManifest } from "../export/store_manifest.ts";
+import { countLargeObjects, noteLargeObjects } from "../export/large_objects.ts";
+import { SIGNATURE_KEY } from "../format/signature.ts";
+import { loadSigningKey } from "./signing_key.ts";
 import type { Store } from "../store/mod.ts";
 import { claimFinalize, completeJob, type DonePart, doneParts, failJob, type Job, type JobFacts, jobPolicy } from "./repo.ts";
 import { jobSelection } from "./plan.ts";
@@ -106,19 +110,22 @@ export async function finalizeJob(
   const recorded = new Set(parts.map((p) => prefix + p.key));
   let stray = 0;
   for await (const o of store.list(prefix)) {
-    if (!recorded.has(o.key) && o.key !== prefix + MANIFEST_KEY) {
+    if (!recorded.has(o.key) && o.key !== prefix + MANIFEST_KEY && o.key !== prefix + SIGNATURE_KEY) {
       await store.delete(o.key);
       stray++;
     }
   }
-  const manifest = buildJobManifest(job, facts, parts, now());
-  const body = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");
-  await store.put(prefix + MANIFEST_KEY, body, { contentType: "application/json" });
+  // Counted at the end (not in the job's snapshot): a warning, not data.
+  const manifest = noteLargeObjects(buildJobManifest(job, facts, parts, now()), await countLargeObjects(sql));
+  const stored = await storeManifest(store, prefix, manifest, await loadSigningKey(sql));
   const done = await completeJob(sql, job, worker, prefix + MANIFEST_KEY, manifest.snapshot.consistent);
   if (!done) {
     // The job stopped (e.g. swept as stale) while we wrote: a manifest must not outlive it.
     await store.delete(prefix + MANIFEST_KEY).catch(() => {});
+    await store.delete(prefix + SIGNATURE_KEY).catch(() => {});
     return { state: "failed", error: "the job stopped before it could be completed" };
   }
+  await sql`update lifeboat.backup_runs set manifest_sha256 = ${stored.sha256},
+    metadata = metadata || jsonb_build_object('table_count', ${manifest.tables.length}::int) where id = ${job.id}`;
   return { state: "completed", manifestKey: prefix + MANIFEST_KEY, consistent: manifest.snapshot.consistent, strayObjectsDeleted: stray };
 }

@@ -15,7 +15,8 @@ export interface CopyHeader {
   columns: string;
 }
 
-const HEADER_RE = new RegExp(`^COPY (${IDENT}\\.${IDENT}) \\(((?:${IDENT})(?:, ${IDENT})*)?\\) FROM stdin;$`);
+// The column list is absent for a table without columns (COPY takes no empty "()").
+const HEADER_RE = new RegExp(`^COPY (${IDENT}\\.${IDENT})(?: \\(((?:${IDENT})(?:, ${IDENT})*)\\))? FROM stdin;$`);
 
 /** Parses a part's COPY header; throws when it is not exactly the format's shape. */
 export function parseCopyHeader(line: string): CopyHeader {
@@ -48,7 +49,7 @@ export async function splitPart(plain: ReadableStream<Uint8Array>, expectedRows?
     joined.set(buf);
     joined.set(value, buf.length);
     buf = joined;
-    nl = buf.indexOf(0x0a);
+    nl = headerEnd(buf);
     if (nl < 0 && buf.length > MAX_HEADER) throw new Error("the data part's first line is not a COPY header");
   }
   const header = parseCopyHeader(new TextDecoder().decode(buf.subarray(0, nl)));
@@ -104,6 +105,19 @@ export async function splitPart(plain: ReadableStream<Uint8Array>, expectedRows?
     },
   }, { highWaterMark: 4 });
   return { header, rows, counted: () => lines };
+}
+
+/**
+ * The index of the newline that ends the COPY header: the first one outside double quotes
+ * (a quoted table or column name may hold a newline), or -1 when it is not in `buf` yet.
+ */
+function headerEnd(buf: Uint8Array): number {
+  let quoted = false;
+  for (let i = 0; i < buf.length; i++) {
+    if (buf[i] === 0x22) quoted = !quoted;
+    else if (buf[i] === 0x0a && !quoted) return i;
+  }
+  return -1;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

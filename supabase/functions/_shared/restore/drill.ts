@@ -7,6 +7,7 @@
  */
 import { connect, describeDbError, type Sql } from "../db/mod.ts";
 import type { Store } from "../store/types.ts";
+import type { ManifestTrust } from "../verify/locate.ts";
 import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { type RestoreEvent, restoreBackup, type RestoreReport } from "./engine.ts";
 import { quoteIdent } from "./names.ts";
@@ -17,6 +18,8 @@ export interface DrillOptions {
   store: Store;
   id: string | null;
   identities: string[] | null;
+  /** Which signing keys are trusted (none when absent: every backup is refused). */
+  trust?: ManifestTrust;
   /** The source database: creates the scratch database and receives the record. */
   sourceUrl: string;
   /** Directory of *.test.sql pgTAP files to run against the restored copy. */
@@ -107,7 +110,11 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
   };
   let target: Sql | null = null;
   let created = false;
+  let drillId: number | undefined;
   try {
+    checks.push(...await dropLeftoverScratch(source));
+    // Recorded before the database exists, so a drill killed mid-way leaves a row that names it.
+    drillId = await startDrillRecord(source, name, started);
     o.onEvent?.({ event: "drill", step: "create", detail: name });
     try {
       await source.unsafe(`create database ${quoteIdent(name)}`);
@@ -120,13 +127,18 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     const targetUrl = withDatabase(o.sourceUrl, name);
     target = connect(targetUrl, { applicationName: "lifeboat drill", max: (o.jobs ?? 2) + 2 });
     const r = await restoreBackup({
-      store: o.store, id: o.id, identities: o.identities, target, jobs: o.jobs ?? 2, signal: o.signal,
+      store: o.store, id: o.id, identities: o.identities, trust: o.trust, target, jobs: o.jobs ?? 2, signal: o.signal,
       onEvent: o.onEvent,
     });
     report.backupId = r.backupId;
     const { checks: rc, ...rest } = r;
     report.restore = rest;
     checks.push(...rc);
+    if (r.passed && r.tables.length === 0 && await sourceHasTables(source)) {
+      checks.push(check("empty_backup", "error", r.backupId ?? "backup",
+        "the backup holds no table, but the source has tables: restoring it recovers nothing",
+        "Check the backup's include/exclude rules (a mistyped schema name?) and take a new backup."));
+    }
     if (r.passed && o.assertionsDir) {
       o.onEvent?.({ event: "drill", step: "assertions", detail: o.assertionsDir });
       try {
@@ -180,14 +192,75 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     }
     report.summary = summarize(checks);
     report.passed = report.summary.passed;
-    report.recordedId = await recordDrill(source, report, started);
+    report.recordedId = await recordDrill(source, report, started, drillId);
     await source.end({ timeout: 5 }).catch(() => {});
   }
   return report;
 }
 
-/** Records a drill in lifeboat.drills; undefined when the source has no Lifeboat schema. */
-export async function recordDrill(sql: Sql, r: DrillReport, started: Date): Promise<number | undefined> {
+/** Whether the source has a table a full backup covers (false without a Lifeboat schema). */
+async function sourceHasTables(sql: Sql): Promise<boolean> {
+  try {
+    const [r] = await sql`select lifeboat.has_exportable_tables() as t`;
+    return r.t === true;
+  } catch {
+    return false;
+  }
+}
+
+/** The shape of scratch database names (see {@link scratchName}). */
+const SCRATCH_RE = "^lifeboat_drill_[0-9]{14}_[0-9a-f]{6}$";
+
+/**
+ * Writes the drill's row before its scratch database is created (finished_at null, so status
+ * and alerts ignore it until it ends). Undefined when the source has no Lifeboat schema.
+ */
+async function startDrillRecord(sql: Sql, scratch: string, started: Date): Promise<number | undefined> {
+  try {
+    const [r] = await sql<{ id: number }[]>`
+      insert into lifeboat.drills (system, started_at, details)
+      values ('database', ${started.toISOString()}, ${sql.json({ scratchDatabase: scratch, state: "running" } as never)})
+      returning id`;
+    return Number(r.id);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Drops the scratch databases of earlier drills that were killed before they could clean up:
+ * named like one, recorded by a drill row that never finished, older than a minute, and with
+ * nobody connected (a running drill holds connections to its copy). One check per database.
+ */
+export async function dropLeftoverScratch(sql: Sql): Promise<Check[]> {
+  let rows: { datname: string; id: number }[];
+  try {
+    rows = await sql<{ datname: string; id: number }[]>`
+      select d.datname, x.id from pg_catalog.pg_database d
+      join lifeboat.drills x on x.details ->> 'scratchDatabase' = d.datname
+      where d.datname ~ ${SCRATCH_RE} and x.finished_at is null and x.started_at < now() - interval '1 minute'
+        and not exists (select from pg_catalog.pg_stat_activity a where a.datname = d.datname)`;
+  } catch {
+    return []; // no Lifeboat schema on the source: nothing recorded, nothing to recognise
+  }
+  const out: Check[] = [];
+  for (const r of rows) {
+    try {
+      await sql.unsafe(`drop database if exists ${quoteIdent(r.datname)} with (force)`);
+      await sql`update lifeboat.drills set details = details || '{"state": "interrupted", "dropped": true}'::jsonb where id = ${r.id}`;
+      out.push(check("scratch_leftover", "warn", r.datname,
+        `dropped the scratch database of drill ${r.id}, which was interrupted before it could drop it`,
+        "Nothing to do; if drills keep being interrupted, check what stops them (timeouts, restarts)."));
+    } catch (err) {
+      out.push(check("scratch_leftover", "warn", r.datname, `the scratch database of interrupted drill ${r.id} could not be dropped (${describeDbError(err)})`,
+        `Drop it by hand: drop database ${quoteIdent(r.datname)} with (force);`));
+    }
+  }
+  return out;
+}
+
+/** Records a drill in lifeboat.drills (its row from {@link startDrillRecord} when there is one); undefined without a Lifeboat schema. */
+export async function recordDrill(sql: Sql, r: DrillReport, started: Date, drillId?: number): Promise<number | undefined> {
   try {
     const details = {
       backupId: r.backupId,
@@ -199,6 +272,17 @@ export async function recordDrill(sql: Sql, r: DrillReport, started: Date): Prom
       rows: r.restore?.rows ?? 0,
       timings: r.restore?.timings ?? {},
     };
+    if (drillId !== undefined) {
+      const rows = await sql<{ id: number }[]>`
+        update lifeboat.drills set
+          backup_run_id = (select b.id from lifeboat.backup_runs b where b.manifest_key like ${`%${r.backupId}/manifest.json`} order by b.id desc limit 1),
+          finished_at = now(), measured_rto = make_interval(secs => ${r.rtoSeconds}),
+          objective = case when ${r.objectiveSeconds}::float8 is null then null else make_interval(secs => ${r.objectiveSeconds}::float8) end,
+          success = ${r.success}, details = ${sql.json(details as never)}
+        where id = ${drillId}
+        returning id`;
+      if (rows.length) return Number(rows[0].id);
+    }
     const rows = await sql<{ id: number }[]>`
       insert into lifeboat.drills (backup_run_id, system, started_at, finished_at, measured_rto, objective, success, details)
       values (

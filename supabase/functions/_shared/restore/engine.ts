@@ -9,6 +9,7 @@
  */
 import type { Sql } from "../db/mod.ts";
 import type { Store } from "../store/types.ts";
+import type { ManifestTrust } from "../verify/locate.ts";
 import { type Check, check, summarize, type Summary } from "../checks.ts";
 import { RestoreAbort } from "./abort.ts";
 import { checkInvalidIndexes, reportFingerprints, type TableResult } from "./check_phase.ts";
@@ -37,6 +38,8 @@ export interface RestoreOptions {
   /** Backup id; null = the latest complete backup. */
   id: string | null;
   identities: string[] | null;
+  /** Which signing keys are trusted (none when absent: every backup is refused). */
+  trust?: ManifestTrust;
   /** The target; its pool needs at least `jobs + 1` connections. */
   target: Sql;
   /** Partial restore: whole schemas. */

@@ -1,14 +1,19 @@
 /**
  * Restore phase "manifest": find the backup (the latest complete one when no id is given),
- * read its manifest, and make sure the given identity can decrypt it.
+ * read its manifest, check its signature against the trusted keys (before any other object
+ * is read), and make sure the given identity can decrypt it.
  * @module
  */
 import type { Manifest } from "../format/manifest.ts";
 import type { Store } from "../store/types.ts";
 import { identityMatches } from "../verify/access.ts";
-import type { Check } from "../checks.ts";
-import { BackupError, latestBackupId, readManifest } from "../verify/locate.ts";
+import { type Check, check } from "../checks.ts";
+
+/** Without trust options, nothing is trusted: every backup is refused. */
+const NO_TRUST: ManifestTrust = { trustedKeys: [], allowUnsigned: false };
+import { BackupError, latestBackupId, type ManifestTrust, readAuthenticManifest } from "../verify/locate.ts";
 import { failCheck } from "./abort.ts";
+import { largeObjectsWarning } from "../export/large_objects.ts";
 
 /** The backup a restore reads. */
 export interface OpenedBackup {
@@ -27,7 +32,7 @@ export interface FoundBackup {
  * recipients. `found` holds the id and the manifest as soon as they are known.
  */
 export async function openBackup(
-  o: { store: Store; id: string | null; identities: string[] | null; signal?: AbortSignal },
+  o: { store: Store; id: string | null; identities: string[] | null; trust?: ManifestTrust; signal?: AbortSignal },
   checks: Check[],
   found: FoundBackup = { id: o.id },
 ): Promise<OpenedBackup> {
@@ -35,14 +40,29 @@ export async function openBackup(
   let manifest: Manifest | undefined;
   try {
     if (!id) found.id = id = await latestBackupId(o.store, o.signal);
-    found.manifest = manifest = await readManifest(o.store, id, o.signal);
+    const authentic = await readAuthenticManifest(o.store, id, o.trust ?? NO_TRUST, o.signal);
+    found.manifest = manifest = authentic.manifest;
+    if (!authentic.signedBy) {
+      checks.push(check("signature", "warn", id, "the backup is not signed (accepted by --allow-unsigned): its authorship is not checked",
+        "Take signed backups (lifeboat keygen writes a signing key) and drop --allow-unsigned."));
+    } else {
+      checks.push(check("signature", "ok", id, `manifest signed by trusted key ${authentic.signedBy.slice(-12)}`));
+    }
   } catch (err) {
+    if (err instanceof BackupError && (err.code === "unsigned" || err.code === "bad_signature")) {
+      failCheck(checks, "signature", id ?? "store", err.message,
+        "Nothing was read beyond the manifest and nothing was written. Pass the writer's key with --trust-key, or --allow-unsigned for a backup older than signing.");
+    }
     if (err instanceof BackupError) {
       failCheck(checks, "manifest", id ?? "store", err.message, "Choose a complete backup (lifeboat verify --latest).");
     }
     failCheck(checks, "manifest", id ?? "store", `cannot read the backup: ${(err as Error).message}`, "Check --store and its credentials.");
   }
   const m = manifest!;
+  if (m.largeObjectsNotExported) {
+    checks.push(check("large_objects", "warn", m.id, largeObjectsWarning(m.largeObjectsNotExported),
+      "Restore the large objects from where they were exported separately; oid columns will point at nothing until then."));
+  }
   const encrypted = m.encryption.scheme !== "none";
   if (encrypted && !o.identities?.length) {
     failCheck(checks, "identity", m.id, "the backup is encrypted and no identity was given", "Pass --identity <age identity file>.");

@@ -25,7 +25,13 @@ export async function runStatements(sql: Sql, plan: PlannedStatement[], section:
       const e = err as { code?: string; message?: string };
       const exists = ["42710", "42P07", "42723", "42P06", "42P04", "42P16", "42704"].includes(e.code ?? "") &&
         /already exists/i.test(e.message ?? "");
-      if (p.tolerateExisting && (exists || !inTx)) continue;
+      if (p.tolerateExisting && exists) continue;
+      if (p.tolerateExisting && !inTx) {
+        // Outside a transaction (the roles phase) the restore goes on, but never silently.
+        checks.push(check(section, "warn", p.label.slice(0, 120), `not applied: ${e.message ?? String(err)}${e.code ? ` (SQLSTATE ${e.code})` : ""}`,
+          "Apply it by hand on the target (as a role allowed to), or check that the role exists as the backup expects."));
+        continue;
+      }
       if (p.optional) {
         checks.push(
           check(

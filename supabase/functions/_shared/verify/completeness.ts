@@ -65,6 +65,14 @@ export async function checkCompleteness(sql: Sql, m: Manifest): Promise<Check[]>
   const out: Check[] = [];
   const sourceTables = new Set(rels.filter((r) => r.relkind !== "S").map((r) => `${r.schema}.${r.name}`));
   const scope = m.scope;
+  const sourceHasTables = rels.some((r) => r.relkind !== "S" && !excluded.has(r.schema));
+  if (m.tables.length === 0 && sourceHasTables) {
+    // E.g. a mistyped --include-schema: such a backup restores nothing and must never count.
+    out.push(check("completeness", "error", m.database,
+      `the backup holds no table, but the source has ${sourceTables.size} tables: it cannot recover anything`,
+      "Check the backup's include/exclude rules (a mistyped schema name?) and take a new backup."));
+    return out;
+  }
   if (m.kind === "full") {
     const scoped = rels.filter((r) => inSchemaScope(r, excluded, scope));
     const missingTables = scoped.filter((r) => r.relkind !== "S" && !r.family.some((f) => inManifest.has(f)));

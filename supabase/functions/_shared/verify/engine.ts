@@ -12,7 +12,10 @@ import { checkSampleDecrypts } from "./access.ts";
 import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { checkCompleteness } from "./completeness.ts";
 import { checkIntegrity, checkManifestConsistency } from "./integrity.ts";
-import { BackupError, latestBackupId, readManifest } from "./locate.ts";
+import { type AuthenticManifest, BackupError, latestBackupId, type ManifestTrust, readAuthenticManifest } from "./locate.ts";
+import { checkAllObjectsDecrypt } from "./parts.ts";
+import { checkRecorded } from "./recorded.ts";
+import { largeObjectsWarning } from "../export/large_objects.ts";
 
 /** What to verify and with what. */
 export interface VerifyOptions {
@@ -21,6 +24,10 @@ export interface VerifyOptions {
   id?: string;
   /** age identities (AGE-SECRET-KEY-1…); null or empty = ciphertext checks only. */
   identities?: string[] | null;
+  /** Which signing keys are trusted (none when absent: every backup fails the signature check). */
+  trust?: ManifestTrust;
+  /** With identities: decrypt one sample object instead of every object. */
+  sample?: boolean;
   /** The source database, for completeness and for recording the run. */
   source?: Sql | null;
   /** verification_runs.kind: 'manual' from the CLI, 'scheduled' from pg_cron. */
@@ -63,12 +70,22 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
   const identities = opts.identities && opts.identities.length > 0 ? opts.identities : null;
   let id = opts.id ?? null;
   let manifest: Manifest | undefined;
+  let authentic: AuthenticManifest | undefined;
   try {
     if (!id) id = await latestBackupId(opts.store, opts.signal);
-    manifest = await readManifest(opts.store, id, opts.signal);
+    authentic = await readAuthenticManifest(opts.store, id, opts.trust ?? { trustedKeys: [], allowUnsigned: false }, opts.signal);
+    manifest = authentic.manifest;
     checks.push(check("store_access", "ok", "store", `${opts.store.describe()} is readable with the configured credentials`));
+    checks.push(authentic.signedBy
+      ? check("signature", "ok", id, `manifest.json is signed by trusted key ${authentic.signedBy.slice(-12)}`)
+      : check("signature", "warn", id, "the backup is not signed (accepted by --allow-unsigned): its authorship is not checked",
+        "Take signed backups (lifeboat keygen writes a signing key) and drop --allow-unsigned."));
   } catch (err) {
-    if (err instanceof BackupError) {
+    if (err instanceof BackupError && (err.code === "unsigned" || err.code === "bad_signature")) {
+      // Nothing of the backup beyond its manifest is read.
+      checks.push(check("signature", "error", id ?? "store", err.message,
+        "Pass the writer's public key with --trust-key, or --allow-unsigned for a backup older than signing."));
+    } else if (err instanceof BackupError) {
       checks.push(check("manifest", "error", id ?? "store", err.message,
         err.code === "incomplete" ? "Restore an older complete backup and take a new one." :
           err.code === "not_found" ? "List the store's backups, or use --latest." : "Take a new backup."));
@@ -81,6 +98,10 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
   }
   if (manifest) {
     checks.push(...checkManifestConsistency(manifest));
+    if (manifest.largeObjectsNotExported) {
+      checks.push(check("large_objects", "warn", manifest.id, largeObjectsWarning(manifest.largeObjectsNotExported),
+        "Back up the large objects separately, or move their contents into bytea columns."));
+    }
     const integ = await checkIntegrity(opts.store, manifest, {
       concurrency: opts.concurrency,
       signal: opts.signal,
@@ -88,13 +109,25 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
     });
     checks.push(...integ.checks);
     if (identities || manifest.encryption.scheme === "none") {
-      checks.push(...await checkSampleDecrypts(opts.store, manifest, identities, opts.signal));
+      const sample = await checkSampleDecrypts(opts.store, manifest, identities, opts.signal);
+      checks.push(...sample);
+      // Every object, unless only a sample was asked for (or the identity is not a recipient).
+      if (!opts.sample && !sample.some((c) => c.check === "identity")) {
+        checks.push(...await checkAllObjectsDecrypt(opts.store, manifest, identities, { concurrency: opts.concurrency, signal: opts.signal }));
+      }
     } else {
       checks.push(check("sample_decrypt", "ok", manifest.id,
         "not attempted: no identity given, so only the ciphertext was checked", "",
         { skipped: true }));
     }
     if (opts.source) {
+      try {
+        checks.push(...await checkRecorded(opts.source, manifest, authentic!.sha256));
+      } catch (err) {
+        checks.push(check("backup_recorded", "warn", manifest.id,
+          `the source's lifeboat.backup_runs could not be read (${describeDbError(err)}), so the backup's record was not checked`,
+          "Apply the Lifeboat migrations to the source, or pass its --db-url."));
+      }
       try {
         checks.push(...await checkCompleteness(opts.source, manifest));
       } catch (err) {

@@ -5,10 +5,12 @@
  */
 import { backupPrefix, isBackupId, type Manifest, MANIFEST_KEY, objectKey, parseManifest } from "../format/manifest.ts";
 import { type Store, StoreError } from "../store/types.ts";
+import { SIGNATURE_KEY, signerOf } from "../format/signature.ts";
+import { createHash } from "node:crypto";
 
 /** An error a user can act on: `code` is stable, the message says what to do. */
 export class BackupError extends Error {
-  readonly code: "not_found" | "incomplete" | "invalid" | "unreadable";
+  readonly code: "not_found" | "incomplete" | "invalid" | "unreadable" | "unsigned" | "bad_signature";
   constructor(code: BackupError["code"], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "BackupError";
@@ -67,6 +69,75 @@ export async function latestBackupId(store: Store, signal?: AbortSignal): Promis
 
 /** Reads and validates a backup's manifest. A prefix without one is reported as incomplete. */
 export async function readManifest(store: Store, id: string, signal?: AbortSignal): Promise<Manifest> {
+  return (await readManifestBytes(store, id, signal)).manifest;
+}
+
+/** Which signing keys a reader trusts; never taken from the backup itself. */
+export interface ManifestTrust {
+  /** Ed25519 public keys (SPKI PEM or its one-line base64 body). */
+  trustedKeys: string[];
+  /** Accept a manifest without a signature (backups older than signing), on explicit request. */
+  allowUnsigned: boolean;
+}
+
+/** A manifest whose signature was checked against the trusted keys. */
+export interface AuthenticManifest {
+  manifest: Manifest;
+  /** sha256 of the manifest's bytes, as recorded in lifeboat.backup_runs.manifest_sha256. */
+  sha256: string;
+  /** The trusted key that signed it (one-line form), or null for an unsigned backup allowed by request. */
+  signedBy: string | null;
+}
+
+/**
+ * Reads a backup's manifest and checks its signature (`manifest.json.sig`) against the
+ * trusted keys before anything else of the backup is read. Throws {@link BackupError}
+ * `unsigned` or `bad_signature` when it may not be used.
+ */
+export async function readAuthenticManifest(
+  store: Store,
+  id: string,
+  trust: ManifestTrust,
+  signal?: AbortSignal,
+): Promise<AuthenticManifest> {
+  const { manifest, bytes } = await readManifestBytes(store, id, signal);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  let sig: Uint8Array | null = null;
+  try {
+    sig = await store.getBytes(objectKey(id, SIGNATURE_KEY), { signal });
+  } catch (err) {
+    if (!(err instanceof StoreError && err.code === "not_found")) throw err;
+  }
+  if (!sig) {
+    if (trust.allowUnsigned) return { manifest, sha256, signedBy: null };
+    throw new BackupError("unsigned",
+      `backup ${id} is not signed (no ${SIGNATURE_KEY}): anyone who can write to the store could have made it; ` +
+        "restore it only if you know it predates signing, with --allow-unsigned");
+  }
+  if (trust.trustedKeys.length === 0) {
+    if (trust.allowUnsigned) return { manifest, sha256, signedBy: null };
+    throw new BackupError("unsigned",
+      `backup ${id} is signed, but no trusted signing key was given: pass --trust-key <.signing.pub file> (or set LIFEBOAT_TRUSTED_KEYS)`);
+  }
+  const signer = await signerOf(bytes, sig, trust.trustedKeys);
+  if (!signer) {
+    throw new BackupError("bad_signature",
+      `backup ${id}: ${SIGNATURE_KEY} is not a valid signature of manifest.json by any of the ${trust.trustedKeys.length} trusted key(s): ` +
+        "the backup was altered or written by someone else; do not restore it");
+  }
+  return { manifest, sha256, signedBy: signer };
+}
+
+/** How far a backup id's time may lie after its startedAt (job ids are made before the run row). */
+const ID_CLOCK_SLACK_MS = 10 * 60 * 1000;
+
+/** The time a backup id names. */
+export function idTime(id: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id)!;
+  return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
+}
+
+async function readManifestBytes(store: Store, id: string, signal?: AbortSignal): Promise<{ manifest: Manifest; bytes: Uint8Array }> {
   if (!isBackupId(id)) {
     throw new BackupError("invalid", `'${id}' is not a backup id (expected e.g. 20261122T031100Z-a1b2c3d4)`);
   }
@@ -100,5 +171,11 @@ export async function readManifest(store: Store, id: string, signal?: AbortSigna
   if (m.id !== id) {
     throw new BackupError("invalid", `backup ${id}: manifest.json names backup ${m.id}; it was copied under the wrong prefix`);
   }
-  return m;
+  // An id is made when the backup starts: one much newer than startedAt is an old backup
+  // renamed to look recent (and be taken by --latest).
+  if (idTime(id) - Date.parse(m.startedAt) > ID_CLOCK_SLACK_MS) {
+    throw new BackupError("invalid",
+      `backup ${id}: its id is newer than its startedAt (${m.startedAt}): an older backup was copied under a newer id; do not restore it`);
+  }
+  return { manifest: m, bytes };
 }
