@@ -22,13 +22,15 @@ set -a
 . "$STACK_DIR/stack.env"
 set +a
 
-step "2/6 backup key (age identity, kept in $IDENTITY)"
-if [ ! -f "$IDENTITY" ]; then
-  recipient=$(lifeboat keygen --output "$IDENTITY")
+step "2/6 backup keys (age identity in $IDENTITY, signing key beside it)"
+if [ ! -f "$IDENTITY" ] || [ ! -f "$IDENTITY.signing" ]; then
+  recipient=$(lifeboat keygen --output "$IDENTITY" --force)
 else
   recipient=$(grep -o 'age1[0-9a-z]*' "$IDENTITY" | head -n 1)
 fi
 echo "recipient: $recipient"
+# Backups are signed with the private half; verify and drill trust only the public half.
+export LIFEBOAT_SIGNING_KEY_FILE="$IDENTITY.signing" LIFEBOAT_TRUSTED_KEYS="$IDENTITY.signing.pub"
 
 step "3/6 back up to $STORE"
 mkdir -p "$STORE"
