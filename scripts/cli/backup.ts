@@ -3,7 +3,7 @@
  * record the run in lifeboat.backup_runs / lifeboat.backup_parts.
  * @module
  */
-import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
+import { connect, databaseUrlProblem, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { AgeKeyError, parseRecipient, parseRecipientsFile } from "../../supabase/functions/_shared/crypto/mod.ts";
 import {
   decideCodec,
@@ -173,6 +173,8 @@ function parseCompression(text: string | undefined): Compression | undefined {
 }
 
 function checkDbUrl(url: string): void {
+  const problem = databaseUrlProblem(url);
+  if (problem) throw new UsageError(problem);
   let u: URL;
   try {
     u = new URL(url);

@@ -55,8 +55,40 @@ export function databaseUrlFromEnv(env: { get(name: string): string | undefined 
   return url;
 }
 
-/** Opens a postgres.js client with Lifeboat's defaults (no prepared statements: poolers). */
+/**
+ * A connection string that cannot be used as given (the message never quotes it: it may hold
+ * a password). postgres.js would throw a bare `URIError` from its own URL parsing instead.
+ */
+export class DatabaseUrlError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DatabaseUrlError";
+  }
+}
+
+/** Why `url` cannot be parsed as a connection string, or null when it can. */
+export function databaseUrlProblem(url: string): string | null {
+  const authority = url.replace(/^[a-z]+:\/\//i, "");
+  for (const m of authority.matchAll(/%(.{0,2})/g)) {
+    if (!/^[0-9a-fA-F]{2}$/.test(m[1])) {
+      return "the database URL has a malformed % escape (write a literal % in a password as %25)";
+    }
+  }
+  try {
+    decodeURIComponent(authority);
+  } catch {
+    return "the database URL has a % escape that is not valid UTF-8 (write a literal % in a password as %25)";
+  }
+  return null;
+}
+
+/**
+ * Opens a postgres.js client with Lifeboat's defaults (no prepared statements: poolers).
+ * Throws {@link DatabaseUrlError} for a connection string that cannot be parsed.
+ */
 export function connect(url: string, opts: ConnectOptions = {}): Sql {
+  const problem = databaseUrlProblem(url);
+  if (problem) throw new DatabaseUrlError(problem);
   const connection: Record<string, string> = {
     application_name: opts.applicationName ?? "lifeboat",
   };
@@ -81,6 +113,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Sql {
  * reason, never the server's address, user name or message text that could quote data.
  */
 export function describeDbError(err: unknown): string {
+  if (err instanceof DatabaseUrlError) return err.message;
   const e = err as { code?: string; errno?: string; name?: string };
   const code = typeof e?.code === "string" ? e.code : undefined;
   if (code === "ECONNREFUSED") return "database refused the connection";

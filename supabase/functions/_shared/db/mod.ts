@@ -4,7 +4,16 @@
  * bulk `COPY … TO STDOUT` reader (copy_out/).
  * @module
  */
-export { connect, type ConnectOptions, copyOutRegistry, databaseUrlFromEnv, describeDbError, type Sql } from "./connect.ts";
+export {
+  connect,
+  type ConnectOptions,
+  copyOutRegistry,
+  databaseUrlFromEnv,
+  databaseUrlProblem,
+  DatabaseUrlError,
+  describeDbError,
+  type Sql,
+} from "./connect.ts";
 export type { Tx } from "./tx.ts";
 export {
   type BatchHandler,
