@@ -323,6 +323,11 @@ export async function run(argv: string[]): Promise<number> {
       },
       onRunStarted: (runId) => say("start", { id, runId, store: store.describe(), compression: a.compression }),
       describeFailure: (err) => describeFailure(err, ac.signal.aborted).message,
+      onFailureNotRecorded: (runId) =>
+        console.error(
+          `lifeboat backup: the database is still unreachable, so run ${runId} could not be marked failed; it is marked failed ` +
+            "as soon as the database is back (a restart ends its snapshot: the next backup or lifeboat.export_tick sweeps it at once)",
+        ),
       sql,
       store,
       id,

@@ -6,6 +6,7 @@
  */
 import postgres from "postgres";
 import { type CopyOutSocket, copyOutSocketFactory, type SslMode } from "./copy_out/socket.ts";
+import { guardDriverCrashes } from "./driver_guard.ts";
 
 /** A postgres.js client. */
 export type Sql = postgres.Sql<Record<string, unknown>>;
@@ -89,6 +90,8 @@ export function databaseUrlProblem(url: string): string | null {
 export function connect(url: string, opts: ConnectOptions = {}): Sql {
   const problem = databaseUrlProblem(url);
   if (problem) throw new DatabaseUrlError(problem);
+  // A database outage must be an error the caller handles, not a dead process (driver_guard.ts).
+  guardDriverCrashes();
   const connection: Record<string, string> = {
     application_name: opts.applicationName ?? "lifeboat",
   };
@@ -106,6 +109,26 @@ export function connect(url: string, opts: ConnectOptions = {}): Sql {
   }) as Sql;
   if (registry) bulkSockets.set(sql, registry);
   return sql;
+}
+
+/**
+ * Whether `err` means the database could not be reached or went away (refused, reset, closed,
+ * shutting down or starting up), as opposed to an error in what was asked: worth retrying
+ * once the server is back.
+ */
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string") return false;
+  return [
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "EPIPE",
+    "ETIMEDOUT",
+    "CONNECT_TIMEOUT",
+    "CONNECTION_CLOSED",
+    "CONNECTION_ENDED",
+    "CONNECTION_DESTROYED",
+  ].includes(code) || /^(08...|57P0[1-3])$/.test(code);
 }
 
 /**

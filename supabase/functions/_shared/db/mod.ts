@@ -8,13 +8,15 @@ export {
   connect,
   type ConnectOptions,
   copyOutRegistry,
+  DatabaseUrlError,
   databaseUrlFromEnv,
   databaseUrlProblem,
-  DatabaseUrlError,
   describeDbError,
+  isConnectionError,
   type Sql,
 } from "./connect.ts";
-export type { Tx } from "./tx.ts";
+export { beginSettled, settleWithin, type Tx } from "./tx.ts";
+export { guardDriverCrashes, isClosedSocketWrite } from "./driver_guard.ts";
 export {
   type BatchHandler,
   BatchQueue,
@@ -23,4 +25,4 @@ export {
   type CopyOutOptions,
   DEFAULT_BATCH_BYTES,
 } from "./copy_out/reader.ts";
-export { type CopySink, CopyOutSocket, copyOutSocketFactory, type RawStream, type SslMode } from "./copy_out/socket.ts";
+export { CopyOutSocket, copyOutSocketFactory, type CopySink, type RawStream, type SslMode } from "./copy_out/socket.ts";
