@@ -65,14 +65,17 @@ Deno.test({
       const { target: good } = testTarget("harden-target");
       await configureExport(sql, { target: good, recipients: [RECIPIENT] });
       for (const [target, why] of targets) {
-        await sql`update lifeboat.settings set value = ${JSON.stringify(target)}::text::jsonb where key = 'export.target'`;
+        await sql`update lifeboat.settings set value = ${
+          JSON.stringify(target)
+        }::text::jsonb where key = 'export.target'`;
         const r = await callExport(functionUrl("backup-export"), { mode: "full" });
         assert.equal(r.status, 409, `${target} → ${r.status} ${r.text}`);
         assert.equal(r.json.error, "target_unusable", r.text);
         assert.match(String(r.json.message), /^export\.target cannot be used: /, r.text);
         assert.match(String(r.json.message), why, r.text);
         assert.ok(!r.text.includes(stackEnv("LIFEBOAT_S3_SECRET_ACCESS_KEY")), r.text);
-        const held = await sql`select id from lifeboat.backup_runs where target = ${target} and state in ('planned', 'running')`;
+        const held =
+          await sql`select id from lifeboat.backup_runs where target = ${target} and state in ('planned', 'running')`;
         assert.equal(held.length, 0, `no job holds ${target}`);
       }
     } finally {
@@ -92,11 +95,15 @@ Deno.test("item 10: the status token sees alerts and incidents without targets o
       ${"backup export of " + secret + " failed: password authentication failed"}, '{}'::jsonb)`;
     const get = async (headers: Record<string, string>) => {
       let text = "";
-      await waitFor(async () => {
-        const res = await fetch(functionUrl("backup-status"), { headers });
-        text = await res.text();
-        return res.status === 200 && text.includes("backup_export_stale");
-      }, 10_000, "the alert in the status");
+      await waitFor(
+        async () => {
+          const res = await fetch(functionUrl("backup-status"), { headers });
+          text = await res.text();
+          return res.status === 200 && text.includes("backup_export_stale");
+        },
+        10_000,
+        "the alert in the status",
+      );
       return text;
     };
     const service = await get({ apikey: secretKey() });
@@ -115,7 +122,8 @@ Deno.test("item 10: the status token sees alerts and incidents without targets o
       }
     }
   } finally {
-    await sql`delete from lifeboat.incident_events where incident_id in (select id from lifeboat.incidents where dedup_key = ${key})`.catch(() => {});
+    await sql`delete from lifeboat.incident_events where incident_id in (select id from lifeboat.incidents where dedup_key = ${key})`
+      .catch(() => {});
     await sql`update lifeboat.alert_events set incident_id = null where dedup_key = ${key}`.catch(() => {});
     await sql`delete from lifeboat.incidents where dedup_key = ${key}`.catch(() => {});
     await sql`delete from lifeboat.alert_events where dedup_key = ${key}`;
@@ -132,7 +140,14 @@ Deno.test("item 11: a --db-url with a bad % escape exits 2 with a message, not a
       await lifeboat(["backup", "--db-url", bad, "--store", `${dir}/store`, "--recipient", key.recipient]),
       await lifeboat(["verify", "--db-url", bad, "--store", `${dir}/store`, "20260101T000000Z-00000000"]),
       await lifeboat(["report", "--db-url", bad, "--json"]),
-      await lifeboat(["restore", "--target", "postgresql://u:%E0%A4%A@127.0.0.1:1/x", "--store", `${dir}/store`, "20260101T000000Z-00000000"]),
+      await lifeboat([
+        "restore",
+        "--target",
+        "postgresql://u:%E0%A4%A@127.0.0.1:1/x",
+        "--store",
+        `${dir}/store`,
+        "20260101T000000Z-00000000",
+      ]),
     ];
     for (const r of runs) {
       assert.equal(r.code, 2, r.stderr);
@@ -154,7 +169,14 @@ Deno.test("items 12 and 15: verify fails on an unreachable --db-url; restore int
     const id = await backup(store, key.recipient, ["--include-schema", "harden_src"]);
 
     await t.step("verify against an unreachable database fails and says how to skip it", async () => {
-      const r = await lifeboat(["verify", id, "--store", store, "--db-url", "postgresql://postgres:postgres@127.0.0.1:1/postgres"]);
+      const r = await lifeboat([
+        "verify",
+        id,
+        "--store",
+        store,
+        "--db-url",
+        "postgresql://postgres:postgres@127.0.0.1:1/postgres",
+      ]);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stderr, /not reachable/);
       assert.match(r.stderr, /--no-db/);
@@ -163,8 +185,19 @@ Deno.test("items 12 and 15: verify fails on an unreachable --db-url; restore int
     });
 
     await t.step("restore --clean --preflight-only into the source warns that it is the source", async () => {
-      const r = await lifeboat(["restore", id, "--store", store, "--identity", key.path, "--target", stackEnv("SUPABASE_DB_URL"),
-        "--clean", "--preflight-only", "--json"]);
+      const r = await lifeboat([
+        "restore",
+        id,
+        "--store",
+        store,
+        "--identity",
+        key.path,
+        "--target",
+        stackEnv("SUPABASE_DB_URL"),
+        "--clean",
+        "--preflight-only",
+        "--json",
+      ]);
       const report = JSON.parse(r.stdout);
       const own = report.checks.find((c: { check: string }) => c.check === "own_source");
       assert.ok(own, `an own_source check: ${r.stdout}`);
@@ -186,11 +219,30 @@ Deno.test("items 12 and 15: verify fails on an unreachable --db-url; restore int
 });
 
 Deno.test("item 13: '.' and '..' segments in store URLs are refused, not resolved elsewhere", () => {
-  const env = { LIFEBOAT_S3_ENDPOINT: "http://127.0.0.1:1", LIFEBOAT_S3_ACCESS_KEY_ID: "a", LIFEBOAT_S3_SECRET_ACCESS_KEY: "b" };
-  for (const bad of ["s3://bucket/../escape", "s3://bucket/a/../../escape/", "s3://bucket/./x", "s3://bucket/a/%2e%2e/b", "s3://bucket/a/%2E/b", "file:///tmp/a/../etc"]) {
-    assert.throws(() => openStore(bad, { env }), (err) => err instanceof StoreError && err.code === "config" && /path segment/.test(err.message), bad);
+  const env = {
+    LIFEBOAT_S3_ENDPOINT: "http://127.0.0.1:1",
+    LIFEBOAT_S3_ACCESS_KEY_ID: "a",
+    LIFEBOAT_S3_SECRET_ACCESS_KEY: "b",
+  };
+  for (
+    const bad of [
+      "s3://bucket/../escape",
+      "s3://bucket/a/../../escape/",
+      "s3://bucket/./x",
+      "s3://bucket/a/%2e%2e/b",
+      "s3://bucket/a/%2E/b",
+      "file:///tmp/a/../etc",
+    ]
+  ) {
+    assert.throws(
+      () => openStore(bad, { env }),
+      (err) => err instanceof StoreError && err.code === "config" && /path segment/.test(err.message),
+      bad,
+    );
   }
-  for (const ok of ["s3://bucket", "s3://bucket/a..b/c.d/", "s3://bucket/.well/x", "file:///tmp/a.b/c"]) openStore(ok, { env });
+  for (const ok of ["s3://bucket", "s3://bucket/a..b/c.d/", "s3://bucket/.well/x", "file:///tmp/a.b/c"]) {
+    openStore(ok, { env });
+  }
 });
 
 Deno.test("item 16: inherited object keys are not function names at the gateway (404, not 502)", async () => {

@@ -22,7 +22,9 @@ export function openTarget(target: string, open: (t: string) => Store = (t) => o
   try {
     return open(target);
   } catch (err) {
-    if (err instanceof StoreError) throw new JobError(409, "target_unusable", `export.target cannot be used: ${targetProblem(err)}`);
+    if (err instanceof StoreError) {
+      throw new JobError(409, "target_unusable", `export.target cannot be used: ${targetProblem(err)}`);
+    }
     throw err;
   }
 }

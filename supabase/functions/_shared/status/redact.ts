@@ -18,10 +18,17 @@ export function redactForToken(report: StatusReport): StatusReport {
   return {
     ...report,
     alerts: {
-      firing: report.alerts.firing.map((a) => ({ ...a, dedup_key: a.rule, summary: redactedSummary(a.rule, a.severity) })),
+      firing: report.alerts.firing.map((a) => ({
+        ...a,
+        dedup_key: a.rule,
+        summary: redactedSummary(a.rule, a.severity),
+      })),
     },
     incidents: {
-      open: report.incidents.open.map((i) => ({ ...i, title: `${i.severity} incident from ${i.source} (details need service credentials)` })),
+      open: report.incidents.open.map((i) => ({
+        ...i,
+        title: `${i.severity} incident from ${i.source} (details need service credentials)`,
+      })),
     },
   };
 }
