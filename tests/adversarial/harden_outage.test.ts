@@ -8,7 +8,7 @@
  * Stops the shared database: like health.test.ts, it must not overlap with other files.
  */
 import assert from "node:assert/strict";
-import { createDb, dropDb, lifeboat, makeKey, sourceUrl, urlOf } from "../restore_support.ts";
+import { backup, createDb, dropDb, makeKey, sourceUrl, urlOf } from "../restore_support.ts";
 import {
   ageKey,
   callExport,
@@ -128,7 +128,7 @@ Deno.test({
         let cutOff = 0;
         for (let round = 0; round < 3; round++) {
           const store = `${dir}/store-${round}`;
-          const backup = spawnLifeboat([
+          const running = spawnLifeboat([
             "backup",
             "--store",
             store,
@@ -141,9 +141,9 @@ Deno.test({
             "2",
           ]);
           // Somewhere in the run: from its first stored object to about when it would finish.
-          await backup.seen(/"event":"start"/);
+          await running.seen(/"event":"start"/);
           await outage(random(0, 700), random(500, 2500));
-          const r = await backup.done;
+          const r = await running.done;
           assertHandled("lifeboat backup", r);
           const c = db();
           try {
@@ -279,18 +279,7 @@ Deno.test({
         ignore: true,
         fn: async () => {
           const store = `${dir}/restore-store`;
-          const b = await lifeboat([
-            "backup",
-            "--store",
-            store,
-            "--recipient",
-            key.recipient,
-            "--json",
-            "--include-schema",
-            SCHEMA,
-          ]);
-          assert.equal(b.code, 0, b.stderr);
-          const id = /"id":"([^"]+)"/.exec(b.stdout)![1];
+          const id = await backup(store, key.recipient, ["--include-schema", SCHEMA]);
           for (let round = 0; round < 2; round++) {
             const target = await createDb("lifeboat_harden_outage");
             try {
