@@ -38,7 +38,16 @@ async function main(argv: string[]): Promise<number> {
     console.error(`lifeboat: the '${name}' command is not available in this build`);
     return 2;
   }
-  return await mod.run(rest);
+  try {
+    return await mod.run(rest);
+  } catch (err) {
+    // A connection string postgres.js cannot parse is the user's to fix, wherever it is opened.
+    if ((err as Error)?.name === "DatabaseUrlError") {
+      console.error(`lifeboat ${name}: ${(err as Error).message}`);
+      return 2;
+    }
+    throw err;
+  }
 }
 
 if (import.meta.main) {

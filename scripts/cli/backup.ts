@@ -3,7 +3,7 @@
  * record the run in lifeboat.backup_runs / lifeboat.backup_parts.
  * @module
  */
-import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
+import { connect, databaseUrlProblem, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { AgeKeyError, parseRecipient, parseRecipientsFile } from "../../supabase/functions/_shared/crypto/mod.ts";
 import {
   decideCodec,
@@ -206,6 +206,8 @@ function parseCompression(text: string | undefined): Compression | undefined {
 }
 
 function checkDbUrl(url: string): void {
+  const problem = databaseUrlProblem(url);
+  if (problem) throw new UsageError(problem);
   let u: URL;
   try {
     u = new URL(url);
@@ -360,6 +362,11 @@ export async function run(argv: string[]): Promise<number> {
       },
       onRunStarted: (runId) => say("start", { id, runId, store: store.describe(), compression: a.compression }),
       describeFailure: (err) => describeFailure(err, ac.signal.aborted).message,
+      onFailureNotRecorded: (runId) =>
+        console.error(
+          `lifeboat backup: the database is still unreachable, so run ${runId} could not be marked failed; it is marked failed ` +
+            "as soon as the database is back (a restart ends its snapshot: the next backup or lifeboat.export_tick sweeps it at once)",
+        ),
       sql,
       store,
       id,

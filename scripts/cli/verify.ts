@@ -3,7 +3,7 @@
  * only when it passes. Records the run in the source's lifeboat.verification_runs.
  * @module
  */
-import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
+import { connect, DatabaseUrlError, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { formatChecks } from "./checks.ts";
 import { verifyBackup } from "../../supabase/functions/_shared/verify/engine.ts";
 import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
@@ -58,9 +58,12 @@ export async function run(args: string[]): Promise<number> {
       source = connect(dbUrl, { applicationName: "lifeboat verify", max: 2 });
       await source`select 1`;
     } catch (err) {
-      console.error(`lifeboat verify: the source database is not reachable (${describeDbError(err)}); completeness is not checked and the run is not recorded`);
+      // Passing without the completeness check would look like a full pass: refuse, unless asked.
       await source?.end({ timeout: 1 }).catch(() => {});
-      source = null;
+      if (err instanceof DatabaseUrlError) return bad(err.message);
+      console.error(`lifeboat verify: the source database is not reachable (${describeDbError(err)}): completeness cannot be checked. ` +
+        `Fix --db-url (or SUPABASE_DB_URL), or pass --no-db to verify the backup without its source.`);
+      return 1;
     }
   }
   try {

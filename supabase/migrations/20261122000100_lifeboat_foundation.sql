@@ -10,15 +10,45 @@ comment on schema lifeboat is
 
 -- Nothing in lifeboat is reachable by public, anon or authenticated.
 revoke all on schema lifeboat from public, anon, authenticated;
--- Functions are executable by PUBLIC by default. A per-schema default (`in schema lifeboat`)
--- cannot take that away: PostgreSQL adds per-schema defaults to the global ones, so revoking
--- in one schema what the global default grants is a no-op. The global default of the role
--- that creates Lifeboat's functions (postgres) is what a new function gets, so that is the
--- one changed; the public schema keeps PUBLIC's execute, as before, by a per-schema grant.
--- Other schemas postgres creates functions in get them without PUBLIC's execute: grant it
--- where it is meant (docs/sql.md, "Privileges").
-alter default privileges for role postgres revoke execute on functions from public;
-alter default privileges for role postgres in schema public grant execute on functions to public;
+-- Functions are executable by PUBLIC by default, and a per-schema default (`alter default
+-- privileges in schema lifeboat revoke execute … from public`) cannot take that away:
+-- PostgreSQL adds per-schema defaults to the global ones, so it is a no-op. Changing the
+-- global default of postgres would change every schema of the project. Instead, an event
+-- trigger revokes execute from PUBLIC, anon and authenticated on every function or procedure
+-- created in schema lifeboat, the moment it is created (a migration that forgets its revoke,
+-- or a function added by hand); grants made after the CREATE (service_role) stand.
+create or replace function lifeboat.revoke_public_execute()
+returns event_trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  obj record;
+begin
+  for obj in
+    select c.object_type, c.object_identity
+    from pg_catalog.pg_event_trigger_ddl_commands() c
+    where c.schema_name = 'lifeboat' and c.object_type in ('function', 'procedure')
+  loop
+    execute pg_catalog.format('revoke execute on %s %s from public, anon, authenticated',
+      obj.object_type, obj.object_identity);
+  end loop;
+end
+$$;
+comment on function lifeboat.revoke_public_execute() is
+  'Event trigger: a function or procedure created in schema lifeboat is not executable by PUBLIC, anon or authenticated.';
+
+do $$
+begin
+  if not exists (select from pg_catalog.pg_event_trigger where evtname = 'lifeboat_revoke_public_execute') then
+    create event trigger lifeboat_revoke_public_execute on ddl_command_end
+      when tag in ('CREATE FUNCTION', 'CREATE PROCEDURE')
+      execute function lifeboat.revoke_public_execute();
+  end if;
+end
+$$;
+comment on event trigger lifeboat_revoke_public_execute is
+  'Revokes execute from PUBLIC, anon and authenticated on new routines in schema lifeboat (lifeboat.revoke_public_execute).';
 -- Tables and sequences: no default grants them to PUBLIC, anon or authenticated outside the
 -- public schema, and the revokes at the end of every migration hold for existing ones.
 

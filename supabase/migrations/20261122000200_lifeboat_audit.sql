@@ -110,7 +110,10 @@ as $$
   with next as (
     select p.id from lifeboat.backup_parts p
     where p.run_id = p_run_id
-      and (p.state = 'pending' or (p.state = 'claimed' and p.claimed_at < pg_catalog.now() - p_stale_after))
+      -- A claim older than the lease is abandoned, and so is one made before the server last
+      -- started: the worker's snapshot transaction ended with that server, so it cannot finish.
+      and (p.state = 'pending' or (p.state = 'claimed' and (p.claimed_at < pg_catalog.now() - p_stale_after
+                                                         or p.claimed_at < pg_catalog.pg_postmaster_start_time())))
     order by p.id
     limit 1
     for update skip locked
@@ -122,7 +125,7 @@ as $$
   returning p.*
 $$;
 comment on function lifeboat.claim_backup_part(bigint, text, interval) is
-  'Claims one pending (or stale) part of a run for a worker, without blocking on parts others hold. Empty when none is left.';
+  'Claims one pending (or stale: past the lease, or claimed before the server started) part of a run for a worker, without blocking on parts others hold. Empty when none is left.';
 
 -- Completes a claimed part. Only the holder of the current attempt can complete it, once:
 -- returns false (and changes nothing) for a stale or repeated completion.

@@ -336,18 +336,33 @@ declare
   r record;
 begin
   for r in
-    select x.id, x.run_uuid, x.target, coalesce(x.last_progress_at, x.started_at, x.created_at) as at
+    select x.id, x.run_uuid, x.target, coalesce(x.last_progress_at, x.started_at, x.created_at) as at,
+           -- A one-shot run (not an edge job, whose parts resume in new snapshots) that started
+           -- before the server last started is dead: its snapshot transaction ended with that
+           -- server. It is failed at once, not after stale_after.
+           (coalesce(x.metadata ->> 'origin', '') <> 'backup-export'
+             and coalesce(x.last_progress_at, x.started_at, x.created_at) < pg_catalog.pg_postmaster_start_time()) as restarted
     from lifeboat.backup_runs x
     -- Every run that holds a target (edge jobs and `lifeboat backup` runs alike): a run that
     -- died must not block its target forever.
     where x.state in ('planned', 'running') and ((x.metadata ->> 'origin') = 'backup-export' or x.target <> '')
-      and coalesce(x.last_progress_at, x.started_at, x.created_at) < p_now - stale
+      and (coalesce(x.last_progress_at, x.started_at, x.created_at) < p_now - stale
+           or (coalesce(x.metadata ->> 'origin', '') <> 'backup-export'
+               and coalesce(x.last_progress_at, x.started_at, x.created_at) < pg_catalog.pg_postmaster_start_time()))
     for update skip locked
   loop
-    perform lifeboat.export_fail_run(r.id, pg_catalog.format('stale: no progress since %s (export.stale_after is %s)', r.at, stale));
-    perform lifeboat.export_raise_alert('backup_export_stale', 'critical', 'backup_export_stale:' || r.target,
-      pg_catalog.format('backup export job %s made no progress for %s and was marked failed', r.run_uuid, stale),
-      pg_catalog.jsonb_build_object('run_id', r.id, 'run_uuid', r.run_uuid, 'target', r.target, 'last_progress_at', r.at));
+    if r.restarted then
+      perform lifeboat.export_fail_run(r.id, pg_catalog.format(
+        'stale: the database restarted during the run (no progress since %s), so its snapshot was lost: run the backup again', r.at));
+      perform lifeboat.export_raise_alert('backup_export_stale', 'critical', 'backup_export_stale:' || r.target,
+        pg_catalog.format('backup run %s was cut off by a database restart and was marked failed', r.run_uuid),
+        pg_catalog.jsonb_build_object('run_id', r.id, 'run_uuid', r.run_uuid, 'target', r.target, 'last_progress_at', r.at));
+    else
+      perform lifeboat.export_fail_run(r.id, pg_catalog.format('stale: no progress since %s (export.stale_after is %s)', r.at, stale));
+      perform lifeboat.export_raise_alert('backup_export_stale', 'critical', 'backup_export_stale:' || r.target,
+        pg_catalog.format('backup export job %s made no progress for %s and was marked failed', r.run_uuid, stale),
+        pg_catalog.jsonb_build_object('run_id', r.id, 'run_uuid', r.run_uuid, 'target', r.target, 'last_progress_at', r.at));
+    end if;
     run_id := r.id;
     run_uuid := r.run_uuid;
     target := r.target;
@@ -357,7 +372,7 @@ begin
 end
 $$;
 comment on function lifeboat.export_sweep_stale(timestamptz) is
-  'Fails export jobs and CLI runs with no progress for export.stale_after and raises a backup_export_stale alert.';
+  'Fails export jobs and CLI runs with no progress for export.stale_after, and CLI runs that a database restart cut off, and raises a backup_export_stale alert.';
 
 -- ---------------------------------------------------------------------------------------
 -- Finishing a job.
@@ -628,7 +643,8 @@ begin
   where x.state = 'running' and (x.metadata ->> 'origin') = 'backup-export'
     -- Nobody working: nothing claimed within the lease, yet work is left.
     and not exists (select from lifeboat.backup_parts p
-                    where p.run_id = x.id and p.state = 'claimed' and p.claimed_at > pg_catalog.now() - lease)
+                    where p.run_id = x.id and p.state = 'claimed' and p.claimed_at > pg_catalog.now() - lease
+                      and p.claimed_at > pg_catalog.pg_postmaster_start_time())
   order by x.created_at
   limit 1;
   if r.id is null then

@@ -17,6 +17,7 @@ import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "
 import { isServiceCaller, type ServiceCredentials, serviceCredentialsFromEnv, timingSafeEqual } from "../_shared/auth.ts";
 import { cachedSingleFlight } from "../_shared/single_flight.ts";
 import { loadStatusReport, type StatusReport } from "../_shared/status/report.ts";
+import { redactForToken } from "../_shared/status/redact.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../_shared/status/prometheus.ts";
 import { renderBadge } from "../_shared/status/badge.ts";
 import { renderStatusPage } from "../_shared/status/html.ts";
@@ -97,8 +98,10 @@ export function createStatusHandler(o: StatusOptions): (req: Request) => Promise
     { ttlMs: o.cacheTtlMs },
   );
 
-  async function read(req: Request, view: "json" | "prometheus" | "html" | "badge"): Promise<Response> {
-    const loaded = await cached();
+  async function read(req: Request, view: "json" | "prometheus" | "html" | "badge", caller: Caller): Promise<Response> {
+    const shared = await cached();
+    // The token's view never shows targets or failure messages (see status/redact.ts).
+    const loaded: Loaded = shared.ok && caller !== "service" ? { ok: true, report: redactForToken(shared.report) } : shared;
     const head = req.method === "HEAD";
     if (view === "badge") {
       // A broken image in a README helps nobody: an unavailable status is a grey badge.
@@ -170,7 +173,7 @@ export function createStatusHandler(o: StatusOptions): (req: Request) => Promise
     }
     if (caller === "public") return withHeaders(unauthorized(), cors);
     const view = route === "badge" ? "badge" : (format as "json" | "prometheus" | "html");
-    return withHeaders(await read(req, view), cors);
+    return withHeaders(await read(req, view, caller), cors);
   };
 }
 

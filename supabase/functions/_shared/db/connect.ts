@@ -6,6 +6,7 @@
  */
 import postgres from "postgres";
 import { type CopyOutSocket, copyOutSocketFactory, type SslMode } from "./copy_out/socket.ts";
+import { guardDriverCrashes } from "./driver_guard.ts";
 
 /** A postgres.js client. */
 export type Sql = postgres.Sql<Record<string, unknown>>;
@@ -55,8 +56,42 @@ export function databaseUrlFromEnv(env: { get(name: string): string | undefined 
   return url;
 }
 
-/** Opens a postgres.js client with Lifeboat's defaults (no prepared statements: poolers). */
+/**
+ * A connection string that cannot be used as given (the message never quotes it: it may hold
+ * a password). postgres.js would throw a bare `URIError` from its own URL parsing instead.
+ */
+export class DatabaseUrlError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DatabaseUrlError";
+  }
+}
+
+/** Why `url` cannot be parsed as a connection string, or null when it can. */
+export function databaseUrlProblem(url: string): string | null {
+  const authority = url.replace(/^[a-z]+:\/\//i, "");
+  for (const m of authority.matchAll(/%(.{0,2})/g)) {
+    if (!/^[0-9a-fA-F]{2}$/.test(m[1])) {
+      return "the database URL has a malformed % escape (write a literal % in a password as %25)";
+    }
+  }
+  try {
+    decodeURIComponent(authority);
+  } catch {
+    return "the database URL has a % escape that is not valid UTF-8 (write a literal % in a password as %25)";
+  }
+  return null;
+}
+
+/**
+ * Opens a postgres.js client with Lifeboat's defaults (no prepared statements: poolers).
+ * Throws {@link DatabaseUrlError} for a connection string that cannot be parsed.
+ */
 export function connect(url: string, opts: ConnectOptions = {}): Sql {
+  const problem = databaseUrlProblem(url);
+  if (problem) throw new DatabaseUrlError(problem);
+  // A database outage must be an error the caller handles, not a dead process (driver_guard.ts).
+  guardDriverCrashes();
   const connection: Record<string, string> = {
     application_name: opts.applicationName ?? "lifeboat",
   };
@@ -77,10 +112,31 @@ export function connect(url: string, opts: ConnectOptions = {}): Sql {
 }
 
 /**
+ * Whether `err` means the database could not be reached or went away (refused, reset, closed,
+ * shutting down or starting up), as opposed to an error in what was asked: worth retrying
+ * once the server is back.
+ */
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string") return false;
+  return [
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "EPIPE",
+    "ETIMEDOUT",
+    "CONNECT_TIMEOUT",
+    "CONNECTION_CLOSED",
+    "CONNECTION_ENDED",
+    "CONNECTION_DESTROYED",
+  ].includes(code) || /^(08...|57P0[1-3])$/.test(code);
+}
+
+/**
  * A description of a database error that is safe to show: the SQLSTATE class and a generic
  * reason, never the server's address, user name or message text that could quote data.
  */
 export function describeDbError(err: unknown): string {
+  if (err instanceof DatabaseUrlError) return err.message;
   const e = err as { code?: string; errno?: string; name?: string };
   const code = typeof e?.code === "string" ? e.code : undefined;
   if (code === "ECONNREFUSED") return "database refused the connection";

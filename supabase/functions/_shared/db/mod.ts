@@ -4,8 +4,19 @@
  * bulk `COPY … TO STDOUT` reader (copy_out/).
  * @module
  */
-export { connect, type ConnectOptions, copyOutRegistry, databaseUrlFromEnv, describeDbError, type Sql } from "./connect.ts";
-export type { Tx } from "./tx.ts";
+export {
+  connect,
+  type ConnectOptions,
+  copyOutRegistry,
+  DatabaseUrlError,
+  databaseUrlFromEnv,
+  databaseUrlProblem,
+  describeDbError,
+  isConnectionError,
+  type Sql,
+} from "./connect.ts";
+export { beginSettled, settleWithin, type Tx } from "./tx.ts";
+export { guardDriverCrashes, isClosedSocketWrite } from "./driver_guard.ts";
 export {
   type BatchHandler,
   BatchQueue,
@@ -14,4 +25,4 @@ export {
   type CopyOutOptions,
   DEFAULT_BATCH_BYTES,
 } from "./copy_out/reader.ts";
-export { type CopySink, CopyOutSocket, copyOutSocketFactory, type RawStream, type SslMode } from "./copy_out/socket.ts";
+export { CopyOutSocket, copyOutSocketFactory, type CopySink, type RawStream, type SslMode } from "./copy_out/socket.ts";

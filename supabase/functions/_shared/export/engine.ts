@@ -11,7 +11,7 @@
  * The manifest is written last; a backup without one is incomplete.
  * @module
  */
-import { copyOutRegistry, type Sql } from "../db/mod.ts";
+import { beginSettled, copyOutRegistry, type Sql } from "../db/mod.ts";
 import type { Compression } from "../crypto/mod.ts";
 import { backupPrefix, type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
 import { SIGNATURE_KEY } from "../format/signature.ts";
@@ -150,7 +150,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
   };
 
   try {
-    const manifest = await opts.sql.begin(TX_MODE, async (tx) => {
+    const manifest = await beginSettled(opts.sql, TX_MODE, async (tx) => {
       const snap = await exportSnapshot(tx, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
       const server = await readServerInfo(tx);
       const scripts = await readSchemaScripts(tx, selection);
@@ -252,7 +252,7 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
   let firstError: unknown = null;
 
   const worker = () =>
-    opts.sql.begin(TX_MODE, async (tx) => {
+    beginSettled(opts.sql, TX_MODE, async (tx) => {
       await adoptSnapshot(tx, ctx.snapshotId, { untimed: true });
       for (let t = queue.shift(); t && !firstError; t = queue.shift()) {
         ctx.signal.throwIfAborted();
@@ -288,7 +288,7 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
   // that work overlaps with compression and upload instead of following it.
   let fingerprints: Fingerprints = {};
   const fingerprinter = () =>
-    opts.sql.begin(TX_MODE, async (tx) => {
+    beginSettled(opts.sql, TX_MODE, async (tx) => {
       await adoptSnapshot(tx, ctx.snapshotId, { untimed: true });
       fingerprints = await readFingerprints(tx, tables, { signal: ctx.signal, stopped: () => firstError !== null });
     });

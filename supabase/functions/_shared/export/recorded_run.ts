@@ -6,7 +6,7 @@
  * stored, or failed with the caller's description of the error.
  * @module
  */
-import type { Sql } from "../db/mod.ts";
+import { isConnectionError, type Sql } from "../db/mod.ts";
 import { activeRunFor, TargetBusyError } from "./active_run.ts";
 import { type NewRun, RunRecorder, sweepStaleRuns } from "./audit.ts";
 import { exportBackup, type ExportOptions, type ExportResult } from "./engine.ts";
@@ -42,6 +42,13 @@ export interface RecordedBackupOptions extends Omit<ExportOptions, "id" | "onSna
   onRunStarted?: (runId: number) => void;
   /** The error message recorded in a failed run. */
   describeFailure: (err: unknown) => string;
+  /**
+   * How long to keep trying to record a failure while the database is unreachable
+   * (default 15 s): an outage that ends within it leaves the run failed, not running.
+   */
+  recordFailureWithinMs?: number;
+  /** Called when the failure could not be recorded (the database stayed unreachable). */
+  onFailureNotRecorded?: (runId: number) => void;
 }
 
 /** What {@link recordedBackup} returns. */
@@ -75,7 +82,7 @@ async function startRun(audit: Sql, run: NewRun): Promise<RunRecorder> {
  * error (after recording it) when the export fails.
  */
 export async function recordedBackup(opts: RecordedBackupOptions): Promise<RecordedBackupResult> {
-  const { audit, run, onRunStarted, describeFailure, ...exportOpts } = opts;
+  const { audit, run, onRunStarted, describeFailure, recordFailureWithinMs, onFailureNotRecorded, ...exportOpts } = opts;
   const tables = opts.selection?.tables?.length ? opts.selection.tables : undefined;
   const recorder = await startRun(audit, {
     kind: tables ? "tables" : "full",
@@ -104,7 +111,25 @@ export async function recordedBackup(opts: RecordedBackupOptions): Promise<Recor
     await recorder.completed({ manifestKey: result.manifestKey, manifestSha256: result.manifestSha256, tables: m.tables.length, ...totals, snapshotId: snapshot.id, lsn: snapshot.lsn, id: opts.id });
     return { ...result, runId: recorder.runId, totals };
   } catch (err) {
-    await recorder.failed(describeFailure(err)).catch(() => {});
+    const recorded = await whileReachable(() => recorder.failed(describeFailure(err)), recordFailureWithinMs ?? 15_000);
+    if (!recorded) onFailureNotRecorded?.(recorder.runId);
     throw err;
+  }
+}
+
+/**
+ * Runs `write`, retrying while the database is unreachable (the client reconnects on the next
+ * query), for up to `withinMs`; true once it succeeded. Other errors are not retried.
+ */
+async function whileReachable(write: () => Promise<void>, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  for (let wait = 250;; wait = Math.min(wait * 2, 2000)) {
+    try {
+      await write();
+      return true;
+    } catch (err) {
+      if (!isConnectionError(err) || Date.now() + wait > deadline) return false;
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 }

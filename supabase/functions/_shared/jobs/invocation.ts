@@ -20,14 +20,10 @@ import { activeJob, countInvocation, type Job, jobByUuid, type JobProgress, jobP
 import type { ExportRequest } from "./request.ts";
 import { safeErrorMessage } from "./errors.ts";
 import { ensureFacts, type WorkResult, workParts } from "./worker.ts";
+import { JobError } from "./job_error.ts";
+import { checkTarget, openTarget } from "./target.ts";
 
-/** A job that does not exist, or cannot be resumed. */
-export class JobError extends Error {
-  constructor(readonly status: 404 | 409, readonly code: string, message: string) {
-    super(message);
-    this.name = "JobError";
-  }
-}
+export { JobError } from "./job_error.ts";
 
 /** What the invocation needs from its environment. */
 export interface InvocationDeps {
@@ -91,7 +87,7 @@ export async function runInvocation(req: ExportRequest, deps: InvocationDeps): P
   const open = deps.openStore ?? ((t: string) => openStore(t));
   const stores = new Map<string, Store>();
   // A resumed job keeps writing where it started, even if export.target changed since.
-  const storeOf = (t: string) => stores.get(t) ?? stores.set(t, open(t)).get(t)!;
+  const storeOf = (t: string) => stores.get(t) ?? stores.set(t, openTarget(t, open)).get(t)!;
   storeOf(target);
   await sweepStaleRuns(deps.sql);
 
@@ -108,6 +104,8 @@ export async function runInvocation(req: ExportRequest, deps: InvocationDeps): P
     if (!job) return idleReport(deps.worker, cfg, budget);
   } else {
     checkEncryption(cfg);
+    // Before a job is created and holds the target: a target it cannot write to is refused now.
+    await checkTarget(storeOf(target));
   }
 
   let joined = job !== null && typeof req.resume !== "string" && req.resume !== true;

@@ -6,14 +6,19 @@
 import { z } from "zod";
 import { parseTableName, type TableRef } from "../export/selection.ts";
 
-const tableName = z.string().trim().min(1, "must not be empty").max(300, "is too long");
+// Postgres text cannot hold a NUL: refused here, it would reach the database as an SQLSTATE.
+const noNul = (v: string) => !v.includes("\u0000");
+const NUL_MESSAGE = "must not contain a NUL character";
+const tableName = z.string({ error: "must be a table name (a string)" }).trim().min(1, "must not be empty")
+  .max(300, "is too long").refine(noNul, NUL_MESSAGE);
 
 /** The request body schema: `{ mode, tables?, label?, resume? }`. */
 export const ExportRequestSchema = z.strictObject({
   mode: z.enum(["full", "tables"], { error: 'must be "full" or "tables"' }),
   tables: z.array(tableName, { error: "must be an array of table names" }).min(1, "must name at least one table")
     .max(1000, "names too many tables (at most 1000)").optional(),
-  label: z.string({ error: "must be a string" }).max(200, "is too long (at most 200 characters)").optional(),
+  label: z.string({ error: "must be a string" }).max(200, "is too long (at most 200 characters)")
+    .refine(noNul, NUL_MESSAGE).optional(),
   /** A job id to continue, or `true` for "the unfinished job of this target, if any". */
   resume: z.union([z.uuid({ error: "must be a job id (uuid) or true" }), z.literal(true)], {
     error: "must be a job id (uuid) or true",
@@ -47,7 +52,9 @@ export function parseExportRequest(body: unknown): { ok: true; value: ExportRequ
       return { ok: false, problem: { field: key, message: "is not a known field (allowed: mode, tables, label, resume)" } };
     }
     const field = issue.path.length ? issue.path.map(String).join(".") : "(body)";
-    const message = issue.code === "invalid_type" && issue.input === undefined ? "is required" : issue.message;
+    // zod does not report the input: "required" only when the field is really absent.
+    const absent = issue.path.length === 1 && !Object.hasOwn(body, issue.path[0] as PropertyKey);
+    const message = absent ? "is required" : issue.message;
     return { ok: false, problem: { field, message } };
   }
   const v = r.data;

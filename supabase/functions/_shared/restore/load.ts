@@ -7,7 +7,7 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { openStream } from "../crypto/mod.ts";
-import type { Sql } from "../db/mod.ts";
+import { settleWithin, type Sql } from "../db/mod.ts";
 import type { Store } from "../store/types.ts";
 import { type Manifest, objectKey, type StoredObjectEntry, type TableEntry } from "../format/manifest.ts";
 import { splitPart, verifyingStream } from "./copy_part.ts";
@@ -178,7 +178,8 @@ export async function loadUnit(o: LoadContext, unit: LoadUnit, p: LoadProgress, 
       }
       if (unit.freeze) await conn.unsafe("commit");
     } catch (err) {
-      if (unit.freeze) await conn.unsafe("rollback").catch(() => {});
+      // Bounded: after an outage the reserved connection is gone and the ROLLBACK would never settle.
+      if (unit.freeze) await settleWithin(conn.unsafe("rollback"), 5000).catch(() => {});
       throw err;
     }
   } finally {

@@ -203,6 +203,13 @@ export async function preflight(sql: Sql, input: PreflightInput): Promise<Prefli
     }
   }
 
+  if (await isBackupSource(sql, m.id)) {
+    checks.push(check("own_source", "warn", "target",
+      `the target is the database backup ${m.id} was taken from` +
+        (input.clean ? ": --clean replaces its live tables with the backup's rows, and every change since the backup is lost" : ""),
+      "Restore into another database (or a scratch one with `lifeboat drill`) unless you mean to roll this database back."));
+  }
+
   // Emptiness: refuse when what the restore creates already exists, unless --clean.
   const existing = await existingRelations(sql, input.relations);
   if (existing.length > 0 && input.clean) {
@@ -225,6 +232,22 @@ export async function preflight(sql: Sql, input: PreflightInput): Promise<Prefli
       : `none of the ${input.relations.length} objects to restore exists in the target`, "", { existing: existing.length }));
   }
   return { checks, existing, skipExtensions };
+}
+
+/**
+ * Whether the target is the database the backup was taken from: its lifeboat.backup_runs has
+ * the backup's run as completed. (A copy restored from a backup holds that run as still running,
+ * since the run completes after its snapshot.) False when the target has no readable run table.
+ */
+export async function isBackupSource(sql: Sql, backupId: string): Promise<boolean> {
+  const [r] = await sql<{ readable: boolean }[]>`
+    select case when pg_catalog.to_regclass('lifeboat.backup_runs') is null then false
+                else pg_catalog.has_table_privilege('lifeboat.backup_runs', 'SELECT') end as readable`;
+  if (!r?.readable) return false;
+  const [hit] = await sql`
+    select 1 from lifeboat.backup_runs
+    where metadata ->> 'backup_id' = ${backupId} and state = 'completed' limit 1`;
+  return hit !== undefined;
 }
 
 /**

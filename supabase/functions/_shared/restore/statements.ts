@@ -3,7 +3,7 @@
  * failing softly (a warning check) and anything else stopping the restore (an error check).
  * @module
  */
-import type { Sql } from "../db/mod.ts";
+import { isConnectionError, type Sql } from "../db/mod.ts";
 import { type Check, check } from "../checks.ts";
 import { RestoreAbort } from "./abort.ts";
 import type { PlannedStatement } from "./ddl.ts";
@@ -22,6 +22,8 @@ export async function runStatements(sql: Sql, plan: PlannedStatement[], section:
         );
       } else await sql.unsafe(p.sql);
     } catch (err) {
+      // The connection is gone: the next statement on it would never settle (driver_guard.ts).
+      if (isConnectionError(err)) throw err;
       const e = err as { code?: string; message?: string };
       const exists = ["42710", "42P07", "42723", "42P06", "42P04", "42P16", "42704"].includes(e.code ?? "") &&
         /already exists/i.test(e.message ?? "");

@@ -226,3 +226,26 @@ export function validatePut(key: string, opts: PutOptions): void {
     );
   }
 }
+
+/**
+ * Refuse a store URL whose path has a `.` or `..` segment (also percent-encoded): URL
+ * parsing resolves them, so `s3://bucket/../escape` would write under `escape/` while the
+ * location recorded for the run still reads `../escape`. Throws {@link StoreError} `config`.
+ */
+export function refuseDotSegments(location: string): void {
+  const path = location.replace(/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/, "").replace(/[?#].*$/, "");
+  for (const seg of path.split(/[/\\]/)) {
+    let plain = seg;
+    try {
+      plain = decodeURIComponent(seg);
+    } catch {
+      // a malformed escape is reported by the URL parser
+    }
+    if (plain === "." || plain === "..") {
+      throw new StoreError(
+        "config",
+        `Store location ${JSON.stringify(location)} has a '${plain}' path segment: name the prefix directly (no '.' or '..').`,
+      );
+    }
+  }
+}

@@ -3,7 +3,7 @@
  * @module
  */
 import type { StoreDriver } from "../driver.ts";
-import { StoreError } from "../types.ts";
+import { refuseDotSegments, StoreError } from "../types.ts";
 import { FsStore, type FsStoreOptions } from "./store.ts";
 
 export { FsStore, type FsStoreOptions } from "./store.ts";
@@ -17,6 +17,7 @@ export const fsDriver: StoreDriver<FsStoreOptions> = {
 };
 
 function filePath(raw: string): string {
+  refuseDotSegments(raw);
   const url = new URL(raw);
   if (url.host !== "" && url.host !== "localhost") {
     throw new StoreError(

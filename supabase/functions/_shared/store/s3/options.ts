@@ -6,7 +6,7 @@
 import { z } from "zod";
 import type { DriverOpenOptions } from "../driver.ts";
 import type { RetryOptions } from "../retry.ts";
-import { StoreError, validatePrefix } from "../types.ts";
+import { refuseDotSegments, StoreError, validatePrefix } from "../types.ts";
 import type { S3StoreConfig } from "./store.ts";
 
 /** S3 connection settings; any left out are read from the environment. */
@@ -85,6 +85,7 @@ const bucketSchema = z.string().regex(
  * {@link StoreError} `config` naming what to set; never echoes values (secrets).
  */
 export function s3ConfigFrom(raw: string, options: DriverOpenOptions<S3Options>): S3StoreConfig {
+  refuseDotSegments(raw);
   let url: URL;
   try {
     url = new URL(raw);
