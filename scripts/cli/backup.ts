@@ -47,6 +47,9 @@ options:
   --exclude-schema NAME    leave these schemas out (repeatable)
   --table SCHEMA.NAME      only these tables (repeatable; a 'tables' backup)
   --exclude-table S.NAME   leave these tables out (repeatable)
+  --include-auth-sessions  also copy GoTrue's sessions, refresh tokens, flow state and other
+                           short-lived tables (restoring live tokens elsewhere revives logins)
+  --include-auth-audit     also copy GoTrue's audit log (auth.audit_log_entries)
   --label TEXT             a label recorded in the manifest and the run
   --concurrency N          tables exported at once (default 2)
   --part-size MiB          plain (COPY text) bytes per data part (default 8)
@@ -83,6 +86,8 @@ const OPTIONS = {
   "exclude-schema": { type: "string", multiple: true },
   table: { type: "string", multiple: true },
   "exclude-table": { type: "string", multiple: true },
+  "include-auth-sessions": { type: "boolean" },
+  "include-auth-audit": { type: "boolean" },
   label: { type: "string" },
   concurrency: { type: "string" },
   "part-size": { type: "string" },
@@ -154,6 +159,8 @@ function parse(argv: string[]): Args | number {
       excludeSchemas: v["exclude-schema"] ?? [],
       tables: tableRefs(v.table),
       excludeTables: tableRefs(v["exclude-table"]),
+      includeAuthSessions: !!v["include-auth-sessions"],
+      includeAuthAudit: !!v["include-auth-audit"],
     },
     label: v.label ?? null,
     concurrency: positiveInt("concurrency", v.concurrency, 2, 32),

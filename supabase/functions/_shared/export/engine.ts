@@ -16,7 +16,7 @@ import type { Compression } from "../crypto/mod.ts";
 import { type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "./catalog.ts";
-import { readSchemaScripts } from "./ddl.ts";
+import { copiedPlatformTables, readSchemaScripts } from "./ddl.ts";
 import { type Fingerprints, readFingerprints } from "./fingerprints.ts";
 import { manifestFromParts, type StoredPart } from "./manifest_builder.ts";
 import type { SealConfig } from "./part_writer.ts";
@@ -149,7 +149,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
       const snap = await exportSnapshot(tx, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
       const server = await readServerInfo(tx);
       const scripts = await readSchemaScripts(tx, selection);
-      const tables = await listTables(tx, selection, scripts.scope);
+      const tables = await listTables(tx, selection, scripts.scope, copiedPlatformTables(scripts.platform));
       await lockTables(tx, tables);
       const sequences = await listSequences(tx, selection, scripts.scope, tables);
       progress = new ProgressTracker(tables);
@@ -194,6 +194,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
           fingerprints,
           excludedSchemas: scripts.excludedSchemas,
           passwordsNotExported: scripts.passwordsNotExported,
+          platform: scripts.platform,
         },
         parts,
       );

@@ -20,6 +20,10 @@ export interface Selection {
   tables?: TableRef[];
   /** Tables to leave out. */
   excludeTables?: TableRef[];
+  /** Also copy GoTrue's short-lived tables (sessions, refresh tokens, flow state…). */
+  includeAuthSessions?: boolean;
+  /** Also copy GoTrue's audit log. */
+  includeAuthAudit?: boolean;
 }
 
 /**

@@ -113,6 +113,24 @@ export const ManifestScope = z.object({
 });
 export type ManifestScope = z.infer<typeof ManifestScope>;
 
+/**
+ * The platform's schemas in a backup (absent in older manifests): the GoTrue and Storage
+ * schema versions of the source (a restore refuses a target with older ones), which of their
+ * tables the backup copies, and with which options. Storage files have a section of their own.
+ */
+export const ManifestPlatform = z.object({
+  /** GoTrue's latest auth.schema_migrations version; null when the source has no auth schema. */
+  authVersion: z.string().nullable(),
+  /** Storage's latest storage.migrations id; null when the source has no storage schema. */
+  storageVersion: z.number().int().nullable(),
+  /** --include-auth-sessions and --include-auth-audit. */
+  authSessions: z.boolean(),
+  authAudit: z.boolean(),
+  /** Every auth and storage table of the source, its class and whether its rows are in the backup. */
+  tables: z.array(z.object({ schema: z.string(), name: z.string(), class: z.string(), copied: z.boolean() })),
+});
+export type ManifestPlatform = z.infer<typeof ManifestPlatform>;
+
 /** The whole manifest. */
 export const Manifest = z.object({
   format: z.literal("lifeboat-backup"),
@@ -145,6 +163,8 @@ export const Manifest = z.object({
   /** The selection the backup was taken with (absent in older manifests). */
   scope: ManifestScope.optional(),
   roles: z.object({ passwordsNotExported: z.array(z.string()) }),
+  /** The platform's schemas: versions and the tables copied (absent in older manifests). */
+  platform: ManifestPlatform.optional(),
   tables: z.array(TableEntry),
   sequences: z.array(SequenceEntry),
   objects: z.array(StoredObjectEntry),

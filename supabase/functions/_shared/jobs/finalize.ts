@@ -7,7 +7,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import { type Manifest, MANIFEST_KEY } from "../format/manifest.ts";
+import { type Manifest, MANIFEST_KEY, type ManifestPlatform } from "../format/manifest.ts";
 import { manifestFromParts } from "../export/manifest_builder.ts";
 import type { Store } from "../store/mod.ts";
 import { claimFinalize, completeJob, type DonePart, doneParts, failJob, type Job, type JobFacts, jobPolicy } from "./repo.ts";
@@ -53,6 +53,7 @@ export function buildJobManifest(job: Job, facts: JobFacts, parts: DonePart[], f
       fingerprints: facts.fingerprints,
       excludedSchemas: (roles?.details.excludedSchemas as string[] | undefined) ?? job.metadata.excluded_schemas,
       passwordsNotExported: (roles?.details.passwordsNotExported as string[] | undefined) ?? [],
+      platform: roles?.details.platform as ManifestPlatform | undefined,
     },
     parts.map((p) =>
       p.kind === "data"

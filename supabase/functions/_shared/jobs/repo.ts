@@ -52,6 +52,9 @@ export interface JobMetadata {
   /** Namespace oids the export covers (the DDL functions' scope). */
   scope: number[];
   tables?: TableRef[];
+  /** GoTrue's short-lived tables and audit log, copied on request (absent in older jobs: no). */
+  include_auth_sessions?: boolean;
+  include_auth_audit?: boolean;
   facts?: JobFacts;
   invocations?: number;
   finalizer?: string;
