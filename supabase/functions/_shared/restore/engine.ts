@@ -16,6 +16,7 @@ import { loadData } from "./data_phase.ts";
 import type { LoadProgress } from "./load.ts";
 import type { QName } from "./names.ts";
 import { type FoundBackup, openBackup } from "./open_backup.ts";
+import { checkPlatformRows } from "./platform_rows.ts";
 import { runPreflight } from "./preflight_phase.ts";
 import { restoreFinalize, restorePostData, restorePreData, restoreRoles } from "./schema_phases.ts";
 import { chooseTables, planRestore } from "./selection_plan.ts";
@@ -111,6 +112,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
     // --- pre-flight ---------------------------------------------------------------------------
     phase("preflight");
     const pf = await runPreflight(o.target, m, scripts.roles, plan, { jobs, clean: !!o.clean }, checks);
+    await checkPlatformRows({ store: o.store, manifest: m, identities, target: o.target }, plan.tasks, !!o.clean, checks, o.signal);
     done("preflight");
     if (o.preflightOnly) return finish();
 
