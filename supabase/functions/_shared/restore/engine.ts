@@ -16,6 +16,8 @@ import { loadData } from "./data_phase.ts";
 import type { LoadProgress } from "./load.ts";
 import type { QName } from "./names.ts";
 import { type FoundBackup, openBackup } from "./open_backup.ts";
+import { manualStepsCheck } from "./manual_steps.ts";
+import { type PlannedWrites, writesOf } from "./planned_writes.ts";
 import { checkPlatformRows } from "./platform_rows.ts";
 import { runPreflight } from "./preflight_phase.ts";
 import { restoreFinalize, restorePostData, restorePreData, restoreRoles } from "./schema_phases.ts";
@@ -69,6 +71,8 @@ export interface RestoreReport {
   timings: Partial<Record<Phase, number>>;
   rows: number;
   bytes: number;
+  /** What the restore writes (or, with `preflightOnly`, would write), once it is planned. */
+  planned?: PlannedWrites;
 }
 
 /**
@@ -87,6 +91,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   const found: FoundBackup = { id: o.id };
   let rows = 0;
   let bytes = 0;
+  let plannedWrites: PlannedWrites | undefined;
   let t0 = performance.now();
   const phase = (p: Phase, detail?: string) => {
     t0 = performance.now();
@@ -113,7 +118,9 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
     phase("preflight");
     const pf = await runPreflight(o.target, m, scripts.roles, plan, { jobs, clean: !!o.clean }, checks);
     await checkPlatformRows({ store: o.store, manifest: m, identities, target: o.target }, plan.tasks, !!o.clean, checks, o.signal);
+    if (plan.tasks.some((t) => t.platform)) checks.push(manualStepsCheck(m));
     done("preflight");
+    plannedWrites = writesOf(plan);
     if (o.preflightOnly) return finish();
 
     // --- roles, pre-data ----------------------------------------------------------------------
@@ -171,6 +178,9 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
 
   function finish(): RestoreReport {
     const summary = summarize(checks);
-    return { backupId: found.manifest?.id ?? found.id, passed: summary.passed, wrote, summary, checks, tables, timings, rows, bytes };
+    return {
+      backupId: found.manifest?.id ?? found.id, passed: summary.passed, wrote, summary, checks, tables, timings, rows, bytes,
+      ...(plannedWrites ? { planned: plannedWrites } : {}),
+    };
   }
 }

@@ -49,7 +49,12 @@ export async function runPreflight(
     }
   }
   const targetSchemas = new Set<string>([...relations.values()].map((r) => r.schema));
-  if (!partial) { for (const s of pre) if (s.kind === "schema" && s.target) targetSchemas.add(s.target.schema); }
+  // A platform extension's script creates its managed schema "if not exists" (vault for
+  // supabase_vault): the project has that schema, and the restoring role need not create in it.
+  const managed = new Set(m.excludedSchemas);
+  if (!partial) {
+    for (const s of pre) if (s.kind === "schema" && s.target && !managed.has(s.target.schema)) targetSchemas.add(s.target.schema);
+  }
   const pf = await preflight(target, {
     manifest: m,
     extensions: extensionsCreated(partial ? pre.filter((s) => /^create\s/i.test(s.text)) : pre),
