@@ -173,6 +173,38 @@ Deno.test("restore into a new project: users, their references, triggers and pol
         await dst.end();
       }
     });
+
+    await t.step("--include-vault: secrets re-created in the target's Vault; left out by default", async () => {
+      const src = client(), dst = client(targetUrl());
+      const name = `lifeboat_test_${crypto.randomUUID().slice(0, 8)}`.replace("lifeboat_", "app_");
+      try {
+        await src`select vault.create_secret('s3cr3t-' || ${name}, ${name}, 'restore_project test')`;
+        const plain = await backup(store, key.recipient);
+        const withVault = await backup(store, key.recipient, ["--include-vault"]);
+        const refused = await lifeboat(["backup", "--store", store, "--unencrypted", "--include-vault"]);
+        assert.equal(refused.code, 2, "never decrypted secrets into an unencrypted backup");
+        const m = JSON.parse(await Deno.readTextFile(`${store}/${withVault}/manifest.json`));
+        assert.ok(m.platform.vaultSecrets >= 1);
+        await resetTarget();
+        const r1 = await lifeboat(["restore", "--store", store, plain, "--identity", key.path, "--target", targetUrl()]);
+        assert.equal(r1.code, 0, r1.stdout + r1.stderr);
+        const [none] = await dst`select count(*)::int as n from vault.secrets where name = ${name}`;
+        assert.equal(none.n, 0, "the Vault is left out by default");
+        await resetTarget();
+        const r2 = await lifeboat(["restore", "--store", store, withVault, "--identity", key.path, "--target", targetUrl()]);
+        assert.equal(r2.code, 0, r2.stdout + r2.stderr);
+        const [s] = await dst`select decrypted_secret from vault.decrypted_secrets where name = ${name}`;
+        assert.equal(s?.decrypted_secret, `s3cr3t-${name}`);
+        const [own] = await dst`select count(*)::int as n from vault.secrets where name like 'lifeboat%'`;
+        const [srcOwn] = await src`select count(*)::int as n from vault.secrets where name like 'lifeboat%'`;
+        assert.equal(own.n, srcOwn.n, "the target keeps its own Lifeboat secrets");
+      } finally {
+        await src`delete from vault.secrets where name = ${name}`;
+        await dst`delete from vault.secrets where name = ${name}`.catch(() => {});
+        await src.end();
+        await dst.end();
+      }
+    });
   } finally {
     await resetTarget().catch(() => {});
     await Deno.remove(dir, { recursive: true });

@@ -50,6 +50,8 @@ options:
   --include-auth-sessions  also copy GoTrue's sessions, refresh tokens, flow state and other
                            short-lived tables (restoring live tokens elsewhere revives logins)
   --include-auth-audit     also copy GoTrue's audit log (auth.audit_log_entries)
+  --include-vault          also export the Vault secrets, decrypted inside the encrypted
+                           backup (needs a recipient), re-created with vault.create_secret
   --label TEXT             a label recorded in the manifest and the run
   --concurrency N          tables exported at once (default 2)
   --part-size MiB          plain (COPY text) bytes per data part (default 8)
@@ -88,6 +90,7 @@ const OPTIONS = {
   "exclude-table": { type: "string", multiple: true },
   "include-auth-sessions": { type: "boolean" },
   "include-auth-audit": { type: "boolean" },
+  "include-vault": { type: "boolean" },
   label: { type: "string" },
   concurrency: { type: "string" },
   "part-size": { type: "string" },
@@ -132,6 +135,9 @@ function parse(argv: string[]): Args | number {
     throw err;
   }
   const encryption = decideEncryption(recipients, Boolean(v.unencrypted), policyError);
+  if (v["include-vault"] && !encryption.encrypted) {
+    throw new UsageError("--include-vault writes the secrets decrypted, so only into an encrypted backup: drop --unencrypted and pass a --recipient");
+  }
   const compression = decideCodec(parseCompression(v.compression), policyError);
 
   const tableRefs = (list: string[] | undefined) =>
@@ -161,6 +167,7 @@ function parse(argv: string[]): Args | number {
       excludeTables: tableRefs(v["exclude-table"]),
       includeAuthSessions: !!v["include-auth-sessions"],
       includeAuthAudit: !!v["include-auth-audit"],
+      includeVault: !!v["include-vault"],
     },
     label: v.label ?? null,
     concurrency: positiveInt("concurrency", v.concurrency, 2, 32),

@@ -150,11 +150,54 @@ $$;
 comment on function lifeboat.ddl_platform_objects() is
   'Post-data rows for what users add to auth and storage tables: their triggers, policies and grants (never the platform''s own DDL).';
 
+-- Vault secrets (--include-vault), decrypted, as statements that re-create them with
+-- vault.create_secret on the target, whose Vault has its own key; a secret whose name the
+-- target has already is updated instead. The text goes only into the age-encrypted post-data.
+-- Lifeboat's own secrets (lifeboat*) belong to each project and are left out.
+create or replace function lifeboat.ddl_vault_secrets()
+returns table (ord int, kind text, schema_name text, object_name text, ddl text)
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  if pg_catalog.to_regclass('vault.decrypted_secrets') is null
+     or not pg_catalog.has_table_privilege('vault.decrypted_secrets', 'select') then
+    raise exception 'lifeboat.ddl_vault_secrets: this role cannot read vault.decrypted_secrets'
+      using errcode = '42501', hint = 'Back up as postgres (which Supabase lets read Vault), or leave out --include-vault.';
+  end if;
+  return query execute $q$
+    select (pg_catalog.row_number() over (order by s.name, s.id))::int, 'vault secret'::text, 'vault'::text,
+      coalesce(s.name, s.id::text),
+      pg_catalog.format(E'do $lifeboat$
+begin
+  if pg_catalog.to_regnamespace(''vault'') is not null then
+'
+        '    if exists (select from vault.secrets v where v.name = %1$L) then
+'
+        '      perform vault.update_secret((select v.id from vault.secrets v where v.name = %1$L), %2$L, %1$L, %3$L);
+'
+        '    else
+      perform vault.create_secret(%2$L, %1$L, %3$L);
+    end if;
+  end if;
+end
+$lifeboat$',
+        s.name, s.decrypted_secret, s.description)
+    from vault.decrypted_secrets s
+    where coalesce(s.name, '') not like 'lifeboat%'
+  $q$;
+end
+$$;
+comment on function lifeboat.ddl_vault_secrets() is
+  'Post-data rows that re-create the Vault secrets (decrypted) with vault.create_secret, for backups taken with --include-vault.';
+
 revoke all on all functions in schema lifeboat from public, anon, authenticated;
 
 insert into lifeboat.settings (key, value, default_value, description)
 select v.key, v.default_value, v.default_value, v.description from (values
   ('export.include_auth_sessions', 'false'::jsonb, 'backup-export also copies GoTrue''s short-lived tables (sessions, refresh tokens, flow state…); restoring live tokens into another project revives logins'),
-  ('export.include_auth_audit', 'false'::jsonb, 'backup-export also copies GoTrue''s audit log (auth.audit_log_entries)')
+  ('export.include_auth_audit', 'false'::jsonb, 'backup-export also copies GoTrue''s audit log (auth.audit_log_entries)'),
+  ('export.include_vault', 'false'::jsonb, 'backup-export also exports the Vault secrets, decrypted inside the encrypted backup (never with export.unencrypted)')
 ) v(key, default_value, description)
 on conflict (key) do update set default_value = excluded.default_value, description = excluded.description;

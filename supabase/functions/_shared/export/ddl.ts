@@ -61,6 +61,10 @@ export async function readSchemaScripts(tx: Tx, selection: Selection): Promise<S
            lifeboat.ddl_script('pre-data', ${schemas}::text[], ${exclude}::text[]) as pre,
            lifeboat.ddl_script('post-data', ${schemas}::text[], ${exclude}::text[]) as post,
            lifeboat.platform_versions() as versions,
+           case when ${!!selection.includeVault} then
+             (select coalesce(pg_catalog.string_agg(v.ddl || ';', E'\n\n' order by v.ord), '') from lifeboat.ddl_vault_secrets() v)
+           end as vault,
+           case when ${!!selection.includeVault} then (select count(*)::int from lifeboat.ddl_vault_secrets()) end as vault_count,
            (select coalesce(pg_catalog.string_agg(o.ddl || ';', E'\n\n' order by o.ord), '')
               from lifeboat.ddl_platform_objects() o
               where o.schema_name = any(${platformSchemasOf(selection)}::text[])) as platform_objects,
@@ -91,9 +95,11 @@ export async function readSchemaScripts(tx: Tx, selection: Selection): Promise<S
     preData: String(s.pre),
     // What users added to auth and storage tables (triggers, policies, grants) follows the
     // rest of post-data: their functions and roles exist by then.
-    postData: s.platform_objects
-      ? `${s.post}\n-- Objects added to the platform's tables (auth, storage)\n\n${s.platform_objects}\n`
-      : String(s.post),
+    postData: String(s.post) +
+      (s.platform_objects ? `\n-- Objects added to the platform's tables (auth, storage)\n\n${s.platform_objects}\n` : "") +
+      // Decrypted, but only ever stored inside this (encrypted) object; the target's Vault
+      // encrypts them again with its own key.
+      (s.vault ? `\n-- Vault secrets (--include-vault)\n\n${s.vault}\n` : ""),
     passwordsNotExported: pw.map((r) => String(r.name)),
     excludedSchemas,
     scope,
@@ -103,6 +109,7 @@ export async function readSchemaScripts(tx: Tx, selection: Selection): Promise<S
       storageVersion: (s.versions as { storage: number | null }).storage ?? null,
       authSessions: !!selection.includeAuthSessions,
       authAudit: !!selection.includeAuthAudit,
+      ...(selection.includeVault ? { vaultSecrets: Number(s.vault_count ?? 0) } : {}),
       tables: s.platform_tables as ManifestPlatform["tables"],
     },
   };

@@ -126,6 +126,9 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
   const partBytes = opts.partBytes ?? DEFAULT_PART_BYTES;
   if (!Number.isInteger(partBytes) || partBytes < 1024) throw new ExportConfigError("partBytes must be at least 1024");
   const policy = { ...encryption, compression: decideCodec(opts.compression, policyError) };
+  if (opts.selection?.includeVault && !policy.encrypted) {
+    throw new ExportConfigError("Vault secrets are exported decrypted, so only into an encrypted backup: give a recipient, or leave the Vault out");
+  }
 
   const startedAt = new Date();
   const id = opts.id ?? newBackupId(startedAt);

@@ -24,6 +24,8 @@ export interface Selection {
   includeAuthSessions?: boolean;
   /** Also copy GoTrue's audit log. */
   includeAuthAudit?: boolean;
+  /** Also export the Vault secrets, decrypted inside the encrypted post-data (re-created on restore). */
+  includeVault?: boolean;
 }
 
 /**

@@ -126,6 +126,8 @@ export const ManifestPlatform = z.object({
   /** --include-auth-sessions and --include-auth-audit. */
   authSessions: z.boolean(),
   authAudit: z.boolean(),
+  /** Vault secrets in the (encrypted) post-data, with --include-vault; absent without it. */
+  vaultSecrets: z.number().int().optional(),
   /** Every auth and storage table of the source, its class and whether its rows are in the backup. */
   tables: z.array(z.object({ schema: z.string(), name: z.string(), class: z.string(), copied: z.boolean() })),
 });

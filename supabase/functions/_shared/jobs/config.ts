@@ -40,6 +40,8 @@ export interface ExportConfig {
   includeAuthSessions: boolean;
   /** Copy GoTrue's audit log too. */
   includeAuthAudit: boolean;
+  /** Export the Vault secrets (decrypted, inside the encrypted backup) too. */
+  includeVault: boolean;
 }
 
 /** A setting that is missing or malformed; the message names the key and what to set. */
@@ -66,6 +68,7 @@ const fields = {
   "export.prune_after_backup": z.boolean(),
   "export.include_auth_sessions": z.boolean(),
   "export.include_auth_audit": z.boolean(),
+  "export.include_vault": z.boolean(),
 } as const;
 
 function read<K extends keyof typeof fields>(rows: Map<string, unknown>, key: K) {
@@ -110,6 +113,7 @@ export async function loadExportConfig(sql: Sql): Promise<ExportConfig> {
     pruneAfterBackup: read(rows, "export.prune_after_backup"),
     includeAuthSessions: read(rows, "export.include_auth_sessions"),
     includeAuthAudit: read(rows, "export.include_auth_audit"),
+    includeVault: read(rows, "export.include_vault"),
   };
 }
 

@@ -23,7 +23,11 @@ const SCHEMA_PARTS = ["roles", "pre-data", "post-data", "finalize"] as const;
 
 /** The selection a job exports. */
 export function jobSelection(meta: JobMetadata): Selection {
-  const platform = { includeAuthSessions: !!meta.include_auth_sessions, includeAuthAudit: !!meta.include_auth_audit };
+  const platform = {
+    includeAuthSessions: !!meta.include_auth_sessions,
+    includeAuthAudit: !!meta.include_auth_audit,
+    includeVault: !!meta.include_vault,
+  };
   return meta.tables && meta.tables.length ? { tables: meta.tables, ...platform } : platform;
 }
 
@@ -50,7 +54,12 @@ export async function createOrJoinJob(
   try {
     uuid = await sql.begin("isolation level repeatable read", async (tx) => {
       await adoptSnapshot(tx, snapshotId);
-      const platform = { includeAuthSessions: cfg.includeAuthSessions, includeAuthAudit: cfg.includeAuthAudit };
+      const platform = {
+        includeAuthSessions: cfg.includeAuthSessions,
+        includeAuthAudit: cfg.includeAuthAudit,
+        // Decrypted secrets only ever go into an encrypted backup.
+        includeVault: cfg.includeVault && !cfg.unencrypted,
+      };
       const selection: Selection = req.tables.length ? { tables: req.tables, ...platform } : platform;
       // The engine's scope rules (managed schemas left out) decide what is exported.
       const scripts = await readSchemaScripts(tx, selection);
@@ -66,6 +75,7 @@ export async function createOrJoinJob(
         ...(req.tables.length ? { tables: req.tables } : {}),
         include_auth_sessions: cfg.includeAuthSessions,
         include_auth_audit: cfg.includeAuthAudit,
+        include_vault: platform.includeVault,
         invocations: 0,
       };
       // null: another run holds the target; its job is joined, or the request refused, below.

@@ -55,6 +55,8 @@ export interface JobMetadata {
   /** GoTrue's short-lived tables and audit log, copied on request (absent in older jobs: no). */
   include_auth_sessions?: boolean;
   include_auth_audit?: boolean;
+  /** Vault secrets exported too (absent in older jobs: no). */
+  include_vault?: boolean;
   facts?: JobFacts;
   invocations?: number;
   finalizer?: string;
