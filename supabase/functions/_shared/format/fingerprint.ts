@@ -96,7 +96,7 @@ begin
   end if;
 
   if algorithm = 'lifeboat-fp-v1' then
-    -- Unchanged from 20261122000300_lifeboat_checks.sql, so v1 manifests still verify.
+    -- Unchanged from the first definition (tests/fixtures/fingerprint_v1.sql), so v1 manifests still verify.
     -- A partitioned parent covers all its partitions; a plain table only itself (ONLY), so an
     -- inheritance child's rows are not counted twice.
     -- The whole-row reference \`alias::text\` is about twice as fast as \`(alias.*)::text\`, but a
