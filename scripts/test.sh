@@ -3,7 +3,11 @@
 # is needed, and ends with one line: `lifeboat: N passed, N failed`.
 #
 # Usage: scripts/test.sh [--no-s3] [deno test file filter...]
-# The stack is stopped again at the end if this script started it.
+# The stack is stopped again at the end if this script started it. Tests of a restore into a new
+# project (tests/restore_project*.test.ts) also get a second, empty project (`--no-seed`, no
+# S3) in LIFEBOAT_TARGET_STACK_DIR (default ./.lifeboat-target) on the LIFEBOAT_TARGET_DB_PORT,
+# _API_PORT, _FN_PORT_BASE and _STORAGE_PORT ports (default 54422, 54421, 54440, 54450),
+# started once for all of them and stopped at the end if this script started it.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,9 +28,26 @@ for a in "$@"; do
   esac
 done
 
+TARGET_DIR="${LIFEBOAT_TARGET_STACK_DIR:-$ROOT/.lifeboat-target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+# scripts/stack.sh for the target project, on its own ports and state directory.
+target_stack() {
+  env LIFEBOAT_STACK_DIR="$TARGET_DIR" LIFEBOAT_DB_PORT="${LIFEBOAT_TARGET_DB_PORT:-54422}" \
+    LIFEBOAT_API_PORT="${LIFEBOAT_TARGET_API_PORT:-54421}" LIFEBOAT_FN_PORT_BASE="${LIFEBOAT_TARGET_FN_PORT_BASE:-54440}" \
+    LIFEBOAT_STORAGE_PORT="${LIFEBOAT_TARGET_STORAGE_PORT:-54450}" bash scripts/stack.sh "$@"
+}
+# Whether the chosen tests restore into a second project.
+wants_target() {
+  [ ${#filters[@]} -eq 0 ] && return 0
+  local f
+  for f in "${filters[@]}"; do case "$f" in *restore_project*) return 0 ;; esac; done
+  return 1
+}
+
 passed=0
 failed=0
 finish() {
+  if [ "${target_started_here:-0}" = 1 ]; then target_stack stop >/dev/null 2>&1 || true; fi
   if [ "${started_here:-0}" = 1 ]; then bash scripts/stack.sh stop >/dev/null 2>&1 || true; fi
   echo "lifeboat: $passed passed, $failed failed"
   [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
@@ -53,6 +74,24 @@ set -a
 # shellcheck disable=SC1091
 . "$STACK_DIR/stack.env"
 set +a
+
+target_started_here=0
+if wants_target; then
+  target_stack status >/dev/null 2>&1 || target_started_here=1
+  # The target reuses the main stack's builds (extensions, Storage server, Node) instead of
+  # building them again.
+  mkdir -p "$TARGET_DIR"
+  for d in build node24; do
+    [ -e "$TARGET_DIR/$d" ] || [ ! -d "$STACK_DIR/$d" ] || ln -s "$STACK_DIR/$d" "$TARGET_DIR/$d"
+  done
+  if ! target_stack start --no-s3 --no-seed; then
+    failed=$((failed + 1))
+    echo "test: the target project did not start; see $TARGET_DIR/logs" >&2
+    finish
+  fi
+  LIFEBOAT_TARGET_DB_URL=$(. "$TARGET_DIR/stack.env"; printf '%s' "$SUPABASE_DB_URL")
+  export LIFEBOAT_TARGET_DB_URL LIFEBOAT_TARGET_STACK_DIR="$TARGET_DIR"
+fi
 
 # --- pgTAP ---------------------------------------------------------------------------------
 if [ ${#filters[@]} -eq 0 ]; then

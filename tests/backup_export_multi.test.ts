@@ -96,6 +96,13 @@ Deno.test("a database that fits in one invocation is exported in one snapshot", 
     assert.equal(manifest.snapshot.consistent, true);
     assert.equal(manifest.snapshot.snapshotIds.length, 1);
     assert.ok(manifest.tables.find((t) => t.schema === SCHEMA && t.name === "events")!.parts.length > 1, "chunked, yet one snapshot");
+    // The edge-function driver runs the same export core: the demo app's users and buckets are in.
+    const [users] = await sql`select count(*)::int as n from auth.users`;
+    assert.equal(manifest.tables.find((t) => t.schema === "auth" && t.name === "users")?.rows, users.n);
+    assert.ok(manifest.tables.some((t) => t.schema === "storage" && t.name === "objects"));
+    assert.ok(!manifest.tables.some((t) => t.schema === "auth" && t.name === "refresh_tokens"), "sessions only on request");
+    assert.match(manifest.platform?.authVersion ?? "", /^\d{14}$/);
+    assert.ok(manifest.platform?.tables.some((t) => t.name === "sessions" && t.class === "sessions" && !t.copied));
   } finally {
     await removeTestTargets();
     await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`);

@@ -1,6 +1,7 @@
 // Shared helpers for the restore, verify and drill tests: run the real `lifeboat` CLI, make
 // age keys, take real backups of the stack's database, and create and drop scratch databases.
 import postgres from "postgres";
+import { applyPlatformStandIn } from "../supabase/functions/_shared/restore/platform_standin.ts";
 import { denoBin, repoRoot, stackEnv } from "./support/stack.ts";
 import { signingEnv } from "./support/signing.ts";
 
@@ -40,12 +41,24 @@ export function client(url = sourceUrl()): postgres.Sql {
   return postgres(url, { max: 2, onnotice: () => {}, prepare: false });
 }
 
-/** Creates an empty database with a unique name and returns the name. */
-export async function createDb(prefix: string): Promise<string> {
+/**
+ * Creates an empty database with a unique name and returns the name. Like a new Supabase
+ * project (and like a drill's scratch database) it has the platform's auth and storage
+ * schemas, made by the engine's stand-in from the stack's own (`platform: false` for a bare one).
+ */
+export async function createDb(prefix: string, opts: { platform?: boolean } = {}): Promise<string> {
   const name = `${prefix}_${crypto.randomUUID().slice(0, 8)}`;
   const sql = client();
   try {
     await sql.unsafe(`create database ${name}`);
+    if (opts.platform !== false) {
+      const target = client(urlOf(name));
+      try {
+        await applyPlatformStandIn(sql, target);
+      } finally {
+        await target.end();
+      }
+    }
   } finally {
     await sql.end();
   }
@@ -120,12 +133,12 @@ export async function copyTree(from: string, to: string): Promise<void> {
   if (!out.success) throw new Error(`cp -a ${from} ${to} failed`);
 }
 
-/** Count of user tables in a database outside system schemas. */
+/** Count of user tables in a database outside system and platform (auth, storage) schemas. */
 export async function userTableCount(db: string): Promise<number> {
   const sql = client(urlOf(db));
   try {
     const [r] = await sql`select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.relkind in ('r','p') and n.nspname not in ('pg_catalog','information_schema') and n.nspname !~ '^pg_'`;
+      where c.relkind in ('r','p') and n.nspname not in ('pg_catalog','information_schema','auth','storage') and n.nspname !~ '^pg_'`;
     return r.n as number;
   } finally {
     await sql.end();

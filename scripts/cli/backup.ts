@@ -52,6 +52,11 @@ options:
   --exclude-schema NAME    leave these schemas out (repeatable)
   --table SCHEMA.NAME      only these tables (repeatable; a 'tables' backup)
   --exclude-table S.NAME   leave these tables out (repeatable)
+  --include-auth-sessions  also copy GoTrue's sessions, refresh tokens, flow state and other
+                           short-lived tables (restoring live tokens elsewhere revives logins)
+  --include-auth-audit     also copy GoTrue's audit log (auth.audit_log_entries)
+  --include-vault          also export the Vault secrets, decrypted inside the encrypted
+                           backup (needs a recipient), re-created with vault.create_secret
   --label TEXT             a label recorded in the manifest and the run
   --concurrency N          tables exported at once (default 2)
   --part-size MiB          plain (COPY text) bytes per data part (default 8)
@@ -92,6 +97,9 @@ const OPTIONS = {
   "exclude-schema": { type: "string", multiple: true },
   table: { type: "string", multiple: true },
   "exclude-table": { type: "string", multiple: true },
+  "include-auth-sessions": { type: "boolean" },
+  "include-auth-audit": { type: "boolean" },
+  "include-vault": { type: "boolean" },
   label: { type: "string" },
   concurrency: { type: "string" },
   "part-size": { type: "string" },
@@ -159,6 +167,9 @@ function parse(argv: string[]): Args | number {
   }
   const encryption = decideEncryption(recipients, Boolean(v.unencrypted), policyError);
   const signingKey = readSigningKeyFile(v["signing-key"] ?? Deno.env.get("LIFEBOAT_SIGNING_KEY_FILE"), Boolean(v.unsigned));
+  if (v["include-vault"] && !encryption.encrypted) {
+    throw new UsageError("--include-vault writes the secrets decrypted, so only into an encrypted backup: drop --unencrypted and pass a --recipient");
+  }
   const compression = decideCodec(parseCompression(v.compression), policyError);
 
   const tableRefs = (list: string[] | undefined) =>
@@ -187,6 +198,9 @@ function parse(argv: string[]): Args | number {
       excludeSchemas: v["exclude-schema"] ?? [],
       tables: tableRefs(v.table),
       excludeTables: tableRefs(v["exclude-table"]),
+      includeAuthSessions: !!v["include-auth-sessions"],
+      includeAuthAudit: !!v["include-auth-audit"],
+      includeVault: !!v["include-vault"],
     },
     label: v.label ?? null,
     concurrency: positiveInt("concurrency", v.concurrency, 2, 32),

@@ -76,6 +76,11 @@ export async function run(args: string[]): Promise<number> {
     else {
       console.log(`drill of backup ${report.backupId ?? "(none)"} in scratch database ${report.scratchDatabase}`);
       console.log(formatChecks(report.checks));
+      if (report.platform) {
+        const pl = report.platform;
+        console.log(`\nplatform: ${pl.users} users and ${pl.rows} rows in ${pl.tables} auth/storage tables verified${
+          pl.mismatched.length ? `; fingerprint mismatch: ${pl.mismatched.join(", ")}` : ""}`);
+      }
       console.log(`\n${report.passed ? "DRILL PASSED" : "DRILL FAILED"}: RTO ${report.rtoSeconds.toFixed(1)} s${
         report.objectiveSeconds !== null ? ` (objective ${report.objectiveSeconds} s)` : ""}; scratch database ${
         report.dropped ? "dropped" : "NOT dropped"}${report.recordedId ? `; recorded as drill ${report.recordedId}` : ""}`);

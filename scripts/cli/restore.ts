@@ -10,6 +10,19 @@ import { parseUserTable, type QName } from "../../supabase/functions/_shared/res
 import { isPgDumpArchive, restorePgDump } from "../../supabase/functions/_shared/restore/pgdump.ts";
 import { progressSink } from "./restore_progress.ts";
 import { formatChecks } from "./checks.ts";
+import type { PlannedWrites } from "../../supabase/functions/_shared/restore/planned_writes.ts";
+import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
+
+/** The --dry-run listing: one line per table, then the totals. */
+function formatPlannedWrites(p: PlannedWrites): string {
+  const lines = p.tables.map((t) =>
+    `  ${t.target.padEnd(40)} ${String(t.rows).padStart(10)} rows ${formatBytes(t.bytes).padStart(10)}${
+      t.platform ? "  (into the project's own table)" : ""}`
+  );
+  return [`would write ${p.tables.length} tables:`, ...lines,
+    `  total: ${p.rows} rows, ${formatBytes(p.bytes)}; ${p.statements.preData} pre-data, ${p.statements.postData} post-data and ${p.statements.finalize} finalize statements`,
+  ].join("\n");
+}
 import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat restore [<backup id> | <store>/<backup id> | <file.dump>] --target <db url> [options]
@@ -25,6 +38,8 @@ ${TRUST_USAGE}
   --clean            drop and replace the objects being restored when they exist (only those)
   --jobs N           parallel COPY and index workers (default 2)
   --preflight-only   run the checks and stop before writing anything
+  --dry-run          run the checks and list what would be written (tables, rows, bytes,
+                     statements), writing nothing
   --compare-with URL for a pg_dump archive: the source, to compare fingerprints
   --json             print the report as JSON
 
@@ -46,6 +61,7 @@ export async function run(args: string[]): Promise<number> {
     clean: { type: "boolean", default: false },
     jobs: { type: "string" },
     "preflight-only": { type: "boolean", default: false },
+    "dry-run": { type: "boolean", default: false },
     "compare-with": { type: "string" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -68,6 +84,8 @@ export async function run(args: string[]): Promise<number> {
   if (into && !IDENT_RE.test(into)) return bad(`--into-schema '${into}' is not a usable schema name`);
   if (into && ["public", "pg_catalog", "information_schema"].includes(into)) return bad(`--into-schema must be a new schema, not ${into}`);
 
+  const dryRun = v["dry-run"];
+  const preflightOnly = v["preflight-only"] || dryRun;
   const first = parsed.positionals[0];
   let archive = false;
   if (first && !v.store) {
@@ -100,7 +118,7 @@ export async function run(args: string[]): Promise<number> {
       }
       report = await restorePgDump({
         path: first!, targetUrl: v.target, target, compareWith: source, schemas: v.schema, tables,
-        clean: v.clean, jobs, preflightOnly: v["preflight-only"],
+        clean: v.clean, jobs, preflightOnly,
       });
     } else {
       let opened;
@@ -112,16 +130,18 @@ export async function run(args: string[]): Promise<number> {
       const { ref, identities, store, trust } = opened;
       report = await restoreBackup({
         store, id: ref.id, identities, trust, target, schemas: v.schema, tables, intoSchema: into, clean: v.clean, jobs,
-        preflightOnly: v["preflight-only"], onEvent: sink,
+        preflightOnly, onEvent: sink,
       });
     }
     sink.end();
     if (v.json) console.log(JSON.stringify(report, null, 2));
     else {
       console.log(formatChecks(report.checks));
+      const planned = "planned" in report ? report.planned : undefined;
+      if (dryRun && planned) console.log(`\n${formatPlannedWrites(planned)}`);
       const s = report.summary;
       const verdict = report.passed
-        ? v["preflight-only"] ? "PRE-FLIGHT PASSED (nothing written)" : "RESTORED AND VERIFIED"
+        ? preflightOnly ? `${dryRun ? "DRY RUN" : "PRE-FLIGHT"} PASSED (nothing written)` : "RESTORED AND VERIFIED"
         : report.wrote ? "FAILED (the target holds a partial restore)" : "FAILED (nothing was written)";
       console.log(`\n${verdict}: ${s.total} checks, ${s.warnings} warnings, ${s.errors} errors`);
     }

@@ -31,7 +31,7 @@ _storage_now() { date +%s.%N; }
 _storage_since() { awk -v a="$1" -v b="$(_storage_now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # What the build depends on; a change rebuilds.
-_storage_stamp() { printf 'storage=%s node=%s pg-boss=%s\n' "$(vendor_dir storage)" "$_STORAGE_NODE_VERSION" "$_STORAGE_PG_BOSS"; }
+_storage_stamp() { printf 'storage=%s node=%s pg-boss=%s\n' "$(basename "$(vendor_dir storage)")" "$_STORAGE_NODE_VERSION" "$_STORAGE_PG_BOSS"; }
 
 _storage_node_install() {
   [ -x "$_STORAGE_NODE" ] && "$_STORAGE_NODE" --version 2>/dev/null | grep -qx "v$_STORAGE_NODE_VERSION" && return 0

@@ -63,10 +63,11 @@ function refsJson(refs: TableRef[] | undefined): string {
 }
 
 /**
- * The tables to export under `selection`, largest first (so parallel workers finish
+ * The tables to export under `selection` (and the platform tables named in `platform`, whose
+ * schemas are outside the DDL scope), largest first (so parallel workers finish
  * together). Throws {@link SelectionError} naming any requested table that is missing.
  */
-export async function listTables(tx: Tx, selection: Selection, scope: number[]): Promise<TableInfo[]> {
+export async function listTables(tx: Tx, selection: Selection, scope: number[], platform: TableRef[] = []): Promise<TableInfo[]> {
   // A mistyped --include-schema would otherwise make a backup of nothing that looks complete.
   for (const schema of selection.includeSchemas ?? []) {
     const [n] = await tx`select 1 as found from pg_catalog.pg_namespace where nspname = ${schema}`;
@@ -75,6 +76,8 @@ export async function listTables(tx: Tx, selection: Selection, scope: number[]):
   const rows = await tx`
     with wanted as (
       select w.schema, w.name from pg_catalog.jsonb_to_recordset(${refsJson(selection.tables)}::text::jsonb) as w(schema text, name text)
+    ), platform as (
+      select p.schema, p.name from pg_catalog.jsonb_to_recordset(${refsJson(platform)}::text::jsonb) as p(schema text, name text)
     ), unwanted as (
       select u.schema, u.name from pg_catalog.jsonb_to_recordset(${refsJson(selection.excludeTables)}::text::jsonb) as u(schema text, name text)
     )
@@ -87,7 +90,8 @@ export async function listTables(tx: Tx, selection: Selection, scope: number[]):
     from pg_catalog.pg_class c
     join pg_catalog.pg_namespace n on n.oid = c.relnamespace
     where c.relkind = 'r' and c.relpersistence <> 't'
-      and c.relnamespace = any(${scope}::oid[])
+      and (c.relnamespace = any(${scope}::oid[])
+           or exists (select from platform p where p.schema = n.nspname and p.name = c.relname))
       and (not exists (select from wanted) or exists (select from wanted w where w.schema = n.nspname and w.name = c.relname))
       and not exists (select from unwanted u where u.schema = n.nspname and u.name = c.relname)
       -- Tables an extension owns are recreated by CREATE EXTENSION, not restored as data.

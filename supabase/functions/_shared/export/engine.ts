@@ -19,7 +19,7 @@ import { storeManifest } from "./store_manifest.ts";
 import { countLargeObjects, noteLargeObjects } from "./large_objects.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "./catalog.ts";
-import { readSchemaScripts } from "./ddl.ts";
+import { copiedPlatformTables, readSchemaScripts } from "./ddl.ts";
 import { type Fingerprints, readFingerprints } from "./fingerprints.ts";
 import { manifestFromParts, type StoredPart } from "./manifest_builder.ts";
 import type { SealConfig } from "./part_writer.ts";
@@ -131,6 +131,9 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
   const partBytes = opts.partBytes ?? DEFAULT_PART_BYTES;
   if (!Number.isInteger(partBytes) || partBytes < 1024) throw new ExportConfigError("partBytes must be at least 1024");
   const policy = { ...encryption, compression: decideCodec(opts.compression, policyError) };
+  if (opts.selection?.includeVault && !policy.encrypted) {
+    throw new ExportConfigError("Vault secrets are exported decrypted, so only into an encrypted backup: give a recipient, or leave the Vault out");
+  }
 
   const startedAt = new Date();
   const id = opts.id ?? newBackupId(startedAt);
@@ -154,7 +157,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
       const snap = await exportSnapshot(tx, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
       const server = await readServerInfo(tx);
       const scripts = await readSchemaScripts(tx, selection);
-      const tables = await listTables(tx, selection, scripts.scope);
+      const tables = await listTables(tx, selection, scripts.scope, copiedPlatformTables(scripts.platform));
       await lockTables(tx, tables);
       const sequences = await listSequences(tx, selection, scripts.scope, tables);
       progress = new ProgressTracker(tables);
@@ -200,6 +203,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
           fingerprints,
           excludedSchemas: scripts.excludedSchemas,
           passwordsNotExported: scripts.passwordsNotExported,
+          platform: scripts.platform,
         },
         parts,
       ), largeObjects);

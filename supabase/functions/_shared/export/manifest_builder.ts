@@ -10,6 +10,7 @@ import {
   FORMAT_VERSION,
   LIFEBOAT_VERSION,
   Manifest,
+  type ManifestPlatform,
   type ManifestScope,
   type ObjectKind,
   type SequenceEntry,
@@ -44,6 +45,8 @@ export interface ManifestInput {
   /** The include/exclude rules the backup was taken with. */
   selection: Selection;
   passwordsNotExported: string[];
+  /** The platform's versions and tables (absent when the exporter did not read them). */
+  platform?: ManifestPlatform;
   tables: TableEntry[];
   sequences: SequenceEntry[];
   objects: StoredObjectEntry[];
@@ -113,6 +116,7 @@ export function buildManifest(m: ManifestInput): Manifest {
     excludedSchemas: m.excludedSchemas,
     scope: scopeOf(m.selection),
     roles: { passwordsNotExported: m.passwordsNotExported },
+    ...(m.platform ? { platform: m.platform } : {}),
     tables: [...m.tables].sort((a, b) => cmp(a.schema, b.schema) || cmp(a.name, b.name)),
     sequences: m.sequences.map((s) => ({ schema: s.schema, name: s.name, lastValue: s.lastValue, isCalled: s.isCalled })),
     objects: [...m.objects].sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || cmp(a.key, b.key)),
@@ -142,6 +146,7 @@ export interface ManifestFacts {
   fingerprints: Fingerprints;
   excludedSchemas: string[];
   passwordsNotExported: string[];
+  platform?: ManifestPlatform;
 }
 
 /** The backup itself: its id, label, kind, times, selection and policy. */
@@ -194,6 +199,7 @@ export function manifestFromParts(header: ManifestHeader, facts: ManifestFacts, 
     excludedSchemas: facts.excludedSchemas,
     selection: header.selection,
     passwordsNotExported: facts.passwordsNotExported,
+    platform: facts.platform,
     tables: [...tables.values()],
     sequences: facts.sequences,
     objects,

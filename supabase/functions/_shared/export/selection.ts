@@ -20,6 +20,12 @@ export interface Selection {
   tables?: TableRef[];
   /** Tables to leave out. */
   excludeTables?: TableRef[];
+  /** Also copy GoTrue's short-lived tables (sessions, refresh tokens, flow state…). */
+  includeAuthSessions?: boolean;
+  /** Also copy GoTrue's audit log. */
+  includeAuthAudit?: boolean;
+  /** Also export the Vault secrets, decrypted inside the encrypted post-data (re-created on restore). */
+  includeVault?: boolean;
 }
 
 /**

@@ -113,6 +113,26 @@ export const ManifestScope = z.object({
 });
 export type ManifestScope = z.infer<typeof ManifestScope>;
 
+/**
+ * The platform's schemas in a backup (absent in older manifests): the GoTrue and Storage
+ * schema versions of the source (a restore refuses a target with older ones), which of their
+ * tables the backup copies, and with which options. Storage files have a section of their own.
+ */
+export const ManifestPlatform = z.object({
+  /** GoTrue's latest auth.schema_migrations version; null when the source has no auth schema. */
+  authVersion: z.string().nullable(),
+  /** Storage's latest storage.migrations id; null when the source has no storage schema. */
+  storageVersion: z.number().int().nullable(),
+  /** --include-auth-sessions and --include-auth-audit. */
+  authSessions: z.boolean(),
+  authAudit: z.boolean(),
+  /** Vault secrets in the (encrypted) post-data, with --include-vault; absent without it. */
+  vaultSecrets: z.number().int().optional(),
+  /** Every auth and storage table of the source, its class and whether its rows are in the backup. */
+  tables: z.array(z.object({ schema: z.string(), name: z.string(), class: z.string(), copied: z.boolean() })),
+});
+export type ManifestPlatform = z.infer<typeof ManifestPlatform>;
+
 /** The whole manifest. */
 export const Manifest = z.object({
   format: z.literal("lifeboat-backup"),
@@ -150,6 +170,8 @@ export const Manifest = z.object({
    * columns that reference them point at nothing after a restore. Absent when there were none.
    */
   largeObjectsNotExported: z.number().int().positive().optional(),
+  /** The platform's schemas: versions and the tables copied (absent in older manifests). */
+  platform: ManifestPlatform.optional(),
   tables: z.array(TableEntry),
   sequences: z.array(SequenceEntry),
   objects: z.array(StoredObjectEntry),

@@ -36,6 +36,12 @@ export interface ExportConfig {
   maxAttempts: number;
   continueJobs: boolean;
   pruneAfterBackup: boolean;
+  /** Copy GoTrue's short-lived tables (sessions, refresh tokens…) too. */
+  includeAuthSessions: boolean;
+  /** Copy GoTrue's audit log too. */
+  includeAuthAudit: boolean;
+  /** Export the Vault secrets (decrypted, inside the encrypted backup) too. */
+  includeVault: boolean;
 }
 
 /** A setting that is missing or malformed; the message names the key and what to set. */
@@ -60,6 +66,9 @@ const fields = {
   "export.max_attempts": positive(1000),
   "export.continue": z.boolean(),
   "export.prune_after_backup": z.boolean(),
+  "export.include_auth_sessions": z.boolean(),
+  "export.include_auth_audit": z.boolean(),
+  "export.include_vault": z.boolean(),
 } as const;
 
 function read<K extends keyof typeof fields>(rows: Map<string, unknown>, key: K) {
@@ -102,6 +111,9 @@ export async function loadExportConfig(sql: Sql): Promise<ExportConfig> {
     maxAttempts: read(rows, "export.max_attempts"),
     continueJobs: read(rows, "export.continue"),
     pruneAfterBackup: read(rows, "export.prune_after_backup"),
+    includeAuthSessions: read(rows, "export.include_auth_sessions"),
+    includeAuthAudit: read(rows, "export.include_auth_audit"),
+    includeVault: read(rows, "export.include_vault"),
   };
 }
 

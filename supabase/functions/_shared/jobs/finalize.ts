@@ -7,7 +7,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import { type Manifest, MANIFEST_KEY } from "../format/manifest.ts";
+import { type Manifest, MANIFEST_KEY, type ManifestPlatform } from "../format/manifest.ts";
 import { manifestFromParts } from "../export/manifest_builder.ts";
 import { storeManifest } from "../export/store_manifest.ts";
 import { countLargeObjects, noteLargeObjects } from "../export/large_objects.ts";
@@ -57,6 +57,7 @@ export function buildJobManifest(job: Job, facts: JobFacts, parts: DonePart[], f
       fingerprints: facts.fingerprints,
       excludedSchemas: (roles?.details.excludedSchemas as string[] | undefined) ?? job.metadata.excluded_schemas,
       passwordsNotExported: (roles?.details.passwordsNotExported as string[] | undefined) ?? [],
+      platform: roles?.details.platform as ManifestPlatform | undefined,
     },
     parts.map((p) =>
       p.kind === "data"

@@ -9,7 +9,7 @@
 import type { Sql } from "../db/mod.ts";
 import { newBackupId } from "../format/manifest.ts";
 import { listTables } from "../export/catalog.ts";
-import { readSchemaScripts } from "../export/ddl.ts";
+import { copiedPlatformTables, readSchemaScripts } from "../export/ddl.ts";
 import type { Selection } from "../export/selection.ts";
 import { activeRunFor, TargetBusyError } from "../export/active_run.ts";
 import { insertRun } from "../export/audit.ts";
@@ -23,7 +23,12 @@ const SCHEMA_PARTS = ["roles", "pre-data", "post-data", "finalize"] as const;
 
 /** The selection a job exports. */
 export function jobSelection(meta: JobMetadata): Selection {
-  return meta.tables && meta.tables.length ? { tables: meta.tables } : {};
+  const platform = {
+    includeAuthSessions: !!meta.include_auth_sessions,
+    includeAuthAudit: !!meta.include_auth_audit,
+    includeVault: !!meta.include_vault,
+  };
+  return meta.tables && meta.tables.length ? { tables: meta.tables, ...platform } : platform;
 }
 
 const isConflict = (err: unknown) => {
@@ -49,10 +54,16 @@ export async function createOrJoinJob(
   try {
     uuid = await sql.begin("isolation level repeatable read", async (tx) => {
       await adoptSnapshot(tx, snapshotId);
-      const selection: Selection = req.tables.length ? { tables: req.tables } : {};
+      const platform = {
+        includeAuthSessions: cfg.includeAuthSessions,
+        includeAuthAudit: cfg.includeAuthAudit,
+        // Decrypted secrets only ever go into an encrypted backup.
+        includeVault: cfg.includeVault && !cfg.unencrypted,
+      };
+      const selection: Selection = req.tables.length ? { tables: req.tables, ...platform } : platform;
       // The engine's scope rules (managed schemas left out) decide what is exported.
       const scripts = await readSchemaScripts(tx, selection);
-      const tables = await listTables(tx, selection, scripts.scope);
+      const tables = await listTables(tx, selection, scripts.scope, copiedPlatformTables(scripts.platform));
       const meta: JobMetadata = {
         origin: "backup-export",
         backup_id: newBackupId(),
@@ -62,6 +73,9 @@ export async function createOrJoinJob(
         excluded_schemas: scripts.excludedSchemas,
         scope: scripts.scope,
         ...(req.tables.length ? { tables: req.tables } : {}),
+        include_auth_sessions: cfg.includeAuthSessions,
+        include_auth_audit: cfg.includeAuthAudit,
+        include_vault: platform.includeVault,
         invocations: 0,
       };
       // null: another run holds the target; its job is joined, or the request refused, below.

@@ -52,6 +52,11 @@ export interface JobMetadata {
   /** Namespace oids the export covers (the DDL functions' scope). */
   scope: number[];
   tables?: TableRef[];
+  /** GoTrue's short-lived tables and audit log, copied on request (absent in older jobs: no). */
+  include_auth_sessions?: boolean;
+  include_auth_audit?: boolean;
+  /** Vault secrets exported too (absent in older jobs: no). */
+  include_vault?: boolean;
   facts?: JobFacts;
   invocations?: number;
   finalizer?: string;

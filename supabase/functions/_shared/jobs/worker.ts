@@ -8,7 +8,7 @@
 import type { Sql, Tx } from "../db/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "../export/catalog.ts";
-import type { SchemaScripts } from "../export/ddl.ts";
+import { copiedPlatformTables, type SchemaScripts } from "../export/ddl.ts";
 import { readFingerprints } from "../export/fingerprints.ts";
 import { sealOf } from "../export/policy.ts";
 import { schemaObjectText, storeSchemaObject } from "../export/schema_objects.ts";
@@ -31,7 +31,7 @@ export async function ensureFacts(
   if (job.metadata.facts) return job.metadata.facts;
   const selection = jobSelection(job.metadata);
   const scope = job.metadata.scope;
-  const tables = await listTables(tx, selection, scope);
+  const tables = await listTables(tx, selection, scope, copiedPlatformTables((await scripts()).platform));
   const fingerprints = await readFingerprints(tx, tables, { ifInstalled: true });
   const facts: JobFacts = {
     snapshotId: snap.id,
@@ -86,7 +86,8 @@ export async function workParts(ctx: WorkContext): Promise<WorkResult> {
     const k = JSON.stringify([schema, name]);
     let t = tableInfo.get(k);
     if (!t) {
-      [t] = await listTables(tx, { tables: [{ schema, name }] }, job.metadata.scope);
+      // Planned tables only; auth and storage ones are outside the DDL scope.
+      [t] = await listTables(tx, { tables: [{ schema, name }] }, job.metadata.scope, [{ schema, name }]);
       await lockTables(tx, [t]);
       tableInfo.set(k, t);
     }
@@ -135,7 +136,7 @@ export async function workParts(ctx: WorkContext): Promise<WorkResult> {
         let details: unknown = {};
         if (part.kind === "roles") {
           const s = await ctx.scripts();
-          details = { passwordsNotExported: s.passwordsNotExported, excludedSchemas: s.excludedSchemas };
+          details = { passwordsNotExported: s.passwordsNotExported, excludedSchemas: s.excludedSchemas, platform: s.platform };
         }
         const w = await storeSchemaObject(store, prefix, part.kind, text, seal);
         out = { key: w.key, size: w.size, sha256: w.sha256, rows: 0, plainBytes: w.plainBytes, details };

@@ -14,6 +14,7 @@ import { fingerprintAlgorithm, Fingerprinter } from "./fingerprint.ts";
 import { type LoadProgress, type LoadUnit, loadUnit, newProgress, planLoadUnits } from "./load.ts";
 import { keyOf, type QName } from "./names.ts";
 import { planWork } from "./pipeline.ts";
+import { loadPlatformUnit } from "./platform_rows.ts";
 import { runScheduled } from "./schedule.ts";
 import type { RestorePlan } from "./selection_plan.ts";
 import { runBuilds } from "./statements.ts";
@@ -73,7 +74,7 @@ export async function loadData(
       };
     }),
     {
-      load: (u, signal) => loadUnit(loadCtx, u, progress, signal),
+      load: (u, signal) => u.platform ? loadPlatformUnit(loadCtx, u, progress, signal) : loadUnit(loadCtx, u, progress, signal),
       statements: (p) => runBuilds(src.target, p, checks),
       fingerprint: async (k) => {
         const t = byTarget.get(k)!;

@@ -64,6 +64,8 @@ export function classify(st: Statement): DdlStatement {
   }
   if ((r = m(q(`^create\\s+policy\\s+${IDENT}\\s+on\\s+${QN}`)))) return out("policy", r[1]);
   if ((r = m(q(`^alter\\s+policy\\s+${IDENT}\\s+on\\s+${QN}`)))) return out("policy", r[1]);
+  // Policies on platform tables are replaced: drop if exists, then create.
+  if ((r = m(q(`^drop\\s+policy\\s+(?:if\\s+exists\\s+)?${IDENT}\\s+on\\s+${QN}`)))) return out("policy", r[1]);
   if ((r = m(q(`^create\\s+(?:or\\s+replace\\s+)?rule\\s+${IDENT}\\s+as\\s+on\\s+\\w+\\s+to\\s+${QN}`)))) return out("rule", r[1]);
   if ((r = m(q(`^create\\s+materialized\\s+view\\s+${NOT_EXISTS}${QN}`)))) return out("matview", r[1]);
   if ((r = m(q(`^create\\s+(?:or\\s+replace\\s+)?(?:(?:temp|temporary|recursive)\\s+)?view\\s+${QN}`)))) return out("view", r[1]);

@@ -10,7 +10,10 @@ import type { Store } from "../store/types.ts";
 import type { ManifestTrust } from "../verify/locate.ts";
 import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { type RestoreEvent, restoreBackup, type RestoreReport } from "./engine.ts";
-import { quoteIdent } from "./names.ts";
+import type { TableResult } from "./check_phase.ts";
+import { parseQName, quoteIdent } from "./names.ts";
+import { isPlatformTable } from "./platform_rows.ts";
+import { applyPlatformStandIn } from "./platform_standin.ts";
 import { libpqEnv } from "./pgdump.ts";
 
 /** What to drill. */
@@ -53,9 +56,34 @@ export interface DrillReport {
   summary: Summary;
   checks: Check[];
   restore?: Omit<RestoreReport, "checks">;
+  /** The platform's rows verified by fingerprint: users, and rows of all auth/storage tables. */
+  platform?: PlatformVerified;
   assertions?: AssertionResult;
   dropped: boolean;
   recordedId?: number;
+}
+
+/** What a drill verified of the platform's tables (auth, storage). */
+export interface PlatformVerified {
+  /** auth.users rows restored with a matching fingerprint (0 when it did not match). */
+  users: number;
+  /** Platform tables restored, and their rows, all fingerprint-matched. */
+  tables: number;
+  rows: number;
+  /** Platform tables whose fingerprint did not match. */
+  mismatched: string[];
+}
+
+/** Sums the platform tables of a restore's table results. */
+export function platformVerified(tables: TableResult[]): PlatformVerified {
+  const platform = tables.filter((t) => isPlatformTable(parseQName(t.source)));
+  const matched = platform.filter((t) => t.fingerprint === "match");
+  return {
+    users: matched.find((t) => t.source === "auth.users")?.rows ?? 0,
+    tables: matched.length,
+    rows: matched.reduce((s, t) => s + t.rows, 0),
+    mismatched: platform.filter((t) => t.fingerprint !== "match").map((t) => t.source),
+  };
 }
 
 /** A scratch database name: lifeboat_drill_<utc time>_<random>. */
@@ -126,6 +154,18 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     }
     const targetUrl = withDatabase(o.sourceUrl, name);
     target = connect(targetUrl, { applicationName: "lifeboat drill", max: (o.jobs ?? 2) + 2 });
+    // The app's tables reference auth.users and its policies call auth.uid(): the scratch
+    // database gets the platform's schemas first, as a new project has them.
+    o.onEvent?.({ event: "drill", step: "platform", detail: "auth, storage" });
+    try {
+      if (await applyPlatformStandIn(source, target)) {
+        checks.push(check("platform_schemas", "ok", name, "auth and storage schemas created from the source's definitions"));
+      }
+    } catch (err) {
+      checks.push(check("platform_schemas", "error", name, `the auth and storage schemas could not be created (${describeDbError(err)})`,
+        "The source must have Lifeboat's migrations applied (lifeboat.ddl_pre_data) and readable auth and storage schemas."));
+      return report;
+    }
     const r = await restoreBackup({
       store: o.store, id: o.id, identities: o.identities, trust: o.trust, target, jobs: o.jobs ?? 2, signal: o.signal,
       onEvent: o.onEvent,
@@ -133,6 +173,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     report.backupId = r.backupId;
     const { checks: rc, ...rest } = r;
     report.restore = rest;
+    report.platform = platformVerified(r.tables);
     checks.push(...rc);
     if (r.passed && r.tables.length === 0 && await sourceHasTables(source)) {
       checks.push(check("empty_backup", "error", r.backupId ?? "backup",
@@ -269,6 +310,7 @@ export async function recordDrill(sql: Sql, r: DrillReport, started: Date, drill
       findings: findings(r.checks),
       assertions: r.assertions ?? null,
       tables: r.restore?.tables.length ?? 0,
+      platform: r.platform ?? null,
       rows: r.restore?.rows ?? 0,
       timings: r.restore?.timings ?? {},
     };

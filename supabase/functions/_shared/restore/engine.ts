@@ -17,6 +17,9 @@ import { loadData } from "./data_phase.ts";
 import type { LoadProgress } from "./load.ts";
 import type { QName } from "./names.ts";
 import { type FoundBackup, openBackup } from "./open_backup.ts";
+import { manualStepsCheck } from "./manual_steps.ts";
+import { type PlannedWrites, writesOf } from "./planned_writes.ts";
+import { checkPlatformRows } from "./platform_rows.ts";
 import { runPreflight } from "./preflight_phase.ts";
 import { restoreFinalize, restorePostData, restorePreData, restoreRoles } from "./schema_phases.ts";
 import { chooseTables, planRestore } from "./selection_plan.ts";
@@ -71,6 +74,8 @@ export interface RestoreReport {
   timings: Partial<Record<Phase, number>>;
   rows: number;
   bytes: number;
+  /** What the restore writes (or, with `preflightOnly`, would write), once it is planned. */
+  planned?: PlannedWrites;
 }
 
 /**
@@ -89,6 +94,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   const found: FoundBackup = { id: o.id };
   let rows = 0;
   let bytes = 0;
+  let plannedWrites: PlannedWrites | undefined;
   let t0 = performance.now();
   const phase = (p: Phase, detail?: string) => {
     t0 = performance.now();
@@ -114,7 +120,10 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
     // --- pre-flight ---------------------------------------------------------------------------
     phase("preflight");
     const pf = await runPreflight(o.target, m, scripts.roles, plan, { jobs, clean: !!o.clean }, checks);
+    await checkPlatformRows({ store: o.store, manifest: m, identities, target: o.target }, plan.tasks, !!o.clean, checks, o.signal);
+    if (plan.tasks.some((t) => t.platform)) checks.push(manualStepsCheck(m));
     done("preflight");
+    plannedWrites = writesOf(plan);
     if (o.preflightOnly) return finish();
 
     // --- roles, pre-data ----------------------------------------------------------------------
@@ -172,6 +181,9 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
 
   function finish(): RestoreReport {
     const summary = summarize(checks);
-    return { backupId: found.manifest?.id ?? found.id, passed: summary.passed, wrote, summary, checks, tables, timings, rows, bytes };
+    return {
+      backupId: found.manifest?.id ?? found.id, passed: summary.passed, wrote, summary, checks, tables, timings, rows, bytes,
+      ...(plannedWrites ? { planned: plannedWrites } : {}),
+    };
   }
 }

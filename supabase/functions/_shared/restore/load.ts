@@ -19,6 +19,11 @@ export interface PartTask {
   table: TableEntry;
   object: StoredObjectEntry;
   target: QName;
+  /**
+   * A platform table (auth, storage) that exists on the target: loaded through a staging
+   * table, with `clean` replacing the target's rows that have the same keys (platform_rows.ts).
+   */
+  platform?: { clean: boolean };
 }
 
 /** Progress of the data phase. */
@@ -109,6 +114,8 @@ export interface LoadUnit {
   cost: number;
   /** Estimated cost of the whole table the unit belongs to. */
   tableCost: number;
+  /** A platform table's unit (see {@linkcode PartTask.platform}). */
+  platform?: { clean: boolean };
 }
 
 /**
@@ -134,7 +141,9 @@ export function planLoadUnits(tasks: PartTask[], jobs: number, freeze = true): L
   const units: LoadUnit[] = [];
   for (const g of groups) {
     const base = { table: g.tasks[0].table, target: g.tasks[0].target, tableCost: g.cost };
-    if (freeze && g.cost <= SPLIT_FACTOR * share) units.push({ ...base, tasks: g.tasks, freeze: true, cost: g.cost });
+    // A platform table is never truncated: one unit, loaded through its staging table.
+    if (g.tasks[0].platform) units.push({ ...base, tasks: g.tasks, freeze: false, cost: g.cost, platform: g.tasks[0].platform });
+    else if (freeze && g.cost <= SPLIT_FACTOR * share) units.push({ ...base, tasks: g.tasks, freeze: true, cost: g.cost });
     else for (const t of g.tasks) units.push({ ...base, tasks: [t], freeze: false, cost: partCost(t) });
   }
   return units.sort((a, b) => b.tableCost - a.tableCost || b.cost - a.cost);
@@ -199,14 +208,18 @@ export async function loadParts(o: LoadOptions): Promise<LoadProgress> {
   return p;
 }
 
-async function loadOne(
+/**
+ * Streams one part into `t.target` with COPY on `conn`; returns the part's column list (as
+ * quoted in its COPY header, or "" for all columns).
+ */
+export async function loadOne(
   o: LoadContext,
   conn: Awaited<ReturnType<Sql["reserve"]>>,
   t: PartTask,
   signal: AbortSignal,
   freeze: boolean,
   onBytes: (n: number) => void,
-): Promise<void> {
+): Promise<string> {
   const what = `part ${t.object.key} of ${display(t.table)}`;
   const stored = await o.store.get(objectKey(o.manifest.id, t.object.key), { signal });
   const encrypted = o.manifest.encryption.scheme !== "none";
@@ -251,4 +264,5 @@ async function loadOne(
   if (t.object.rows !== undefined && rows !== t.object.rows) {
     throw new LoadError(`${what} held ${rows} rows, the manifest says ${t.object.rows}`);
   }
+  return part.header.columns ?? "";
 }

@@ -12,6 +12,7 @@ import { RestoreAbort } from "./abort.ts";
 import { display, keyOf, type QName } from "./names.ts";
 import { extensionsCreated, preflight, type PreflightResult, rolesIn } from "./preflight.ts";
 import type { RestorePlan } from "./selection_plan.ts";
+import { checkPlatformVersions } from "./platform_versions.ts";
 
 /** What pre-flight found, and the schemas the restore writes into. */
 export interface PreflightOutcome {
@@ -35,7 +36,9 @@ export async function runPreflight(
   const { partial, partialPlan, mapTarget, pre, post } = plan;
   const relations = new Map<string, QName>();
   const addRel = (q?: QName) => q && relations.set(keyOf(q), q);
-  for (const t of plan.tables) addRel(mapTarget(t));
+  // Platform tables are never created or dropped: platform_rows.ts checks them instead.
+  const platformKeys = new Set(plan.tasks.filter((t) => t.platform).map((t) => keyOf(t.target)));
+  for (const t of plan.tables) if (!platformKeys.has(keyOf(mapTarget(t)))) addRel(mapTarget(t));
   for (const s of [...pre, ...post]) {
     if (!s.target) continue;
     const inSel = !partial || partialPlan.tables.some((t) => keyOf(t) === keyOf(s.target!)) ||
@@ -46,7 +49,12 @@ export async function runPreflight(
     }
   }
   const targetSchemas = new Set<string>([...relations.values()].map((r) => r.schema));
-  if (!partial) { for (const s of pre) if (s.kind === "schema" && s.target) targetSchemas.add(s.target.schema); }
+  // A platform extension's script creates its managed schema "if not exists" (vault for
+  // supabase_vault): the project has that schema, and the restoring role need not create in it.
+  const managed = new Set(m.excludedSchemas);
+  if (!partial) {
+    for (const s of pre) if (s.kind === "schema" && s.target && !managed.has(s.target.schema)) targetSchemas.add(s.target.schema);
+  }
   const pf = await preflight(target, {
     manifest: m,
     extensions: extensionsCreated(partial ? pre.filter((s) => /^create\s/i.test(s.text)) : pre),
@@ -88,6 +96,7 @@ export async function runPreflight(
     );
   }
   if (pf.checks.some((c) => c.level === "error")) throw new RestoreAbort("pre-flight failed");
+  await checkPlatformVersions(target, m, new Set(plan.tasks.filter((t) => t.platform).map((t) => t.target.schema)), checks);
   // Skipped platform extensions: their CREATE EXTENSION is left out, and what uses them
   // (pg_cron jobs) is attempted but may fail softly.
   const skipExt = new Set(pf.skipExtensions);

@@ -19,6 +19,7 @@ import {
   planWhole,
 } from "./ddl.ts";
 import type { PartTask } from "./load.ts";
+import { isPlatformTable } from "./platform_rows.ts";
 import { display, keyOf, type QName } from "./names.ts";
 import type { BackupScripts } from "./scripts.ts";
 import { splitSql } from "./sql_split.ts";
@@ -171,7 +172,9 @@ export async function planRestore(
   const tasks: PartTask[] = [];
   const objByKey = new Map(m.objects.map((x) => [x.key, x]));
   for (const t of restoreTables) {
-    for (const k of t.parts) tasks.push({ table: t, object: objByKey.get(k)!, target: mapTarget(t) });
+    // Platform tables (auth, storage) exist on the target: their rows go in through staging.
+    const platform = isPlatformTable(t) && keyOf(mapTarget(t)) === keyOf(t) ? { clean: !!choice.clean } : undefined;
+    for (const k of t.parts) tasks.push({ table: t, object: objByKey.get(k)!, target: mapTarget(t), platform });
   }
   return { partial, pre, post, tables: restoreTables, planPre, planPost, planFin, partialPlan, mapTarget, tasks };
 }
