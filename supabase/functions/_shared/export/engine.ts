@@ -11,9 +11,9 @@
  * The manifest is written last; a backup without one is incomplete.
  * @module
  */
-import { copyOutRegistry, type Sql } from "../db/mod.ts";
+import { copyOutRegistry, type Sql, type Tx } from "../db/mod.ts";
 import type { Compression } from "../crypto/mod.ts";
-import { type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
+import { type FilesSection, type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
 import type { Store } from "../store/mod.ts";
 import { listSequences, listTables, readServerInfo, type TableInfo } from "./catalog.ts";
 import { readSchemaScripts } from "./ddl.ts";
@@ -80,6 +80,12 @@ export interface ExportOptions {
   onSnapshot?: (s: { snapshotId: string; lsn: string; tables: TableInfo[] }) => void | Promise<void>;
   /** Called for every stored object, in completion order. */
   onObject?: (o: ExportedObject) => void | Promise<void>;
+  /**
+   * The files phase (source/storage/): called inside the backup's snapshot after the tables,
+   * with the transaction (to read the snapshot's `storage.objects` rows); its section goes
+   * into the manifest as `files`.
+   */
+  files?: (tx: Tx, ctx: { seal: SealConfig; signal: AbortSignal }) => Promise<FilesSection>;
   /** Delete the objects already stored when the export fails (default true). */
   cleanupOnFailure?: boolean;
 }
@@ -175,9 +181,10 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
       progress.phase("finishing");
       await storeScript("post-data");
       await storeScript("finalize");
+      const files = opts.files ? await opts.files(tx, { seal, signal }) : undefined;
       const lsnEnd = await currentLsn(tx);
 
-      return manifestFromParts(
+      const built = manifestFromParts(
         {
           id,
           label: opts.label ?? null,
@@ -197,6 +204,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
         },
         parts,
       );
+      return files ? { ...built, files } : built;
     });
 
     // Last, and only after every other object is confirmed: this marks the backup complete.

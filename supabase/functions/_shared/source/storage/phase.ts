@@ -1,0 +1,40 @@
+/**
+ * The files phase as the export engine takes it (`ExportOptions.files`): the snapshot's rows,
+ * the previous backup of the same blob namespace, then {@link backupFiles}.
+ * @module
+ */
+import type { Tx } from "../../db/mod.ts";
+import type { SealConfig } from "../../export/part_writer.ts";
+import { blobNamespace, type FilesSection } from "../../format/manifest.ts";
+import type { Store } from "../../store/mod.ts";
+import { backupFiles } from "./backup.ts";
+import type { StorageApi } from "./client.ts";
+import { previousFilesManifest } from "./latest.ts";
+import { type BucketFilter, readStorageRows } from "./rows.ts";
+
+/** Options for {@link filesPhase}. */
+export interface FilesPhaseOptions {
+  api: StorageApi;
+  store: Store;
+  /** Only these buckets (default all). */
+  buckets?: BucketFilter;
+  concurrency?: number;
+  onFile?: (bytesRead: number) => void;
+}
+
+/** The `files` option of an export: backs up the files of the export's snapshot. */
+export function filesPhase(opts: FilesPhaseOptions): (tx: Tx, ctx: { seal: SealConfig; signal: AbortSignal }) => Promise<FilesSection> {
+  return async (tx, ctx) => {
+    const rows = await readStorageRows(tx, opts.buckets ?? null);
+    const previous = await previousFilesManifest(opts.store, await blobNamespace(ctx.seal.compression, ctx.seal.recipients));
+    return backupFiles(rows, {
+      api: opts.api,
+      store: opts.store,
+      seal: ctx.seal,
+      previous,
+      concurrency: opts.concurrency,
+      signal: ctx.signal,
+      onFile: opts.onFile,
+    });
+  };
+}
