@@ -3,7 +3,7 @@
 # Ceph RADOS Gateway for S3, Supabase's Storage server, and the edge functions served by Deno
 # behind a small gateway. Every process is recorded by PID and stopped by PID.
 #
-# Usage: scripts/stack.sh start [--no-s3] [--no-functions] | stop | status | env | install | db-stop | db-start
+# Usage: scripts/stack.sh start [--no-s3] [--no-functions] [--no-seed] | stop | status | env | install | db-stop | db-start
 #
 # Settings (environment): LIFEBOAT_STACK_DIR (default ./.lifeboat), LIFEBOAT_DB_PORT (54322),
 # LIFEBOAT_API_PORT (54321), LIFEBOAT_S3_PORT (54330), LIFEBOAT_FN_PORT_BASE (54340),
@@ -178,12 +178,14 @@ wait_http() {
 # --- commands ---------------------------------------------------------------------------------
 
 cmd_start() {
-  local with_s3=1 with_fn=1
+  local with_s3=1 with_fn=1 with_seed=1
   for a in "$@"; do
     case "$a" in
       --no-s3) with_s3=0 ;;
       --no-functions) with_fn=0 ;;
-      *) die "unknown option '$a' (try: start [--no-s3] [--no-functions])" ;;
+      # An empty project (no demo app, no demo files): a restore target.
+      --no-seed) with_seed=0 ;;
+      *) die "unknown option '$a' (try: start [--no-s3] [--no-functions] [--no-seed])" ;;
     esac
   done
   mkdir -p "$PIDS" "$LOGS"
@@ -195,13 +197,13 @@ cmd_start() {
   db_migrate
   # Storage migrates its schema before the seed, which has policies on storage.objects.
   storage_start
-  db_seed
+  if [ "$with_seed" = 1 ]; then db_seed; fi
   if [ "$with_s3" = 1 ]; then s3_start; fi
   write_env
   if [ "$with_fn" = 1 ]; then
     functions_stop
     functions_start
-    seed_files
+    if [ "$with_seed" = 1 ]; then seed_files; fi
   fi
   say "ready: database $(owner_url | sed 's/:postgres@/:***@/'), API http://127.0.0.1:$API_PORT"
   say "environment for tools: $STACK_DIR/stack.env"

@@ -30,3 +30,4 @@ export { type BlobSweepReport, DEFAULT_BLOB_GRACE_MS, sweepBlobs } from "./sweep
 export { runPool } from "./pool.ts";
 export { previousFilesManifest, recordFilesManifest } from "./latest.ts";
 export { filesPhase, type FilesPhaseOptions } from "./phase.ts";
+export { checkFiles } from "./checks.ts";
