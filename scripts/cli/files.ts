@@ -14,6 +14,7 @@ import {
 import type { Manifest } from "../../supabase/functions/_shared/format/manifest.ts";
 import type { Store } from "../../supabase/functions/_shared/store/mod.ts";
 import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
+import { readManifest } from "../../supabase/functions/_shared/verify/locate.ts";
 
 /** Opens a project's Storage and checks its key (before any work); an Error that says what to pass. */
 export async function openStorage(url: string | undefined, key: string | undefined, what: string): Promise<StorageApi> {
@@ -78,3 +79,54 @@ export async function restoreBackupFiles(o: CliFilesRestore): Promise<{ report: 
 }
 
 export { FilesConflictError };
+
+/** What the files part of a drill found. */
+export interface FilesDrill {
+  passed: boolean;
+  scratchBucket: string;
+  files: number;
+  bytes: number;
+  /** Files in the backup (the drill may check a sample). */
+  total: number;
+  removed: boolean;
+  error?: string;
+  line: string;
+}
+
+/**
+ * The files part of `lifeboat drill`: restores the backup's files (all, a random sample, or as
+ * many as fit in `budgetSeconds`) into a new scratch bucket, each checked by sha256 as the
+ * project serves it, then removes the bucket.
+ */
+export async function drillFiles(
+  api: StorageApi,
+  store: Store,
+  backupId: string,
+  identities: string[] | null,
+  sample?: number,
+  budgetSeconds?: number,
+): Promise<FilesDrill> {
+  const scratch = `lifeboat-drill-${crypto.randomUUID().slice(0, 8)}`;
+  const out: FilesDrill = { passed: false, scratchBucket: scratch, files: 0, bytes: 0, total: 0, removed: false, line: "" };
+  try {
+    const manifest = await readManifest(store, backupId);
+    if (!manifest.files) throw new Error(`backup ${backupId} holds no Storage files (it was taken without --files)`);
+    out.total = manifest.files.objects.length;
+    const { report } = await restoreBackupFiles({
+      manifest, store, identities, api, select: {}, dryRun: false, clean: false, intoBucket: scratch, sample,
+      budgetMs: budgetSeconds === undefined ? undefined : budgetSeconds * 1000,
+    });
+    out.files = report.verified;
+    out.bytes = report.verifiedBytes;
+    out.passed = report.verified > 0 || out.total === 0;
+  } catch (err) {
+    out.error = (err as Error).message;
+  } finally {
+    out.removed = await api.removeBucket(scratch).then(() => true, () => false);
+  }
+  const d = (n: number) => formatBytes(n, { base: 1000 });
+  out.line = out.error
+    ? `FILES DRILL FAILED: ${out.error}; scratch bucket ${scratch} ${out.removed ? "removed" : "NOT removed"}`
+    : `files: ${out.files} of ${out.total} file(s) restored into scratch bucket ${scratch} and verified by sha256 (${d(out.bytes)}); bucket ${out.removed ? "removed" : "NOT removed"}`;
+  return out;
+}
