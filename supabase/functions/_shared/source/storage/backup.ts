@@ -182,7 +182,19 @@ export async function backupFiles(
     opts.onFile?.(size);
   };
 
-  await runPool(rows.objects, opts.concurrency ?? DEFAULT_FILE_CONCURRENCY, one);
+  // A file whose read breaks off (Storage restarting, a reset connection) is read again from
+  // the start: up to 4 attempts over ~15 s, on top of the client's own retries of requests.
+  const withRetry = async (row: ObjectRow) => {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await one(row);
+      } catch (err) {
+        if (opts.signal?.aborted || attempt >= 4) throw err;
+        await new Promise((r) => setTimeout(r, 1000 * 2 ** (attempt - 1)));
+      }
+    }
+  };
+  await runPool(rows.objects, opts.concurrency ?? DEFAULT_FILE_CONCURRENCY, withRetry);
   const order = (a: { bucket: string; name: string }, b: { bucket: string; name: string }) =>
     a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
   objects.sort(order);

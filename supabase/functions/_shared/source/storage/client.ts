@@ -124,7 +124,10 @@ export class StorageApi {
   async probe(): Promise<void> {
     const res = await this.#fetch("GET", "/bucket", {});
     const text = await res.text();
-    if (res.status === 401 || res.status === 403) {
+    // Storage answers a bad JWT with HTTP 400 and {"statusCode":"403","error":"Unauthorized"}.
+    const refused = res.status === 401 || res.status === 403 ||
+      (res.status === 400 && /"statusCode":"40[13]"|Unauthorized|AccessDenied|Invalid JWT|JWS/i.test(text));
+    if (refused) {
       throw new StorageKeyError(
         `Storage at ${this.describe()} refused the key (HTTP ${res.status}): pass the project's secret key (sb_secret_… or service_role), not the publishable/anon key`,
       );

@@ -26,7 +26,7 @@ export {
   selectFiles,
 } from "./restore.ts";
 export { type FilesVerifyReport, verifyFiles } from "./verify.ts";
-export { type BlobSweepReport, DEFAULT_BLOB_GRACE_MS, sweepBlobs } from "./sweep.ts";
+export { type BlobReferences, type BlobSweepReport, DEFAULT_BLOB_GRACE_MS, sweepBlobs } from "./sweep.ts";
 export { runPool } from "./pool.ts";
 export { previousFilesManifest, recordFilesManifest } from "./latest.ts";
 export { filesPhase, type FilesPhaseOptions } from "./phase.ts";

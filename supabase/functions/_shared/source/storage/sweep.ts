@@ -5,7 +5,7 @@
  * reuses are those of the previous backup, which retention always keeps (never the newest).
  * @module
  */
-import { BLOBS_PREFIX, type Manifest } from "../../format/manifest.ts";
+import { BLOBS_PREFIX } from "../../format/manifest.ts";
 import type { Store } from "../../store/mod.ts";
 
 /** Default grace period: 24 hours, longer than any backup run. */
@@ -20,10 +20,15 @@ export interface BlobSweepReport {
   young: number;
 }
 
+/** What the sweep reads of a kept manifest: the blobs its files name. */
+export interface BlobReferences {
+  files?: { objects: { blob: string }[] };
+}
+
 /** Deletes the blobs under `files/` that no manifest of `kept` references and that are older than `graceMs`. */
 export async function sweepBlobs(
   store: Store,
-  kept: Manifest[],
+  kept: BlobReferences[],
   opts: { now?: Date; graceMs?: number } = {},
 ): Promise<BlobSweepReport> {
   const referenced = new Set<string>();
