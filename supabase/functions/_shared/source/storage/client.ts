@@ -85,6 +85,24 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     }, { once: true });
   });
 
+/**
+ * Which kind of key this is: "service" for `sb_secret_…` and service_role JWTs,
+ * "publishable" for `sb_publishable_…`, else the JWT's role (e.g. "anon"). Anything else is
+ * taken for a service key and left to Storage to judge.
+ */
+export function keyRole(key: string): string {
+  if (key.startsWith("sb_publishable_")) return "publishable";
+  if (key.startsWith("sb_")) return "service";
+  const parts = key.split(".");
+  if (parts.length !== 3) return "service";
+  try {
+    const payload = JSON.parse(atob(parts[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return payload.role === "service_role" ? "service" : String(payload.role ?? "unknown");
+  } catch {
+    return "service";
+  }
+}
+
 /** A project's Storage API, as the service role. */
 export class StorageApi {
   readonly base: string;
@@ -122,6 +140,13 @@ export class StorageApi {
    * Throws {@link StorageKeyError} when the key is refused or is not the service key.
    */
   async probe(): Promise<void> {
+    const role = keyRole(this.#key);
+    if (role !== "service") {
+      throw new StorageKeyError(
+        `the Storage key is ${role === "publishable" ? "a publishable key" : `a JWT for role '${role}'`}, which sees only what RLS lets it: ` +
+          "pass the project's secret key (sb_secret_… or the service_role key)",
+      );
+    }
     const res = await this.#fetch("GET", "/bucket", {});
     const text = await res.text();
     // Storage answers a bad JWT with HTTP 400 and {"statusCode":"403","error":"Unauthorized"}.

@@ -8,7 +8,7 @@ import type { SealConfig } from "../../export/part_writer.ts";
 import { blobNamespace, type FilesSection } from "../../format/manifest.ts";
 import type { Store } from "../../store/mod.ts";
 import { backupFiles } from "./backup.ts";
-import type { StorageApi } from "./client.ts";
+import { type StorageApi, StorageKeyError } from "./client.ts";
 import { previousFilesManifest } from "./latest.ts";
 import { type BucketFilter, readStorageRows } from "./rows.ts";
 
@@ -26,6 +26,14 @@ export interface FilesPhaseOptions {
 export function filesPhase(opts: FilesPhaseOptions): (tx: Tx, ctx: { seal: SealConfig; signal: AbortSignal }) => Promise<FilesSection> {
   return async (tx, ctx) => {
     const rows = await readStorageRows(tx, opts.buckets ?? null);
+    // A key that does not see every bucket would make hidden files look deleted.
+    const visible = await opts.api.buckets();
+    const hidden = rows.buckets.filter((b) => !visible.has(b.id)).map((b) => b.id);
+    if (hidden.length > 0) {
+      throw new StorageKeyError(
+        `the Storage key does not see the bucket(s) ${hidden.join(", ")} of storage.buckets: pass the project's secret key (service role)`,
+      );
+    }
     const previous = await previousFilesManifest(opts.store, await blobNamespace(ctx.seal.compression, ctx.seal.recipients));
     return backupFiles(rows, {
       api: opts.api,
