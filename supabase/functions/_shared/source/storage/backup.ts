@@ -82,10 +82,9 @@ export async function backupFiles(
     if (knownBlobs.has(key)) return;
     let p = pending.get(key);
     if (!p) {
-      p = (async () => {
-        if (await opts.store.head(key, { signal: opts.signal })) return;
-        await write();
-      })();
+      // No HEAD first: a put of a content-addressed key is idempotent, and one request per
+      // new file is cheaper than two (a rewrite also refreshes the blob's age for the sweep).
+      p = write();
       pending.set(key, p);
     }
     await p;
