@@ -24,16 +24,8 @@ export function sha256Of(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** Reads a stream to its end, returning only its sha256 and size. */
-export async function hashOnly(body: ReadableStream<Uint8Array>): Promise<{ sha256: string; size: number }> {
-  const h = createHash("sha256");
-  let size = 0;
-  for await (const chunk of body) {
-    h.update(chunk);
-    size += chunk.byteLength;
-  }
-  return { sha256: h.digest("hex"), size };
-}
+/** Reads a stream to its end, returning only its sha256 and size (verify's streaming hash). */
+export { hashStream as hashOnly } from "../../verify/hash.ts";
 
 /** Reads a stream into memory, refusing more than `limit` bytes (returns null then, the stream cancelled). */
 export async function readAtMost(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array | null> {
