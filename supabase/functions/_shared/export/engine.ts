@@ -43,6 +43,12 @@ export interface ExportedObject extends StoredObjectEntry {
   storeKey: string;
 }
 
+/** The two steps of a files phase (see {@link ExportOptions.files}). */
+export interface FilesPhase {
+  rows(tx: Tx): Promise<unknown>;
+  copy(rows: unknown, ctx: { seal: SealConfig; signal: AbortSignal }): Promise<FilesSection>;
+}
+
 /** Options for {@link exportBackup}. */
 export interface ExportOptions {
   /** A client whose pool allows `concurrency + 2` connections (see {@link poolSizeFor}). */
@@ -81,11 +87,12 @@ export interface ExportOptions {
   /** Called for every stored object, in completion order. */
   onObject?: (o: ExportedObject) => void | Promise<void>;
   /**
-   * The files phase (source/storage/): called inside the backup's snapshot after the tables,
-   * with the transaction (to read the snapshot's `storage.objects` rows); its section goes
-   * into the manifest as `files`.
+   * The files phase (source/storage/): `rows` reads the snapshot's `storage.objects` rows
+   * inside the backup's transaction; `copy` stores the files after it has ended (so the
+   * tables' locks are not held while files are read); its section goes into the manifest as
+   * `files`.
    */
-  files?: (tx: Tx, ctx: { seal: SealConfig; signal: AbortSignal }) => Promise<FilesSection>;
+  files?: FilesPhase;
   /** Delete the objects already stored when the export fails (default true). */
   cleanupOnFailure?: boolean;
 }
@@ -151,7 +158,8 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
   };
 
   try {
-    const manifest = await opts.sql.begin(TX_MODE, async (tx) => {
+    let fileRows: unknown;
+    const built = await opts.sql.begin(TX_MODE, async (tx) => {
       const snap = await exportSnapshot(tx, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
       const server = await readServerInfo(tx);
       const scripts = await readSchemaScripts(tx, selection);
@@ -181,10 +189,10 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
       progress.phase("finishing");
       await storeScript("post-data");
       await storeScript("finalize");
-      const files = opts.files ? await opts.files(tx, { seal, signal }) : undefined;
+      fileRows = opts.files ? await opts.files.rows(tx) : undefined;
       const lsnEnd = await currentLsn(tx);
 
-      const built = manifestFromParts(
+      return manifestFromParts(
         {
           id,
           label: opts.label ?? null,
@@ -204,8 +212,10 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
         },
         parts,
       );
-      return files ? { ...built, files } : built;
     });
+    const manifest = opts.files
+      ? { ...built, files: await opts.files.copy(fileRows, { seal, signal }), finishedAt: new Date().toISOString() }
+      : built;
 
     // Last, and only after every other object is confirmed: this marks the backup complete.
     const body = new TextEncoder().encode(JSON.stringify(manifest, null, 2) + "\n");

@@ -14,7 +14,7 @@
  */
 export { encodeName, StorageApi, StorageApiError, type StorageApiConfig, storageBaseUrl, StorageKeyError } from "./client.ts";
 export type { BucketSettings, Download, UploadOptions } from "./client.ts";
-export { type BucketFilter, type ObjectRow, readStorageRows } from "./rows.ts";
+export { type BucketFilter, type ObjectRow, readStorageRows, type StorageRows } from "./rows.ts";
 export { backupFiles, DEFAULT_FILE_CONCURRENCY, DEFAULT_SMALL_FILE_BYTES, type FilesBackupOptions } from "./backup.ts";
 export {
   FileMismatchError,

@@ -20,6 +20,12 @@ export interface ObjectRow {
   version: string | null;
 }
 
+/** A snapshot's buckets and files. */
+export interface StorageRows {
+  buckets: BucketEntry[];
+  objects: ObjectRow[];
+}
+
 /** Only these buckets (null: all). */
 export type BucketFilter = string[] | null;
 
@@ -27,7 +33,7 @@ export type BucketFilter = string[] | null;
 export async function readStorageRows(
   tx: Sql | Tx,
   buckets: BucketFilter = null,
-): Promise<{ buckets: BucketEntry[]; objects: ObjectRow[] }> {
+): Promise<StorageRows> {
   const only = buckets ?? [];
   const b = await tx`
     select id, name, public, file_size_limit, allowed_mime_types
