@@ -29,18 +29,22 @@ target() {
   LIFEBOAT_FN_PORT_BASE="$(shift_port "${LIFEBOAT_FN_PORT_BASE:-54340}")" LIFEBOAT_STORAGE_PORT="$(shift_port "${LIFEBOAT_STORAGE_PORT:-54350}")" \
   bash "$ROOT/scripts/stack.sh" "$@"
 }
-TARGET_URL="http://127.0.0.1:$(shift_port "${LIFEBOAT_API_PORT:-54321}")"
+# Both Storage servers are called directly with their service_role JWTs: the local gateway (a
+# Deno fetch proxy standing in for Kong) would be the bottleneck of both sides.
+export LIFEBOAT_STORAGE_DIRECT=1
+export LIFEBOAT_STORAGE_URL="http://127.0.0.1:$LIFEBOAT_STORAGE_PORT" LIFEBOAT_STORAGE_KEY="$SUPABASE_SERVICE_ROLE_KEY"
+TARGET_URL="http://127.0.0.1:$(shift_port "${LIFEBOAT_STORAGE_PORT:-54350}")"
 
 echo "bench: Storage servers with a 2 GiB file limit" >&2
 bash "$ROOT/scripts/stack.sh" storage-stop >/dev/null 2>&1; bash "$ROOT/scripts/stack.sh" storage-start >/dev/null 2>&1
 target status >/dev/null 2>&1 || target start --no-s3 --no-seed >/dev/null 2>&1
 target storage-stop >/dev/null 2>&1; target storage-start >/dev/null 2>&1
-TARGET_KEY=$(set -a; . "${LIFEBOAT_TARGET_STACK_DIR:-$ROOT/.lifeboat-target}/stack.env"; printf '%s' "$SUPABASE_SECRET_KEYS" | sed -E 's/.*"default":"([^"]+)".*/\1/')
+TARGET_KEY=$(set -a; . "${LIFEBOAT_TARGET_STACK_DIR:-$ROOT/.lifeboat-target}/stack.env"; printf '%s' "$SUPABASE_SERVICE_ROLE_KEY")
 tool() { "$DENO" run -A "$ROOT/bench/storage/tool.ts" "$@"; }
 cleanup() {
   tool drop "$TARGET_URL" "$TARGET_KEY" bench-small bench-big plain-small plain-big >/dev/null 2>&1 || true
   # The source's bench buckets go too (set KEEP_FILES=1 to keep them for the next run).
-  [ "${KEEP_FILES:-0}" = 1 ] || tool drop "$LIFEBOAT_STORAGE_URL" "$(printf '%s' "$SUPABASE_SECRET_KEYS" | sed -E 's/.*"default":"([^"]+)".*/\1/')" bench-small bench-big >/dev/null 2>&1 || true
+  [ "${KEEP_FILES:-0}" = 1 ] || tool drop "$LIFEBOAT_STORAGE_URL" "$SUPABASE_SERVICE_ROLE_KEY" bench-small bench-big >/dev/null 2>&1 || true
   tool empty "$PLAIN" >/dev/null 2>&1 || true
   tool empty "$LB" >/dev/null 2>&1 || true
   rm -rf "$WORK"

@@ -17,7 +17,11 @@ import { runPool, StorageApi } from "../../supabase/functions/_shared/source/sto
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
 
 const env = (n: string) => Deno.env.get(n) ?? (() => { throw new Error(`${n} is not set`); })();
-const sourceApi = () => new StorageApi({ url: env("LIFEBOAT_STORAGE_URL"), key: JSON.parse(env("SUPABASE_SECRET_KEYS")).default });
+// The Storage servers directly (LIFEBOAT_STORAGE_DIRECT=1, service_role JWT), as the CLI
+// runs in this benchmark: the local gateway is a development stand-in for Kong.
+const direct = Deno.env.get("LIFEBOAT_STORAGE_DIRECT") === "1";
+const sourceApi = () =>
+  new StorageApi({ url: env("LIFEBOAT_STORAGE_URL"), key: direct ? env("SUPABASE_SERVICE_ROLE_KEY") : JSON.parse(env("SUPABASE_SECRET_KEYS")).default, direct });
 const POOL = 8;
 
 function randomStream(total: number): ReadableStream<Uint8Array> {
@@ -72,7 +76,7 @@ async function plainBackup(spec: string): Promise<void> {
 }
 
 async function plainRestore(spec: string, url: string, key: string): Promise<void> {
-  const api = new StorageApi({ url, key });
+  const api = new StorageApi({ url, key, direct });
   const store = openStore(spec);
   const have = await api.buckets();
   for (const b of ["plain-small", "plain-big"]) {
@@ -96,7 +100,7 @@ else if (cmd === "empty") {
   for await (const o of store.list("")) keys.push(o.key);
   await runPool(keys, 16, (k) => store.delete(k));
 } else if (cmd === "drop") {
-  const api = new StorageApi({ url: args[0], key: args[1] });
+  const api = new StorageApi({ url: args[0], key: args[1], direct });
   for (const b of args.slice(2)) await api.removeBucket(b).catch(() => {});
 } else {
   console.error("usage: tool.ts generate N SIZE BIG_MB | plain-backup STORE | plain-restore STORE URL KEY | empty STORE | drop URL KEY BUCKET...");

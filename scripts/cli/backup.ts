@@ -339,7 +339,7 @@ export async function run(argv: string[]): Promise<number> {
   if (a.files) {
     if (!a.files.url) return fail(2, "--files: no project URL: pass --storage-url or set LIFEBOAT_STORAGE_URL / SUPABASE_URL");
     try {
-      api = new StorageApi({ url: a.files.url, key: a.files.key });
+      api = new StorageApi({ url: a.files.url, key: a.files.key, direct: Deno.env.get("LIFEBOAT_STORAGE_DIRECT") === "1" });
       await api.probe();
     } catch (err) {
       if (err instanceof StorageKeyError) return fail(2, `storage: ${err.message}`);

@@ -20,7 +20,7 @@ import { readManifest } from "../../supabase/functions/_shared/verify/locate.ts"
 export async function openStorage(url: string | undefined, key: string | undefined, what: string): Promise<StorageApi> {
   if (!url) throw new Error(`${what}: no project URL`);
   try {
-    const api = new StorageApi({ url, key: key ?? "" });
+    const api = new StorageApi({ url, key: key ?? "", direct: Deno.env.get("LIFEBOAT_STORAGE_DIRECT") === "1" });
     await api.probe();
     return api;
   } catch (err) {

@@ -31,6 +31,12 @@ export interface StorageApiConfig {
   url: string;
   /** The project's secret key (`sb_secret_…`) or legacy service_role JWT. */
   key: string;
+  /**
+   * The URL is a Storage server reached without the project's gateway (its routes at the
+   * root, e.g. a local server in a benchmark): used as it is. Needs a service_role JWT.
+   * The CLI sets it from `LIFEBOAT_STORAGE_DIRECT=1`.
+   */
+  direct?: boolean;
   /** Attempts for a request that meets a server that is away (default 8, ~30 s in all). */
   attempts?: number;
 }
@@ -116,7 +122,7 @@ export class StorageApi {
         "no Storage key: pass the project's secret key (sb_secret_… or the service_role key) with --storage-key or LIFEBOAT_STORAGE_KEY",
       );
     }
-    this.base = storageBaseUrl(config.url);
+    this.base = config.direct ? config.url.trim().replace(/\/+$/, "") : storageBaseUrl(config.url);
     this.#key = config.key.trim();
     this.#attempts = config.attempts ?? 8;
     this.client = new StorageClient(this.base, this.#headers());
