@@ -1,8 +1,8 @@
 /**
  * The files checks of `lifeboat verify` (one {@link Check} shape, as every other check):
  * `file_blobs` (every blob decrypts to the manifest's size and sha256) and
- * `files_completeness` (every file of the source's `storage.objects` that existed when the
- * backup started is in it, or skipped with a reason).
+ * `files_completeness` (every file of the source's `storage.objects`, in the buckets the
+ * backup covers, that existed when the backup started is in it, or skipped with a reason).
  * @module
  */
 import { type Check, check } from "../../checks.ts";
@@ -27,9 +27,12 @@ export async function checkFiles(
   let sourceNames: string[] | undefined;
   if (source) {
     try {
+      // Only the buckets the backup covers (a backup may be limited with --bucket).
+      const buckets = m.files.buckets.map((b) => b.id);
       const rows = await source<{ n: string }[]>`
         select bucket_id || '/' || name as n from storage.objects
-         where name is not null and created_at <= ${m.startedAt}::timestamptz`;
+         where name is not null and created_at <= ${m.startedAt}::timestamptz
+           and bucket_id = any(${buckets}::text[])`;
       sourceNames = rows.map((r) => r.n);
     } catch {
       sourceNames = undefined; // no storage schema, or no right to read it
