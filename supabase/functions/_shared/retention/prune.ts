@@ -7,7 +7,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import { backupPrefix, isBackupId, MANIFEST_KEY } from "../format/manifest.ts";
+import { backupPrefix, BLOBS_PREFIX, isBackupId, MANIFEST_KEY } from "../format/manifest.ts";
 import { type Store, StoreError } from "../store/mod.ts";
 import { type BlobReferences, type BlobSweepReport, sweepBlobs } from "../source/storage/sweep.ts";
 
@@ -88,6 +88,14 @@ export async function applyRetention(
  * period). A kept backup whose manifest cannot be read stops the sweep: its blobs are unknown.
  */
 async function sweepUnreferencedBlobs(store: Store, keptIds: string[], now: Date, graceMs?: number): Promise<BlobSweepReport | undefined> {
+  // A store without file blobs (no backup with --files) costs one listing request, not a read
+  // of every kept manifest.
+  let anyBlob = false;
+  for await (const _ of store.list(BLOBS_PREFIX)) {
+    anyBlob = true;
+    break;
+  }
+  if (!anyBlob) return undefined;
   const kept: BlobReferences[] = [];
   for (const id of keptIds) {
     if (!isBackupId(id)) continue;
