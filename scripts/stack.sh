@@ -3,7 +3,7 @@
 # Ceph RADOS Gateway for S3, Supabase's Storage server, and the edge functions served by Deno
 # behind a small gateway. Every process is recorded by PID and stopped by PID.
 #
-# Usage: scripts/stack.sh start [--no-s3] [--no-functions] [--no-seed] | stop | status | env | install | db-stop | db-start
+# Usage: scripts/stack.sh start [--no-s3] [--no-functions] [--no-seed] | stop | status | env | install | db-stop | db-start | storage-stop | storage-start
 #
 # Settings (environment): LIFEBOAT_STACK_DIR (default ./.lifeboat), LIFEBOAT_DB_PORT (54322),
 # LIFEBOAT_API_PORT (54321), LIFEBOAT_S3_PORT (54330), LIFEBOAT_FN_PORT_BASE (54340),
@@ -254,6 +254,9 @@ main() {
     # Stop or start only PostgreSQL (outage drills and tests), leaving everything else up.
     db-stop) stop_daemon postgres INT ;;
     db-start) pg_start ;;
+    # Stop or start only the Storage server (tests of a backup across a Storage restart).
+    storage-stop) storage_stop ;;
+    storage-start) storage_start ;;
     *) die "usage: scripts/stack.sh start [--no-s3] [--no-functions] [--no-seed] | stop | status | env | install" ;;
   esac
 }

@@ -30,17 +30,19 @@ done
 
 TARGET_DIR="${LIFEBOAT_TARGET_STACK_DIR:-$ROOT/.lifeboat-target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+# The target's ports, exported so the tests (tests/support/target_project.ts) find the same one.
+export LIFEBOAT_TARGET_DB_PORT="${LIFEBOAT_TARGET_DB_PORT:-54422}" LIFEBOAT_TARGET_API_PORT="${LIFEBOAT_TARGET_API_PORT:-54421}" \
+  LIFEBOAT_TARGET_FN_PORT_BASE="${LIFEBOAT_TARGET_FN_PORT_BASE:-54440}" LIFEBOAT_TARGET_STORAGE_PORT="${LIFEBOAT_TARGET_STORAGE_PORT:-54450}"
 # scripts/stack.sh for the target project, on its own ports and state directory.
 target_stack() {
-  env LIFEBOAT_STACK_DIR="$TARGET_DIR" LIFEBOAT_DB_PORT="${LIFEBOAT_TARGET_DB_PORT:-54422}" \
-    LIFEBOAT_API_PORT="${LIFEBOAT_TARGET_API_PORT:-54421}" LIFEBOAT_FN_PORT_BASE="${LIFEBOAT_TARGET_FN_PORT_BASE:-54440}" \
-    LIFEBOAT_STORAGE_PORT="${LIFEBOAT_TARGET_STORAGE_PORT:-54450}" bash scripts/stack.sh "$@"
+  env LIFEBOAT_STACK_DIR="$TARGET_DIR" LIFEBOAT_DB_PORT="$LIFEBOAT_TARGET_DB_PORT" LIFEBOAT_API_PORT="$LIFEBOAT_TARGET_API_PORT" \
+    LIFEBOAT_FN_PORT_BASE="$LIFEBOAT_TARGET_FN_PORT_BASE" LIFEBOAT_STORAGE_PORT="$LIFEBOAT_TARGET_STORAGE_PORT" bash scripts/stack.sh "$@"
 }
 # Whether the chosen tests restore into a second project.
 wants_target() {
   [ ${#filters[@]} -eq 0 ] && return 0
   local f
-  for f in "${filters[@]}"; do case "$f" in *restore_project*) return 0 ;; esac; done
+  for f in "${filters[@]}"; do case "$f" in *restore_project* | *storage_files*) return 0 ;; esac; done
   return 1
 }
 

@@ -25,6 +25,7 @@ import { type Compression, COMPRESSIONS, newBackupId } from "../../supabase/func
 import { countOption, parseCommand, usageError } from "./common.ts";
 import { largeObjectsWarning } from "../../supabase/functions/_shared/export/large_objects.ts";
 import { importSigningKey, looksLikeSigningKey } from "../../supabase/functions/_shared/format/signature.ts";
+import { filesPhase, recordFilesManifest, StorageApi, StorageKeyError } from "../../supabase/functions/_shared/source/storage/mod.ts";
 import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
 
 const USAGE = `usage: lifeboat backup --store <dir|file://…|s3://bucket/prefix> --recipient age1… [options]
@@ -60,6 +61,14 @@ options:
   --label TEXT             a label recorded in the manifest and the run
   --concurrency N          tables exported at once (default 2)
   --part-size MiB          plain (COPY text) bytes per data part (default 8)
+  --files                  also back up the Storage files (every object of storage.objects, read
+                           through the Storage API; content-addressed blobs, incremental)
+  --storage-url URL        the project URL for --files (default: $LIFEBOAT_STORAGE_URL, then
+                           $SUPABASE_URL)
+  --storage-key KEY        the project's secret key for --files (default: $LIFEBOAT_STORAGE_KEY,
+                           then the default of $SUPABASE_SECRET_KEYS, then $SUPABASE_SERVICE_ROLE_KEY)
+  --bucket ID              only the files of this bucket (repeatable; with --files)
+  --files-concurrency N    files read at once (default 8)
   --json                   JSON lines on stdout instead of a progress bar
   -h, --help               this help
 
@@ -82,6 +91,15 @@ interface Args {
   concurrency: number;
   partBytes: number;
   json: boolean;
+  files: FilesArgs | null;
+}
+
+/** Where the files come from (--files). */
+interface FilesArgs {
+  url: string;
+  key: string;
+  buckets: string[] | null;
+  concurrency: number;
 }
 
 const OPTIONS = {
@@ -104,6 +122,11 @@ const OPTIONS = {
   concurrency: { type: "string" },
   "part-size": { type: "string" },
   json: { type: "boolean" },
+  files: { type: "boolean" },
+  "storage-url": { type: "string" },
+  "storage-key": { type: "string" },
+  bucket: { type: "string", multiple: true },
+  "files-concurrency": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -206,7 +229,29 @@ function parse(argv: string[]): Args | number {
     concurrency: positiveInt("concurrency", v.concurrency, 2, 32),
     partBytes: positiveInt("part-size", v["part-size"], 8, 4096) * 1024 * 1024,
     json: Boolean(v.json),
+    files: v.files
+      ? {
+        url: v["storage-url"] ?? Deno.env.get("LIFEBOAT_STORAGE_URL") ?? Deno.env.get("SUPABASE_URL") ?? "",
+        key: v["storage-key"] ?? storageKeyFromEnv(),
+        buckets: v.bucket?.length ? v.bucket : null,
+        concurrency: positiveInt("files-concurrency", v["files-concurrency"], 8, 64),
+      }
+      : null,
   };
+}
+
+/** The project's secret key from the environment: LIFEBOAT_STORAGE_KEY, SUPABASE_SECRET_KEYS, SUPABASE_SERVICE_ROLE_KEY. */
+export function storageKeyFromEnv(): string {
+  const direct = Deno.env.get("LIFEBOAT_STORAGE_KEY");
+  if (direct) return direct;
+  const keys = Deno.env.get("SUPABASE_SECRET_KEYS");
+  if (keys) {
+    try {
+      const k = JSON.parse(keys)?.default;
+      if (typeof k === "string" && k) return k;
+    } catch { /* not JSON: fall through */ }
+  }
+  return Deno.env.get("SUPABASE_SERVICE_ROLE_KEY") ?? "";
 }
 
 /** The --compression value (undefined: the policy's default). */
@@ -344,6 +389,19 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return fail(2, (err as Error).message);
   }
+  // The Storage key is checked before any work (a wrong key must not cost a database export).
+  let api: StorageApi | null = null;
+  if (a.files) {
+    if (!a.files.url) return fail(2, "--files: no project URL: pass --storage-url or set LIFEBOAT_STORAGE_URL / SUPABASE_URL");
+    try {
+      api = new StorageApi({ url: a.files.url, key: a.files.key, direct: Deno.env.get("LIFEBOAT_STORAGE_DIRECT") === "1" });
+      await api.probe();
+    } catch (err) {
+      if (err instanceof StorageKeyError) return fail(2, `storage: ${err.message}`);
+      return fail(2, `storage: ${(err as Error).message}`);
+    }
+  }
+
   const id = newBackupId();
   let store: Store;
   try {
@@ -394,7 +452,9 @@ export async function run(argv: string[]): Promise<number> {
       partBytes: a.partBytes,
       signal: ac.signal,
       onProgress: (p) => render(p),
+      files: api && a.files ? filesPhase({ api, store, buckets: a.files.buckets, concurrency: a.files.concurrency }) : undefined,
     });
+    if (result.manifest.files) await recordFilesManifest(store, result.manifest);
     const m = result.manifest;
     const totals = result.totals;
     render(result.progress, true);
@@ -402,7 +462,10 @@ export async function run(argv: string[]): Promise<number> {
     const secs = result.progress.elapsedMs / 1000;
     if (a.json) {
       if (m.largeObjectsNotExported) say("warning", { largeObjects: m.largeObjectsNotExported, message: largeObjectsWarning(m.largeObjectsNotExported) });
-      say("done", { id, runId: result.runId, manifestKey: result.manifestKey, tables: m.tables.length, ...totals, storedBytes: stored, seconds: secs });
+      say("done", {
+        id, runId: result.runId, manifestKey: result.manifestKey, tables: m.tables.length, ...totals, storedBytes: stored, seconds: secs,
+        ...(m.files ? { files: m.files.objects.length, fileBytesRead: m.files.bytesRead, filesReused: m.files.reused, filesSkipped: m.files.skipped } : {}),
+      });
     } else {
       if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
       console.log(
@@ -412,6 +475,14 @@ export async function run(argv: string[]): Promise<number> {
       );
       console.log(`manifest: ${a.store.replace(/\/+$/, "")}/${result.manifestKey}`);
       if (m.largeObjectsNotExported) console.log(`warning: ${largeObjectsWarning(m.largeObjectsNotExported)}`);
+      if (m.files) {
+        const f = m.files;
+        console.log(
+          `files: ${f.objects.length} in ${f.buckets.length} bucket(s), ${formatBytes(f.objects.reduce((n, o) => n + o.size, 0), DECIMAL)}; ` +
+            `${formatBytes(f.bytesRead, DECIMAL)} read, ${f.reused} unchanged since the previous backup` +
+            (f.skipped.length ? `; ${f.skipped.length} skipped (changed or deleted after the snapshot: see the manifest)` : ""),
+        );
+      }
       if (m.roles.passwordsNotExported.length) {
         console.log(`note: passwords are never exported; after a restore, reset them for: ${m.roles.passwordsNotExported.join(", ")}`);
       }

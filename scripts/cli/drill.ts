@@ -9,6 +9,9 @@ import { runDrill } from "../../supabase/functions/_shared/restore/drill.ts";
 import { progressSink } from "./restore_progress.ts";
 import { formatChecks } from "./checks.ts";
 import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
+import { drillFiles, openStorage } from "./files.ts";
+import { storageKeyFromEnv } from "./backup.ts";
+import type { StorageApi } from "../../supabase/functions/_shared/source/storage/mod.ts";
 
 const USAGE = `usage: lifeboat drill [<backup id> | <store>/<backup id>] [options]
 
@@ -22,6 +25,12 @@ ${TRUST_USAGE}
   --system NAME       recovery_time_objectives system to measure against (default database)
   --jobs N            parallel restore workers (default 2)
   --json              print the report as JSON
+  --files             also restore the backup's Storage files into a scratch bucket of the project,
+                      check each one's sha256 as Storage serves it, then remove the bucket
+  --storage-url URL   the project for --files (default $LIFEBOAT_STORAGE_URL, then $SUPABASE_URL)
+  --storage-key KEY   its secret key (default $LIFEBOAT_STORAGE_KEY, then $SUPABASE_SECRET_KEYS)
+  --files-sample N    only N files chosen at random
+  --files-budget SEC  stop starting new files after SEC seconds (a random sample within a budget)
 
 Exit status: 0 drill passed within the objective, 1 failed, 2 bad usage.`;
 
@@ -37,6 +46,11 @@ export async function run(args: string[]): Promise<number> {
     system: { type: "string" },
     jobs: { type: "string" },
     json: { type: "boolean", default: false },
+    files: { type: "boolean", default: false },
+    "storage-url": { type: "string" },
+    "storage-key": { type: "string" },
+    "files-sample": { type: "string" },
+    "files-budget": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   });
   if (typeof parsed === "number") return parsed;
@@ -53,6 +67,22 @@ export async function run(args: string[]): Promise<number> {
       if (!(await Deno.stat(v.assertions)).isDirectory) return bad(`--assertions '${v.assertions}' is not a directory`);
     } catch {
       return bad(`--assertions '${v.assertions}' does not exist`);
+    }
+  }
+  const sample = v["files-sample"] === undefined ? undefined : countOption(v["files-sample"], 1, 10_000_000);
+  const budget = v["files-budget"] === undefined ? undefined : countOption(v["files-budget"], 1, 86_400);
+  if (sample === null) return bad("--files-sample must be a whole number of files");
+  if (budget === null) return bad("--files-budget must be a whole number of seconds");
+  let storage: StorageApi | null = null;
+  if (v.files) {
+    try {
+      storage = await openStorage(
+        v["storage-url"] ?? Deno.env.get("LIFEBOAT_STORAGE_URL") ?? Deno.env.get("SUPABASE_URL"),
+        v["storage-key"] ?? storageKeyFromEnv(),
+        "--files",
+      );
+    } catch (err) {
+      return bad((err as Error).message);
     }
   }
   let opened;
@@ -72,7 +102,12 @@ export async function run(args: string[]): Promise<number> {
       onEvent: (e) => (e.event === "drill" ? sink({ event: "phase", phase: "check", detail: `${e.step} ${e.detail ?? ""}` }) : sink(e)),
     });
     sink.end();
-    if (v.json) console.log(JSON.stringify(report, null, 2));
+    let files: Awaited<ReturnType<typeof drillFiles>> | null = null;
+    if (storage && report.backupId) {
+      files = await drillFiles(storage, store, report.backupId, identities, trust, sample, budget);
+      if (!files.passed) report.passed = false;
+    }
+    if (v.json) console.log(JSON.stringify(files ? { ...report, files } : report, null, 2));
     else {
       console.log(`drill of backup ${report.backupId ?? "(none)"} in scratch database ${report.scratchDatabase}`);
       console.log(formatChecks(report.checks));
@@ -84,6 +119,7 @@ export async function run(args: string[]): Promise<number> {
       console.log(`\n${report.passed ? "DRILL PASSED" : "DRILL FAILED"}: RTO ${report.rtoSeconds.toFixed(1)} s${
         report.objectiveSeconds !== null ? ` (objective ${report.objectiveSeconds} s)` : ""}; scratch database ${
         report.dropped ? "dropped" : "NOT dropped"}${report.recordedId ? `; recorded as drill ${report.recordedId}` : ""}`);
+      if (files) console.log(files.line);
     }
     return report.passed ? 0 : 1;
   } finally {

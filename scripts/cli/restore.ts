@@ -24,8 +24,42 @@ function formatPlannedWrites(p: PlannedWrites): string {
   ].join("\n");
 }
 import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
+import { openStorage, restoreBackupFiles } from "./files.ts";
+import type { StorageApi } from "../../supabase/functions/_shared/source/storage/mod.ts";
+import { latestBackupId, readAuthenticManifest } from "../../supabase/functions/_shared/verify/locate.ts";
 
-const USAGE = `usage: lifeboat restore [<backup id> | <store>/<backup id> | <file.dump>] --target <db url> [options]
+/** `restore --storage-target` without `--target`: only the files of the backup. */
+async function restoreFilesOnly(
+  v: { store?: string; latest: boolean; identity?: string; "trust-key"?: string[]; "allow-unsigned"?: boolean; "storage-target"?: string; "storage-key"?: string; bucket?: string; prefix?: string; file?: string; "dry-run": boolean; clean: boolean; json: boolean },
+  positional: string | undefined,
+  bad: (msg: string) => number,
+): Promise<number> {
+  let opened, api;
+  try {
+    api = await openStorage(v["storage-target"], v["storage-key"] ?? Deno.env.get("LIFEBOAT_STORAGE_TARGET_KEY"), "--storage-target");
+    opened = await openBackup(positional, v.store, v.latest, v.identity, v);
+  } catch (err) {
+    return bad((err as Error).message);
+  }
+  try {
+    const id = opened.ref.id ?? await latestBackupId(opened.store);
+    // Files are restored only from a manifest signed by a trusted key, like tables.
+    const { manifest } = await readAuthenticManifest(opened.store, id, opened.trust);
+    if (manifest.encryption.scheme !== "none" && !opened.identities) return bad("the backup is encrypted: pass --identity <age identity file>");
+    const { report, lines } = await restoreBackupFiles({
+      manifest, store: opened.store, identities: opened.identities, api,
+      select: { bucket: v.bucket, prefix: v.prefix, file: v.file }, dryRun: v["dry-run"], clean: v.clean,
+    });
+    if (v.json) console.log(JSON.stringify({ backupId: id, files: report }, null, 2));
+    else for (const line of lines) console.log(line);
+    return 0;
+  } catch (err) {
+    console.error(`lifeboat restore: files: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+const USAGE = `usage: lifeboat restore [<backup id> | <store>/<backup id> | <file.dump>] --target <db url> [--storage-target <project url>] [options]
 
   --target URL       database to restore into (required)
   --store SPEC       store holding the backup (dir or s3://bucket/prefix; default $LIFEBOAT_STORE)
@@ -39,9 +73,18 @@ ${TRUST_USAGE}
   --jobs N           parallel COPY and index workers (default 2)
   --preflight-only   run the checks and stop before writing anything
   --dry-run          run the checks and list what would be written (tables, rows, bytes,
-                     statements), writing nothing
+                     statements, and with --storage-target the files), writing nothing
   --compare-with URL for a pg_dump archive: the source, to compare fingerprints
   --json             print the report as JSON
+
+Storage files (backups taken with --files):
+  --storage-target URL  also restore the files into this project (its URL); without --target,
+                        only the files are restored
+  --storage-key KEY     the target's secret key (default $LIFEBOAT_STORAGE_TARGET_KEY)
+  --bucket ID           only this bucket's files
+  --prefix P            only files whose name starts with P
+  --file NAME           only this file
+  (--clean replaces target files of the same names, only those; without it they are refused)
 
 Exit status: 0 restored and verified, 1 failed or refused, 2 bad usage.`;
 
@@ -64,13 +107,27 @@ export async function run(args: string[]): Promise<number> {
     "dry-run": { type: "boolean", default: false },
     "compare-with": { type: "string" },
     json: { type: "boolean", default: false },
+    "storage-target": { type: "string" },
+    "storage-key": { type: "string" },
+    bucket: { type: "string" },
+    prefix: { type: "string" },
+    file: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   });
   if (typeof parsed === "number") return parsed;
   const v = parsed.values;
   const bad = usageError("restore");
+  if (!v.target && v["storage-target"]) return await restoreFilesOnly(v, parsed.positionals[0], bad);
   if (!v.target) return bad("--target <database url> is required: the database to restore into");
   if (!/^postgres(ql)?:\/\//.test(v.target)) return bad("--target must be a postgres:// or postgresql:// URL");
+  let storage: StorageApi | null = null;
+  if (v["storage-target"]) {
+    try {
+      storage = await openStorage(v["storage-target"], v["storage-key"] ?? Deno.env.get("LIFEBOAT_STORAGE_TARGET_KEY"), "--storage-target");
+    } catch (err) {
+      return bad((err as Error).message);
+    }
+  }
   if (parsed.positionals.length > 1) return bad(`expected one backup, got ${parsed.positionals.length} arguments`);
   const jobs = countOption(v.jobs, 2, 32);
   if (jobs === null) return bad("--jobs must be an integer from 1 to 32");
@@ -98,6 +155,7 @@ export async function run(args: string[]): Promise<number> {
   let target: Sql | null = null;
   let source: Sql | null = null;
   const sink = progressSink(Deno.stderr.isTerminal() && !v.json);
+  let filesLines: string[] = [];
   try {
     try {
       target = connect(v.target, { applicationName: "lifeboat restore", max: jobs + 2 });
@@ -132,6 +190,19 @@ export async function run(args: string[]): Promise<number> {
         store, id: ref.id, identities, trust, target, schemas: v.schema, tables, intoSchema: into, clean: v.clean, jobs,
         preflightOnly, onEvent: sink,
       });
+      if (storage && report.passed) {
+        try {
+          const { lines } = await restoreBackupFiles({
+            manifest: (await readAuthenticManifest(store, report.backupId ?? ref.id!, trust)).manifest, store, identities, api: storage,
+            select: { bucket: v.bucket, prefix: v.prefix, file: v.file }, dryRun: v["dry-run"], clean: v.clean,
+          });
+          filesLines = lines;
+        } catch (err) {
+          sink.end();
+          console.error(`lifeboat restore: files: ${(err as Error).message}`);
+          return 1;
+        }
+      }
     }
     sink.end();
     if (v.json) console.log(JSON.stringify(report, null, 2));
@@ -145,6 +216,7 @@ export async function run(args: string[]): Promise<number> {
         : report.wrote ? "FAILED (the target holds a partial restore)" : "FAILED (nothing was written)";
       console.log(`\n${verdict}: ${s.total} checks, ${s.warnings} warnings, ${s.errors} errors`);
     }
+    for (const line of filesLines) console.log(line);
     return report.passed ? 0 : 1;
   } finally {
     sink.end();

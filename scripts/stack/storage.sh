@@ -100,6 +100,9 @@ storage_start() {
   _storage_keys
   _storage_env
   if pid_alive storage; then return 0; fi
+  # 50 MB, the hosted Free plan's limit; LIFEBOAT_STORAGE_FILE_SIZE_LIMIT raises it (the
+  # files benchmark stores a 1 GB file).
+  local _STORAGE_FILE_LIMIT="${LIFEBOAT_STORAGE_FILE_SIZE_LIMIT:-52428800}"
   [ -f "$_STORAGE_BUILD/.built" ] || die "the Storage server is not built: run scripts/stack.sh install"
   # The Supabase image gives its service roles the database password; supabase_storage_admin
   # logs in over TCP, which needs one.
@@ -127,7 +130,7 @@ storage_start() {
     ANON_KEY="$(_storage_var SUPABASE_ANON_KEY)" SERVICE_KEY="$(_storage_var SUPABASE_SERVICE_ROLE_KEY)" \
     TENANT_ID=stub STORAGE_BACKEND=file STORAGE_FILE_BACKEND_PATH="$_STORAGE_DATA" \
     STORAGE_S3_REGION="$_STORAGE_REGION" STORAGE_S3_BUCKET=stub \
-    FILE_SIZE_LIMIT=52428800 UPLOAD_FILE_SIZE_LIMIT=52428800 UPLOAD_FILE_SIZE_LIMIT_STANDARD=52428800 \
+    FILE_SIZE_LIMIT="$_STORAGE_FILE_LIMIT" UPLOAD_FILE_SIZE_LIMIT="$_STORAGE_FILE_LIMIT" UPLOAD_FILE_SIZE_LIMIT_STANDARD="$_STORAGE_FILE_LIMIT" \
     TUS_URL_PATH=/storage/v1/upload/resumable \
     S3_PROTOCOL_ENABLED=true S3_PROTOCOL_PREFIX=/storage/v1 \
     S3_PROTOCOL_ACCESS_KEY_ID="$(_storage_var LIFEBOAT_STORAGE_S3_ACCESS_KEY_ID)" \

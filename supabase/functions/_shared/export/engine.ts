@@ -11,9 +11,9 @@
  * The manifest is written last; a backup without one is incomplete.
  * @module
  */
-import { beginSettled, copyOutRegistry, type Sql } from "../db/mod.ts";
+import { beginSettled, copyOutRegistry, type Sql, type Tx } from "../db/mod.ts";
 import type { Compression } from "../crypto/mod.ts";
-import { backupPrefix, type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
+import { backupPrefix, type FilesSection, type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
 import { SIGNATURE_KEY } from "../format/signature.ts";
 import { storeManifest } from "./store_manifest.ts";
 import { countLargeObjects, noteLargeObjects } from "./large_objects.ts";
@@ -44,6 +44,12 @@ export const DEFAULT_CONCURRENCY = 2;
 export interface ExportedObject extends StoredObjectEntry {
   /** Key inside the store (backup prefix included). */
   storeKey: string;
+}
+
+/** The two steps of a files phase (see {@link ExportOptions.files}). */
+export interface FilesPhase {
+  rows(tx: Tx): Promise<unknown>;
+  copy(rows: unknown, ctx: { seal: SealConfig; signal: AbortSignal }): Promise<FilesSection>;
 }
 
 /** Options for {@link exportBackup}. */
@@ -85,6 +91,13 @@ export interface ExportOptions {
   onObject?: (o: ExportedObject) => void | Promise<void>;
   /** Ed25519 key the manifest is signed with (see format/signature.ts); null writes an unsigned backup. */
   signingKey?: CryptoKey | null;
+  /**
+   * The files phase (source/storage/): `rows` reads the snapshot's `storage.objects` rows
+   * inside the backup's transaction; `copy` stores the files after it has ended (so the
+   * tables' locks are not held while files are read); its section goes into the manifest as
+   * `files`.
+   */
+  files?: FilesPhase;
   /** Delete the objects already stored when the export fails (default true). */
   cleanupOnFailure?: boolean;
 }
@@ -153,7 +166,8 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
   };
 
   try {
-    const manifest = await beginSettled(opts.sql, TX_MODE, async (tx) => {
+    let fileRows: unknown;
+    const built = await beginSettled(opts.sql, TX_MODE, async (tx) => {
       const snap = await exportSnapshot(tx, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
       const server = await readServerInfo(tx);
       const scripts = await readSchemaScripts(tx, selection);
@@ -183,6 +197,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
       progress.phase("finishing");
       await storeScript("post-data");
       await storeScript("finalize");
+      fileRows = opts.files ? await opts.files.rows(tx) : undefined;
       const lsnEnd = await currentLsn(tx);
 
       const largeObjects = await countLargeObjects(tx);
@@ -208,6 +223,9 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
         parts,
       ), largeObjects);
     });
+    const manifest = opts.files
+      ? { ...built, files: await opts.files.copy(fileRows, { seal, signal }), finishedAt: new Date().toISOString() }
+      : built;
 
     // Last, and only after every other object is confirmed: this marks the backup complete.
     signal.throwIfAborted();

@@ -133,6 +133,72 @@ export const ManifestPlatform = z.object({
 });
 export type ManifestPlatform = z.infer<typeof ManifestPlatform>;
 
+/** A Storage bucket with the settings a restore re-creates it with. */
+export const BucketEntry = z.object({
+  id: z.string(),
+  name: z.string(),
+  public: z.boolean(),
+  fileSizeLimit: z.number().int().nullable(),
+  allowedMimeTypes: z.array(z.string()).nullable(),
+});
+export type BucketEntry = z.infer<typeof BucketEntry>;
+
+/** One Storage file as its `storage.objects` row stood in the snapshot, and the blob holding its bytes. */
+export const FileEntry = z.object({
+  bucket: z.string(),
+  name: z.string(),
+  /** Plain bytes. */
+  size: z.number().int().nonnegative(),
+  /** sha256 of the plain bytes. */
+  sha256: sha256Hex,
+  contentType: z.string().nullable(),
+  cacheControl: z.string().nullable(),
+  userMetadata: z.unknown().nullable(),
+  /** The row's `version` (Storage's object version id). */
+  version: z.string().nullable(),
+  /** The row's ETag without quotes: what the next backup compares to skip unchanged files. */
+  etag: z.string(),
+  /** The blob's key from the store's root ({@link blobKey}). */
+  blob: z.string(),
+});
+export type FileEntry = z.infer<typeof FileEntry>;
+
+/** A file of the snapshot that is not in the backup, and why (changed or deleted before it was read). */
+export const SkippedFile = z.object({ bucket: z.string(), name: z.string(), reason: z.string() });
+export type SkippedFile = z.infer<typeof SkippedFile>;
+
+/** The Storage files of a backup (absent when files were not backed up). */
+export const FilesSection = z.object({
+  /** The folder of the blobs this backup wrote or reused: `files/<namespace>/` ({@link blobNamespace}). */
+  blobNamespace: z.string().regex(/^[0-9a-f]{16}$/),
+  buckets: z.array(BucketEntry),
+  objects: z.array(FileEntry),
+  skipped: z.array(SkippedFile),
+  /** File bytes read from Storage by this backup (0 when nothing changed). */
+  bytesRead: z.number().int().nonnegative(),
+  /** Files whose blob came from the previous backup without reading them. */
+  reused: z.number().int().nonnegative(),
+});
+export type FilesSection = z.infer<typeof FilesSection>;
+
+/** The store prefix every file blob lives under (outside any backup prefix: blobs are shared). */
+export const BLOBS_PREFIX = "files/";
+
+/**
+ * The blob namespace of a backup: 16 hex digits of sha256(codec, sorted recipients). A blob is
+ * reused only by backups sealed the same way, so a new recipient never reads an old blob.
+ */
+export async function blobNamespace(compression: Compression, recipients: string[]): Promise<string> {
+  const text = [compression, ...[...recipients].sort()].join("\n");
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  return Array.from(digest.slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A file blob's key from the store's root: `files/<namespace>/<sha256[0:2]>/<sha256><suffix>`. */
+export function blobKey(namespace: string, sha256: string, encrypted: boolean, compression: Compression): string {
+  return `${BLOBS_PREFIX}${namespace}/${sha256.slice(0, 2)}/${sha256}${objectSuffix(encrypted, compression)}`;
+}
+
 /** The whole manifest. */
 export const Manifest = z.object({
   format: z.literal("lifeboat-backup"),
@@ -175,6 +241,8 @@ export const Manifest = z.object({
   tables: z.array(TableEntry),
   sequences: z.array(SequenceEntry),
   objects: z.array(StoredObjectEntry),
+  /** Storage files (absent in backups without files). */
+  files: FilesSection.optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;
 

@@ -7,8 +7,9 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import { backupPrefix, isBackupId, MANIFEST_KEY } from "../format/manifest.ts";
-import type { Store } from "../store/mod.ts";
+import { backupPrefix, BLOBS_PREFIX, isBackupId, MANIFEST_KEY } from "../format/manifest.ts";
+import { type Store, StoreError } from "../store/mod.ts";
+import { type BlobReferences, type BlobSweepReport, sweepBlobs } from "../source/storage/sweep.ts";
 
 /** One pruned backup. */
 export interface PrunedBackup {
@@ -23,6 +24,8 @@ export interface RetentionReport {
   kept: number;
   pruned: PrunedBackup[];
   orphansCleaned: PrunedBackup[];
+  /** The mark and sweep of Storage file blobs (source/storage/sweep.ts) after the prune. */
+  blobs?: BlobSweepReport;
 }
 
 /** Deletes every object of a backup prefix, the manifest first. */
@@ -51,14 +54,16 @@ async function deletePrefix(store: Store, backupId: string): Promise<{ objects: 
 export async function applyRetention(
   sql: Sql,
   store: Store,
-  opts: { target: string; now?: Date },
+  opts: { target: string; now?: Date; blobGraceMs?: number },
 ): Promise<RetentionReport> {
   const now = opts.now ?? new Date();
   const rows = await sql`select run_id, backup_id, keep, reasons from lifeboat.gfs_retention(${opts.target}, ${now})`;
   const report: RetentionReport = { kept: 0, pruned: [], orphansCleaned: [] };
+  const keptIds: string[] = [];
   for (const r of rows) {
     if (r.keep) {
       report.kept++;
+      keptIds.push(String(r.backup_id));
       continue;
     }
     const backupId = String(r.backup_id);
@@ -74,5 +79,42 @@ export async function applyRetention(
     await sql`select lifeboat.export_record_orphans(${o.run_id}, ${objects}, ${bytes})`;
     report.orphansCleaned.push({ runId: Number(o.run_id), backupId, objects, bytes });
   }
+  report.blobs = await sweepUnreferencedBlobs(store, keptIds, now, opts.blobGraceMs);
   return report;
+}
+
+/**
+ * Marks the blobs the kept backups' manifests name and sweeps the rest (older than the grace
+ * period). A kept backup whose manifest cannot be read stops the sweep: its blobs are unknown.
+ */
+async function sweepUnreferencedBlobs(store: Store, keptIds: string[], now: Date, graceMs?: number): Promise<BlobSweepReport | undefined> {
+  // A store without file blobs (no backup with --files) costs one listing request, not a read
+  // of every kept manifest.
+  let anyBlob = false;
+  for await (const _ of store.list(BLOBS_PREFIX)) {
+    anyBlob = true;
+    break;
+  }
+  if (!anyBlob) return undefined;
+  const kept: BlobReferences[] = [];
+  for (const id of keptIds) {
+    if (!isBackupId(id)) continue;
+    let text: Uint8Array;
+    try {
+      text = await store.getBytes(backupPrefix(id) + MANIFEST_KEY);
+    } catch (err) {
+      if (err instanceof StoreError && err.code === "not_found") continue; // not a complete backup: holds no blob
+      throw err;
+    }
+    // Only the blob references matter here; a manifest that is not JSON stops the sweep.
+    let m: BlobReferences;
+    try {
+      m = JSON.parse(new TextDecoder().decode(text));
+    } catch {
+      return undefined;
+    }
+    if (m.files !== undefined && !Array.isArray(m.files?.objects)) return undefined;
+    kept.push(m);
+  }
+  return await sweepBlobs(store, kept, { now, graceMs });
 }

@@ -5,6 +5,7 @@
  * Needs only a store and, for completeness and recording, a connection to the source.
  * @module
  */
+import { checkFiles } from "../source/storage/checks.ts";
 import { describeDbError, type Sql } from "../db/mod.ts";
 import type { Manifest } from "../format/manifest.ts";
 import { type Store, StoreError } from "../store/types.ts";
@@ -120,6 +121,7 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
         "not attempted: no identity given, so only the ciphertext was checked", "",
         { skipped: true }));
     }
+    checks.push(...await checkFiles(opts.store, manifest, identities, opts.source ?? null, opts.signal));
     if (opts.source) {
       try {
         checks.push(...await checkRecorded(opts.source, manifest, authentic!.sha256));

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Storage files benchmark: `lifeboat backup --files` of 10,000 small files and one 1 GiB file
+# from the local Storage server to RGW (zstd + age), against a plain parallel copy of the same
+# objects (Storage API → S3, no compression, no encryption, the same pool of 8), in one run;
+# then a second backup with no change; then `lifeboat restore --storage-target` of the same
+# files into a second project against the plain copy the other way. Wall time, CPU and peak
+# RSS of each step come from /usr/bin/time -v.
+#
+# Usage: bash bench/storage/run.sh [SMALL_FILES (10000)] [SMALL_BYTES (8192)] [BIG_MIB (1024)]
+# Needs the stack with S3 (scripts/stack.sh start); starts the second project
+# (LIFEBOAT_TARGET_STACK_DIR, default .lifeboat-target, ports +6000) when it is not running.
+# Restarts both Storage servers with a 2 GiB file size limit. Prints a Markdown block.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STACK_DIR="${LIFEBOAT_STACK_DIR:-$ROOT/.lifeboat}"
+set -a; . "$STACK_DIR/stack.env"; set +a
+DENO="$ROOT/tools/node_modules/.bin/deno"
+SMALL="${1:-10000}" SIZE="${2:-8192}" BIG_MB="${3:-1024}"
+WORK=$(mktemp -d /tmp/lifeboat-bench-files.XXXXXX)
+RUN=$(date +%s)
+PLAIN="s3://$LIFEBOAT_S3_BUCKET/bench-files-plain-$RUN"
+LB="s3://$LIFEBOAT_S3_BUCKET/bench-files-lb-$RUN"
+export LIFEBOAT_STORAGE_FILE_SIZE_LIMIT=$((2 * 1024 * 1024 * 1024))
+
+shift_port() { local p="$1"; if [ $((p + 6000)) -le 65535 ]; then echo $((p + 6000)); else echo $((p - 6000)); fi; }
+target() {
+  LIFEBOAT_STACK_DIR="${LIFEBOAT_TARGET_STACK_DIR:-$ROOT/.lifeboat-target}" \
+  LIFEBOAT_DB_PORT="$(shift_port "${LIFEBOAT_DB_PORT:-54322}")" LIFEBOAT_API_PORT="$(shift_port "${LIFEBOAT_API_PORT:-54321}")" \
+  LIFEBOAT_FN_PORT_BASE="$(shift_port "${LIFEBOAT_FN_PORT_BASE:-54340}")" LIFEBOAT_STORAGE_PORT="$(shift_port "${LIFEBOAT_STORAGE_PORT:-54350}")" \
+  bash "$ROOT/scripts/stack.sh" "$@"
+}
+# Both Storage servers are called directly with their service_role JWTs: the local gateway (a
+# Deno fetch proxy standing in for Kong) would be the bottleneck of both sides.
+export LIFEBOAT_STORAGE_DIRECT=1
+export LIFEBOAT_STORAGE_URL="http://127.0.0.1:$LIFEBOAT_STORAGE_PORT" LIFEBOAT_STORAGE_KEY="$SUPABASE_SERVICE_ROLE_KEY"
+TARGET_URL="http://127.0.0.1:$(shift_port "${LIFEBOAT_STORAGE_PORT:-54350}")"
+
+echo "bench: Storage servers with a 2 GiB file limit" >&2
+bash "$ROOT/scripts/stack.sh" storage-stop >/dev/null 2>&1; bash "$ROOT/scripts/stack.sh" storage-start >/dev/null 2>&1
+target status >/dev/null 2>&1 || target start --no-s3 --no-seed >/dev/null 2>&1
+target storage-stop >/dev/null 2>&1; target storage-start >/dev/null 2>&1
+TARGET_KEY=$(set -a; . "${LIFEBOAT_TARGET_STACK_DIR:-$ROOT/.lifeboat-target}/stack.env"; printf '%s' "$SUPABASE_SERVICE_ROLE_KEY")
+tool() { "$DENO" run -A "$ROOT/bench/storage/tool.ts" "$@"; }
+cleanup() {
+  tool drop "$TARGET_URL" "$TARGET_KEY" bench-small bench-big plain-small plain-big >/dev/null 2>&1 || true
+  # The source's bench buckets go too (set KEEP_FILES=1 to keep them for the next run).
+  [ "${KEEP_FILES:-0}" = 1 ] || tool drop "$LIFEBOAT_STORAGE_URL" "$SUPABASE_SERVICE_ROLE_KEY" bench-small bench-big >/dev/null 2>&1 || true
+  tool empty "$PLAIN" >/dev/null 2>&1 || true
+  tool empty "$LB" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+t0=$(date +%s.%N)
+tool generate "$SMALL" "$SIZE" "$BIG_MB"
+echo "bench: files in place in $(echo "$(date +%s.%N) - $t0" | bc -l | xargs printf '%.0f') s" >&2
+BYTES=$((SMALL * SIZE + BIG_MB * 1024 * 1024))
+FILES=$((SMALL + 1))
+
+measure() {
+  local name="$1"; shift
+  /usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || { tail -n 20 "$WORK/$name.err" >&2; exit 1; }
+  awk -F': ' '
+    /Elapsed \(wall clock\)/ { n = split($2, p, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + p[i] }
+    /User time/ { u = $2 } /System time/ { s = $2 } /Maximum resident/ { r = $2 }
+    END { printf "%.2f %.2f %d\n", w, u + s, r }' "$WORK/$name.time"
+}
+row() { # name wall cpu rss
+  printf '| %s | %.1f | %.1f | %.0f | %.1f | %.0f |\n' "$1" "$2" "$(echo "$BYTES / 1000000 / $2" | bc -l)" "$(echo "$FILES / $2" | bc -l)" "$3" "$(echo "$4 / 1024" | bc -l)"
+}
+
+age-keygen -o "$WORK/key.txt" 2>/dev/null
+RECIPIENT=$(grep -o 'age1[0-9a-z]*' "$WORK/key.txt")
+LBB=(run -A "$ROOT/scripts/lifeboat.ts" backup --store "$LB" --recipient "$RECIPIENT" --files --bucket bench-small --bucket bench-big --table public.notes --json)
+
+echo "bench: plain copy Storage → S3" >&2
+read -r pw pc pr < <(measure plain_backup "$DENO" run -A "$ROOT/bench/storage/tool.ts" plain-backup "$PLAIN")
+echo "bench: lifeboat backup --files" >&2
+read -r lw lc lr < <(measure lb_backup "$DENO" "${LBB[@]}")
+echo "bench: lifeboat backup --files, nothing changed" >&2
+read -r nw nc nr < <(measure lb_backup2 "$DENO" "${LBB[@]}")
+READ2=$(grep -o '"fileBytesRead":[0-9]*' "$WORK/lb_backup2.out" | cut -d: -f2)
+echo "bench: plain copy S3 → Storage (second project)" >&2
+read -r qw qc qr < <(measure plain_restore "$DENO" run -A "$ROOT/bench/storage/tool.ts" plain-restore "$PLAIN" "$TARGET_URL" "$TARGET_KEY")
+echo "bench: lifeboat restore --storage-target (second project)" >&2
+read -r rw rc rr < <(LIFEBOAT_STORAGE_TARGET_KEY="$TARGET_KEY" measure lb_restore "$DENO" run -A "$ROOT/scripts/lifeboat.ts" restore --store "$LB" --latest --identity "$WORK/key.txt" --storage-target "$TARGET_URL")
+
+echo
+echo "$SMALL files of $SIZE bytes + one file of $BIG_MB MiB ($(echo "$BYTES / 1000000" | bc) MB, random bytes), pool of 8 on both sides:"
+echo
+echo "| step | wall s | MB/s | files/s | CPU s | peak RSS MB |"
+echo "|---|---|---|---|---|---|"
+row "plain copy Storage → S3 (no compression, no encryption)" "$pw" "$pc" "$pr"
+row "lifeboat backup --files (zstd + age, sha256)" "$lw" "$lc" "$lr"
+row "lifeboat backup --files, no change (read $READ2 file bytes)" "$nw" "$nc" "$nr"
+row "plain copy S3 → Storage" "$qw" "$qc" "$qr"
+row "lifeboat restore --storage-target (decrypt, upload, read back + sha256)" "$rw" "$rc" "$rr"
+echo
+printf -- '- backup / plain copy throughput: **%.2f** (goal ≥ 0.8)\n' "$(echo "$pw / $lw" | bc -l)"
+printf -- '- restore / plain copy throughput: **%.2f**\n' "$(echo "$qw / $rw" | bc -l)"
+printf -- '- no-change backup of %s files: **%.1f s** (goal < 5 s)\n' "$FILES" "$nw"
+printf -- '- peak RSS of the backup: **%.0f MB** (goal < 200 MB), restore %.0f MB\n' "$(echo "$lr / 1024" | bc -l)" "$(echo "$rr / 1024" | bc -l)"

@@ -1,0 +1,202 @@
+/**
+ * The files phase of a backup: every file of the snapshot's `storage.objects` rows, read
+ * through the Storage API and stored as a content-addressed blob (`files/<ns>/<sha256>…`,
+ * compressed and age-encrypted like every other object).
+ *
+ * - Consistency: each file is downloaded and its ETag and size compared with the row's; a
+ *   file changed or deleted since the snapshot is recorded in `skipped` with the reason,
+ *   never stored with other bytes.
+ * - Incremental: a file whose row (ETag, size, version) equals the previous backup's entry
+ *   keeps that entry's blob without a read; a new file whose bytes are already a blob is
+ *   not stored twice.
+ * - Memory: files up to `smallBytes` are read whole (a pool of `concurrency` at once);
+ *   bigger ones are hashed in one streamed read and stored in a second one (multipart to
+ *   the store), never held.
+ * @module
+ */
+import { sealStream } from "../../crypto/mod.ts";
+import {
+  blobKey,
+  blobNamespace,
+  type FileEntry,
+  type FilesSection,
+  type Manifest,
+  type SkippedFile,
+} from "../../format/manifest.ts";
+import type { Store } from "../../store/mod.ts";
+import type { SealConfig } from "../../export/part_writer.ts";
+import type { StorageApi } from "./client.ts";
+import { hashingStream, hashOnly, readAtMost, sha256Of } from "./hashing.ts";
+import { runPool } from "./pool.ts";
+import type { ObjectRow } from "./rows.ts";
+import type { BucketEntry } from "../../format/manifest.ts";
+
+/** Files read whole below this size (default 4 MiB). */
+export const DEFAULT_SMALL_FILE_BYTES = 4 * 1024 * 1024;
+/** Files in flight at once (default 8). */
+export const DEFAULT_FILE_CONCURRENCY = 8;
+
+/** Options for {@link backupFiles}. */
+export interface FilesBackupOptions {
+  api: StorageApi;
+  store: Store;
+  seal: SealConfig;
+  /** The previous backup's manifest, whose unchanged files are carried over without a read. */
+  previous?: Manifest | null;
+  concurrency?: number;
+  smallBytes?: number;
+  signal?: AbortSignal;
+  /** Called after each file with the plain bytes read for it (0 when reused). */
+  onFile?: (bytesRead: number) => void;
+}
+
+const fileId = (bucket: string, name: string) => `${bucket}\u0000${name}`;
+
+/** Backs up the files of `rows` (the snapshot's), returning the manifest's `files` section. */
+export async function backupFiles(
+  rows: { buckets: BucketEntry[]; objects: ObjectRow[] },
+  opts: FilesBackupOptions,
+): Promise<FilesSection> {
+  const encrypted = opts.seal.recipients.length > 0;
+  const ns = await blobNamespace(opts.seal.compression, opts.seal.recipients);
+  const keyOf = (sha: string) => blobKey(ns, sha, encrypted, opts.seal.compression);
+  const small = opts.smallBytes ?? DEFAULT_SMALL_FILE_BYTES;
+
+  // The previous backup's entries, usable only if it wrote into the same namespace.
+  const prev = new Map<string, FileEntry>();
+  const knownBlobs = new Set<string>();
+  if (opts.previous?.files?.blobNamespace === ns) {
+    for (const f of opts.previous.files.objects) {
+      prev.set(fileId(f.bucket, f.name), f);
+      knownBlobs.add(f.blob);
+    }
+  }
+
+  const objects: FileEntry[] = [];
+  const skipped: SkippedFile[] = [];
+  let bytesRead = 0;
+  let reused = 0;
+  const pending = new Map<string, Promise<void>>(); // blob key -> its store write, so two files with one body write once
+
+  const storeBlob = async (key: string, write: () => Promise<void>) => {
+    if (knownBlobs.has(key)) return;
+    let p = pending.get(key);
+    if (!p) {
+      // No HEAD first: a put of a content-addressed key is idempotent, and one request per
+      // new file is cheaper than two (a rewrite also refreshes the blob's age for the sweep).
+      p = write();
+      pending.set(key, p);
+    }
+    await p;
+    knownBlobs.add(key);
+  };
+
+  const entryOf = (row: ObjectRow, sha256: string): FileEntry => ({
+    bucket: row.bucket,
+    name: row.name,
+    size: row.size,
+    sha256,
+    contentType: row.contentType,
+    cacheControl: row.cacheControl,
+    userMetadata: row.userMetadata ?? null,
+    version: row.version,
+    etag: row.etag,
+    blob: keyOf(sha256),
+  });
+
+  /** Downloads a file and checks it is still the row's; a reason when it is not. */
+  const open = async (row: ObjectRow) => {
+    const d = await opts.api.download(row.bucket, row.name, opts.signal);
+    if (!d) return { reason: "deleted after the snapshot (Storage answered not found)" as string };
+    if ((d.etag !== null && d.etag !== row.etag) || (d.size !== null && d.size !== row.size)) {
+      await d.body.cancel();
+      return {
+        reason: `changed after the snapshot (ETag ${d.etag ?? "?"} and ${d.size ?? "?"} bytes, the snapshot's row says ${row.etag} and ${row.size} bytes)` as string,
+      };
+    }
+    return { body: d.body };
+  };
+
+  const one = async (row: ObjectRow) => {
+    opts.signal?.throwIfAborted();
+    const before = prev.get(fileId(row.bucket, row.name));
+    if (before && before.etag === row.etag && before.size === row.size && before.version === row.version) {
+      objects.push({ ...before, contentType: row.contentType, cacheControl: row.cacheControl, userMetadata: row.userMetadata ?? null });
+      reused++;
+      opts.onFile?.(0);
+      return;
+    }
+    const first = await open(row);
+    if (first.reason !== undefined || !first.body) {
+      skipped.push({ bucket: row.bucket, name: row.name, reason: first.reason ?? "changed after the snapshot" });
+      return;
+    }
+    if (row.size <= small) {
+      const bytes = await readAtMost(first.body, small);
+      if (bytes === null || bytes.byteLength !== row.size) {
+        skipped.push({ bucket: row.bucket, name: row.name, reason: `changed while read (${bytes?.byteLength ?? "more"} bytes, the row says ${row.size})` });
+        return;
+      }
+      const sha = sha256Of(bytes);
+      await storeBlob(keyOf(sha), async () => {
+        const sealed = await new Response(await sealStream(ReadableStream.from([bytes]), opts.seal)).bytes();
+        await opts.store.put(keyOf(sha), sealed, { signal: opts.signal });
+      });
+      bytesRead += bytes.byteLength;
+      objects.push(entryOf(row, sha));
+      opts.onFile?.(bytes.byteLength);
+      return;
+    }
+    // A big file: hash it in one streamed read, then (unless that blob exists) store it in a
+    // second, checking that the second read hashes the same.
+    const { sha256: sha, size } = await hashOnly(first.body);
+    bytesRead += size;
+    if (size !== row.size) {
+      skipped.push({ bucket: row.bucket, name: row.name, reason: `changed while read (${size} bytes, the row says ${row.size})` });
+      return;
+    }
+    const key = keyOf(sha);
+    let changed: string | null = null;
+    await storeBlob(key, async () => {
+      const second = await open(row);
+      if (second.reason !== undefined || !second.body) {
+        changed = second.reason ?? "changed after the snapshot";
+        return;
+      }
+      const h = hashingStream();
+      await opts.store.put(key, await sealStream(second.body.pipeThrough(h.stream), opts.seal), { signal: opts.signal });
+      bytesRead += h.size();
+      if (h.digest() !== sha) {
+        await opts.store.delete(key);
+        changed = "changed while read (two reads hashed differently)";
+      }
+    });
+    if (changed) {
+      pending.delete(key);
+      knownBlobs.delete(key);
+      skipped.push({ bucket: row.bucket, name: row.name, reason: changed });
+      return;
+    }
+    objects.push(entryOf(row, sha));
+    opts.onFile?.(size);
+  };
+
+  // A file whose read breaks off (Storage restarting, a reset connection) is read again from
+  // the start: up to 4 attempts over ~15 s, on top of the client's own retries of requests.
+  const withRetry = async (row: ObjectRow) => {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await one(row);
+      } catch (err) {
+        if (opts.signal?.aborted || attempt >= 4) throw err;
+        await new Promise((r) => setTimeout(r, 1000 * 2 ** (attempt - 1)));
+      }
+    }
+  };
+  await runPool(rows.objects, opts.concurrency ?? DEFAULT_FILE_CONCURRENCY, withRetry);
+  const order = (a: { bucket: string; name: string }, b: { bucket: string; name: string }) =>
+    a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  objects.sort(order);
+  skipped.sort(order);
+  return { blobNamespace: ns, buckets: rows.buckets, objects, skipped, bytesRead, reused };
+}

@@ -1,0 +1,28 @@
+/**
+ * The pointer to the last backup that wrote files into a blob namespace
+ * (`files/<ns>/latest.json`), which the next backup reads to skip unchanged files. A missing or
+ * dangling pointer only costs a full read, never correctness.
+ * @module
+ */
+import { BLOBS_PREFIX, type Manifest, MANIFEST_KEY, parseManifest } from "../../format/manifest.ts";
+import type { Store } from "../../store/mod.ts";
+
+const pointerKey = (ns: string) => `${BLOBS_PREFIX}${ns}/latest.json`;
+
+/** The manifest of the last backup with files in namespace `ns`, or null. */
+export async function previousFilesManifest(store: Store, ns: string): Promise<Manifest | null> {
+  try {
+    const { id } = JSON.parse(new TextDecoder().decode(await store.getBytes(pointerKey(ns))));
+    return parseManifest(JSON.parse(new TextDecoder().decode(await store.getBytes(`${id}/${MANIFEST_KEY}`))));
+  } catch {
+    return null;
+  }
+}
+
+/** Records `m` (complete, its manifest stored) as the namespace's last backup with files. */
+export async function recordFilesManifest(store: Store, m: Manifest): Promise<void> {
+  if (!m.files) return;
+  await store.put(pointerKey(m.files.blobNamespace), new TextEncoder().encode(JSON.stringify({ id: m.id }) + "\n"), {
+    contentType: "application/json",
+  });
+}
