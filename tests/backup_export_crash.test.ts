@@ -6,7 +6,7 @@
  * left under the backup, and the psql restore matches the source's fingerprints.
  */
 import assert from "node:assert/strict";
-import { parseManifest } from "../supabase/functions/_shared/format/manifest.ts";
+import { parseManifest } from "../supabase/functions/_shared/format/mod.ts";
 import { db, FunctionProcess } from "./support/stack.ts";
 import {
   ageKey,

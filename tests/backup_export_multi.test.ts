@@ -6,7 +6,7 @@
  * in one invocation is one snapshot (`consistent: true`).
  */
 import assert from "node:assert/strict";
-import { parseManifest } from "../supabase/functions/_shared/format/manifest.ts";
+import { parseManifest } from "../supabase/functions/_shared/format/mod.ts";
 import { db, functionUrl } from "./support/stack.ts";
 import {
   ageKey,

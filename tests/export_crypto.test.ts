@@ -26,8 +26,8 @@ import {
   ZSTD_MAX_FRAME_BYTES,
   zstdStream,
 } from "../supabase/functions/_shared/crypto/mod.ts";
-import { hasNativeChaCha } from "../supabase/functions/_shared/crypto/age_stream.ts";
-import { PartWriter } from "../supabase/functions/_shared/export/part_writer.ts";
+import { hasNativeChaCha } from "../supabase/functions/_shared/crypto/mod.ts";
+import { PartWriter } from "../supabase/functions/_shared/export/mod.ts";
 import { openStore } from "../supabase/functions/_shared/store/mod.ts";
 import { repoRoot, run } from "./support/stack.ts";
 

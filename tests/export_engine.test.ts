@@ -12,8 +12,8 @@ import {
   type TableInfo,
 } from "../supabase/functions/_shared/export/mod.ts";
 import { openStore } from "../supabase/functions/_shared/store/mod.ts";
-import { checkIntegrity } from "../supabase/functions/_shared/verify/integrity.ts";
-import { latestBackupId } from "../supabase/functions/_shared/verify/locate.ts";
+import { checkIntegrity } from "../supabase/functions/_shared/verify/mod.ts";
+import { latestBackupId } from "../supabase/functions/_shared/verify/mod.ts";
 import { readManifest, verifyObjects } from "./support/export_env.ts";
 import { db, dbUrl } from "./support/stack.ts";
 

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { type Compression, generateIdentity } from "../supabase/functions/_shared/crypto/mod.ts";
 import { openStore } from "../supabase/functions/_shared/store/mod.ts";
-import { Fingerprinter } from "../supabase/functions/_shared/restore/fingerprint.ts";
+import { Fingerprinter } from "../supabase/functions/_shared/restore/mod.ts";
 import { connect } from "../supabase/functions/_shared/db/mod.ts";
 import {
   lifeboat,

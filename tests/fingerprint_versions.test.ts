@@ -5,9 +5,9 @@
 // and a backup whose manifest recorded v1 fingerprints still restores as verified (and a wrong
 // v1 value is still a mismatch).
 import assert from "node:assert/strict";
-import { Fingerprinter, fingerprintAlgorithm, temporaryFingerprintSql } from "../supabase/functions/_shared/restore/fingerprint.ts";
-import { FINGERPRINT_FUNCTIONS } from "../supabase/functions/_shared/format/fingerprint.ts";
-import { splitSql } from "../supabase/functions/_shared/restore/sql_split.ts";
+import { Fingerprinter, fingerprintAlgorithm, temporaryFingerprintSql } from "../supabase/functions/_shared/restore/mod.ts";
+import { FINGERPRINT_FUNCTIONS } from "../supabase/functions/_shared/format/mod.ts";
+import { splitSql } from "../supabase/functions/_shared/restore/mod.ts";
 import { client, createDb, dropDb, lifeboat, sourceUrl, urlOf } from "./restore_support.ts";
 import { repoRoot } from "./support/stack.ts";
 

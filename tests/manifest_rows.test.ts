@@ -1,7 +1,7 @@
 // The last check before a manifest exists: in a consistent backup, each table's exported rows
 // must equal the rows its fingerprint counted in the same snapshot.
 import assert from "node:assert/strict";
-import { buildManifest, IncompleteTableError, type ManifestInput } from "../supabase/functions/_shared/export/manifest_builder.ts";
+import { buildManifest, IncompleteTableError, type ManifestInput } from "../supabase/functions/_shared/export/mod.ts";
 
 function input(exportedRows: number, consistent = true): ManifestInput {
   return {

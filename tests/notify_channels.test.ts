@@ -8,8 +8,8 @@ import type postgres from "postgres";
 import { db, FunctionProcess, serviceHeaders, stackEnv } from "./support/stack.ts";
 import { Receiver } from "./support/receiver.ts";
 import { withIsolatedTables } from "./support/isolation.ts";
-import { dispatchNotifications } from "../supabase/functions/_shared/notify/dispatch.ts";
-import { verifyWebhook } from "../supabase/functions/_shared/notify/signature.ts";
+import { dispatchNotifications } from "../supabase/functions/_shared/notify/mod.ts";
+import { verifyWebhook } from "../supabase/functions/_shared/notify/mod.ts";
 import { connect } from "../supabase/functions/_shared/db/mod.ts";
 
 const HOOK_SECRET = "whsec_lifeboat_test_0123456789";

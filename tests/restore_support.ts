@@ -1,7 +1,7 @@
 // Shared helpers for the restore, verify and drill tests: run the real `lifeboat` CLI, make
 // age keys, take real backups of the stack's database, and create and drop scratch databases.
 import postgres from "postgres";
-import { applyPlatformStandIn } from "../supabase/functions/_shared/restore/platform_standin.ts";
+import { applyPlatformStandIn } from "../supabase/functions/_shared/restore/mod.ts";
 import { denoBin, repoRoot, stackEnv } from "./support/stack.ts";
 import { signingEnv } from "./support/signing.ts";
 

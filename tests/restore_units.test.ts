@@ -2,13 +2,13 @@
 // splitter, statement classification, schema rewriting, the COPY part framing and the age
 // header inspection. (The end-to-end behaviour is in the other restore_/verify_/drill_ tests.)
 import assert from "node:assert/strict";
-import { classify } from "../supabase/functions/_shared/restore/ddl.ts";
-import { parseCopyHeader, splitPart } from "../supabase/functions/_shared/restore/copy_part.ts";
-import { parseUserTable, rewriteSchema } from "../supabase/functions/_shared/restore/names.ts";
-import { splitSql } from "../supabase/functions/_shared/restore/sql_split.ts";
-import { inspectAgeHeader } from "../supabase/functions/_shared/verify/ciphertext.ts";
+import { classify } from "../supabase/functions/_shared/restore/mod.ts";
+import { parseCopyHeader, splitPart } from "../supabase/functions/_shared/restore/mod.ts";
+import { parseUserTable, rewriteSchema } from "../supabase/functions/_shared/restore/mod.ts";
+import { splitSql } from "../supabase/functions/_shared/restore/mod.ts";
+import { inspectAgeHeader } from "../supabase/functions/_shared/verify/mod.ts";
 import { resolveBackupRef } from "../scripts/cli/backup_ref.ts";
-import { encryptStream, generateIdentity } from "../supabase/functions/_shared/crypto/age.ts";
+import { encryptStream, generateIdentity } from "../supabase/functions/_shared/crypto/mod.ts";
 
 Deno.test("splitSql keeps quotes, dollar quotes, comments and BEGIN ATOMIC bodies whole", () => {
   const script = `set x = 1; -- a; comment

@@ -6,8 +6,8 @@
  * maintenance_log; a failed job's orphans go after the grace period, a running job's never.
  */
 import assert from "node:assert/strict";
-import { newBackupId } from "../supabase/functions/_shared/format/manifest.ts";
-import { applyRetention } from "../supabase/functions/_shared/retention/prune.ts";
+import { newBackupId } from "../supabase/functions/_shared/format/mod.ts";
+import { applyRetention } from "../supabase/functions/_shared/retention/mod.ts";
 import type { Sql } from "../supabase/functions/_shared/db/mod.ts";
 import { db } from "./support/stack.ts";
 import { removeTestTargets, testTarget } from "./support/edge_export.ts";

@@ -2,10 +2,10 @@
 // label escaping checked by a real exposition parser, and HTML escaping of data.
 import assert from "node:assert/strict";
 import parsePrometheus from "parse-prometheus-text-format";
-import { badgeMessage, renderBadge } from "../supabase/functions/_shared/status/badge.ts";
-import { renderPrometheus } from "../supabase/functions/_shared/status/prometheus.ts";
-import { renderStatusPage } from "../supabase/functions/_shared/status/html.ts";
-import type { StatusReport } from "../supabase/functions/_shared/status/report.ts";
+import { badgeMessage, renderBadge } from "../supabase/functions/_shared/status/mod.ts";
+import { renderPrometheus } from "../supabase/functions/_shared/status/mod.ts";
+import { renderStatusPage } from "../supabase/functions/_shared/status/mod.ts";
+import type { StatusReport } from "../supabase/functions/_shared/status/mod.ts";
 
 function report(ageSeconds: number | null): StatusReport {
   return {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { generateIdentity } from "../supabase/functions/_shared/crypto/mod.ts";
 import { connect } from "../supabase/functions/_shared/db/mod.ts";
-import { blobNamespace, type FilesSection } from "../supabase/functions/_shared/format/manifest.ts";
+import { blobNamespace, type FilesSection } from "../supabase/functions/_shared/format/mod.ts";
 import {
   backupFiles,
   readStorageRows,

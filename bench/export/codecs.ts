@@ -9,14 +9,14 @@
 import * as zlib from "node:zlib";
 import { createHash } from "node:crypto";
 import process from "node:process";
-import { encryptStream, generateIdentity } from "../../supabase/functions/_shared/crypto/age.ts";
+import { encryptStream, generateIdentity } from "../../supabase/functions/_shared/crypto/mod.ts";
 import {
   gunzipStream,
   gzipStream,
   hasZstd,
   unzstdStream,
   zstdStream,
-} from "../../supabase/functions/_shared/crypto/compression.ts";
+} from "../../supabase/functions/_shared/crypto/mod.ts";
 
 const path = Deno.args[0];
 if (!path) throw new Error("usage: codecs.ts <sample file of COPY text>");

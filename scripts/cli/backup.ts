@@ -21,10 +21,10 @@ import {
   TargetBusyError,
 } from "../../supabase/functions/_shared/export/mod.ts";
 import { openStore, type Store, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
-import { type Compression, COMPRESSIONS, newBackupId } from "../../supabase/functions/_shared/format/manifest.ts";
+import { type Compression, COMPRESSIONS, newBackupId } from "../../supabase/functions/_shared/format/mod.ts";
 import { countOption, parseCommand, usageError } from "./common.ts";
-import { largeObjectsWarning } from "../../supabase/functions/_shared/export/large_objects.ts";
-import { importSigningKey, looksLikeSigningKey } from "../../supabase/functions/_shared/format/signature.ts";
+import { largeObjectsWarning } from "../../supabase/functions/_shared/export/mod.ts";
+import { importSigningKey, looksLikeSigningKey } from "../../supabase/functions/_shared/format/mod.ts";
 import { filesPhase, recordFilesManifest, StorageApi, StorageKeyError } from "../../supabase/functions/_shared/source/storage/mod.ts";
 import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
 

@@ -4,7 +4,7 @@
  * (`/backups/20261122T…`, `s3://bucket/prefix/20261122T…`).
  * @module
  */
-import { isBackupId } from "../../supabase/functions/_shared/format/manifest.ts";
+import { isBackupId } from "../../supabase/functions/_shared/format/mod.ts";
 
 /** A resolved reference: the store spec and the id (null = the latest complete backup). */
 export interface BackupRef {

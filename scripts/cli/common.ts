@@ -8,8 +8,8 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseIdentityFile } from "../../supabase/functions/_shared/crypto/mod.ts";
 import { openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
 import { type BackupRef, resolveBackupRef } from "./backup_ref.ts";
-import { normalizePublicKey } from "../../supabase/functions/_shared/format/signature.ts";
-import type { ManifestTrust } from "../../supabase/functions/_shared/verify/locate.ts";
+import { normalizePublicKey } from "../../supabase/functions/_shared/format/mod.ts";
+import type { ManifestTrust } from "../../supabase/functions/_shared/verify/mod.ts";
 
 /** The options of the backup-reading commands that say which signing keys are trusted. */
 export const TRUST_OPTIONS = {

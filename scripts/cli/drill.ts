@@ -5,7 +5,7 @@
  * and met the objective.
  * @module
  */
-import { runDrill } from "../../supabase/functions/_shared/restore/drill.ts";
+import { runDrill } from "../../supabase/functions/_shared/restore/mod.ts";
 import { progressSink } from "./restore_progress.ts";
 import { formatChecks } from "./checks.ts";
 import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";

@@ -11,10 +11,10 @@ import {
   StorageApi,
   StorageKeyError,
 } from "../../supabase/functions/_shared/source/storage/mod.ts";
-import type { Manifest } from "../../supabase/functions/_shared/format/manifest.ts";
+import type { Manifest } from "../../supabase/functions/_shared/format/mod.ts";
 import type { Store } from "../../supabase/functions/_shared/store/mod.ts";
 import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
-import { type ManifestTrust, readAuthenticManifest } from "../../supabase/functions/_shared/verify/locate.ts";
+import { type ManifestTrust, readAuthenticManifest } from "../../supabase/functions/_shared/verify/mod.ts";
 
 /** Opens a project's Storage and checks its key (before any work); an Error that says what to pass. */
 export async function openStorage(url: string | undefined, key: string | undefined, what: string): Promise<StorageApi> {

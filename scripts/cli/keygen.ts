@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { generateIdentity } from "../../supabase/functions/_shared/crypto/mod.ts";
-import { generateSigningKey } from "../../supabase/functions/_shared/format/signature.ts";
+import { generateSigningKey } from "../../supabase/functions/_shared/format/mod.ts";
 
 const USAGE = `usage: lifeboat keygen --output PATH [--force]
 

@@ -7,9 +7,9 @@
  */
 import { parseArgs } from "node:util";
 import { connect, describeDbError } from "../../supabase/functions/_shared/db/mod.ts";
-import { loadStatusReport, type StatusReport } from "../../supabase/functions/_shared/status/report.ts";
-import { renderStatusPage } from "../../supabase/functions/_shared/status/html.ts";
-import { shortDuration } from "../../supabase/functions/_shared/status/format.ts";
+import { loadStatusReport, type StatusReport } from "../../supabase/functions/_shared/status/mod.ts";
+import { renderStatusPage } from "../../supabase/functions/_shared/status/mod.ts";
+import { shortDuration } from "../../supabase/functions/_shared/status/mod.ts";
 import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
 
 const USAGE = `usage: lifeboat report [--html FILE] [--json] [--db-url URL]

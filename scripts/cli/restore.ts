@@ -5,12 +5,12 @@
  * @module
  */
 import { connect, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
-import { restoreBackup } from "../../supabase/functions/_shared/restore/engine.ts";
-import { parseUserTable, type QName } from "../../supabase/functions/_shared/restore/names.ts";
-import { isPgDumpArchive, restorePgDump } from "../../supabase/functions/_shared/restore/pgdump.ts";
+import { restoreBackup } from "../../supabase/functions/_shared/restore/mod.ts";
+import { parseUserTable, type QName } from "../../supabase/functions/_shared/restore/mod.ts";
+import { isPgDumpArchive, restorePgDump } from "../../supabase/functions/_shared/restore/mod.ts";
 import { progressSink } from "./restore_progress.ts";
 import { formatChecks } from "./checks.ts";
-import type { PlannedWrites } from "../../supabase/functions/_shared/restore/planned_writes.ts";
+import type { PlannedWrites } from "../../supabase/functions/_shared/restore/mod.ts";
 import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
 
 /** The --dry-run listing: one line per table, then the totals. */
@@ -26,7 +26,7 @@ function formatPlannedWrites(p: PlannedWrites): string {
 import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
 import { openStorage, restoreBackupFiles } from "./files.ts";
 import type { StorageApi } from "../../supabase/functions/_shared/source/storage/mod.ts";
-import { latestBackupId, readAuthenticManifest } from "../../supabase/functions/_shared/verify/locate.ts";
+import { latestBackupId, readAuthenticManifest } from "../../supabase/functions/_shared/verify/mod.ts";
 
 /** `restore --storage-target` without `--target`: only the files of the backup. */
 async function restoreFilesOnly(

@@ -3,7 +3,7 @@
  * Both go to stderr so stdout carries only the final report.
  * @module
  */
-import type { RestoreEvent } from "../../supabase/functions/_shared/restore/engine.ts";
+import type { RestoreEvent } from "../../supabase/functions/_shared/restore/mod.ts";
 
 function mb(n: number): string {
   return `${(n / 1048576).toFixed(1)} MB`;

@@ -5,7 +5,7 @@
  */
 import { connect, DatabaseUrlError, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { formatChecks } from "./checks.ts";
-import { verifyBackup } from "../../supabase/functions/_shared/verify/engine.ts";
+import { verifyBackup } from "../../supabase/functions/_shared/verify/mod.ts";
 import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat verify [<backup id> | <store>/<backup id>] [options]

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { connect } from "../../supabase/functions/_shared/db/mod.ts";
 import type { Check } from "../../supabase/functions/_shared/checks.ts";
-import { restoreRoles } from "../../supabase/functions/_shared/restore/schema_phases.ts";
-import { splitSql } from "../../supabase/functions/_shared/restore/sql_split.ts";
+import { restoreRoles } from "../../supabase/functions/_shared/restore/mod.ts";
+import { splitSql } from "../../supabase/functions/_shared/restore/mod.ts";
 import { backup, client, createDb, dropDb, lifeboat, makeKey, urlOf } from "../restore_support.ts";
 
 const SCHEMA = "adv_dollar";

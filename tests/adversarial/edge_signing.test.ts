@@ -3,7 +3,7 @@
 // records the manifest's sha256 in its run, and the CLI verifies it with the public key.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { signerOf } from "../../supabase/functions/_shared/format/signature.ts";
+import { signerOf } from "../../supabase/functions/_shared/format/mod.ts";
 import { callExport, configureExport, removeTestTargets, testTarget, waitForJob } from "../support/edge_export.ts";
 import { testSigning } from "../support/signing.ts";
 import { db, functionUrl } from "../support/stack.ts";

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { openStore, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
-import { isBackupSource } from "../../supabase/functions/_shared/restore/preflight.ts";
+import { isBackupSource } from "../../supabase/functions/_shared/restore/mod.ts";
 import { backup, client, lifeboat, makeKey } from "../restore_support.ts";
 import { callExport, configureExport, removeTestTargets, testTarget } from "../support/edge_export.ts";
 import { db, functionUrl, secretKey, stackEnv, waitFor } from "../support/stack.ts";

@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { openStream, parseIdentityFile, sealStream } from "../../supabase/functions/_shared/crypto/mod.ts";
-import { type Manifest } from "../../supabase/functions/_shared/format/manifest.ts";
-import { generateSigningKey, importSigningKey, signManifest } from "../../supabase/functions/_shared/format/signature.ts";
+import { type Manifest } from "../../supabase/functions/_shared/format/mod.ts";
+import { generateSigningKey, importSigningKey, signManifest } from "../../supabase/functions/_shared/format/mod.ts";
 import {
   backup,
   client,

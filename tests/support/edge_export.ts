@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
-import type { Compression } from "../../supabase/functions/_shared/format/manifest.ts";
+import type { Compression } from "../../supabase/functions/_shared/format/mod.ts";
 import { emptyStore } from "./empty_store.ts";
 import { standardRestoreScript } from "./export_env.ts";
 import { db, dbUrl, run, secretKey, stackEnv, waitFor } from "./stack.ts";

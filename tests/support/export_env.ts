@@ -6,7 +6,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { type Compression, type Manifest, parseManifest } from "../../supabase/functions/_shared/format/manifest.ts";
+import { type Compression, type Manifest, parseManifest } from "../../supabase/functions/_shared/format/mod.ts";
 import type { Store } from "../../supabase/functions/_shared/store/mod.ts";
 import { db, dbUrl, repoRoot, run, stackEnv } from "./stack.ts";
 import { signingEnv } from "./signing.ts";

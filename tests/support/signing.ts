@@ -1,6 +1,6 @@
 // A signing key pair for the tests' backups, made once per test process: the CLI helpers pass
 // it to every `lifeboat` run (LIFEBOAT_SIGNING_KEY_FILE signs, LIFEBOAT_TRUSTED_KEYS trusts).
-import { generateSigningKey, importSigningKey } from "../../supabase/functions/_shared/format/signature.ts";
+import { generateSigningKey, importSigningKey } from "../../supabase/functions/_shared/format/mod.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "lifeboat-signing-" });
 const pair = await generateSigningKey();

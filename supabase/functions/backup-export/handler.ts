@@ -10,12 +10,12 @@
 import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db/mod.ts";
 import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "../_shared/http.ts";
 import { isServiceCaller, presentedTokens, type ServiceCredentials, serviceCredentialsFromEnv, timingSafeEqual } from "../_shared/auth.ts";
-import { SelectionError } from "../_shared/export/catalog.ts";
-import { ConfigError } from "../_shared/jobs/config.ts";
-import { selfCallFromEnv, triggerContinuation } from "../_shared/jobs/continuation.ts";
-import { safeErrorMessage } from "../_shared/jobs/errors.ts";
-import { type InvocationDeps, JobError, runInvocation } from "../_shared/jobs/invocation.ts";
-import { parseExportRequest } from "../_shared/jobs/request.ts";
+import { SelectionError } from "../_shared/export/mod.ts";
+import { ConfigError } from "../_shared/jobs/mod.ts";
+import { selfCallFromEnv, triggerContinuation } from "../_shared/jobs/mod.ts";
+import { safeErrorMessage } from "../_shared/jobs/mod.ts";
+import { type InvocationDeps, JobError, runInvocation } from "../_shared/jobs/mod.ts";
+import { parseExportRequest } from "../_shared/jobs/mod.ts";
 
 /** Settings of {@linkcode createBackupExportHandler}. */
 export interface BackupExportOptions {

@@ -16,12 +16,12 @@ import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shar
 import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "../_shared/http.ts";
 import { isServiceCaller, type ServiceCredentials, serviceCredentialsFromEnv, timingSafeEqual } from "../_shared/auth.ts";
 import { cachedSingleFlight } from "../_shared/single_flight.ts";
-import { loadStatusReport, type StatusReport } from "../_shared/status/report.ts";
-import { redactForToken } from "../_shared/status/redact.ts";
-import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../_shared/status/prometheus.ts";
-import { renderBadge } from "../_shared/status/badge.ts";
-import { renderStatusPage } from "../_shared/status/html.ts";
-import { dispatchNotifications, type DispatchSummary } from "../_shared/notify/dispatch.ts";
+import { loadStatusReport, type StatusReport } from "../_shared/status/mod.ts";
+import { redactForToken } from "../_shared/status/mod.ts";
+import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../_shared/status/mod.ts";
+import { renderBadge } from "../_shared/status/mod.ts";
+import { renderStatusPage } from "../_shared/status/mod.ts";
+import { dispatchNotifications, type DispatchSummary } from "../_shared/notify/mod.ts";
 import { numberFromEnv } from "../_shared/env.ts";
 
 const NAME = "backup-status";

@@ -15,10 +15,10 @@
  * @module
  */
 import * as zlib from "node:zlib";
-import type { Compression } from "../format/manifest.ts";
+import type { Compression } from "../format/mod.ts";
 import { assertLive, handOverChunk, releaseHandedOver, releaseOwned } from "../release.ts";
 
-export type { Compression } from "../format/manifest.ts";
+export type { Compression } from "../format/mod.ts";
 
 /** The gzip level backups are written with; chosen by measurement (bench/export/RESULTS.md). */
 export const DEFAULT_GZIP_LEVEL = 1;

@@ -42,3 +42,7 @@ export async function openStream(
   const packed = identities === null ? stored : await decryptStream(stored, identities);
   return packed.pipeThrough(decompressStream(compression));
 }
+export { encryptStream, generateIdentity, parseRecipient } from "./age.ts";
+export { hasNativeChaCha } from "./age_stream.ts";
+export { gunzipStream, gzipStream, hasZstd, sniffCompression, unzstdStream, zstdStream } from "./compression.ts";
+export type { Compression } from "./compression.ts";

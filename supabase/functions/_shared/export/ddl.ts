@@ -5,7 +5,7 @@
  * @module
  */
 import type { Tx } from "../db/mod.ts";
-import type { ManifestPlatform } from "../format/manifest.ts";
+import type { ManifestPlatform } from "../format/mod.ts";
 import type { Selection, TableRef } from "./selection.ts";
 
 /** The schema scripts of a backup and what the manifest records about them. */

@@ -13,8 +13,8 @@
  */
 import { beginSettled, copyOutRegistry, type Sql, type Tx } from "../db/mod.ts";
 import type { Compression } from "../crypto/mod.ts";
-import { backupPrefix, type FilesSection, type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/manifest.ts";
-import { SIGNATURE_KEY } from "../format/signature.ts";
+import { backupPrefix, type FilesSection, type Manifest, MANIFEST_KEY, newBackupId, type StoredObjectEntry } from "../format/mod.ts";
+import { SIGNATURE_KEY } from "../format/mod.ts";
 import { storeManifest } from "./store_manifest.ts";
 import { countLargeObjects, noteLargeObjects } from "./large_objects.ts";
 import type { Store } from "../store/mod.ts";

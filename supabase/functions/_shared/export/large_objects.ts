@@ -5,7 +5,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import type { Manifest } from "../format/manifest.ts";
+import type { Manifest } from "../format/mod.ts";
 
 /** How many large objects the database holds (pg_largeobject_metadata is readable by every role). */
 export async function countLargeObjects(sql: Pick<Sql, "unsafe">): Promise<number> {

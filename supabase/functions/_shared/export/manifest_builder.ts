@@ -16,7 +16,7 @@ import {
   type SequenceEntry,
   type StoredObjectEntry,
   type TableEntry,
-} from "../format/manifest.ts";
+} from "../format/mod.ts";
 import { type Fingerprints, fingerprintOf } from "./fingerprints.ts";
 import type { ExportPolicy } from "./policy.ts";
 import type { Selection } from "./selection.ts";

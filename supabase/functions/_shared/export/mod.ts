@@ -28,3 +28,12 @@ export { decideCodec, decideEncryption, decidePolicy, sealOf } from "./policy.ts
 export type { ExportPolicy, PolicyFailure, PolicyProblem } from "./policy.ts";
 export { type StoredManifest, storeManifest } from "./store_manifest.ts";
 export { countLargeObjects, largeObjectsWarning, noteLargeObjects } from "./large_objects.ts";
+export { listSequences, listTables, readServerInfo } from "./catalog.ts";
+export { copiedPlatformTables, readSchemaScripts } from "./ddl.ts";
+export type { SchemaScripts } from "./ddl.ts";
+export type { FilesPhase } from "./engine.ts";
+export { readFingerprints } from "./fingerprints.ts";
+export { IncompleteTableError } from "./manifest_builder.ts";
+export { schemaObjectText, storeSchemaObject } from "./schema_objects.ts";
+export { adoptSnapshot, exportSnapshot, lockTables } from "./snapshot.ts";
+export type { Snapshot } from "./snapshot.ts";

@@ -3,7 +3,7 @@
  * holds and how it is stored. Both drivers store them here, so their keys and contents agree.
  * @module
  */
-import { type ObjectKind, schemaKey } from "../format/manifest.ts";
+import { type ObjectKind, schemaKey } from "../format/mod.ts";
 import type { Store } from "../store/mod.ts";
 import type { SequenceInfo } from "./catalog.ts";
 import type { SchemaScripts } from "./ddl.ts";

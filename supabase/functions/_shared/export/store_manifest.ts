@@ -3,8 +3,8 @@
  * key), then the manifest itself, whose presence marks the backup complete.
  * @module
  */
-import { type Manifest, MANIFEST_KEY } from "../format/manifest.ts";
-import { SIGNATURE_KEY, signManifest } from "../format/signature.ts";
+import { type Manifest, MANIFEST_KEY } from "../format/mod.ts";
+import { SIGNATURE_KEY, signManifest } from "../format/mod.ts";
 import type { Store } from "../store/mod.ts";
 
 /** What {@link storeManifest} stored. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { BatchQueue, canPauseReading, copyOut, type CopyOutSocket, type Tx } from "../db/mod.ts";
-import { dataPartKey, tableSlug } from "../format/manifest.ts";
+import { dataPartKey, tableSlug } from "../format/mod.ts";
 import type { Store } from "../store/mod.ts";
 import type { TableInfo } from "./catalog.ts";
 import { qualified, quoteIdent } from "./ident.ts";

@@ -6,10 +6,10 @@
  */
 import { z } from "zod";
 import type { Sql } from "../db/mod.ts";
-import { parseRecipient } from "../crypto/age.ts";
-import type { Compression } from "../crypto/compression.ts";
-import { COMPRESSIONS } from "../format/manifest.ts";
-import { decideCodec, decideEncryption, type PolicyProblem } from "../export/policy.ts";
+import { parseRecipient } from "../crypto/mod.ts";
+import type { Compression } from "../crypto/mod.ts";
+import { COMPRESSIONS } from "../format/mod.ts";
+import { decideCodec, decideEncryption, type PolicyProblem } from "../export/mod.ts";
 
 /** What one invocation may spend before it hands over to a continuation. */
 export interface Budget {

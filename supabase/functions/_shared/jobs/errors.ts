@@ -5,7 +5,7 @@
  */
 import { describeDbError } from "../db/mod.ts";
 import { StoreError } from "../store/mod.ts";
-import { SelectionError } from "../export/catalog.ts";
+import { SelectionError } from "../export/mod.ts";
 import { ConfigError } from "./config.ts";
 
 const STORE_MESSAGES: Record<string, string> = {

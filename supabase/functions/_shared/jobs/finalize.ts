@@ -7,11 +7,11 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import { type Manifest, MANIFEST_KEY, type ManifestPlatform } from "../format/manifest.ts";
-import { manifestFromParts } from "../export/manifest_builder.ts";
-import { storeManifest } from "../export/store_manifest.ts";
-import { countLargeObjects, noteLargeObjects } from "../export/large_objects.ts";
-import { SIGNATURE_KEY } from "../format/signature.ts";
+import { type Manifest, MANIFEST_KEY, type ManifestPlatform } from "../format/mod.ts";
+import { manifestFromParts } from "../export/mod.ts";
+import { storeManifest } from "../export/mod.ts";
+import { countLargeObjects, noteLargeObjects } from "../export/mod.ts";
+import { SIGNATURE_KEY } from "../format/mod.ts";
 import { loadSigningKey } from "./signing_key.ts";
 import type { Store } from "../store/mod.ts";
 import { claimFinalize, completeJob, type DonePart, doneParts, failJob, type Job, type JobFacts, jobPolicy } from "./repo.ts";

@@ -7,15 +7,15 @@
  */
 import type { Sql } from "../db/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
-import { applyRetention, type RetentionReport } from "../retention/prune.ts";
+import { applyRetention, type RetentionReport } from "../retention/mod.ts";
 import { BudgetMeter } from "./budget.ts";
 import { checkEncryption, ConfigError, type ExportConfig, loadExportConfig } from "./config.ts";
 import { finalizeJob, type FinalizeResult } from "./finalize.ts";
 import { createOrJoinJob, jobSelection } from "./plan.ts";
-import { readSchemaScripts, type SchemaScripts } from "../export/ddl.ts";
-import { TargetBusyError } from "../export/active_run.ts";
-import { sweepStaleRuns } from "../export/audit.ts";
-import { exportSnapshot } from "../export/snapshot.ts";
+import { readSchemaScripts, type SchemaScripts } from "../export/mod.ts";
+import { TargetBusyError } from "../export/mod.ts";
+import { sweepStaleRuns } from "../export/mod.ts";
+import { exportSnapshot } from "../export/mod.ts";
 import { activeJob, countInvocation, type Job, jobByUuid, type JobProgress, jobProgress, reloadJob } from "./repo.ts";
 import type { ExportRequest } from "./request.ts";
 import { safeErrorMessage } from "./errors.ts";

@@ -7,13 +7,13 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import { newBackupId } from "../format/manifest.ts";
-import { listTables } from "../export/catalog.ts";
-import { copiedPlatformTables, readSchemaScripts } from "../export/ddl.ts";
-import type { Selection } from "../export/selection.ts";
-import { activeRunFor, TargetBusyError } from "../export/active_run.ts";
-import { insertRun } from "../export/audit.ts";
-import { adoptSnapshot } from "../export/snapshot.ts";
+import { newBackupId } from "../format/mod.ts";
+import { listTables } from "../export/mod.ts";
+import { copiedPlatformTables, readSchemaScripts } from "../export/mod.ts";
+import type { Selection } from "../export/mod.ts";
+import { activeRunFor, TargetBusyError } from "../export/mod.ts";
+import { insertRun } from "../export/mod.ts";
+import { adoptSnapshot } from "../export/mod.ts";
 import type { ExportRequest } from "./request.ts";
 import { type ExportConfig, jobCodec } from "./config.ts";
 import { activeJob, type Job, jobByUuid, type JobMetadata } from "./repo.ts";

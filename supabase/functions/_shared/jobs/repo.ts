@@ -5,9 +5,9 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import type { Compression, ObjectKind } from "../format/manifest.ts";
-import type { TableRef } from "../export/selection.ts";
-import type { ExportPolicy } from "../export/policy.ts";
+import type { Compression, ObjectKind } from "../format/mod.ts";
+import type { TableRef } from "../export/mod.ts";
+import type { ExportPolicy } from "../export/mod.ts";
 
 /** A job: a backup_runs row of origin `backup-export`. */
 export interface Job {

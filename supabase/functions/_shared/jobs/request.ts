@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { parseTableName, type TableRef } from "../export/selection.ts";
+import { parseTableName, type TableRef } from "../export/mod.ts";
 
 // Postgres text cannot hold a NUL: refused here, it would reach the database as an SQLSTATE.
 const noNul = (v: string) => !v.includes("\u0000");

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import { importSigningKey } from "../format/signature.ts";
+import { importSigningKey } from "../format/mod.ts";
 
 /** Reads and imports the function's signing key; a malformed key is an error, a missing one null. */
 export async function loadSigningKey(sql: Sql, env = Deno.env): Promise<CryptoKey | null> {

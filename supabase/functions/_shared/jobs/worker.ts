@@ -7,13 +7,13 @@
  */
 import type { Sql, Tx } from "../db/mod.ts";
 import type { Store } from "../store/mod.ts";
-import { listSequences, listTables, readServerInfo, type TableInfo } from "../export/catalog.ts";
-import { copiedPlatformTables, type SchemaScripts } from "../export/ddl.ts";
-import { readFingerprints } from "../export/fingerprints.ts";
-import { sealOf } from "../export/policy.ts";
-import { schemaObjectText, storeSchemaObject } from "../export/schema_objects.ts";
-import { lockTables, type Snapshot } from "../export/snapshot.ts";
-import { copyTableToParts } from "../export/table_copy.ts";
+import { listSequences, listTables, readServerInfo, type TableInfo } from "../export/mod.ts";
+import { copiedPlatformTables, type SchemaScripts } from "../export/mod.ts";
+import { readFingerprints } from "../export/mod.ts";
+import { sealOf } from "../export/mod.ts";
+import { schemaObjectText, storeSchemaObject } from "../export/mod.ts";
+import { lockTables, type Snapshot } from "../export/mod.ts";
+import { copyTableToParts } from "../export/mod.ts";
 import type { BudgetMeter, StopReason } from "./budget.ts";
 import type { ExportConfig } from "./config.ts";
 import { jobSelection } from "./plan.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import type { TableEntry } from "../format/manifest.ts";
+import type { TableEntry } from "../format/mod.ts";
 import { type Check, check } from "../checks.ts";
 import type { FingerprintState } from "./data_phase.ts";
 import { display, type QName } from "./names.ts";

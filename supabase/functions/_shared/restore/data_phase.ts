@@ -6,8 +6,8 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import type { Manifest, TableEntry } from "../format/manifest.ts";
-import type { Store } from "../store/types.ts";
+import type { Manifest, TableEntry } from "../format/mod.ts";
+import type { Store } from "../store/mod.ts";
 import type { Check } from "../checks.ts";
 import type { PlannedStatement } from "./ddl.ts";
 import { fingerprintAlgorithm, Fingerprinter } from "./fingerprint.ts";

@@ -6,8 +6,8 @@
  * @module
  */
 import { connect, describeDbError, type Sql } from "../db/mod.ts";
-import type { Store } from "../store/types.ts";
-import type { ManifestTrust } from "../verify/locate.ts";
+import type { Store } from "../store/mod.ts";
+import type { ManifestTrust } from "../verify/mod.ts";
 import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { type RestoreEvent, restoreBackup, type RestoreReport } from "./engine.ts";
 import type { TableResult } from "./check_phase.ts";

@@ -8,8 +8,8 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import type { Store } from "../store/types.ts";
-import type { ManifestTrust } from "../verify/locate.ts";
+import type { Store } from "../store/mod.ts";
+import type { ManifestTrust } from "../verify/mod.ts";
 import { type Check, check, summarize, type Summary } from "../checks.ts";
 import { RestoreAbort } from "./abort.ts";
 import { checkInvalidIndexes, reportFingerprints, type TableResult } from "./check_phase.ts";

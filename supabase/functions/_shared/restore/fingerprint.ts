@@ -12,7 +12,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import { FINGERPRINT_FUNCTIONS } from "../format/fingerprint.ts";
+import { FINGERPRINT_FUNCTIONS } from "../format/mod.ts";
 import { type QName, qualified } from "./names.ts";
 
 /**

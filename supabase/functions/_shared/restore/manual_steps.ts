@@ -5,7 +5,7 @@
  * settings, edge function secrets). docs/runbooks.md lists how to redo each.
  * @module
  */
-import type { Manifest } from "../format/manifest.ts";
+import type { Manifest } from "../format/mod.ts";
 import { type Check, check } from "../checks.ts";
 
 /** The things to redo by hand after a restore into a new project. */

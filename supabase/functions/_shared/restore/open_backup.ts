@@ -4,16 +4,16 @@
  * is read), and make sure the given identity can decrypt it.
  * @module
  */
-import type { Manifest } from "../format/manifest.ts";
-import type { Store } from "../store/types.ts";
-import { identityMatches } from "../verify/access.ts";
+import type { Manifest } from "../format/mod.ts";
+import type { Store } from "../store/mod.ts";
+import { identityMatches } from "../verify/mod.ts";
 import { type Check, check } from "../checks.ts";
 
 /** Without trust options, nothing is trusted: every backup is refused. */
 const NO_TRUST: ManifestTrust = { trustedKeys: [], allowUnsigned: false };
-import { BackupError, latestBackupId, type ManifestTrust, readAuthenticManifest } from "../verify/locate.ts";
+import { BackupError, latestBackupId, type ManifestTrust, readAuthenticManifest } from "../verify/mod.ts";
 import { failCheck } from "./abort.ts";
-import { largeObjectsWarning } from "../export/large_objects.ts";
+import { largeObjectsWarning } from "../export/mod.ts";
 
 /** The backup a restore reads. */
 export interface OpenedBackup {

@@ -12,7 +12,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import type { TableEntry } from "../format/manifest.ts";
+import type { TableEntry } from "../format/mod.ts";
 import { type Check, check } from "../checks.ts";
 import { failCheck } from "./abort.ts";
 import { type LoadContext, type LoadProgress, loadOne, type LoadUnit, type PartTask } from "./load.ts";

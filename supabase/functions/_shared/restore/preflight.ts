@@ -5,7 +5,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import type { Manifest } from "../format/manifest.ts";
+import type { Manifest } from "../format/mod.ts";
 import { type Check, check } from "../checks.ts";
 import type { DdlStatement } from "./ddl.ts";
 import { display, IDENT, keyOf, type QName, unquote } from "./names.ts";

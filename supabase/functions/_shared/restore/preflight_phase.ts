@@ -6,7 +6,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import type { Manifest } from "../format/manifest.ts";
+import type { Manifest } from "../format/mod.ts";
 import { type Check, check } from "../checks.ts";
 import { RestoreAbort } from "./abort.ts";
 import { display, keyOf, type QName } from "./names.ts";

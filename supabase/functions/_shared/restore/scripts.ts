@@ -5,8 +5,8 @@
  * @module
  */
 import { openStream } from "../crypto/mod.ts";
-import type { Store } from "../store/types.ts";
-import { type Manifest, objectKey } from "../format/manifest.ts";
+import type { Store } from "../store/mod.ts";
+import { type Manifest, objectKey } from "../format/mod.ts";
 
 /** The decrypted scripts. */
 export interface BackupScripts {

@@ -5,7 +5,7 @@
  * parts to load.
  * @module
  */
-import type { Manifest, TableEntry } from "../format/manifest.ts";
+import type { Manifest, TableEntry } from "../format/mod.ts";
 import type { Sql } from "../db/mod.ts";
 import type { Check } from "../checks.ts";
 import { failCheck } from "./abort.ts";

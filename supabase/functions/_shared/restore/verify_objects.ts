@@ -5,10 +5,10 @@
  * @module
  */
 import { AgeKeyError } from "../crypto/mod.ts";
-import type { Manifest, StoredObjectEntry } from "../format/manifest.ts";
-import type { Store } from "../store/types.ts";
+import type { Manifest, StoredObjectEntry } from "../format/mod.ts";
+import type { Store } from "../store/mod.ts";
 import { type Check, check } from "../checks.ts";
-import { checkIntegrity } from "../verify/integrity.ts";
+import { checkIntegrity } from "../verify/mod.ts";
 import { failCheck, RestoreAbort } from "./abort.ts";
 import { type BackupScripts, readScripts } from "./scripts.ts";
 

@@ -7,9 +7,9 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import { backupPrefix, BLOBS_PREFIX, isBackupId, MANIFEST_KEY } from "../format/manifest.ts";
+import { backupPrefix, BLOBS_PREFIX, isBackupId, MANIFEST_KEY } from "../format/mod.ts";
 import { type Store, StoreError } from "../store/mod.ts";
-import { type BlobReferences, type BlobSweepReport, sweepBlobs } from "../source/storage/sweep.ts";
+import { type BlobReferences, type BlobSweepReport, sweepBlobs } from "../source/storage/mod.ts";
 
 /** One pruned backup. */
 export interface PrunedBackup {

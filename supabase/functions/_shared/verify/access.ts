@@ -4,9 +4,9 @@
  * @module
  */
 import { AgeKeyError, openStream, recipientOf } from "../crypto/mod.ts";
-import type { Store } from "../store/types.ts";
+import type { Store } from "../store/mod.ts";
 import { type Check, check } from "../checks.ts";
-import { type Manifest, objectKey, type StoredObjectEntry } from "../format/manifest.ts";
+import { type Manifest, objectKey, type StoredObjectEntry } from "../format/mod.ts";
 
 /** Whether any identity's recipient is among the backup's recipients. */
 export async function identityMatches(m: Manifest, identities: string[]): Promise<boolean> {

@@ -4,7 +4,7 @@
  * zstd) of unencrypted ones.
  * @module
  */
-import { sniffCompression } from "../crypto/compression.ts";
+import { sniffCompression } from "../crypto/mod.ts";
 
 /** How many bytes from the start of an object {@linkcode inspectAgeHeader} needs at most. */
 export const HEADER_PROBE_BYTES = 16 * 1024;

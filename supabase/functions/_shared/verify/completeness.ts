@@ -6,7 +6,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import type { Manifest, ManifestScope } from "../format/manifest.ts";
+import type { Manifest, ManifestScope } from "../format/mod.ts";
 import { type Check, check } from "../checks.ts";
 
 interface SourceRelation {

@@ -5,10 +5,10 @@
  * Needs only a store and, for completeness and recording, a connection to the source.
  * @module
  */
-import { checkFiles } from "../source/storage/checks.ts";
+import { checkFiles } from "../source/storage/mod.ts";
 import { describeDbError, type Sql } from "../db/mod.ts";
-import type { Manifest } from "../format/manifest.ts";
-import { type Store, StoreError } from "../store/types.ts";
+import type { Manifest } from "../format/mod.ts";
+import { type Store, StoreError } from "../store/mod.ts";
 import { checkSampleDecrypts } from "./access.ts";
 import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { checkCompleteness } from "./completeness.ts";
@@ -16,7 +16,7 @@ import { checkIntegrity, checkManifestConsistency } from "./integrity.ts";
 import { type AuthenticManifest, BackupError, latestBackupId, type ManifestTrust, readAuthenticManifest } from "./locate.ts";
 import { checkAllObjectsDecrypt } from "./parts.ts";
 import { checkRecorded } from "./recorded.ts";
-import { largeObjectsWarning } from "../export/large_objects.ts";
+import { largeObjectsWarning } from "../export/mod.ts";
 
 /** What to verify and with what. */
 export interface VerifyOptions {

@@ -5,12 +5,12 @@
  * X25519 recipients as the manifest says.
  * @module
  */
-import type { Store } from "../store/types.ts";
+import type { Store } from "../store/mod.ts";
 import { type Check, check } from "../checks.ts";
-import { sniffCompression } from "../crypto/compression.ts";
+import { sniffCompression } from "../crypto/mod.ts";
 import { HEADER_PROBE_BYTES, inspectAgeHeader } from "./ciphertext.ts";
 import { createHash } from "node:crypto";
-import { backupPrefix, type Manifest, objectKey } from "../format/manifest.ts";
+import { backupPrefix, type Manifest, objectKey } from "../format/mod.ts";
 
 /** Options for {@linkcode checkIntegrity}. */
 export interface IntegrityOptions {

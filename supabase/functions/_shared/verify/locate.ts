@@ -3,9 +3,9 @@
  * from incomplete ones, picking the latest, and reading a manifest.
  * @module
  */
-import { backupPrefix, isBackupId, type Manifest, MANIFEST_KEY, objectKey, parseManifest } from "../format/manifest.ts";
-import { type Store, StoreError } from "../store/types.ts";
-import { SIGNATURE_KEY, signerOf } from "../format/signature.ts";
+import { backupPrefix, isBackupId, type Manifest, MANIFEST_KEY, objectKey, parseManifest } from "../format/mod.ts";
+import { type Store, StoreError } from "../store/mod.ts";
+import { SIGNATURE_KEY, signerOf } from "../format/mod.ts";
 import { createHash } from "node:crypto";
 
 /** An error a user can act on: `code` is stable, the message says what to do. */

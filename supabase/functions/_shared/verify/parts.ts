@@ -6,10 +6,10 @@
  * @module
  */
 import { AgeKeyError, openStream } from "../crypto/mod.ts";
-import type { Store } from "../store/types.ts";
+import type { Store } from "../store/mod.ts";
 import { type Check, check } from "../checks.ts";
-import { type Manifest, objectKey, type StoredObjectEntry } from "../format/manifest.ts";
-import { splitPart } from "../restore/copy_part.ts";
+import { type Manifest, objectKey, type StoredObjectEntry } from "../format/mod.ts";
+import { splitPart } from "../restore/mod.ts";
 import { pool } from "./integrity.ts";
 
 /** What one object turned out to be, or null when it is what the manifest says. */

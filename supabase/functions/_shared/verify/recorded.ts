@@ -6,7 +6,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import type { Manifest } from "../format/manifest.ts";
+import type { Manifest } from "../format/mod.ts";
 import { type Check, check } from "../checks.ts";
 
 /** Compares the manifest with the source's record of the run that wrote it. */

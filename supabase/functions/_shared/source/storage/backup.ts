@@ -22,14 +22,14 @@ import {
   type FilesSection,
   type Manifest,
   type SkippedFile,
-} from "../../format/manifest.ts";
+} from "../../format/mod.ts";
 import type { Store } from "../../store/mod.ts";
-import type { SealConfig } from "../../export/part_writer.ts";
+import type { SealConfig } from "../../export/mod.ts";
 import type { StorageApi } from "./client.ts";
 import { hashingStream, hashOnly, readAtMost, sha256Of } from "./hashing.ts";
 import { runPool } from "./pool.ts";
 import type { ObjectRow } from "./rows.ts";
-import type { BucketEntry } from "../../format/manifest.ts";
+import type { BucketEntry } from "../../format/mod.ts";
 
 /** Files read whole below this size (default 4 MiB). */
 export const DEFAULT_SMALL_FILE_BYTES = 4 * 1024 * 1024;

@@ -7,7 +7,7 @@
  */
 import { type Check, check } from "../../checks.ts";
 import type { Sql } from "../../db/mod.ts";
-import type { Manifest } from "../../format/manifest.ts";
+import type { Manifest } from "../../format/mod.ts";
 import type { Store } from "../../store/mod.ts";
 import { verifyFiles } from "./verify.ts";
 

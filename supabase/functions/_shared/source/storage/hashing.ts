@@ -25,7 +25,7 @@ export function sha256Of(bytes: Uint8Array): string {
 }
 
 /** Reads a stream to its end, returning only its sha256 and size (verify's streaming hash). */
-export { hashStream as hashOnly } from "../../verify/hash.ts";
+export { hashStream as hashOnly } from "../../verify/mod.ts";
 
 /** Reads a stream into memory, refusing more than `limit` bytes (returns null then, the stream cancelled). */
 export async function readAtMost(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array | null> {

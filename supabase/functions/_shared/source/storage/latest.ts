@@ -4,7 +4,7 @@
  * dangling pointer only costs a full read, never correctness.
  * @module
  */
-import { BLOBS_PREFIX, type Manifest, MANIFEST_KEY, parseManifest } from "../../format/manifest.ts";
+import { BLOBS_PREFIX, type Manifest, MANIFEST_KEY, parseManifest } from "../../format/mod.ts";
 import type { Store } from "../../store/mod.ts";
 
 const pointerKey = (ns: string) => `${BLOBS_PREFIX}${ns}/latest.json`;

@@ -4,14 +4,14 @@
  * @module
  */
 import type { Tx } from "../../db/mod.ts";
-import type { SealConfig } from "../../export/part_writer.ts";
-import { blobNamespace, type FilesSection } from "../../format/manifest.ts";
+import type { SealConfig } from "../../export/mod.ts";
+import { blobNamespace, type FilesSection } from "../../format/mod.ts";
 import type { Store } from "../../store/mod.ts";
 import { backupFiles } from "./backup.ts";
 import { type StorageApi, StorageKeyError } from "./client.ts";
 import { previousFilesManifest } from "./latest.ts";
 import { type BucketFilter, readStorageRows, type StorageRows } from "./rows.ts";
-import type { FilesPhase } from "../../export/engine.ts";
+import type { FilesPhase } from "../../export/mod.ts";
 
 /** Options for {@link filesPhase}. */
 export interface FilesPhaseOptions {

@@ -7,7 +7,7 @@
  * @module
  */
 import { type Compression, openStream } from "../../crypto/mod.ts";
-import type { FileEntry, FilesSection } from "../../format/manifest.ts";
+import type { FileEntry, FilesSection } from "../../format/mod.ts";
 import type { Store } from "../../store/mod.ts";
 import type { StorageApi } from "./client.ts";
 import { hashingStream, hashOnly } from "./hashing.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Sql, Tx } from "../../db/mod.ts";
-import type { BucketEntry } from "../../format/manifest.ts";
+import type { BucketEntry } from "../../format/mod.ts";
 
 /** One `storage.objects` row, as the backup needs it. */
 export interface ObjectRow {

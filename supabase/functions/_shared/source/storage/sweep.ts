@@ -5,7 +5,7 @@
  * reuses are those of the previous backup, which retention always keeps (never the newest).
  * @module
  */
-import { BLOBS_PREFIX } from "../../format/manifest.ts";
+import { BLOBS_PREFIX } from "../../format/mod.ts";
 import type { Store } from "../../store/mod.ts";
 
 /** Default grace period: 24 hours, longer than any backup run. */

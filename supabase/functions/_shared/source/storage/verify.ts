@@ -5,7 +5,7 @@
  * @module
  */
 import { type Compression, openStream } from "../../crypto/mod.ts";
-import type { FilesSection } from "../../format/manifest.ts";
+import type { FilesSection } from "../../format/mod.ts";
 import type { Store } from "../../store/mod.ts";
 import { hashOnly } from "./hashing.ts";
 import { runPool } from "./pool.ts";

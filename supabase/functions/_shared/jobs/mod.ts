@@ -1,0 +1,12 @@
+/**
+ * The chunked export driver that the `backup-export` edge function runs: request parsing, plan,
+ * claim, worker, finalize and the continuation that calls the function again.
+ * Code outside this folder imports only this module.
+ * @module
+ */
+export { ConfigError } from "./config.ts";
+export { selfCallFromEnv, triggerContinuation } from "./continuation.ts";
+export { safeErrorMessage } from "./errors.ts";
+export { JobError, runInvocation } from "./invocation.ts";
+export type { InvocationDeps } from "./invocation.ts";
+export { parseExportRequest } from "./request.ts";

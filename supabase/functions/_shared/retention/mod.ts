@@ -1,0 +1,7 @@
+/**
+ * Retention: GFS pruning of a store's backups, and the sweep of file blobs no kept backup names.
+ * Code outside this folder imports only this module.
+ * @module
+ */
+export { applyRetention } from "./prune.ts";
+export type { RetentionReport } from "./prune.ts";
