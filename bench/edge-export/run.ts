@@ -11,8 +11,8 @@
  * @module
  */
 import postgres from "postgres";
-import { FunctionProcess } from "../../tests/support/stack.ts";
-import { ageKey, callExport, configureExport, removeTestTargets, testTarget } from "../../tests/support/edge_export.ts";
+import { FunctionProcess } from "../../harness/stack.ts";
+import { ageKey, callExport, configureExport, removeTestTargets, testTarget } from "../../harness/edge_export.ts";
 
 const mbArg = Deno.args.indexOf("--mb");
 const MB = mbArg >= 0 ? Number(Deno.args[mbArg + 1]) : 256;

@@ -5,7 +5,7 @@
  * @module
  */
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
-import { emptyStore } from "../../tests/support/empty_store.ts";
+import { emptyStore } from "../../harness/empty_store.ts";
 
 const [spec] = Deno.args;
 if (!spec?.startsWith("s3://")) throw new Error("usage: cleanup.ts <s3://bucket/prefix/>");

@@ -12,8 +12,8 @@
 import { exportBackup, poolSizeFor } from "../../supabase/functions/_shared/export/mod.ts";
 import { connect } from "../../supabase/functions/_shared/db/mod.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
-import { emptyStore } from "../../tests/support/empty_store.ts";
-import { startFaultProxy } from "../../tests/support/fault_proxy.ts";
+import { emptyStore } from "../../harness/empty_store.ts";
+import { startFaultProxy } from "../../harness/fault_proxy.ts";
 
 const delayMs = Number(Deno.args[0] ?? 40);
 const env = (k: string) => Deno.env.get(k) ?? (() => { throw new Error(`set ${k} (source the stack's env files)`); })();

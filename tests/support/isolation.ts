@@ -9,7 +9,7 @@
  * @module
  */
 import type postgres from "postgres";
-import { waitFor } from "./stack.ts";
+import { waitFor } from "../../harness/stack.ts";
 
 /** The scratch schema; it exists only while an isolated test runs (or after one was killed). */
 export const STASH_SCHEMA = "lifeboat_test_stash";

@@ -6,7 +6,7 @@
  * when not running, and stopped again by {@link TargetProject.release} only then.
  * @module
  */
-import { repoRoot, run } from "./stack.ts";
+import { repoRoot, run } from "../../harness/stack.ts";
 
 /** The running target project. */
 export interface TargetProject {

@@ -101,7 +101,7 @@ select is((select count(*)::int from lifeboat.verification_runs where id = (sele
 select ok((select type = 'bloat_check' and outcome in ('success', 'skipped') from lifeboat.run_bloat_check()),
   'the bloat check logs its result (skipped where diagnose_bloat() is not installed)');
 select ok(exists (select from pg_catalog.pg_proc where oid = 'lifeboat.run_analyze'::regproc and prokind = 'p'),
-  'run_analyze is a procedure, so it can commit per table (tested end to end in tests/outbox.test.ts)');
+  'run_analyze is a procedure, so it can commit per table (tested end to end in tests/stack/outbox.test.ts)');
 
 select * from finish();
 rollback;

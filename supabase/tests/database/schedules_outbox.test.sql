@@ -1,6 +1,6 @@
 -- The outbox protocol the worker follows: claim (leased, one attempt each), record (delivered,
 -- retry with exponential backoff, dead), stale results ignored, requeue.
--- Concurrent claiming (SKIP LOCKED across sessions) is tested in tests/outbox.test.ts.
+-- Concurrent claiming (SKIP LOCKED across sessions) is tested in tests/stack/outbox.test.ts.
 begin;
 select plan(27);
 

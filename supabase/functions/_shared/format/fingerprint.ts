@@ -3,7 +3,7 @@
  * as the SQL that computes it: `lifeboat.fingerprint` (both overloads) and
  * `lifeboat.fingerprint_sql`, the query they run. This is the one source of those definitions outside the database:
  *
- * - the migrations install exactly these functions (tests/fingerprint_versions.test.ts compares
+ * - the migrations install exactly these functions (tests/stack/fingerprint_versions.test.ts compares
  *   each with what `pg_get_functiondef` reports after the migrations ran);
  * - a restore or drill into a target without Lifeboat creates them as temporary functions
  *   (restore/fingerprint.ts), so it fingerprints the restored tables with the same algorithm.
