@@ -70,13 +70,19 @@ const [plain] = await sql`select sum(plain_bytes)::bigint as b from lifeboat.bac
 const plainMB = Number(plain.b) / 1e6;
 const invWall = invs.reduce((s, i) => s + i.wallMs, 0) / 1000;
 
-// The CLI on the same tables, same bucket.
+// The CLI on the same tables, same bucket, signing as users run it (a key from 'lifeboat keygen').
+const keyDir = await Deno.makeTempDir({ prefix: "lifeboat-bench-keys-" });
+const denoBin = `${Deno.cwd()}/tools/node_modules/.bin/deno`;
+await new Deno.Command(denoBin, { args: ["run", "-A", "scripts/lifeboat.ts", "keygen", "--output", `${keyDir}/key.txt`], stdout: "null" })
+  .output();
 const cliStart = performance.now();
-const cli = await new Deno.Command(`${Deno.cwd()}/tools/node_modules/.bin/deno`, {
+const cli = await new Deno.Command(denoBin, {
   args: ["run", "-A", "scripts/lifeboat.ts", "backup", "--store", `${target}cli/`, "--recipient", recipient, "--json",
     ...tables.flatMap((t) => ["--table", t])],
+  env: { LIFEBOAT_SIGNING_KEY_FILE: `${keyDir}/key.txt.signing` },
   stdout: "null", stderr: "piped",
 }).output();
+await Deno.remove(keyDir, { recursive: true });
 const cliSeconds = (performance.now() - cliStart) / 1000;
 if (cli.code !== 0) console.error(`CLI failed: ${new TextDecoder().decode(cli.stderr).slice(-500)}`);
 

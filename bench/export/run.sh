@@ -34,8 +34,11 @@ trap cleanup EXIT
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
 # Keys: an age recipient for Lifeboat, a throwaway gpg key for the baseline.
-age-keygen -o "$WORK/age.txt" 2>/dev/null
-RECIPIENT=$(age-keygen -y "$WORK/age.txt")
+# Keys as 'lifeboat keygen' makes them: an age identity and the signing key pair; backups are
+# signed and read back trusting the public half, as users run them.
+"$DENO" run -A "$ROOT/scripts/lifeboat.ts" keygen --output "$WORK/age.txt" >/dev/null
+RECIPIENT=$(grep -o 'age1[0-9a-z]*' "$WORK/age.txt" | head -n 1)
+export LIFEBOAT_SIGNING_KEY_FILE="$WORK/age.txt.signing" LIFEBOAT_TRUSTED_KEYS="$WORK/age.txt.signing.pub"
 export GNUPGHOME="$WORK/gnupg"; mkdir -m 700 "$GNUPGHOME"
 gpg --batch --quiet --passphrase '' --quick-gen-key 'lifeboat-bench <bench@lifeboat.invalid>' default default never 2>/dev/null
 

@@ -38,8 +38,11 @@ fi
 BYTES=$(q -c "select sum(pg_total_relation_size(c.oid)) from pg_class c where c.relnamespace = 'bench'::regnamespace and c.relkind = 'r'")
 MB=$(echo "$BYTES / 1048576" | bc -l)
 
-age-keygen -o "$WORK/key.txt" 2>/dev/null
-RECIPIENT=$(grep -o 'age1[0-9a-z]*' "$WORK/key.txt")
+# Keys as 'lifeboat keygen' makes them: an age identity and the signing key pair; backups are
+# signed and read back trusting the public half, as users run them.
+"$DENO" run -A "$ROOT/scripts/lifeboat.ts" keygen --output "$WORK/key.txt" >/dev/null
+RECIPIENT=$(grep -o 'age1[0-9a-z]*' "$WORK/key.txt" | head -n 1)
+export LIFEBOAT_SIGNING_KEY_FILE="$WORK/key.txt.signing" LIFEBOAT_TRUSTED_KEYS="$WORK/key.txt.signing.pub"
 echo "bench: lifeboat backup and pg_dump -Fc of schema bench ($(printf '%.0f' "$MB") MB)" >&2
 t0=$(now)
 "$DENO" run -A "$ROOT/scripts/lifeboat.ts" backup --store "$WORK/store" --recipient "$RECIPIENT" --include-schema bench --json >"$WORK/backup.jsonl"

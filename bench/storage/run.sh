@@ -69,8 +69,11 @@ row() { # name wall cpu rss
   printf '| %s | %.1f | %.1f | %.0f | %.1f | %.0f |\n' "$1" "$2" "$(echo "$BYTES / 1000000 / $2" | bc -l)" "$(echo "$FILES / $2" | bc -l)" "$3" "$(echo "$4 / 1024" | bc -l)"
 }
 
-age-keygen -o "$WORK/key.txt" 2>/dev/null
-RECIPIENT=$(grep -o 'age1[0-9a-z]*' "$WORK/key.txt")
+# Keys as 'lifeboat keygen' makes them: an age identity and the signing key pair; backups are
+# signed and read back trusting the public half, as users run them.
+"$DENO" run -A "$ROOT/scripts/lifeboat.ts" keygen --output "$WORK/key.txt" >/dev/null
+RECIPIENT=$(grep -o 'age1[0-9a-z]*' "$WORK/key.txt" | head -n 1)
+export LIFEBOAT_SIGNING_KEY_FILE="$WORK/key.txt.signing" LIFEBOAT_TRUSTED_KEYS="$WORK/key.txt.signing.pub"
 LBB=(run -A "$ROOT/scripts/lifeboat.ts" backup --store "$LB" --recipient "$RECIPIENT" --files --bucket bench-small --bucket bench-big --table public.notes --json)
 
 echo "bench: plain copy Storage → S3" >&2
