@@ -4,10 +4,8 @@
  * each on its own connection and with bounded memory (backpressure end to end).
  * @module
  */
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { openStream } from "../crypto/mod.ts";
-import { settleWithin, type Sql } from "../db/mod.ts";
+import { copyIn, settleWithin, type Sql } from "../db/mod.ts";
 import type { Store } from "../store/types.ts";
 import { type Manifest, objectKey, type StoredObjectEntry, type TableEntry } from "../format/manifest.ts";
 import { splitPart, verifyingStream } from "./copy_part.ts";
@@ -242,8 +240,7 @@ async function loadOne(
   }
   const cols = part.header.columns ? ` (${part.header.columns})` : "";
   try {
-    const writable = await conn.unsafe(`copy ${qualified(t.target)}${cols} from stdin${freeze ? " with (freeze)" : ""}`).writable();
-    await pipeline(Readable.fromWeb(part.rows as unknown as import("node:stream/web").ReadableStream), writable, { signal });
+    await copyIn(conn, `copy ${qualified(t.target)}${cols} from stdin${freeze ? " with (freeze)" : ""}`, part.rows, signal);
   } catch (err) {
     fail(err);
   }
