@@ -18,6 +18,7 @@ export {
 } from "./connect.ts";
 export { beginSettled, settleWithin, type Tx } from "./tx.ts";
 export { copyIn } from "./copy_in.ts";
+export { reserveWatched, type WatchedConnection } from "./reserve.ts";
 export { guardDriverCrashes, isClosedSocketWrite } from "./driver_guard.ts";
 export {
   type BatchHandler,

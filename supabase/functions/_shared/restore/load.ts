@@ -5,7 +5,9 @@
  * @module
  */
 import { openStream } from "../crypto/mod.ts";
-import { copyIn, settleWithin, type Sql } from "../db/mod.ts";
+import { copyIn, reserveWatched, settleWithin, type Sql } from "../db/mod.ts";
+
+type Reserved = Awaited<ReturnType<Sql["reserve"]>>;
 import type { Store } from "../store/types.ts";
 import { type Manifest, objectKey, type StoredObjectEntry, type TableEntry } from "../format/manifest.ts";
 import { splitPart, verifyingStream } from "./copy_part.ts";
@@ -158,30 +160,32 @@ export type LoadContext = Pick<LoadOptions, "store" | "manifest" | "identities" 
  * FREEZE unit) or the failed part's COPY rolled back.
  */
 export async function loadUnit(o: LoadContext, unit: LoadUnit, p: LoadProgress, signal: AbortSignal): Promise<void> {
-  const conn = await o.target.reserve();
+  // Safe for a load that is verified afterwards: a crash means restoring again anyway.
+  const w = await reserveWatched(o.target, "set synchronous_commit = off");
+  const conn = w.sql as unknown as Reserved;
+  // Every step is guarded: a statement sent after the target went away would never settle.
+  const stop = AbortSignal.any([signal, w.signal]);
   try {
-    // Safe for a load that is verified afterwards: a crash means restoring again anyway.
-    await conn`set synchronous_commit = off`;
-    if (unit.freeze) await conn.unsafe(`begin; truncate only ${qualified(unit.target)}`);
+    if (unit.freeze) await w.guard(conn.unsafe(`begin; truncate only ${qualified(unit.target)}`));
     try {
       for (const t of unit.tasks) {
-        if (signal.aborted) throw signal.reason;
-        await loadOne(o, conn, t, signal, unit.freeze, (bytes) => {
+        if (stop.aborted) throw stop.reason;
+        await w.guard(loadOne(o, conn, t, stop, unit.freeze, (bytes) => {
           p.bytesDone += bytes;
           o.onProgress?.(p);
-        });
+        }));
         p.partsDone++;
         p.rowsDone += t.object.rows ?? 0;
         o.onProgress?.(p);
       }
-      if (unit.freeze) await conn.unsafe("commit");
+      if (unit.freeze) await w.guard(conn.unsafe("commit"));
     } catch (err) {
       // Bounded: after an outage the reserved connection is gone and the ROLLBACK would never settle.
-      if (unit.freeze) await settleWithin(conn.unsafe("rollback"), 5000).catch(() => {});
+      if (unit.freeze && !w.signal.aborted) await settleWithin(w.guard(conn.unsafe("rollback")), 5000).catch(() => {});
       throw err;
     }
   } finally {
-    conn.release();
+    w.release();
   }
 }
 
@@ -199,7 +203,7 @@ export async function loadParts(o: LoadOptions): Promise<LoadProgress> {
 
 async function loadOne(
   o: LoadContext,
-  conn: Awaited<ReturnType<Sql["reserve"]>>,
+  conn: Reserved,
   t: PartTask,
   signal: AbortSignal,
   freeze: boolean,
