@@ -79,7 +79,7 @@ function spawnLifeboat(args: string[]): Running {
   const wake = () => {
     for (const w of waiters.splice(0)) (w.re.test(stdout) || w.re.test(stderr) ? w.resolve : () => waiters.push(w))();
   };
-  const read = async (s: ReadableStream<Uint8Array>, add: (c: string) => void) => {
+  const read = async (s: ReadableStream<Uint8Array<ArrayBuffer>>, add: (c: string) => void) => {
     for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
       add(chunk);
       wake();
