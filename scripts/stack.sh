@@ -120,6 +120,18 @@ write_keys() {
   mv "$STACK_DIR/keys.env.tmp" "$STACK_DIR/keys.env"
 }
 
+# The key pair backups are signed with: made once (lifeboat keygen) into the stack dir, its
+# private half stored in Vault by pg_project as lifeboat_signing_key, where backup-export reads
+# it, so that scheduled exports on the stack are signed. The CLI signs with signing.key.signing
+# (LIFEBOAT_SIGNING_KEY_FILE) and trusts signing.key.signing.pub.
+write_signing_key() {
+  [ -f "$STACK_DIR/signing.key.signing" ] && return 0
+  say "generating the backup signing key (lifeboat keygen)"
+  rm -f "$STACK_DIR/signing.key" "$STACK_DIR/signing.key.signing.pub"
+  "$ROOT/scripts/lifeboat" keygen --output "$STACK_DIR/signing.key" >/dev/null 2>"$LOGS/keygen.log" \
+    || { cat "$LOGS/keygen.log" >&2; die "lifeboat keygen failed; see $LOGS/keygen.log"; }
+}
+
 write_env() {
   {
     cat "$STACK_DIR/keys.env"
@@ -193,6 +205,7 @@ cmd_start() {
   pg_start
   pg_platform
   write_keys
+  write_signing_key
   pg_project
   db_migrate
   # Storage migrates its schema before the seed, which has policies on storage.objects.

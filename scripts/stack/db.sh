@@ -239,13 +239,15 @@ pg_platform() {
 }
 
 # What the project's owner does in the dashboard, as postgres (a non-superuser under
-# supautils): enable the extensions Lifeboat and its tests use, and store the project URL and
-# a secret key in Vault so that pg_cron reaches the functions through pg_net.
+# supautils): enable the extensions Lifeboat and its tests use, store the project URL and
+# a secret key in Vault so that pg_cron reaches the functions through pg_net, and the signing
+# key backup-export signs with (write_signing_key in scripts/stack.sh made it).
 pg_project() {
   local secret
   # shellcheck disable=SC1091
   secret=$(. "$STACK_DIR/keys.env" && node -e 'process.stdout.write(JSON.parse(process.argv[1]).default)' "$SUPABASE_SECRET_KEYS")
   PGPASSWORD=postgres psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$DB_PORT" -U postgres -d postgres \
-    -v url="http://127.0.0.1:$API_PORT" -v key="$secret" -f "$ROOT/scripts/stack/sql/project.sql" \
+    -v url="http://127.0.0.1:$API_PORT" -v key="$secret" -v signing_key="$(cat "$STACK_DIR/signing.key.signing")" \
+    -f "$ROOT/scripts/stack/sql/project.sql" \
     >"$LOGS/project.log" 2>&1 || { tail -n 20 "$LOGS/project.log" >&2; die "project setup failed; see $LOGS/project.log"; }
 }

@@ -27,6 +27,8 @@ export interface ExportConfig {
   target: string | null;
   recipients: string[];
   unencrypted: boolean;
+  /** Whether a job may start without a signing key (written unsigned); false refuses it. */
+  allowUnsigned: boolean;
   /** Codec of new jobs' objects; null = the default (zstd where the runtime has it, else gzip). */
   compression: Compression | null;
   budget: Budget;
@@ -57,6 +59,7 @@ const fields = {
   "export.target": z.string().trim().min(1).nullable(),
   "export.recipients": z.array(z.string()),
   "export.unencrypted": z.boolean(),
+  "export.allow_unsigned": z.boolean(),
   "export.compression": z.enum(COMPRESSIONS, { error: 'must be "gzip", "zstd" or null' }).nullable(),
   "export.budget.wall_ms": positive(3_600_000),
   "export.budget.cpu_ms": positive(3_600_000),
@@ -100,6 +103,7 @@ export async function loadExportConfig(sql: Sql): Promise<ExportConfig> {
     target: read(rows, "export.target"),
     recipients,
     unencrypted: read(rows, "export.unencrypted"),
+    allowUnsigned: read(rows, "export.allow_unsigned"),
     compression: read(rows, "export.compression"),
     budget: {
       wallMs: read(rows, "export.budget.wall_ms"),

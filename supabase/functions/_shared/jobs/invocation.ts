@@ -10,6 +10,7 @@ import { openStore, type Store } from "../store/mod.ts";
 import { applyRetention, type RetentionReport } from "../retention/mod.ts";
 import { BudgetMeter } from "./budget.ts";
 import { checkEncryption, ConfigError, type ExportConfig, loadExportConfig } from "./config.ts";
+import { requireSigningKey } from "./signing_key.ts";
 import { finalizeJob, type FinalizeResult } from "./finalize.ts";
 import { createOrJoinJob, jobSelection } from "./plan.ts";
 import { readSchemaScripts, type SchemaScripts } from "../export/mod.ts";
@@ -104,6 +105,8 @@ export async function runInvocation(req: ExportRequest, deps: InvocationDeps): P
     if (!job) return idleReport(deps.worker, cfg, budget);
   } else {
     checkEncryption(cfg);
+    // Every backup is signed by its writer: no key, no job (unless export.allow_unsigned).
+    await requireSigningKey(deps.sql, cfg);
     // Before a job is created and holds the target: a target it cannot write to is refused now.
     await checkTarget(storeOf(target));
   }

@@ -7,7 +7,7 @@
  * its rows are in, while other tables still load; its ANALYZE and fingerprint follow them.
  * @module
  */
-import type { Sql } from "../db/mod.ts";
+import { describeDbError, isConnectionError, type Sql } from "../db/mod.ts";
 import type { Store } from "../store/mod.ts";
 import type { ManifestTrust } from "../verify/mod.ts";
 import { type Check, check, summarize, type Summary } from "../checks.ts";
@@ -96,8 +96,10 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   let bytes = 0;
   let plannedWrites: PlannedWrites | undefined;
   let t0 = performance.now();
+  let current: Phase = "manifest";
   const phase = (p: Phase, detail?: string) => {
     t0 = performance.now();
+    current = p;
     o.onEvent?.({ event: "phase", phase: p, detail });
   };
   const done = (p: Phase) => (timings[p] = Math.round(performance.now() - t0));
@@ -164,15 +166,18 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   } catch (err) {
     if (!(err instanceof RestoreAbort)) {
       const e = err as { message?: string };
+      const lost = connectionErrorIn(err);
       checks.push(
         check(
           "restore",
           "error",
           found.manifest?.id ?? found.id ?? "backup",
-          `the restore stopped: ${e?.message ?? String(err)}`,
-          wrote
+          lost
+            ? `the restore stopped: the target database went away during the ${current} phase (${describeDbError(lost)})`
+            : `the restore stopped: ${e?.message ?? String(err)}`,
+          (lost ? "Start the database again, then: " : "") + (wrote
             ? "The target holds a partial restore: restore again with --clean, or into a new empty database."
-            : "Nothing was written to the target; fix the problem and run again.",
+            : "Nothing was written to the target; fix the problem and run again."),
         ),
       );
     }
@@ -186,4 +191,12 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
       ...(plannedWrites ? { planned: plannedWrites } : {}),
     };
   }
+}
+
+/** The connection error `err` is or was caused by (a part's LoadError wraps it), else null. */
+function connectionErrorIn(err: unknown): unknown {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isConnectionError(e)) return e;
+  }
+  return null;
 }

@@ -11,7 +11,7 @@
  * restored table is fingerprinted with that algorithm, so backups taken before v2 still verify.
  * @module
  */
-import type { Sql } from "../db/mod.ts";
+import { reserveWatched, type Sql, type WatchedConnection } from "../db/mod.ts";
 import { FINGERPRINT_FUNCTIONS } from "../format/mod.ts";
 import { type QName, qualified } from "./names.ts";
 
@@ -37,7 +37,7 @@ export function fingerprintAlgorithm(fingerprint: unknown): string | undefined {
 /** Computes fingerprints on a target, with the installed function or a temporary copy. */
 export class Fingerprinter {
   #sql: Sql;
-  #reserved: Awaited<ReturnType<Sql["reserve"]>> | null = null;
+  #watched: WatchedConnection | null = null;
   #fn = "lifeboat.fingerprint";
 
   constructor(sql: Sql) {
@@ -50,10 +50,11 @@ export class Fingerprinter {
    * Lifeboat may know only v1).
    */
   async open(): Promise<"installed" | "temporary"> {
-    this.#reserved = await this.#sql.reserve();
-    const [r] = await this.#reserved<{ f: string | null }[]>`select to_regprocedure('lifeboat.fingerprint(regclass, text)')::text as f`;
+    // Watched: a query sent after the target went away would never settle (db/reserve.ts).
+    const w = this.#watched = await reserveWatched(this.#sql);
+    const [r] = await w.guard(w.sql<{ f: string | null }[]>`select to_regprocedure('lifeboat.fingerprint(regclass, text)')::text as f`);
     if (r.f) return "installed";
-    for (const stmt of temporaryFingerprintSql()) await this.#reserved.unsafe(stmt);
+    for (const stmt of temporaryFingerprintSql()) await w.guard(w.sql.unsafe(stmt));
     this.#fn = "pg_temp.fingerprint";
     return "temporary";
   }
@@ -63,17 +64,20 @@ export class Fingerprinter {
    * recorded, see {@link fingerprintAlgorithm}), else with the current one.
    */
   async of(table: QName, algorithm?: string): Promise<unknown> {
-    if (!this.#reserved) throw new Error("Fingerprinter.open() was not called");
-    const rows = algorithm === undefined
-      ? await this.#reserved.unsafe(`select ${this.#fn}($1::regclass) as f`, [qualified(table)])
-      : await this.#reserved.unsafe(`select ${this.#fn}($1::regclass, $2::text) as f`, [qualified(table), algorithm]);
+    const w = this.#watched;
+    if (!w) throw new Error("Fingerprinter.open() was not called");
+    const rows = await w.guard(
+      algorithm === undefined
+        ? w.sql.unsafe(`select ${this.#fn}($1::regclass) as f`, [qualified(table)])
+        : w.sql.unsafe(`select ${this.#fn}($1::regclass, $2::text) as f`, [qualified(table), algorithm]),
+    );
     return rows[0].f;
   }
 
   /** Releases the session (dropping the temporary functions with it). */
   close(): void {
-    this.#reserved?.release();
-    this.#reserved = null;
+    this.#watched?.release();
+    this.#watched = null;
   }
 }
 

@@ -4,10 +4,10 @@
  * each on its own connection and with bounded memory (backpressure end to end).
  * @module
  */
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { openStream } from "../crypto/mod.ts";
-import { settleWithin, type Sql } from "../db/mod.ts";
+import { copyIn, reserveWatched, settleWithin, type Sql } from "../db/mod.ts";
+
+type Reserved = Awaited<ReturnType<Sql["reserve"]>>;
 import type { Store } from "../store/mod.ts";
 import { type Manifest, objectKey, type StoredObjectEntry, type TableEntry } from "../format/mod.ts";
 import { splitPart, verifyingStream } from "./copy_part.ts";
@@ -169,30 +169,32 @@ export type LoadContext = Pick<LoadOptions, "store" | "manifest" | "identities" 
  * FREEZE unit) or the failed part's COPY rolled back.
  */
 export async function loadUnit(o: LoadContext, unit: LoadUnit, p: LoadProgress, signal: AbortSignal): Promise<void> {
-  const conn = await o.target.reserve();
+  // Safe for a load that is verified afterwards: a crash means restoring again anyway.
+  const w = await reserveWatched(o.target, "set synchronous_commit = off");
+  const conn = w.sql as unknown as Reserved;
+  // Every step is guarded: a statement sent after the target went away would never settle.
+  const stop = AbortSignal.any([signal, w.signal]);
   try {
-    // Safe for a load that is verified afterwards: a crash means restoring again anyway.
-    await conn`set synchronous_commit = off`;
-    if (unit.freeze) await conn.unsafe(`begin; truncate only ${qualified(unit.target)}`);
+    if (unit.freeze) await w.guard(conn.unsafe(`begin; truncate only ${qualified(unit.target)}`));
     try {
       for (const t of unit.tasks) {
-        if (signal.aborted) throw signal.reason;
-        await loadOne(o, conn, t, signal, unit.freeze, (bytes) => {
+        if (stop.aborted) throw stop.reason;
+        await w.guard(loadOne(o, conn, t, stop, unit.freeze, (bytes) => {
           p.bytesDone += bytes;
           o.onProgress?.(p);
-        });
+        }));
         p.partsDone++;
         p.rowsDone += t.object.rows ?? 0;
         o.onProgress?.(p);
       }
-      if (unit.freeze) await conn.unsafe("commit");
+      if (unit.freeze) await w.guard(conn.unsafe("commit"));
     } catch (err) {
       // Bounded: after an outage the reserved connection is gone and the ROLLBACK would never settle.
-      if (unit.freeze) await settleWithin(conn.unsafe("rollback"), 5000).catch(() => {});
+      if (unit.freeze && !w.signal.aborted) await settleWithin(w.guard(conn.unsafe("rollback")), 5000).catch(() => {});
       throw err;
     }
   } finally {
-    conn.release();
+    w.release();
   }
 }
 
@@ -214,7 +216,7 @@ export async function loadParts(o: LoadOptions): Promise<LoadProgress> {
  */
 export async function loadOne(
   o: LoadContext,
-  conn: Awaited<ReturnType<Sql["reserve"]>>,
+  conn: Reserved,
   t: PartTask,
   signal: AbortSignal,
   freeze: boolean,
@@ -255,8 +257,7 @@ export async function loadOne(
   }
   const cols = part.header.columns ? ` (${part.header.columns})` : "";
   try {
-    const writable = await conn.unsafe(`copy ${qualified(t.target)}${cols} from stdin${freeze ? " with (freeze)" : ""}`).writable();
-    await pipeline(Readable.fromWeb(part.rows as unknown as import("node:stream/web").ReadableStream), writable, { signal });
+    await copyIn(conn, `copy ${qualified(t.target)}${cols} from stdin${freeze ? " with (freeze)" : ""}`, part.rows, signal);
   } catch (err) {
     fail(err);
   }

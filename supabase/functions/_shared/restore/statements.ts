@@ -3,7 +3,7 @@
  * failing softly (a warning check) and anything else stopping the restore (an error check).
  * @module
  */
-import { isConnectionError, type Sql } from "../db/mod.ts";
+import { isConnectionError, reserveWatched, type Sql } from "../db/mod.ts";
 import { type Check, check } from "../checks.ts";
 import { RestoreAbort } from "./abort.ts";
 import type { PlannedStatement } from "./ddl.ts";
@@ -77,12 +77,12 @@ export async function dropExisting(tx: Sql, existing: (QName & { relkind: string
 
 /** Runs statements of one table (index builds, or its ANALYZE) on a connection of its own. */
 export async function runBuilds(sql: Sql, plan: PlannedStatement[], checks: Check[]): Promise<void> {
-  const conn = await sql.reserve();
+  const w = await reserveWatched(sql, "set maintenance_work_mem = '256MB'");
   try {
-    await conn`set maintenance_work_mem = '256MB'`;
-    await runStatements(conn as unknown as Sql, plan, "post-data", checks, false);
+    // Guarded: a statement sent after the target went away would never settle (db/reserve.ts).
+    await w.guard(runStatements(w.sql, plan, "post-data", checks, false));
   } finally {
-    conn.release();
+    w.release();
   }
 }
 
