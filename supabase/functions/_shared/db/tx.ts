@@ -8,10 +8,15 @@ import type postgres from "postgres";
 /** A postgres.js transaction client. */
 export type Tx = postgres.TransactionSql<Record<string, unknown>>;
 
+/** How long {@link beginSettled} waits for its callback after the transaction failed. */
+const SETTLE_AFTER_FAILURE_MS = 15_000;
+
 /**
  * `sql.begin(mode, fn)` that settles only once `fn` has settled too. postgres.js rejects
  * `begin` as soon as the connection closes, while `fn` may still be running (storing an object,
- * say); a caller that cleans up after a failure must not start before `fn` has stopped.
+ * say); a caller that cleans up after a failure must not start before `fn` has stopped. The
+ * wait is bounded: a query `fn` sent on the dead connection is never answered (see
+ * driver_guard.ts), and a backup stuck on it must still fail instead of hanging.
  */
 export async function beginSettled<T>(
   sql: postgres.Sql<Record<string, unknown>>,
@@ -22,7 +27,8 @@ export async function beginSettled<T>(
   try {
     return await sql.begin(mode, (tx) => (running = fn(tx))) as T;
   } catch (err) {
-    await (running as Promise<T> | null)?.catch(() => {});
+    const settled = (running as Promise<T> | null)?.then(() => {}, () => {});
+    if (settled) await settleWithin(settled, SETTLE_AFTER_FAILURE_MS).catch(() => {});
     throw err;
   }
 }
