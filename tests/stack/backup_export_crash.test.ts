@@ -81,10 +81,11 @@ Deno.test("killed at random points, the export resumes, never shows an early man
     for (const c of counts) assert.equal(manifest.tables.find((t) => t.name === c.t)!.rows, c.n, `rows of ${c.t}`);
     const [attempts] = await sql`select max(attempt)::int as max, count(*)::int as parts from lifeboat.backup_parts where run_id = ${run.id}`;
     assert.equal(manifest.objects.length, attempts.parts);
-    // Nothing but the recorded objects and the manifest under the prefix (the restore loop takes every part-*).
+    // Nothing but the recorded objects, the manifest and its signature (the stack keeps a signing
+    // key in Vault) under the prefix (the restore loop takes every part-*).
     const stored: string[] = [];
     for await (const o of store.list(`${manifest.id}/`)) stored.push(o.key.slice(manifest.id.length + 1));
-    assert.deepEqual(stored.sort(), [...manifest.objects.map((o) => o.key), "manifest.json"].sort());
+    assert.deepEqual(stored.sort(), [...manifest.objects.map((o) => o.key), "manifest.json", "manifest.json.sig"].sort());
 
     const source = await fingerprints(sql, SCHEMA);
     await assertPsqlRestoreMatches(sql, store, manifest.id, keyFile, SCHEMA, source);
