@@ -29,21 +29,15 @@ _extension_build() {
   touch "$work/.built"
 }
 
-# _extension_installed NAME: true when every staged file is in place, byte for byte.
-_extension_installed() {
-  local stage="$STACK_DIR/build/$1/stage" f
-  while IFS= read -r f; do
-    cmp -s "$stage/$f" "/$f" || return 1
-  done < <(cd "$stage" && find . -type f | sed 's|^\./||')
-}
-
 # _extension_copy NAME: puts every staged file in place under a new inode (copy beside it, then
 # rename), so running servers, which have the old shared library mapped, keep their copy:
-# rewriting a loaded .so in place crashes every cluster that uses it.
+# rewriting a loaded .so in place crashes every cluster that uses it. Files already in place,
+# byte for byte, are left alone.
 _extension_copy() {
   local stage="$STACK_DIR/build/$1/stage" f tmp
   while IFS= read -r f; do
     cmp -s "$stage/$f" "/$f" && continue
+    [ "$(id -u)" = 0 ] || { echo "stack: installing the $1 extension needs root" >&2; return 1; }
     mkdir -p "$(dirname "/$f")"
     tmp="/$f.lifeboat-new.$$"
     cp "$stage/$f" "$tmp" && chmod 644 "$tmp" && mv -f "$tmp" "/$f" || { rm -f "$tmp"; return 1; }
@@ -54,9 +48,6 @@ extensions_install() {
   local name
   for name in $_EXTENSIONS; do
     _extension_build "$name" || return 1
-    if ! _extension_installed "$name"; then
-      [ "$(id -u)" = 0 ] || { echo "stack: installing the $name extension needs root" >&2; return 1; }
-      _extension_copy "$name" || { echo "stack: could not install the $name extension" >&2; return 1; }
-    fi
+    _extension_copy "$name" || { echo "stack: could not install the $name extension" >&2; return 1; }
   done
 }
