@@ -25,7 +25,7 @@ import { type Compression, COMPRESSIONS, newBackupId } from "../../supabase/func
 import { countOption, parseCommand, usageError } from "./common.ts";
 import { largeObjectsWarning } from "../../supabase/functions/_shared/export/mod.ts";
 import { importSigningKey, looksLikeSigningKey } from "../../supabase/functions/_shared/format/mod.ts";
-import { filesPhase, recordFilesManifest, StorageApi, StorageKeyError } from "../../supabase/functions/_shared/source/storage/mod.ts";
+import { filesPhase, recordFilesManifest, StorageApi, StorageKeyError, storageKeyFromEnv } from "../../supabase/functions/_shared/source/storage/mod.ts";
 import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
 
 const USAGE = `usage: lifeboat backup --store <dir|file://…|s3://bucket/prefix> --recipient age1… [options]
@@ -240,19 +240,7 @@ function parse(argv: string[]): Args | number {
   };
 }
 
-/** The project's secret key from the environment: LIFEBOAT_STORAGE_KEY, SUPABASE_SECRET_KEYS, SUPABASE_SERVICE_ROLE_KEY. */
-export function storageKeyFromEnv(): string {
-  const direct = Deno.env.get("LIFEBOAT_STORAGE_KEY");
-  if (direct) return direct;
-  const keys = Deno.env.get("SUPABASE_SECRET_KEYS");
-  if (keys) {
-    try {
-      const k = JSON.parse(keys)?.default;
-      if (typeof k === "string" && k) return k;
-    } catch { /* not JSON: fall through */ }
-  }
-  return Deno.env.get("SUPABASE_SERVICE_ROLE_KEY") ?? "";
-}
+export { storageKeyFromEnv };
 
 /** The --compression value (undefined: the policy's default). */
 function parseCompression(text: string | undefined): Compression | undefined {

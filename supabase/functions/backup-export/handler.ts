@@ -3,7 +3,7 @@
  * invocations within the edge limits (docs/backup-export.md).
  *
  * `POST /functions/v1/backup-export` with a service key (`apikey: sb_secret_…`, or the
- * service_role JWT as Bearer) and `{ "mode": "full" | "tables", "tables"?, "label"?, "resume"? }`.
+ * service_role JWT as Bearer) and `{ "mode": "full" | "tables" | "files", "tables"?, "buckets"?, "label"?, "resume"? }`.
  * Answers 200 with the job's progress when it is completed, 202 while it is still running.
  * @module
  */
@@ -15,7 +15,7 @@ import { ConfigError } from "../_shared/jobs/mod.ts";
 import { selfCallFromEnv, triggerContinuation } from "../_shared/jobs/mod.ts";
 import { safeErrorMessage } from "../_shared/jobs/mod.ts";
 import { type InvocationDeps, JobError, runInvocation } from "../_shared/jobs/mod.ts";
-import { parseExportRequest } from "../_shared/jobs/mod.ts";
+import { parseExportRequest, storageFromEnv } from "../_shared/jobs/mod.ts";
 
 /** Settings of {@linkcode createBackupExportHandler}. */
 export interface BackupExportOptions {
@@ -82,6 +82,7 @@ export function createBackupExportHandler(opts: BackupExportOptions): (req: Requ
         dataSql,
         worker,
         continueJob: selfCall ? (b) => triggerContinuation(selfCall, b) : undefined,
+        storage: storageFromEnv(),
         ...opts.deps,
       });
       const status = report.state === "running" ? 202 : report.state === "failed" ? 500 : 200;

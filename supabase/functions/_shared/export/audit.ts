@@ -11,7 +11,7 @@ import type { ExportedObject } from "./engine.ts";
 
 /** A run about to start. */
 export interface NewRun {
-  kind: "full" | "tables";
+  kind: "full" | "tables" | "files";
   label: string | null;
   /** The store it writes into (see active_run.ts: one active run per target). */
   target: string;

@@ -25,7 +25,7 @@ import type { Selection } from "./selection.ts";
 export interface ManifestInput {
   id: string;
   label: string | null;
-  kind: "full" | "tables";
+  kind: "full" | "tables" | "files";
   server: {
     version: string;
     versionNum: number;
@@ -153,7 +153,7 @@ export interface ManifestFacts {
 export interface ManifestHeader {
   id: string;
   label: string | null;
-  kind: "full" | "tables";
+  kind: "full" | "tables" | "files";
   startedAt: Date;
   finishedAt: Date;
   selection: Selection;

@@ -205,7 +205,8 @@ export const Manifest = z.object({
   formatVersion: z.literal(FORMAT_VERSION),
   id: z.string().regex(BACKUP_ID_PATTERN),
   label: z.string().nullable(),
-  kind: z.enum(["full", "tables"]),
+  /** "files": a backup-export files job (Storage files only, no tables). */
+  kind: z.enum(["full", "tables", "files"]),
   lifeboatVersion: z.string(),
   server: z.object({ version: z.string(), versionNum: z.number().int() }),
   database: z.string(),

@@ -44,6 +44,8 @@ export interface ExportConfig {
   includeAuthAudit: boolean;
   /** Export the Vault secrets (decrypted, inside the encrypted backup) too. */
   includeVault: boolean;
+  /** Files per part of a files job. */
+  filesBatch: number;
 }
 
 /** A setting that is missing or malformed; the message names the key and what to set. */
@@ -72,6 +74,7 @@ const fields = {
   "export.include_auth_sessions": z.boolean(),
   "export.include_auth_audit": z.boolean(),
   "export.include_vault": z.boolean(),
+  "export.files_batch": positive(100_000),
 } as const;
 
 function read<K extends keyof typeof fields>(rows: Map<string, unknown>, key: K) {
@@ -118,6 +121,7 @@ export async function loadExportConfig(sql: Sql): Promise<ExportConfig> {
     includeAuthSessions: read(rows, "export.include_auth_sessions"),
     includeAuthAudit: read(rows, "export.include_auth_audit"),
     includeVault: read(rows, "export.include_vault"),
+    filesBatch: read(rows, "export.files_batch"),
   };
 }
 

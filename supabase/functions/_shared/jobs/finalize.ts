@@ -8,7 +8,7 @@
  */
 import type { Sql } from "../db/mod.ts";
 import { type Manifest, MANIFEST_KEY, type ManifestPlatform } from "../format/mod.ts";
-import { manifestFromParts } from "../export/mod.ts";
+import { manifestFromParts, type StoredPart } from "../export/mod.ts";
 import { storeManifest } from "../export/mod.ts";
 import { countLargeObjects, noteLargeObjects } from "../export/mod.ts";
 import { SIGNATURE_KEY } from "../format/mod.ts";
@@ -16,6 +16,7 @@ import { loadSigningKey } from "./signing_key.ts";
 import type { Store } from "../store/mod.ts";
 import { claimFinalize, completeJob, type DonePart, doneParts, failJob, type Job, type JobFacts, jobPolicy } from "./repo.ts";
 import { jobSelection } from "./plan.ts";
+import { filesSectionOf } from "./files.ts";
 
 /** Compares two LSNs (`X/Y` hex). */
 export function compareLsn(a: string, b: string): number {
@@ -33,7 +34,8 @@ export function buildJobManifest(job: Job, facts: JobFacts, parts: DonePart[], f
   for (const p of parts) if (p.snapshotId) snaps.set(p.snapshotId, p.lsn);
   const ordered = [...snaps.entries()].sort((a, b) => compareLsn(a[1], b[1]));
   const roles = parts.find((p) => p.kind === "roles");
-  return manifestFromParts(
+  const files = filesSectionOf(job, parts);
+  const manifest = manifestFromParts(
     {
       id: job.metadata.backup_id,
       label: job.label,
@@ -59,15 +61,17 @@ export function buildJobManifest(job: Job, facts: JobFacts, parts: DonePart[], f
       passwordsNotExported: (roles?.details.passwordsNotExported as string[] | undefined) ?? [],
       platform: roles?.details.platform as ManifestPlatform | undefined,
     },
-    parts.map((p) =>
-      p.kind === "data"
-        ? {
+    // File batches store no object of their own: they become the files section.
+    parts.flatMap((p): StoredPart[] =>
+      p.kind === "files" ? [] : p.kind === "data"
+        ? [{
           key: p.key, kind: p.kind, size: p.size, sha256: p.sha256, rows: p.rows, plainBytes: p.plainBytes,
           table: { schema: p.tableSchema, name: p.tableName }, part: p.chunk,
-        }
-        : { key: p.key, kind: p.kind, size: p.size, sha256: p.sha256 }
+        }]
+        : [{ key: p.key, kind: p.kind, size: p.size, sha256: p.sha256 }]
     ),
   );
+  return files ? { ...manifest, files } : manifest;
 }
 
 /** What finalizing did. */
@@ -100,6 +104,7 @@ export async function finalizeJob(
   // Every recorded object must be in the store exactly as recorded before the manifest
   // vouches for it.
   for (const p of parts) {
+    if (p.kind === "files") continue; // no object: its blobs were confirmed by the store as they were written
     const info = await store.head(prefix + p.key);
     if (!info || info.size !== p.size || (info.sha256 && info.sha256 !== p.sha256)) {
       const error = `object ${p.key} is missing or differs from what was recorded; the backup cannot be completed`;

@@ -23,6 +23,8 @@ import { safeErrorMessage } from "./errors.ts";
 import { ensureFacts, type WorkResult, workParts } from "./worker.ts";
 import { JobError } from "./job_error.ts";
 import { checkTarget, openTarget } from "./target.ts";
+import { openFilesSource, previousFiles, type PreviousFiles } from "./files.ts";
+import type { StorageApi } from "../source/storage/mod.ts";
 
 export { JobError } from "./job_error.ts";
 
@@ -42,6 +44,8 @@ export interface InvocationDeps {
   now?: () => Date;
   /** CPU clock override for the budget. */
   cpuMs?: () => number | null;
+  /** The project's Storage, for files jobs (the handler builds it from SUPABASE_URL and the secret key). */
+  storage?: () => StorageApi;
 }
 
 /** The JSON progress the function returns. */
@@ -110,6 +114,11 @@ export async function runInvocation(req: ExportRequest, deps: InvocationDeps): P
     // Before a job is created and holds the target: a target it cannot write to is refused now.
     await checkTarget(storeOf(target));
   }
+  // Storage checked before any work: a files job never starts (or goes on) with a key Storage refuses.
+  let api: StorageApi | null = null;
+  const filesSource = (buckets: string[]) => openFilesSource(deps.sql, deps.storage, buckets);
+  if (job?.kind === "files") api = await filesSource(job.metadata.file_buckets ?? []);
+  else if (!job && req.mode === "files") api = await filesSource(req.buckets);
 
   let joined = job !== null && typeof req.resume !== "string" && req.resume !== true;
   let work: WorkResult = { partsDone: 0, partsFenced: 0, stoppedBy: "done" };
@@ -125,12 +134,15 @@ export async function runInvocation(req: ExportRequest, deps: InvocationDeps): P
         joined = r.joined;
       }
       if (job.state !== "running") return;
+      if (job.kind === "files" && !api) api = await filesSource(job.metadata.file_buckets ?? []);
       await countInvocation(deps.sql, job);
       const j = job;
       let memo: Promise<SchemaScripts> | null = null;
       const scripts = () => (memo ??= readSchemaScripts(tx, jobSelection(j.metadata)));
       const facts = await ensureFacts(deps.sql, tx, j, snap, scripts);
-      work = await workParts({ sql: deps.sql, tx, store: storeOf(j.target), job: j, facts, snap, cfg, budget, worker: deps.worker, scripts });
+      let previous: Promise<PreviousFiles | null> | null = null;
+      const files = api ? { api, previous: () => (previous ??= previousFiles(deps.sql, j, j.metadata.file_buckets ?? [])) } : undefined;
+      work = await workParts({ sql: deps.sql, tx, store: storeOf(j.target), job: j, facts, snap, cfg, budget, worker: deps.worker, scripts, files });
     });
   }
   const current = await reloadJob(deps.sql, job!);

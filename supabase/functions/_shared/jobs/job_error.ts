@@ -6,7 +6,7 @@
 
 /** A job that does not exist, cannot be resumed, or cannot be started on its target. */
 export class JobError extends Error {
-  constructor(readonly status: 404 | 409, readonly code: string, message: string) {
+  constructor(readonly status: 404 | 409 | 503, readonly code: string, message: string) {
     super(message);
     this.name = "JobError";
   }

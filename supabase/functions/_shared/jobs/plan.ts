@@ -6,8 +6,8 @@
  * for this transaction and then join the job instead of starting another.
  * @module
  */
-import type { Sql } from "../db/mod.ts";
-import { newBackupId } from "../format/mod.ts";
+import type { Sql, Tx } from "../db/mod.ts";
+import { blobNamespace, newBackupId } from "../format/mod.ts";
 import { listTables } from "../export/mod.ts";
 import { copiedPlatformTables, readSchemaScripts } from "../export/mod.ts";
 import type { Selection } from "../export/mod.ts";
@@ -17,12 +17,14 @@ import { adoptSnapshot } from "../export/mod.ts";
 import type { ExportRequest } from "./request.ts";
 import { type ExportConfig, jobCodec } from "./config.ts";
 import { activeJob, type Job, jobByUuid, type JobMetadata } from "./repo.ts";
+import { planFileParts } from "./files.ts";
 
 /** Schema objects every job stores besides its data, one part each. */
 const SCHEMA_PARTS = ["roles", "pre-data", "post-data", "finalize"] as const;
 
-/** The selection a job exports. */
+/** The selection a job exports (a files job: no table). */
 export function jobSelection(meta: JobMetadata): Selection {
+  if (meta.file_buckets) return { tables: [] };
   const platform = {
     includeAuthSessions: !!meta.include_auth_sessions,
     includeAuthAudit: !!meta.include_auth_audit,
@@ -54,6 +56,7 @@ export async function createOrJoinJob(
   try {
     uuid = await sql.begin("isolation level repeatable read", async (tx) => {
       await adoptSnapshot(tx, snapshotId);
+      if (req.mode === "files") return await planFilesJob(tx, req, cfg, target);
       const platform = {
         includeAuthSessions: cfg.includeAuthSessions,
         includeAuthAudit: cfg.includeAuthAudit,
@@ -108,4 +111,37 @@ export async function createOrJoinJob(
   const holder = await activeRunFor(sql, target);
   if (holder) throw new TargetBusyError(holder);
   throw new Error("could not create or find the export job; try again");
+}
+
+/** Plans a files job in the snapshot: one part per batch of files, no schema or table part. */
+async function planFilesJob(tx: Tx, req: ExportRequest, cfg: ExportConfig, target: string): Promise<string | null> {
+  const compression = jobCodec(cfg);
+  const recipients = cfg.unencrypted ? [] : cfg.recipients;
+  const meta: JobMetadata = {
+    origin: "backup-export",
+    backup_id: newBackupId(),
+    recipients,
+    unencrypted: cfg.unencrypted,
+    compression,
+    excluded_schemas: [],
+    scope: [],
+    include_auth_sessions: false,
+    include_auth_audit: false,
+    include_vault: false,
+    blob_ns: await blobNamespace(compression, recipients),
+    file_buckets: req.buckets,
+    invocations: 0,
+  };
+  const run = await insertRun(tx, { kind: "files", label: req.label, target, metadata: meta });
+  if (!run) return null;
+  // A files job's parts are batches of the snapshot's storage.objects rows; the bytes of a
+  // batch stay within a quarter of an invocation's byte budget (one big file is a batch alone).
+  const buckets = await planFileParts(tx, run.id, req.buckets, cfg.filesBatch, Math.max(1, Math.floor(cfg.budget.bytes / 4)));
+  await tx`
+    update lifeboat.backup_runs
+    set parts_total = (select count(*) from lifeboat.backup_parts where run_id = ${run.id}),
+        metadata = metadata || jsonb_build_object('files', jsonb_build_object('buckets', ${JSON.stringify(buckets)}::text::jsonb),
+                                                  'file_buckets', ${JSON.stringify(buckets.map((b) => b.id))}::text::jsonb)
+    where id = ${run.id}`;
+  return run.uuid;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import type { Compression, ObjectKind } from "../format/mod.ts";
+import type { BucketEntry, Compression, ObjectKind } from "../format/mod.ts";
 import type { TableRef } from "../export/mod.ts";
 import type { ExportPolicy } from "../export/mod.ts";
 
@@ -13,7 +13,7 @@ import type { ExportPolicy } from "../export/mod.ts";
 export interface Job {
   id: number;
   uuid: string;
-  kind: "full" | "tables";
+  kind: "full" | "tables" | "files";
   label: string | null;
   target: string;
   state: "planned" | "running" | "completed" | "failed" | "pruned";
@@ -58,6 +58,12 @@ export interface JobMetadata {
   /** Vault secrets exported too (absent in older jobs: no). */
   include_vault?: boolean;
   facts?: JobFacts;
+  /** A files job: the snapshot's buckets (their settings, for the manifest and a restore). */
+  files?: { buckets: BucketEntry[] };
+  /** A files job's bucket ids (what lifeboat.files_retention() keeps it by). */
+  file_buckets?: string[];
+  /** A files job's blob namespace (`files/<ns>/`, from its codec and recipients). */
+  blob_ns?: string;
   invocations?: number;
   finalizer?: string;
 }
@@ -72,10 +78,13 @@ export function jobPolicy(meta: JobMetadata): ExportPolicy {
   return { encrypted: !meta.unencrypted, recipients: meta.unencrypted ? [] : meta.recipients, compression: jobCompression(meta) };
 }
 
+/** What a part stores: a schema object, a table chunk, or a batch of Storage files. */
+export type PartKind = ObjectKind | "files";
+
 /** A claimed part. */
 export interface Part {
   id: number;
-  kind: ObjectKind;
+  kind: PartKind;
   tableSchema: string;
   tableName: string;
   chunk: number;
@@ -88,7 +97,7 @@ export interface Part {
 
 /** A done part, as the manifest needs it. */
 export interface DonePart {
-  kind: ObjectKind;
+  kind: PartKind;
   tableSchema: string;
   tableName: string;
   chunk: number;
@@ -265,7 +274,7 @@ export async function doneParts(sql: Sql, job: Job): Promise<DonePart[]> {
     order by case kind when 'roles' then 0 when 'pre-data' then 1 when 'data' then 2 when 'post-data' then 3 else 4 end,
              table_schema, table_name, chunk`;
   return rows.map((r) => ({
-    kind: r.kind as ObjectKind,
+    kind: r.kind as PartKind,
     tableSchema: String(r.table_schema),
     tableName: String(r.table_name),
     chunk: Number(r.chunk),

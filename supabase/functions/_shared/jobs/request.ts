@@ -12,11 +12,17 @@ const NUL_MESSAGE = "must not contain a NUL character";
 const tableName = z.string({ error: "must be a table name (a string)" }).trim().min(1, "must not be empty")
   .max(300, "is too long").refine(noNul, NUL_MESSAGE);
 
-/** The request body schema: `{ mode, tables?, label?, resume? }`. */
+const bucketId = z.string({ error: "must be a bucket id (a string)" }).trim().min(1, "must not be empty")
+  .max(100, "is too long").refine(noNul, NUL_MESSAGE);
+
+/** The request body schema: `{ mode, tables?, buckets?, label?, resume? }`. */
 export const ExportRequestSchema = z.strictObject({
-  mode: z.enum(["full", "tables"], { error: 'must be "full" or "tables"' }),
+  mode: z.enum(["full", "tables", "files"], { error: 'must be "full", "tables" or "files"' }),
   tables: z.array(tableName, { error: "must be an array of table names" }).min(1, "must name at least one table")
     .max(1000, "names too many tables (at most 1000)").optional(),
+  /** Only these buckets' files (mode "files"; default every bucket). */
+  buckets: z.array(bucketId, { error: "must be an array of bucket ids" }).min(1, "must name at least one bucket")
+    .max(1000, "names too many buckets (at most 1000)").optional(),
   label: z.string({ error: "must be a string" }).max(200, "is too long (at most 200 characters)")
     .refine(noNul, NUL_MESSAGE).optional(),
   /** A job id to continue, or `true` for "the unfinished job of this target, if any". */
@@ -27,8 +33,10 @@ export const ExportRequestSchema = z.strictObject({
 
 /** A valid request, with table names parsed. */
 export interface ExportRequest {
-  mode: "full" | "tables";
+  mode: "full" | "tables" | "files";
   tables: TableRef[];
+  /** Mode "files": only these buckets (empty: every bucket). */
+  buckets: string[];
   label: string | null;
   resume: string | true | null;
 }
@@ -49,7 +57,7 @@ export function parseExportRequest(body: unknown): { ok: true; value: ExportRequ
     const issue = r.error.issues[0];
     if (issue.code === "unrecognized_keys") {
       const key = issue.keys[0];
-      return { ok: false, problem: { field: key, message: "is not a known field (allowed: mode, tables, label, resume)" } };
+      return { ok: false, problem: { field: key, message: "is not a known field (allowed: mode, tables, buckets, label, resume)" } };
     }
     const field = issue.path.length ? issue.path.map(String).join(".") : "(body)";
     // zod does not report the input: "required" only when the field is really absent.
@@ -62,8 +70,11 @@ export function parseExportRequest(body: unknown): { ok: true; value: ExportRequ
   if (v.mode === "tables" && !v.tables && v.resume === undefined) {
     return { ok: false, problem: { field: "tables", message: 'is required when mode is "tables"' } };
   }
-  if (v.mode === "full" && v.tables) {
+  if (v.mode !== "tables" && v.tables) {
     return { ok: false, problem: { field: "tables", message: 'is only allowed when mode is "tables"' } };
+  }
+  if (v.mode !== "files" && v.buckets) {
+    return { ok: false, problem: { field: "buckets", message: 'is only allowed when mode is "files"' } };
   }
   const tables: TableRef[] = [];
   for (const [i, t] of (v.tables ?? []).entries()) {
@@ -73,5 +84,5 @@ export function parseExportRequest(body: unknown): { ok: true; value: ExportRequ
       return { ok: false, problem: { field: `tables.${i}`, message: (err as Error).message } };
     }
   }
-  return { ok: true, value: { mode: v.mode, tables, label: v.label ?? null, resume: v.resume ?? null } };
+  return { ok: true, value: { mode: v.mode, tables, buckets: [...new Set(v.buckets ?? [])], label: v.label ?? null, resume: v.resume ?? null } };
 }

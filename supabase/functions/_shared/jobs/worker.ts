@@ -19,6 +19,8 @@ import type { ExportConfig } from "./config.ts";
 import { jobSelection } from "./plan.ts";
 import { claimPart, completePart, type Job, type JobFacts, jobPolicy, type Part, recordFacts, releasePart, unclaimPart } from "./repo.ts";
 import { safeErrorMessage } from "./errors.ts";
+import { backupFileBatch, type PreviousFiles } from "./files.ts";
+import type { StorageApi } from "../source/storage/mod.ts";
 
 /** Reads the job's facts in this snapshot and records them unless another invocation did first. */
 export async function ensureFacts(
@@ -29,6 +31,11 @@ export async function ensureFacts(
   scripts: () => Promise<SchemaScripts>,
 ): Promise<JobFacts> {
   if (job.metadata.facts) return job.metadata.facts;
+  if (job.kind === "files") {
+    // A files job reads no table: the server it ran against is the only fact.
+    const none: JobFacts = { snapshotId: snap.id, lsn: snap.lsn, server: await readServerInfo(tx), sequences: [], matviews: [], tables: [], fingerprints: {} };
+    return await recordFacts(sql, job, none);
+  }
   const selection = jobSelection(job.metadata);
   const scope = job.metadata.scope;
   const tables = await listTables(tx, selection, scope, copiedPlatformTables((await scripts()).platform));
@@ -67,6 +74,8 @@ export interface WorkContext {
   worker: string;
   /** The schema scripts in this snapshot (read once, on first use). */
   scripts: () => Promise<SchemaScripts>;
+  /** A files job's Storage and what the previous backup of its buckets saw (read once, on first use). */
+  files?: { api: StorageApi; previous: () => Promise<PreviousFiles | null> };
   /** Called after each part, e.g. by tests that crash at chosen points. */
   onPart?: (part: Part) => void | Promise<void>;
 }
@@ -102,7 +111,7 @@ export async function workParts(ctx: WorkContext): Promise<WorkResult> {
     }
     const part = await claimPart(sql, job, ctx.worker, cfg.partLease);
     if (!part) break;
-    const over = budget.wouldExceed(part.kind === "data" ? part.estBytes : 0);
+    const over = budget.wouldExceed(part.kind === "data" || part.kind === "files" ? part.estBytes : 0);
     if (over) {
       await unclaimPart(sql, part);
       result.stoppedBy = over;
@@ -118,7 +127,10 @@ export async function workParts(ctx: WorkContext): Promise<WorkResult> {
     const cpuStart = budget.cpuMs();
     try {
       let out: { key: string; size: number; sha256: string; rows: number; plainBytes: number; details?: unknown };
-      if (part.kind === "data") {
+      if (part.kind === "files") {
+        if (!ctx.files) throw new Error("a files part, but this invocation has no Storage source");
+        out = await backupFileBatch(sql, part, { api: ctx.files.api, store, seal, previous: await ctx.files.previous() });
+      } else if (part.kind === "data") {
         const t = await table(part.tableSchema, part.tableName);
         const ranged = part.keyColumns && (part.lower || part.upper);
         const [p] = await copyTableToParts(
@@ -144,7 +156,7 @@ export async function workParts(ctx: WorkContext): Promise<WorkResult> {
       const ok = await completePart(sql, part, { ...out, snapshotId: ctx.snap.id, lsn: ctx.snap.lsn });
       budget.record({
         plainBytes: out.plainBytes,
-        estBytes: part.kind === "data" ? part.estBytes : null,
+        estBytes: part.kind === "data" || part.kind === "files" ? part.estBytes : null,
         wallMs: performance.now() - started,
         cpuMs: budget.cpuMs() - cpuStart,
       });

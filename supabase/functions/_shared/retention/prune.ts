@@ -1,6 +1,7 @@
 /**
- * Grandfather-father-son retention applied to a store: `lifeboat.gfs_retention()` decides
- * (only completed backups, never the newest or the newest verified one), this module
+ * Retention applied to a store: `lifeboat.backup_retention()` decides (GFS for database
+ * backups, never the newest or the newest verified one; files backups by their buckets'
+ * rules, never the newest of a bucket), this module
  * deletes what falls outside the policy and records every deletion
  * (`lifeboat.export_record_prune`, maintenance_log). Also deletes the objects of failed
  * jobs once their grace period is over. The clock is injectable, for tests.
@@ -50,14 +51,19 @@ async function deletePrefix(store: Store, backupId: string): Promise<{ objects: 
   return { objects, bytes };
 }
 
-/** Applies GFS retention to the completed backups of `target` as of `now`. */
+/**
+ * Applies retention to the completed backups of `target` as of `now`: GFS for database
+ * backups, each bucket's rule (setting files.buckets) for files backups
+ * (`lifeboat.backup_retention()`); then sweeps the file blobs no kept backup and no running
+ * job names.
+ */
 export async function applyRetention(
   sql: Sql,
   store: Store,
   opts: { target: string; now?: Date; blobGraceMs?: number },
 ): Promise<RetentionReport> {
   const now = opts.now ?? new Date();
-  const rows = await sql`select run_id, backup_id, keep, reasons from lifeboat.gfs_retention(${opts.target}, ${now})`;
+  const rows = await sql`select run_id, backup_id, keep, reasons from lifeboat.backup_retention(${opts.target}, ${now})`;
   const report: RetentionReport = { kept: 0, pruned: [], orphansCleaned: [] };
   const keptIds: string[] = [];
   for (const r of rows) {
@@ -79,7 +85,10 @@ export async function applyRetention(
     await sql`select lifeboat.export_record_orphans(${o.run_id}, ${objects}, ${bytes})`;
     report.orphansCleaned.push({ runId: Number(o.run_id), backupId, objects, bytes });
   }
-  report.blobs = await sweepUnreferencedBlobs(store, keptIds, now, opts.blobGraceMs);
+  // Blobs that running jobs' finished batches name (a backup running now may reuse an old blob).
+  const inFlight = await sql`select b from lifeboat.files_blobs_in_flight() b`;
+  const running: BlobReferences = { files: { objects: inFlight.map((r) => ({ blob: String(r.b) })) } };
+  report.blobs = await sweepUnreferencedBlobs(store, keptIds, now, opts.blobGraceMs, running);
   return report;
 }
 
@@ -87,7 +96,13 @@ export async function applyRetention(
  * Marks the blobs the kept backups' manifests name and sweeps the rest (older than the grace
  * period). A kept backup whose manifest cannot be read stops the sweep: its blobs are unknown.
  */
-async function sweepUnreferencedBlobs(store: Store, keptIds: string[], now: Date, graceMs?: number): Promise<BlobSweepReport | undefined> {
+async function sweepUnreferencedBlobs(
+  store: Store,
+  keptIds: string[],
+  now: Date,
+  graceMs: number | undefined,
+  running: BlobReferences,
+): Promise<BlobSweepReport | undefined> {
   // A store without file blobs (no backup with --files) costs one listing request, not a read
   // of every kept manifest.
   let anyBlob = false;
@@ -96,7 +111,7 @@ async function sweepUnreferencedBlobs(store: Store, keptIds: string[], now: Date
     break;
   }
   if (!anyBlob) return undefined;
-  const kept: BlobReferences[] = [];
+  const kept: BlobReferences[] = [running];
   for (const id of keptIds) {
     if (!isBackupId(id)) continue;
     let text: Uint8Array;

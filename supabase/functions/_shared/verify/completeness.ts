@@ -58,6 +58,8 @@ const missingTable = (name: string, m: Manifest) =>
 
 /** Compares the source's relations with the manifest. */
 export async function checkCompleteness(sql: Sql, m: Manifest): Promise<Check[]> {
+  // A files backup holds no table: its completeness is files_completeness (source/storage).
+  if (m.kind === "files") return [];
   const rels = await sourceRelations(sql);
   const excluded = new Set(m.excludedSchemas);
   const inManifest = new Set(m.tables.map((t) => `${t.schema}.${t.name}`));

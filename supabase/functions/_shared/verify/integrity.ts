@@ -64,8 +64,9 @@ export function checkManifestConsistency(m: Manifest): Check[] {
   const byKey = new Map(m.objects.map((o) => [o.key, o]));
   for (const kind of ["roles", "pre-data", "post-data", "finalize"] as const) {
     const n = m.objects.filter((o) => o.kind === kind).length;
-    if (n !== 1) {
-      out.push(check("manifest_objects", "error", kind, `the manifest lists ${n} ${kind} objects instead of 1`,
+    // A files backup (backup-export files mode) holds no schema object, and must say so.
+    if (n !== (m.kind === "files" ? 0 : 1)) {
+      out.push(check("manifest_objects", "error", kind, `the manifest lists ${n} ${kind} objects instead of ${m.kind === "files" ? 0 : 1}`,
         "The backup is malformed: take a new backup."));
     }
   }

@@ -20,7 +20,6 @@ import {
   blobNamespace,
   type FileEntry,
   type FilesSection,
-  type Manifest,
   type SkippedFile,
 } from "../../format/mod.ts";
 import type { Store } from "../../store/mod.ts";
@@ -41,8 +40,8 @@ export interface FilesBackupOptions {
   api: StorageApi;
   store: Store;
   seal: SealConfig;
-  /** The previous backup's manifest, whose unchanged files are carried over without a read. */
-  previous?: Manifest | null;
+  /** The previous backup's manifest (or its files), whose unchanged files are carried over without a read. */
+  previous?: { files?: Pick<FilesSection, "blobNamespace" | "objects"> } | null;
   concurrency?: number;
   smallBytes?: number;
   signal?: AbortSignal;

@@ -29,5 +29,6 @@ export { type FilesVerifyReport, verifyFiles } from "./verify.ts";
 export { type BlobReferences, type BlobSweepReport, DEFAULT_BLOB_GRACE_MS, sweepBlobs } from "./sweep.ts";
 export { runPool } from "./pool.ts";
 export { previousFilesManifest, recordFilesManifest } from "./latest.ts";
-export { filesPhase, type FilesPhaseOptions } from "./phase.ts";
+export { assertBucketsVisible, filesPhase, type FilesPhaseOptions } from "./phase.ts";
+export { storageKeyFromEnv } from "./env.ts";
 export { checkFiles } from "./checks.ts";

@@ -23,20 +23,27 @@ export interface FilesPhaseOptions {
   onFile?: (bytesRead: number) => void;
 }
 
+/**
+ * Throws {@link StorageKeyError} unless the key sees every one of `ids` (buckets of
+ * storage.buckets): a key that does not would make hidden files look deleted.
+ */
+export async function assertBucketsVisible(api: StorageApi, ids: string[]): Promise<void> {
+  const visible = await api.buckets();
+  const hidden = ids.filter((id) => !visible.has(id));
+  if (hidden.length > 0) {
+    throw new StorageKeyError(
+      `the Storage key does not see the bucket(s) ${hidden.join(", ")} of storage.buckets: pass the project's secret key (service role)`,
+    );
+  }
+}
+
 /** The `files` option of an export: the snapshot's rows, then (after it) the files. */
 export function filesPhase(opts: FilesPhaseOptions): FilesPhase {
   return {
     rows: (tx: Tx) => readStorageRows(tx, opts.buckets ?? null),
     copy: async (r, ctx: { seal: SealConfig; signal: AbortSignal }): Promise<FilesSection> => {
       const rows = r as StorageRows;
-      // A key that does not see every bucket would make hidden files look deleted.
-      const visible = await opts.api.buckets();
-      const hidden = rows.buckets.filter((b) => !visible.has(b.id)).map((b) => b.id);
-      if (hidden.length > 0) {
-        throw new StorageKeyError(
-          `the Storage key does not see the bucket(s) ${hidden.join(", ")} of storage.buckets: pass the project's secret key (service role)`,
-        );
-      }
+      await assertBucketsVisible(opts.api, rows.buckets.map((b) => b.id));
       const previous = await previousFilesManifest(opts.store, await blobNamespace(ctx.seal.compression, ctx.seal.recipients));
       return backupFiles(rows, {
         api: opts.api,
