@@ -61,13 +61,16 @@ options:
   --label TEXT             a label recorded in the manifest and the run
   --concurrency N          tables exported at once (default 2)
   --part-size MiB          plain (COPY text) bytes per data part (default 8)
-  --files                  also back up the Storage files (every object of storage.objects, read
-                           through the Storage API; content-addressed blobs, incremental)
-  --storage-url URL        the project URL for --files (default: $LIFEBOAT_STORAGE_URL, then
+  --files                  back up the Storage files (every object of storage.objects, read
+                           through the Storage API; content-addressed blobs, incremental). The
+                           default for a full backup whenever a Storage URL and key are
+                           configured; with --files a missing URL or key is an error
+  --no-files               leave the Storage files out (the manifest and a warning say so)
+  --storage-url URL        the project URL for the files (default: $LIFEBOAT_STORAGE_URL, then
                            $SUPABASE_URL)
-  --storage-key KEY        the project's secret key for --files (default: $LIFEBOAT_STORAGE_KEY,
+  --storage-key KEY        the project's secret key for the files (default: $LIFEBOAT_STORAGE_KEY,
                            then the default of $SUPABASE_SECRET_KEYS, then $SUPABASE_SERVICE_ROLE_KEY)
-  --bucket ID              only the files of this bucket (repeatable; with --files)
+  --bucket ID              only the files of this bucket (repeatable; implies --files)
   --files-concurrency N    files read at once (default 8)
   --json                   JSON lines on stdout instead of a progress bar
   -h, --help               this help
@@ -92,14 +95,18 @@ interface Args {
   partBytes: number;
   json: boolean;
   files: FilesArgs | null;
+  /** Without files: why (recorded in the manifest, said as a warning). */
+  filesNotBackedUp: string | null;
 }
 
-/** Where the files come from (--files). */
+/** Where the files come from (--files, or by default when a Storage URL and key are configured). */
 interface FilesArgs {
   url: string;
   key: string;
   buckets: string[] | null;
   concurrency: number;
+  /** Asked for with --files or --bucket (not only by default). */
+  explicit: boolean;
 }
 
 const OPTIONS = {
@@ -123,6 +130,7 @@ const OPTIONS = {
   "part-size": { type: "string" },
   json: { type: "boolean" },
   files: { type: "boolean" },
+  "no-files": { type: "boolean" },
   "storage-url": { type: "string" },
   "storage-key": { type: "string" },
   bucket: { type: "string", multiple: true },
@@ -229,18 +237,42 @@ function parse(argv: string[]): Args | number {
     concurrency: positiveInt("concurrency", v.concurrency, 2, 32),
     partBytes: positiveInt("part-size", v["part-size"], 8, 4096) * 1024 * 1024,
     json: Boolean(v.json),
-    files: v.files
-      ? {
-        url: v["storage-url"] ?? Deno.env.get("LIFEBOAT_STORAGE_URL") ?? Deno.env.get("SUPABASE_URL") ?? "",
-        key: v["storage-key"] ?? storageKeyFromEnv(),
-        buckets: v.bucket?.length ? v.bucket : null,
-        concurrency: positiveInt("files-concurrency", v["files-concurrency"], 8, 64),
-      }
-      : null,
+    ...filesChoice(v, (text) => positiveInt("files-concurrency", text, 8, 64)),
   };
 }
 
 export { storageKeyFromEnv };
+
+/**
+ * Whether the backup takes the Storage files: yes with --files or --bucket; no with --no-files
+ * or for a tables backup; otherwise yes when a Storage URL and key are configured. Without
+ * files, the reason (the manifest's `filesNotBackedUp`).
+ */
+function filesChoice(
+  v: { [k: string]: unknown },
+  concurrencyOf: (text: string | undefined) => number,
+): { files: FilesArgs | null; filesNotBackedUp: string | null } {
+  const buckets = (v.bucket as string[] | undefined) ?? [];
+  const explicit = Boolean(v.files) || buckets.length > 0;
+  if (v["no-files"] && explicit) throw new UsageError("--no-files contradicts --files/--bucket: pass one of them");
+  if (v["no-files"]) return { files: null, filesNotBackedUp: "--no-files was given" };
+  const url = (v["storage-url"] as string | undefined) ?? Deno.env.get("LIFEBOAT_STORAGE_URL") ?? Deno.env.get("SUPABASE_URL") ?? "";
+  const key = (v["storage-key"] as string | undefined) ?? storageKeyFromEnv();
+  if (!explicit) {
+    if ((v.table as string[] | undefined)?.length) {
+      return { files: null, filesNotBackedUp: "a tables backup (--table) takes the Storage files only with --files" };
+    }
+    if (!url || !key) {
+      return {
+        files: null,
+        filesNotBackedUp: `no Storage ${!url ? "URL" : "key"} is configured (set LIFEBOAT_STORAGE_URL or SUPABASE_URL and ` +
+          "LIFEBOAT_STORAGE_KEY or SUPABASE_SECRET_KEYS, or pass --storage-url and --storage-key)",
+      };
+    }
+  }
+  const concurrency = concurrencyOf(v["files-concurrency"] as string | undefined);
+  return { files: { url, key, buckets: buckets.length ? buckets : null, concurrency, explicit }, filesNotBackedUp: null };
+}
 
 /** The --compression value (undefined: the policy's default). */
 function parseCompression(text: string | undefined): Compression | undefined {
@@ -381,12 +413,14 @@ export async function run(argv: string[]): Promise<number> {
   let api: StorageApi | null = null;
   if (a.files) {
     if (!a.files.url) return fail(2, "--files: no project URL: pass --storage-url or set LIFEBOAT_STORAGE_URL / SUPABASE_URL");
+    // Files by default: a configured key that Storage refuses is an error, not a silent skip.
+    const hint = a.files.explicit ? "" : " (files are backed up by default when a Storage URL and key are configured; --no-files leaves them out)";
     try {
       api = new StorageApi({ url: a.files.url, key: a.files.key, direct: Deno.env.get("LIFEBOAT_STORAGE_DIRECT") === "1" });
       await api.probe();
     } catch (err) {
-      if (err instanceof StorageKeyError) return fail(2, `storage: ${err.message}`);
-      return fail(2, `storage: ${(err as Error).message}`);
+      if (err instanceof StorageKeyError) return fail(2, `storage: ${err.message}${hint}`);
+      return fail(2, `storage: ${(err as Error).message}${hint}`);
     }
   }
 
@@ -411,6 +445,18 @@ export async function run(argv: string[]): Promise<number> {
       await audit`select 1`;
     } catch (err) {
       return fail(2, `cannot reach the database: ${safeDbMessage(err)}; check --db-url and that the server is up`);
+    }
+    // A database without Supabase Storage's schema has no files to take.
+    if (api && !a.files?.explicit) {
+      const [r] = await audit`select to_regclass('storage.objects') is not null as has`;
+      if (!r.has) {
+        api = null;
+        a.filesNotBackedUp = "the database has no storage schema (not a Supabase project)";
+      }
+    }
+    if (a.filesNotBackedUp) {
+      if (a.json) say("warning", { filesNotBackedUp: a.filesNotBackedUp, message: `Storage files are NOT in this backup: ${a.filesNotBackedUp}` });
+      else console.error(`warning: Storage files are NOT in this backup: ${a.filesNotBackedUp}`);
     }
     const render = progressRenderer(a.json);
     const result = await recordedBackup({
@@ -441,6 +487,7 @@ export async function run(argv: string[]): Promise<number> {
       signal: ac.signal,
       onProgress: (p) => render(p),
       files: api && a.files ? filesPhase({ api, store, buckets: a.files.buckets, concurrency: a.files.concurrency }) : undefined,
+      filesNotBackedUp: a.filesNotBackedUp ?? undefined,
     });
     if (result.manifest.files) await recordFilesManifest(store, result.manifest);
     const m = result.manifest;
@@ -453,6 +500,7 @@ export async function run(argv: string[]): Promise<number> {
       say("done", {
         id, runId: result.runId, manifestKey: result.manifestKey, tables: m.tables.length, ...totals, storedBytes: stored, seconds: secs,
         ...(m.files ? { files: m.files.objects.length, fileBytesRead: m.files.bytesRead, filesReused: m.files.reused, filesSkipped: m.files.skipped } : {}),
+        ...(m.filesNotBackedUp ? { filesNotBackedUp: m.filesNotBackedUp } : {}),
       });
     } else {
       if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
@@ -471,6 +519,7 @@ export async function run(argv: string[]): Promise<number> {
             (f.skipped.length ? `; ${f.skipped.length} skipped (changed or deleted after the snapshot: see the manifest)` : ""),
         );
       }
+      if (m.filesNotBackedUp) console.log(`warning: Storage files are NOT in this backup: ${m.filesNotBackedUp}`);
       if (m.roles.passwordsNotExported.length) {
         console.log(`note: passwords are never exported; after a restore, reset them for: ${m.roles.passwordsNotExported.join(", ")}`);
       }

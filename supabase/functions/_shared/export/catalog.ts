@@ -138,14 +138,19 @@ export async function listSequences(
   const rows = await tx`
     select n.nspname as schema, c.relname as name
     from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+    cross join lateral (select exists (
+      select from pg_catalog.pg_depend d
+      where d.classid = 'pg_catalog.pg_class'::regclass and d.objid = c.oid and d.deptype in ('a', 'i')
+        and d.refobjid = any(${tables.map((t) => t.oid)}::oid[])) as yes) owned
     where c.relkind = 'S' and c.relpersistence <> 't'
-      and c.relnamespace = any(${scope}::oid[])
       and not exists (select from pg_catalog.pg_depend d
                       where d.classid = 'pg_catalog.pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
-      and (not ${ownedOnly} or exists (
-            select from pg_catalog.pg_depend d
-            where d.classid = 'pg_catalog.pg_class'::regclass and d.objid = c.oid and d.deptype in ('a', 'i')
-              and d.refobjid = any(${tables.map((t) => t.oid)}::oid[])))
+      and (
+        (c.relnamespace = any(${scope}::oid[]) and (not ${ownedOnly} or owned.yes))
+        -- Outside the scope: the sequences of copied platform tables (auth.refresh_tokens_id_seq
+        -- with --include-auth-sessions), whose values the restored rows need.
+        or (c.relnamespace <> all(${scope}::oid[]) and owned.yes)
+      )
     order by n.nspname, c.relname`;
   const out: SequenceInfo[] = [];
   // One statement for all values: sequences can be many, round trips add up.

@@ -98,6 +98,8 @@ export interface ExportOptions {
    * `files`.
    */
   files?: FilesPhase;
+  /** Without `files`: why the backup holds no Storage files, recorded in the manifest (`filesNotBackedUp`). */
+  filesNotBackedUp?: string;
   /** Delete the objects already stored when the export fails (default true). */
   cleanupOnFailure?: boolean;
 }
@@ -223,8 +225,10 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
         parts,
       ), largeObjects);
     });
-    const manifest = opts.files
+    const manifest: Manifest = opts.files
       ? { ...built, files: await opts.files.copy(fileRows, { seal, signal }), finishedAt: new Date().toISOString() }
+      : opts.filesNotBackedUp
+      ? { ...built, filesNotBackedUp: opts.filesNotBackedUp }
       : built;
 
     // Last, and only after every other object is confirmed: this marks the backup complete.

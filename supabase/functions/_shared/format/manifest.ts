@@ -244,6 +244,12 @@ export const Manifest = z.object({
   objects: z.array(StoredObjectEntry),
   /** Storage files (absent in backups without files). */
   files: FilesSection.optional(),
+  /**
+   * Why this backup holds no Storage files (set whenever `files` is absent, by writers that
+   * know: `--no-files`, no Storage URL or key configured, a `tables` backup, a backup-export
+   * database job). Absent in older manifests.
+   */
+  filesNotBackedUp: z.string().optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;
 

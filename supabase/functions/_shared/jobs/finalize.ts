@@ -18,6 +18,10 @@ import { claimFinalize, completeJob, type DonePart, doneParts, failJob, type Job
 import { jobSelection } from "./plan.ts";
 import { filesSectionOf } from "./files.ts";
 
+/** What a database job's manifest says about Storage files. */
+export const DATABASE_JOB_FILES =
+  'a backup-export database job holds no Storage files: they are backed up by files jobs ({"mode":"files"}, scheduled per bucket by the setting files.buckets)';
+
 /** Compares two LSNs (`X/Y` hex). */
 export function compareLsn(a: string, b: string): number {
   const n = (s: string) => {
@@ -71,7 +75,7 @@ export function buildJobManifest(job: Job, facts: JobFacts, parts: DonePart[], f
         : [{ key: p.key, kind: p.kind, size: p.size, sha256: p.sha256 }]
     ),
   );
-  return files ? { ...manifest, files } : manifest;
+  return files ? { ...manifest, files } : { ...manifest, filesNotBackedUp: DATABASE_JOB_FILES };
 }
 
 /** What finalizing did. */
