@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Lifeboat's main job, the whole story on the embedded defaults: start the local stack (no S3:
-# backups go to a local directory store), apply the migrations and the demo seed, back up
-# (encrypted), verify the backup, run a restore drill that measures RTO, and print the status
-# summary with the path of the HTML status page.
+# backups go to a local directory store), apply the migrations and the demo seed, back up the
+# database and the Storage files (encrypted; files by default, the stack's Storage URL and key
+# are in its env), verify the backup (every file blob too), run a restore drill that measures
+# RTO and restores the files into a scratch bucket, say how many users, files and bytes were
+# verified, and print the status summary with the path of the HTML status page.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -32,15 +34,26 @@ echo "recipient: $recipient"
 # Backups are signed with the private half; verify and drill trust only the public half.
 export LIFEBOAT_SIGNING_KEY_FILE="$IDENTITY.signing" LIFEBOAT_TRUSTED_KEYS="$IDENTITY.signing.pub"
 
-step "3/6 back up to $STORE"
+step "3/6 back up the database and the Storage files to $STORE"
 mkdir -p "$STORE"
 lifeboat backup --store "$STORE" --recipient "$recipient" --label "main-job" --json | tail -n 1
 
-step "4/6 verify the newest backup"
+step "4/6 verify the newest backup (objects, file blobs, completeness against the source)"
 lifeboat verify --store "$STORE" --latest --identity "$IDENTITY"
 
-step "5/6 restore drill into a scratch database (measures RTO)"
-lifeboat drill --store "$STORE" --identity "$IDENTITY"
+step "5/6 restore drill: the database into a scratch database (measures RTO), the files into a scratch bucket"
+drill_status=0
+lifeboat drill --store "$STORE" --identity "$IDENTITY" --files --json >"$STACK_DIR/drill.json" || drill_status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  for (const c of r.checks ?? []) if (c.level === "error") console.log("  failed: " + c.check + " " + (c.subject ?? "") + ": " + (c.detail ?? ""));
+  if (r.files?.error) console.log("  files: " + r.files.error);
+  const users = r.platform ? r.platform.users : 0;
+  const f = r.files ?? { files: 0, total: 0, bytes: 0 };
+  console.log((r.passed ? "DRILL PASSED" : "DRILL FAILED") + ": RTO " + Number(r.rtoSeconds).toFixed(1) + " s; verified " +
+    users + " users, " + f.files + " of " + f.total + " files, " + f.bytes + " bytes of files (sha256 as the project serves them)");
+' "$STACK_DIR/drill.json"
+[ "$drill_status" = 0 ] || exit "$drill_status"
 
 step "6/6 status"
 secret=$(node -e 'process.stdout.write(JSON.parse(process.env.SUPABASE_SECRET_KEYS).default)')
