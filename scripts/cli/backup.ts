@@ -63,8 +63,9 @@ options:
   --part-size MiB          plain (COPY text) bytes per data part (default 8)
   --files                  back up the Storage files (every object of storage.objects, read
                            through the Storage API; content-addressed blobs, incremental). The
-                           default for a full backup whenever a Storage URL and key are
-                           configured; with --files a missing URL or key is an error
+                           default whenever a Storage URL and key are configured (and neither
+                           --table nor --include-schema narrows the backup); with --files a
+                           missing URL or key is an error
   --no-files               leave the Storage files out (the manifest and a warning say so)
   --storage-url URL        the project URL for the files (default: $LIFEBOAT_STORAGE_URL, then
                            $SUPABASE_URL)
@@ -245,7 +246,8 @@ export { storageKeyFromEnv };
 
 /**
  * Whether the backup takes the Storage files: yes with --files or --bucket; no with --no-files
- * or for a tables backup; otherwise yes when a Storage URL and key are configured. Without
+ * or for a backup narrowed with --table or --include-schema; otherwise yes when a Storage URL
+ * and key are configured. Without
  * files, the reason (the manifest's `filesNotBackedUp`).
  */
 function filesChoice(
@@ -259,8 +261,8 @@ function filesChoice(
   const url = (v["storage-url"] as string | undefined) ?? Deno.env.get("LIFEBOAT_STORAGE_URL") ?? Deno.env.get("SUPABASE_URL") ?? "";
   const key = (v["storage-key"] as string | undefined) ?? storageKeyFromEnv();
   if (!explicit) {
-    if ((v.table as string[] | undefined)?.length) {
-      return { files: null, filesNotBackedUp: "a tables backup (--table) takes the Storage files only with --files" };
+    if ((v.table as string[] | undefined)?.length || (v["include-schema"] as string[] | undefined)?.length) {
+      return { files: null, filesNotBackedUp: "a backup narrowed with --table or --include-schema takes the Storage files only with --files" };
     }
     if (!url || !key) {
       return {
@@ -454,10 +456,12 @@ export async function run(argv: string[]): Promise<number> {
         a.filesNotBackedUp = "the database has no storage schema (not a Supabase project)";
       }
     }
-    if (a.filesNotBackedUp) {
+    // Said once the run has started (the JSON stream's first line stays the `start` event).
+    const warnNoFiles = () => {
+      if (!a.filesNotBackedUp) return;
       if (a.json) say("warning", { filesNotBackedUp: a.filesNotBackedUp, message: `Storage files are NOT in this backup: ${a.filesNotBackedUp}` });
       else console.error(`warning: Storage files are NOT in this backup: ${a.filesNotBackedUp}`);
-    }
+    };
     const render = progressRenderer(a.json);
     const result = await recordedBackup({
       audit,
@@ -466,7 +470,10 @@ export async function run(argv: string[]): Promise<number> {
         target: runTarget(a.store),
         metadata: { origin: "cli", backup_id: id, source: "cli", encrypted: !a.unencrypted, compression: a.compression },
       },
-      onRunStarted: (runId) => say("start", { id, runId, store: store.describe(), compression: a.compression }),
+      onRunStarted: (runId) => {
+        say("start", { id, runId, store: store.describe(), compression: a.compression });
+        warnNoFiles();
+      },
       describeFailure: (err) => describeFailure(err, ac.signal.aborted).message,
       onFailureNotRecorded: (runId) =>
         console.error(

@@ -11,7 +11,7 @@ import { restoreFiles, StorageApi, verifyFiles } from "../../supabase/functions/
 import type { Store } from "../../supabase/functions/_shared/store/mod.ts";
 import { db, FunctionProcess, repoRoot, run, secretKey, stackEnv, waitFor } from "../../harness/stack.ts";
 import { ageKey, callExport, configureExport, removeTestTargets, testTarget as s3Target } from "../../harness/edge_export.ts";
-import { hasS3 } from "../../harness/export_env.ts";
+import { hasS3, lifeboat, scratchDb } from "../../harness/export_env.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
 
 /** A fresh target: a prefix of the stack's RGW bucket, or a directory when the stack runs without S3. */
@@ -151,6 +151,24 @@ Deno.test("backup-export files mode: batches across invocations, a killed one re
         assert.equal(sha(await new Response(d.body).bytes()), sha(files["big/video.bin"]));
       } finally {
         await api().removeBucket(scratch).catch(() => {});
+      }
+
+      // The CLI reads it like its own backups: a files-only restore plans every file (dry
+      // run: they all exist in the source already); a database restore is refused.
+      const trust = ["--identity", keyFile, "--trust-key", `${stackEnv("LIFEBOAT_STACK_DIR")}/signing.key.signing.pub`];
+      const dry = await lifeboat(["restore", "--store", target, m.id, ...trust, "--storage-target", stackEnv("LIFEBOAT_STORAGE_URL"),
+        "--bucket", bucket, "--dry-run", "--json"], { LIFEBOAT_STORAGE_TARGET_KEY: secretKey() });
+      assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+      const plan = JSON.parse(dry.stdout);
+      assert.equal(plan.files.files, Object.keys(files).length);
+      assert.equal(plan.files.existing.length, Object.keys(files).length);
+      const scratchDatabase = await scratchDb("efiles");
+      try {
+        const refused = await lifeboat(["restore", "--store", target, m.id, ...trust, "--target", scratchDatabase.url]);
+        assert.notEqual(refused.code, 0);
+        assert.match(refused.stdout + refused.stderr, /is a files backup/);
+      } finally {
+        await scratchDatabase.drop();
       }
 
       // A second job with no change reads no file bytes: every entry reused from the first.

@@ -39,7 +39,7 @@ export async function openBackup(
   let id = o.id;
   let manifest: Manifest | undefined;
   try {
-    if (!id) found.id = id = await latestBackupId(o.store, o.signal);
+    if (!id) found.id = id = await latestBackupId(o.store, o.signal, { database: true });
     const authentic = await readAuthenticManifest(o.store, id, o.trust ?? NO_TRUST, o.signal);
     found.manifest = manifest = authentic.manifest;
     if (!authentic.signedBy) {
@@ -59,6 +59,10 @@ export async function openBackup(
     failCheck(checks, "manifest", id ?? "store", `cannot read the backup: ${(err as Error).message}`, "Check --store and its credentials.");
   }
   const m = manifest!;
+  if (m.kind === "files") {
+    failCheck(checks, "manifest", m.id, `backup ${m.id} is a files backup (a backup-export files job): it holds Storage files, no database`,
+      "Restore its files with --storage-target <project URL> and without --target; nothing was written.");
+  }
   if (m.largeObjectsNotExported) {
     checks.push(check("large_objects", "warn", m.id, largeObjectsWarning(m.largeObjectsNotExported),
       "Restore the large objects from where they were exported separately; oid columns will point at nothing until then."));

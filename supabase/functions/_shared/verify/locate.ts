@@ -44,13 +44,20 @@ export async function listBackups(store: Store, signal?: AbortSignal): Promise<B
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** The id of the newest complete backup, or an error saying none exists. */
-export async function latestBackupId(store: Store, signal?: AbortSignal): Promise<string> {
-  const complete = (await listBackups(store, signal)).filter((b) => b.complete);
+/**
+ * The id of the newest complete backup, or an error saying none exists. With `database`, only
+ * backups that hold a database: files backups (`backup-export` files jobs) are passed over.
+ */
+export async function latestBackupId(store: Store, signal?: AbortSignal, opts: { database?: boolean } = {}): Promise<string> {
+  let complete = (await listBackups(store, signal)).filter((b) => b.complete);
+  const isFiles = (id: string) => readManifest(store, id, signal).then((m) => m.kind === "files", () => false);
+  if (opts.database) {
+    while (complete.length && await isFiles(complete[complete.length - 1].id)) complete = complete.slice(0, -1);
+  }
   if (complete.length === 0) {
     throw new BackupError(
       "not_found",
-      `no complete backup in ${store.describe()}: run 'lifeboat backup' first, or check the store location`,
+      `no complete ${opts.database ? "database " : ""}backup in ${store.describe()}: run 'lifeboat backup' first, or check the store location`,
     );
   }
   // Ids carry whole seconds: backups started in the same second sort by their random suffix.
@@ -61,7 +68,9 @@ export async function latestBackupId(store: Store, signal?: AbortSignal): Promis
   let newest = tied[tied.length - 1].id;
   let newestStart = -Infinity;
   for (const b of tied) {
-    const started = await readManifest(store, b.id, signal).then((m) => Date.parse(m.startedAt), () => -Infinity);
+    const m = await readManifest(store, b.id, signal).catch(() => null);
+    if (opts.database && m?.kind === "files") continue;
+    const started = m ? Date.parse(m.startedAt) : -Infinity;
     if (started > newestStart) [newest, newestStart] = [b.id, started];
   }
   return newest;
