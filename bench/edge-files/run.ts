@@ -8,7 +8,7 @@
  * second files job with no change (reads no file bytes). Reports wall seconds, MB/s, ratios,
  * invocations and the highest peak RSS one invocation reported.
  *
- * Usage: deno run -A bench/edge-files/run.ts [--files 1000] [--kb 20] [--big-mb 64]
+ * Usage: deno run -A bench/edge-files/run.ts [--files 1000] [--kb 20] [--big-mb 40]
  *        (stack env exported; an S3 target when the stack has RGW, else a directory)
  * @module
  */
@@ -23,7 +23,7 @@ const arg = (name: string, dflt: number) => {
   const i = Deno.args.indexOf(`--${name}`);
   return i >= 0 ? Number(Deno.args[i + 1]) : dflt;
 };
-const FILES = arg("files", 1000), KB = arg("kb", 20), BIG_MB = arg("big-mb", 64);
+const FILES = arg("files", 1000), KB = arg("kb", 20), BIG_MB = arg("big-mb", 40); // the stack's Storage refuses files over 50 MB
 const sql = postgres(Deno.env.get("SUPABASE_DB_URL")!, { max: 2, onnotice: () => {} });
 const api = new StorageApi({ url: stackEnv("LIFEBOAT_STORAGE_URL"), key: secretKey() });
 const bucket = `bench-edge-files-${crypto.randomUUID().slice(0, 6)}`;

@@ -20,7 +20,7 @@ select v.key, v.default_value, v.default_value, v.description from (values
    'Per-bucket files backups: {"<bucket id>": {"schedule": "hourly" | "daily" | cron, "keep_days": N, "versioned": bool}}. '
    || 'Versioned: every files backup younger than keep_days is kept (each restores the file versions it saw); '
    || 'not versioned: only the newest. After a change run select lifeboat.sync_file_schedules();'),
-  ('export.files_batch', '200', 'Files per part of a backup-export files job (a part is claimed, leased and retried as one)')
+  ('export.files_batch', '50', 'Files per part of a backup-export files job (a part is claimed, leased and retried as one; small parts keep an invocation within its CPU budget)')
 ) v(key, default_value, description)
 on conflict (key) do update set default_value = excluded.default_value, description = excluded.description;
 

@@ -328,3 +328,55 @@ Deno.test("files.buckets: per-bucket pg_cron schedules through lifeboat.invoke, 
     await sql.end();
   }
 });
+
+Deno.test("per-bucket retention prunes an old files backup and sweeps only blobs no kept backup or running job names", async () => {
+  const sql = db();
+  const enc = new TextEncoder();
+  const files = { "a.bin": enc.encode("kept in both"), "b.bin": enc.encode("first b"), "c.bin": enc.encode("only in the first") };
+  let fakeRun: number | null = null;
+  try {
+    await withBucket(files, async (bucket) => {
+      const { recipient } = await ageKey();
+      const { target, store } = testTarget("files-retention");
+      await configureExport(sql, { target, recipients: [recipient], continueJobs: false });
+      // Retention runs by hand below, at a chosen clock.
+      await setSetting(sql, "export.prune_after_backup", false);
+      const first = await driveToEnd(fnProcess(), { mode: "files", buckets: [bucket] });
+      await api().upload(bucket, "b.bin", enc.encode("second b"), { upsert: true });
+      await api().client.from(bucket).remove(["c.bin"]);
+      const second = await driveToEnd(fnProcess(), { mode: "files", buckets: [bucket] });
+      const m1 = await manifestOf(sql, store, first.uuid), m2 = await manifestOf(sql, store, second.uuid);
+      const blob = (m: Manifest, name: string) => m.files!.objects.find((o) => o.name === name)?.blob;
+      assert.equal(blob(m2, "a.bin"), blob(m1, "a.bin"), "an unchanged file keeps its blob");
+      assert.notEqual(blob(m2, "b.bin"), blob(m1, "b.bin"));
+      assert.equal(blob(m2, "c.bin"), undefined);
+
+      // A job still running whose finished batch names the first b's blob (it reused it).
+      const [fake] = await sql`insert into lifeboat.backup_runs (kind, target, state, started_at, metadata)
+        values ('files', ${target + "in-flight/"}, 'running', now(), '{"origin": "backup-export"}') returning id`;
+      fakeRun = Number(fake.id);
+      await sql`insert into lifeboat.backup_parts (run_id, kind, table_schema, table_name, chunk, state, object_key, size_bytes, sha256, row_count, details)
+        values (${fakeRun}, 'files', '', 'files', 0, 'done', 'files-000000', 0, ${"0".repeat(64)}, 1,
+                ${JSON.stringify({ objects: [{ blob: blob(m1, "b.bin") }] })}::text::jsonb)`;
+
+      // 40 days on: the first backup is past the default 30 days and not the newest of its bucket.
+      const { applyRetention } = await import("../../supabase/functions/_shared/retention/mod.ts");
+      const later = new Date(Date.now() + 40 * 86400_000);
+      const r = await applyRetention(sql, store, { target, now: later, blobGraceMs: 0 });
+      assert.deepEqual(r.pruned.map((p) => p.backupId), [m1.id]);
+      const [s1] = await sql`select state from lifeboat.backup_runs where run_uuid = ${first.uuid}`;
+      const [s2] = await sql`select state from lifeboat.backup_runs where run_uuid = ${second.uuid}`;
+      assert.deepEqual([s1.state, s2.state], ["pruned", "completed"]);
+      assert.ok(await store.head(blob(m2, "a.bin")!), "a blob the kept backup shares with the pruned one stays");
+      assert.ok(await store.head(blob(m2, "b.bin")!), "the kept backup's own blob stays");
+      assert.ok(await store.head(blob(m1, "b.bin")!), "a blob a running job's batch names stays");
+      assert.equal(await store.head(blob(m1, "c.bin")!), null, "a blob only the pruned backup named is swept");
+      assert.equal(r.blobs?.deleted, 1);
+    });
+  } finally {
+    if (fakeRun !== null) await sql`delete from lifeboat.backup_runs where id = ${fakeRun}`;
+    await sql`update lifeboat.settings set value = default_value where key = 'export.prune_after_backup'`;
+    await removeTestTargets();
+    await sql.end();
+  }
+});

@@ -117,7 +117,7 @@ export async function runInvocation(req: ExportRequest, deps: InvocationDeps): P
   // Storage checked before any work: a files job never starts (or goes on) with a key Storage refuses.
   let api: StorageApi | null = null;
   const filesSource = (buckets: string[]) => openFilesSource(deps.sql, deps.storage, buckets);
-  if (job?.kind === "files") api = await filesSource(job.metadata.file_buckets ?? []);
+  if (job?.kind === "files" && job.state === "running") api = await filesSource(job.metadata.file_buckets ?? []);
   else if (!job && req.mode === "files") api = await filesSource(req.buckets);
 
   let joined = job !== null && typeof req.resume !== "string" && req.resume !== true;

@@ -135,8 +135,10 @@ async function planFilesJob(tx: Tx, req: ExportRequest, cfg: ExportConfig, targe
   const run = await insertRun(tx, { kind: "files", label: req.label, target, metadata: meta });
   if (!run) return null;
   // A files job's parts are batches of the snapshot's storage.objects rows; the bytes of a
-  // batch stay within a quarter of an invocation's byte budget (one big file is a batch alone).
-  const buckets = await planFileParts(tx, run.id, req.buckets, cfg.filesBatch, Math.max(1, Math.floor(cfg.budget.bytes / 4)));
+  // batch stay within a quarter of an invocation's byte budget and 32 MiB, which an invocation
+  // seals well within its CPU budget (one bigger file is a batch alone).
+  const batchBytes = Math.max(1, Math.min(Math.floor(cfg.budget.bytes / 4), 32 * 1024 * 1024));
+  const buckets = await planFileParts(tx, run.id, req.buckets, cfg.filesBatch, batchBytes);
   await tx`
     update lifeboat.backup_runs
     set parts_total = (select count(*) from lifeboat.backup_parts where run_id = ${run.id}),
