@@ -282,6 +282,9 @@ Deno.test("backup-export files mode: a wrong or publishable Storage key and an u
 Deno.test("files.buckets: per-bucket pg_cron schedules through lifeboat.invoke, and per-bucket retention", async () => {
   const sql = db();
   const saved = await sql`select value from lifeboat.settings where key = 'files.buckets'`;
+  const target = await sql`select value from lifeboat.settings where key = 'export.target'`;
+  // Schedules are applied to pg_cron below: with no export target, so no export job is installed.
+  await sql`update lifeboat.settings set value = 'null' where key = 'export.target'`;
   try {
     // The seeds' defaults: assets daily, user_uploads hourly.
     const rows = await sql`select name, schedule, command, requires_setting from lifeboat.schedules where name like 'files-%' order by name`;
@@ -325,6 +328,7 @@ Deno.test("files.buckets: per-bucket pg_cron schedules through lifeboat.invoke, 
   } finally {
     if (saved.length) await sql`update lifeboat.settings set value = ${saved[0].value} where key = 'files.buckets'`;
     await sql`select * from lifeboat.sync_file_schedules()`;
+    if (target.length) await sql`update lifeboat.settings set value = ${target[0].value} where key = 'export.target'`;
     await sql.end();
   }
 });

@@ -26,7 +26,7 @@ select results_eq($$select bucket, schedule_name, cron from lifeboat.sync_file_s
 select is((select array_agg(name order by name) from lifeboat.schedules where name like 'files-%'),
   array['files-only_this'], 'rows of buckets no longer configured are dropped');
 
-select lives_ok($$insert into lifeboat.backup_runs (kind, target, state, metadata) values ('files', 's3://t/pgtap/', 'running', '{}')$$,
+select lives_ok($$insert into lifeboat.backup_runs (kind, target, state, started_at, metadata) values ('files', 's3://t/pgtap/', 'running', now(), '{}')$$,
   'a run may be a files run');
 select ok(not has_function_privilege('anon', 'lifeboat.sync_file_schedules()', 'execute')
   and not has_function_privilege('authenticated', 'lifeboat.files_blobs_in_flight()', 'execute'), 'the API roles cannot call them');
