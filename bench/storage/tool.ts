@@ -5,7 +5,8 @@
  *   skipped when already there;
  * - `plain-backup STORE`: the anchor: every object of both buckets read through the Storage
  *   API and put into STORE as it is (no compression, no encryption), 8 at a time, like the
- *   backup's pool; the big file streamed (multipart);
+ *   backup's pool; the big file streamed (multipart), with the same bounded memory (buffers
+ *   freed once consumed, release.ts);
  * - `plain-restore STORE URL KEY`: the anchor the other way: every object of STORE uploaded
  *   into the project at URL (buckets `plain-small`, `plain-big`), 8 at a time, streamed;
  * - `drop URL KEY BUCKET...`: empties and deletes buckets; `empty STORE`: deletes every object of a store.
@@ -15,6 +16,7 @@
 import postgres from "postgres";
 import { runPool, StorageApi } from "../../supabase/functions/_shared/source/storage/mod.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
+import { handOverChunk, releaseOwned } from "../../supabase/functions/_shared/release.ts";
 
 const env = (n: string) => Deno.env.get(n) ?? (() => { throw new Error(`${n} is not set`); })();
 // The Storage servers directly (LIFEBOAT_STORAGE_DIRECT=1, service_role JWT), as the CLI
@@ -71,7 +73,14 @@ async function plainBackup(spec: string): Promise<void> {
   await runPool(await objects(), POOL, async (o) => {
     const d = await api.download(o.bucket, o.name);
     if (!d) throw new Error(`${o.bucket}/${o.name} vanished`);
-    await store.put(`${o.bucket}/${o.name}`, d.size !== null && d.size <= 4 * 1024 * 1024 ? await new Response(d.body).bytes() : d.body);
+    if (d.size !== null && d.size <= 4 * 1024 * 1024) {
+      const bytes = await new Response(d.body).bytes();
+      await store.put(`${o.bucket}/${o.name}`, bytes);
+      releaseOwned(bytes);
+    } else {
+      // Bounded memory as the backup has it: the store frees each chunk once copied into a part.
+      await store.put(`${o.bucket}/${o.name}`, d.body.pipeThrough(new TransformStream({ transform: (c, ctl) => ctl.enqueue(handOverChunk(c)) })));
+    }
   });
 }
 
