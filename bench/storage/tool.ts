@@ -10,7 +10,7 @@
  * - `plain-restore STORE URL KEY`: the anchor the other way: every object of STORE uploaded
  *   into the project at URL (buckets `plain-small`, `plain-big`), 8 at a time, streamed;
  * - `drop URL KEY BUCKET...`: empties and deletes buckets; `empty STORE`: deletes every object of a store.
- * Reads LIFEBOAT_STORAGE_URL, SUPABASE_SECRET_KEYS, SUPABASE_DB_URL and the LIFEBOAT_S3_* variables.
+ * Reads LIFEBOAT_STORAGE_URL, LIFEBOAT_STORAGE_KEY, SUPABASE_DB_URL and the LIFEBOAT_S3_* variables.
  * @module
  */
 import postgres from "postgres";
@@ -19,11 +19,11 @@ import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
 import { handOverChunk, releaseOwned } from "../../supabase/functions/_shared/release.ts";
 
 const env = (n: string) => Deno.env.get(n) ?? (() => { throw new Error(`${n} is not set`); })();
-// The Storage servers directly (LIFEBOAT_STORAGE_DIRECT=1, service_role JWT), as the CLI
-// runs in this benchmark: the local gateway is a development stand-in for Kong.
+// The project as the CLI reaches it in this benchmark (run.sh sets LIFEBOAT_STORAGE_URL and
+// LIFEBOAT_STORAGE_KEY): its gateway with the secret key, or with LIFEBOAT_STORAGE_DIRECT=1
+// the Storage server directly with the service_role JWT.
 const direct = Deno.env.get("LIFEBOAT_STORAGE_DIRECT") === "1";
-const sourceApi = () =>
-  new StorageApi({ url: env("LIFEBOAT_STORAGE_URL"), key: direct ? env("SUPABASE_SERVICE_ROLE_KEY") : JSON.parse(env("SUPABASE_SECRET_KEYS")).default, direct });
+const sourceApi = () => new StorageApi({ url: env("LIFEBOAT_STORAGE_URL"), key: env("LIFEBOAT_STORAGE_KEY"), direct });
 const POOL = 8;
 
 function randomStream(total: number): ReadableStream<Uint8Array> {
