@@ -8,7 +8,10 @@
 #
 # Usage: bash bench/storage/run.sh [SMALL_FILES (10000)] [SMALL_BYTES (8192)] [BIG_MIB (1024)]
 # Needs the stack with S3 (scripts/stack.sh start); starts the second project
-# (LIFEBOAT_TARGET_STACK_DIR, default .lifeboat-target, ports +6000) when it is not running.
+# (LIFEBOAT_TARGET_STACK_DIR, default .lifeboat-target, on the LIFEBOAT_TARGET_*_PORT ports as
+# scripts/test.sh does, else ports +6000) when it is not running.
+# Both projects are reached as users reach them: through their gateways (/storage/v1) with
+# their secret keys; LIFEBOAT_STORAGE_DIRECT=1 calls the Storage servers directly instead.
 # Restarts both Storage servers with a 2 GiB file size limit. Prints a Markdown block.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,28 +26,41 @@ LB="s3://$LIFEBOAT_S3_BUCKET/bench-files-lb-$RUN"
 export LIFEBOAT_STORAGE_FILE_SIZE_LIMIT=$((2 * 1024 * 1024 * 1024))
 
 shift_port() { local p="$1"; if [ $((p + 6000)) -le 65535 ]; then echo $((p + 6000)); else echo $((p - 6000)); fi; }
+T_DB="${LIFEBOAT_TARGET_DB_PORT:-$(shift_port "${LIFEBOAT_DB_PORT:-54322}")}"
+T_API="${LIFEBOAT_TARGET_API_PORT:-$(shift_port "${LIFEBOAT_API_PORT:-54321}")}"
+T_FN="${LIFEBOAT_TARGET_FN_PORT_BASE:-$(shift_port "${LIFEBOAT_FN_PORT_BASE:-54340}")}"
+T_STORAGE="${LIFEBOAT_TARGET_STORAGE_PORT:-$(shift_port "${LIFEBOAT_STORAGE_PORT:-54350}")}"
+T_DIR="${LIFEBOAT_TARGET_STACK_DIR:-$ROOT/.lifeboat-target}"
 target() {
-  LIFEBOAT_STACK_DIR="${LIFEBOAT_TARGET_STACK_DIR:-$ROOT/.lifeboat-target}" \
-  LIFEBOAT_DB_PORT="$(shift_port "${LIFEBOAT_DB_PORT:-54322}")" LIFEBOAT_API_PORT="$(shift_port "${LIFEBOAT_API_PORT:-54321}")" \
-  LIFEBOAT_FN_PORT_BASE="$(shift_port "${LIFEBOAT_FN_PORT_BASE:-54340}")" LIFEBOAT_STORAGE_PORT="$(shift_port "${LIFEBOAT_STORAGE_PORT:-54350}")" \
+  LIFEBOAT_STACK_DIR="$T_DIR" LIFEBOAT_DB_PORT="$T_DB" LIFEBOAT_API_PORT="$T_API" \
+  LIFEBOAT_FN_PORT_BASE="$T_FN" LIFEBOAT_STORAGE_PORT="$T_STORAGE" \
   bash "$ROOT/scripts/stack.sh" "$@"
 }
-# Both Storage servers are called directly with their service_role JWTs: the local gateway (a
-# Deno fetch proxy standing in for Kong) would be the bottleneck of both sides.
-export LIFEBOAT_STORAGE_DIRECT=1
-export LIFEBOAT_STORAGE_URL="http://127.0.0.1:$LIFEBOAT_STORAGE_PORT" LIFEBOAT_STORAGE_KEY="$SUPABASE_SERVICE_ROLE_KEY"
-TARGET_URL="http://127.0.0.1:$(shift_port "${LIFEBOAT_STORAGE_PORT:-54350}")"
+secret_of() { (set -a; . "$1"; printf '%s' "$SUPABASE_SECRET_KEYS") | python3 -c 'import json,sys; print(json.load(sys.stdin)["default"], end="")'; }
+if [ "${LIFEBOAT_STORAGE_DIRECT:-0}" = 1 ]; then
+  # The Storage servers directly, with their service_role JWTs.
+  export LIFEBOAT_STORAGE_URL="http://127.0.0.1:$LIFEBOAT_STORAGE_PORT" LIFEBOAT_STORAGE_KEY="$SUPABASE_SERVICE_ROLE_KEY"
+  TARGET_URL="http://127.0.0.1:$T_STORAGE"
+else
+  # Through each project's gateway with its secret key, as a user's Lifeboat reaches Supabase.
+  export LIFEBOAT_STORAGE_URL="http://127.0.0.1:$LIFEBOAT_API_PORT" LIFEBOAT_STORAGE_KEY="$(secret_of "$STACK_DIR/stack.env")"
+  TARGET_URL="http://127.0.0.1:$T_API"
+fi
 
 echo "bench: Storage servers with a 2 GiB file limit" >&2
 bash "$ROOT/scripts/stack.sh" storage-stop >/dev/null 2>&1; bash "$ROOT/scripts/stack.sh" storage-start >/dev/null 2>&1
 target status >/dev/null 2>&1 || target start --no-s3 --no-seed >/dev/null 2>&1
 target storage-stop >/dev/null 2>&1; target storage-start >/dev/null 2>&1
-TARGET_KEY=$(set -a; . "${LIFEBOAT_TARGET_STACK_DIR:-$ROOT/.lifeboat-target}/stack.env"; printf '%s' "$SUPABASE_SERVICE_ROLE_KEY")
+if [ "${LIFEBOAT_STORAGE_DIRECT:-0}" = 1 ]; then
+  TARGET_KEY=$(set -a; . "$T_DIR/stack.env"; printf '%s' "$SUPABASE_SERVICE_ROLE_KEY")
+else
+  TARGET_KEY=$(secret_of "$T_DIR/stack.env")
+fi
 tool() { "$DENO" run -A "$ROOT/bench/storage/tool.ts" "$@"; }
 cleanup() {
   tool drop "$TARGET_URL" "$TARGET_KEY" bench-small bench-big plain-small plain-big >/dev/null 2>&1 || true
   # The source's bench buckets go too (set KEEP_FILES=1 to keep them for the next run).
-  [ "${KEEP_FILES:-0}" = 1 ] || tool drop "$LIFEBOAT_STORAGE_URL" "$SUPABASE_SERVICE_ROLE_KEY" bench-small bench-big >/dev/null 2>&1 || true
+  [ "${KEEP_FILES:-0}" = 1 ] || tool drop "$LIFEBOAT_STORAGE_URL" "$LIFEBOAT_STORAGE_KEY" bench-small bench-big >/dev/null 2>&1 || true
   tool empty "$PLAIN" >/dev/null 2>&1 || true
   tool empty "$LB" >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -97,9 +113,11 @@ row "plain copy Storage → S3 (no compression, no encryption)" "$pw" "$pc" "$pr
 row "lifeboat backup --files (zstd + age, sha256)" "$lw" "$lc" "$lr"
 row "lifeboat backup --files, no change (read $READ2 file bytes)" "$nw" "$nc" "$nr"
 row "plain copy S3 → Storage" "$qw" "$qc" "$qr"
-row "lifeboat restore --storage-target (decrypt, upload, read back + sha256)" "$rw" "$rc" "$rr"
+row "lifeboat restore --storage-target (decrypt, upload + sha256, ETag check)" "$rw" "$rc" "$rr"
 echo
 printf -- '- backup / plain copy throughput: **%.2f** (goal ≥ 0.8)\n' "$(echo "$pw / $lw" | bc -l)"
 printf -- '- restore / plain copy throughput: **%.2f**\n' "$(echo "$qw / $rw" | bc -l)"
+echo "- reached through: $([ "${LIFEBOAT_STORAGE_DIRECT:-0}" = 1 ] && echo "the Storage servers directly" || echo "each project's gateway (/storage/v1, secret key)")"
+grep -o 'files: [0-9]* of [0-9]* file(s) uploaded[^;]*' "$WORK/lb_restore.out" | head -n 1 | sed 's/^/- restore said: /' || true
 printf -- '- no-change backup of %s files: **%.1f s** (goal < 5 s)\n' "$FILES" "$nw"
 printf -- '- peak RSS of the backup: **%.0f MB** (goal < 200 MB), restore %.0f MB\n' "$(echo "$lr / 1024" | bc -l)" "$(echo "$rr / 1024" | bc -l)"

@@ -5,23 +5,25 @@
  *   skipped when already there;
  * - `plain-backup STORE`: the anchor: every object of both buckets read through the Storage
  *   API and put into STORE as it is (no compression, no encryption), 8 at a time, like the
- *   backup's pool; the big file streamed (multipart);
+ *   backup's pool; the big file streamed (multipart), with the same bounded memory (buffers
+ *   freed once consumed, release.ts);
  * - `plain-restore STORE URL KEY`: the anchor the other way: every object of STORE uploaded
  *   into the project at URL (buckets `plain-small`, `plain-big`), 8 at a time, streamed;
  * - `drop URL KEY BUCKET...`: empties and deletes buckets; `empty STORE`: deletes every object of a store.
- * Reads LIFEBOAT_STORAGE_URL, SUPABASE_SECRET_KEYS, SUPABASE_DB_URL and the LIFEBOAT_S3_* variables.
+ * Reads LIFEBOAT_STORAGE_URL, LIFEBOAT_STORAGE_KEY, SUPABASE_DB_URL and the LIFEBOAT_S3_* variables.
  * @module
  */
 import postgres from "postgres";
 import { runPool, StorageApi } from "../../supabase/functions/_shared/source/storage/mod.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
+import { handOverChunk, releaseOwned } from "../../supabase/functions/_shared/release.ts";
 
 const env = (n: string) => Deno.env.get(n) ?? (() => { throw new Error(`${n} is not set`); })();
-// The Storage servers directly (LIFEBOAT_STORAGE_DIRECT=1, service_role JWT), as the CLI
-// runs in this benchmark: the local gateway is a development stand-in for Kong.
+// The project as the CLI reaches it in this benchmark (run.sh sets LIFEBOAT_STORAGE_URL and
+// LIFEBOAT_STORAGE_KEY): its gateway with the secret key, or with LIFEBOAT_STORAGE_DIRECT=1
+// the Storage server directly with the service_role JWT.
 const direct = Deno.env.get("LIFEBOAT_STORAGE_DIRECT") === "1";
-const sourceApi = () =>
-  new StorageApi({ url: env("LIFEBOAT_STORAGE_URL"), key: direct ? env("SUPABASE_SERVICE_ROLE_KEY") : JSON.parse(env("SUPABASE_SECRET_KEYS")).default, direct });
+const sourceApi = () => new StorageApi({ url: env("LIFEBOAT_STORAGE_URL"), key: env("LIFEBOAT_STORAGE_KEY"), direct });
 const POOL = 8;
 
 function randomStream(total: number): ReadableStream<Uint8Array> {
@@ -71,7 +73,14 @@ async function plainBackup(spec: string): Promise<void> {
   await runPool(await objects(), POOL, async (o) => {
     const d = await api.download(o.bucket, o.name);
     if (!d) throw new Error(`${o.bucket}/${o.name} vanished`);
-    await store.put(`${o.bucket}/${o.name}`, d.size !== null && d.size <= 4 * 1024 * 1024 ? await new Response(d.body).bytes() : d.body);
+    if (d.size !== null && d.size <= 4 * 1024 * 1024) {
+      const bytes = await new Response(d.body).bytes();
+      await store.put(`${o.bucket}/${o.name}`, bytes);
+      releaseOwned(bytes);
+    } else {
+      // Bounded memory as the backup has it: the store frees each chunk once copied into a part.
+      await store.put(`${o.bucket}/${o.name}`, d.body.pipeThrough(new TransformStream({ transform: (c, ctl) => ctl.enqueue(handOverChunk(c)) })));
+    }
   });
 }
 

@@ -70,7 +70,8 @@ export async function restoreBackupFiles(o: CliFilesRestore): Promise<{ report: 
         : []),
     ]
     : [
-      `files: ${report.verified} of ${report.files} file(s) uploaded and read back with matching sha256, ${d(report.verifiedBytes)}` +
+      `files: ${report.verified} of ${report.files} file(s) uploaded with matching sha256, ${d(report.verifiedBytes)} ` +
+      `(${report.verifiedByEtag} proved by the target's ETag, ${report.verified - report.verifiedByEtag} read back)` +
       (report.bucketsCreated.length ? `; buckets created: ${report.bucketsCreated.join(", ")}` : "") +
       (report.existing.length ? `; ${report.existing.length} existing file(s) replaced (--clean)` : ""),
     ];

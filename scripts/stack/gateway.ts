@@ -12,15 +12,20 @@
  * Each function runs as its own Deno process (started by scripts/stack.sh); the map of
  * function name to loopback port is in LIFEBOAT_FUNCTIONS_MAP.
  *
+ * CORS on both routes as the Supabase CLI's Kong `cors` plugin answers it (cors.ts).
+ *
  * And as the Supabase CLI's gateway does for Storage: `/storage/v1/<rest>` (REST and the S3
  * protocol at `/storage/v1/s3/…`) reaches the Storage server (LIFEBOAT_STORAGE_PORT) as
  * `/<rest>`, with the project's API keys translated to the JWTs Storage checks (api_keys.ts)
- * and the forwarded host and prefix that S3 signatures are verified against.
+ * and the forwarded host and prefix that S3 signatures are verified against. Bodies stream
+ * through both ways, never buffered (uploads through node:http, see upstream.ts).
  * @module
  */
 import { parse as parseToml } from "smol-toml";
 import { jwtVerify } from "jose";
 import { loadApiKeys, translateAuthorization } from "./api_keys.ts";
+import { isPreflight, preflightResponse, withCors } from "./cors.ts";
+import { forwardWithBody } from "./upstream.ts";
 
 const ROOT = new URL("../..", import.meta.url);
 const PORT = Number(Deno.env.get("LIFEBOAT_API_PORT") ?? "54321");
@@ -85,14 +90,11 @@ async function proxyStorage(req: Request, url: URL): Promise<Response> {
   headers.set("x-forwarded-proto", "http");
   headers.set("x-forwarded-prefix", STORAGE_PREFIX);
   const rest = url.pathname.slice(STORAGE_PREFIX.length) || "/";
+  const target = `http://127.0.0.1:${storagePort}${rest}${url.search}`;
   try {
-    return await fetch(`http://127.0.0.1:${storagePort}${rest}${url.search}`, {
-      method: req.method,
-      headers,
-      body: req.body,
-      redirect: "manual",
-      signal: req.signal,
-    });
+    // Uploads go through node:http (upstream.ts says why); both ways the body is streamed.
+    if (req.body) return await forwardWithBody(target, req.method, headers, req.body, req.signal);
+    return await fetch(target, { method: req.method, headers, redirect: "manual", signal: req.signal });
   } catch {
     return platformError(502, "Storage is not available");
   }
@@ -100,9 +102,15 @@ async function proxyStorage(req: Request, url: URL): Promise<Response> {
 
 async function handle(req: Request): Promise<Response> {
   const url = new URL(req.url);
-  if (url.pathname === STORAGE_PREFIX || url.pathname.startsWith(`${STORAGE_PREFIX}/`)) {
-    return await proxyStorage(req, url);
-  }
+  const isStorage = url.pathname === STORAGE_PREFIX || url.pathname.startsWith(`${STORAGE_PREFIX}/`);
+  const isFunction = url.pathname.startsWith("/functions/v1/");
+  if (!isStorage && !isFunction) return platformError(404, "no route matched: use /functions/v1/<name> or /storage/v1/");
+  // Kong's cors plugin runs before its key and JWT checks.
+  if (isPreflight(req)) return preflightResponse(req);
+  return withCors(req, isStorage ? await proxyStorage(req, url) : await proxyFunction(req, url));
+}
+
+async function proxyFunction(req: Request, url: URL): Promise<Response> {
   const m = url.pathname.match(/^\/functions\/v1\/([^/]+)(\/.*)?$/);
   if (!m) return platformError(404, "no route matched: use /functions/v1/<name> or /storage/v1/");
   const name = decodeURIComponent(m[1]);

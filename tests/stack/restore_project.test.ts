@@ -149,11 +149,30 @@ Deno.test("restore into a new project: users, their references, triggers and pol
         assert.match(dry.stdout, /DRY RUN PASSED \(nothing written\)/);
         const [still] = await dst`select email from auth.users where id = md5('lifeboat-demo-user-1')::uuid`;
         assert.equal(still.email, "changed@example.com", "the dry run wrote nothing");
-        const clean = await restore(["--schema", "auth", "--clean"]);
+        // The target also has a user of its own, whom the backup does not know: --clean keeps
+        // that row, and the fingerprint check compares the restored rows only (40 users).
+        const own = crypto.randomUUID();
+        // Replica mode: the app's trigger on auth.users (a profiles row) stays out of it.
+        await dst.begin(async (tx) => {
+          await tx`set local session_replication_role = replica`;
+          await tx`insert into auth.users (instance_id, id, aud, role, email, created_at, updated_at)
+            values ('00000000-0000-0000-0000-000000000000', ${own}, 'authenticated', 'authenticated', ${`${own}@example.test`}, now(), now())`;
+        });
+        const clean = await restore(["--schema", "auth", "--clean", "--json"]);
         assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+        const report = JSON.parse(clean.stdout);
+        const users = report.tables.find((x: { source: string }) => x.source === "auth.users");
+        assert.deepEqual([users.rows, users.fingerprint], [40, "match"], "the restored rows match, the target's own user aside");
+        assert.equal(report.checks.some((c: { check: string; level: string }) => c.check === "fingerprint" && c.level === "error"), false);
         const [back] = await dst`select email from auth.users where id = md5('lifeboat-demo-user-1')::uuid`;
         assert.notEqual(back.email, "changed@example.com");
         assert.equal((await usersOf(targetUrl())).passwordsOk, 40);
+        const [kept] = await dst`select count(*)::int as n from auth.users where id = ${own}`;
+        assert.equal(kept.n, 1, "--clean replaced only the backup's keys");
+        await dst.begin(async (tx) => {
+          await tx`set local session_replication_role = replica`;
+          await tx`delete from auth.users where id = ${own}`;
+        });
       } finally {
         await dst.end();
       }

@@ -52,6 +52,8 @@ export async function loadData(
   const { perTable, rest: serial } = splitPerTable(plan.planPost, restoredKeys, mapTarget, isIndexBuild);
   const { perTable: analyzes, rest: planFinRest } = splitPerTable(plan.planFin, restoredKeys, mapTarget, (p) => p.kind === "analyze");
   const fingerprints = new Map<TableEntry, unknown>();
+  // Platform tables: the fingerprint of the rows the load wrote (platform_fingerprint.ts).
+  const writtenRows = new Map<string, unknown>();
   const fpState: FingerprintState = { mode: "", error: null };
   const progress = newProgress(tasks);
   const loadCtx = { ...src, onProgress: (p: LoadProgress) => opts.onProgress?.(p) };
@@ -74,10 +76,15 @@ export async function loadData(
       };
     }),
     {
-      load: (u, signal) => u.platform ? loadPlatformUnit(loadCtx, u, progress, signal) : loadUnit(loadCtx, u, progress, signal),
+      load: (u, signal) =>
+        u.platform
+          ? loadPlatformUnit(loadCtx, u, progress, signal).then((fp) => void (fp !== undefined && writtenRows.set(keyOf(u.target), fp)))
+          : loadUnit(loadCtx, u, progress, signal),
       statements: (p) => runBuilds(src.target, p, checks),
       fingerprint: async (k) => {
         const t = byTarget.get(k)!;
+        const written = writtenRows.get(k);
+        if (written !== undefined) return void fingerprints.set(t, written);
         const fp = await fingerprintOf(src.target, mapTarget(t), fingerprintAlgorithm(t.fingerprint), fpState);
         if (fp !== undefined) fingerprints.set(t, fp);
       },

@@ -18,6 +18,8 @@ import { failCheck } from "./abort.ts";
 import { type LoadContext, type LoadProgress, loadOne, type LoadUnit, type PartTask } from "./load.ts";
 import { display, type QName, qualified, quoteIdent } from "./names.ts";
 import { PLATFORM_SCHEMAS } from "./platform_standin.ts";
+import { restoredRowsFingerprint } from "./platform_fingerprint.ts";
+import { fingerprintAlgorithm } from "./fingerprint.ts";
 
 type Conn = Awaited<ReturnType<Sql["reserve"]>>;
 
@@ -137,9 +139,11 @@ export async function checkPlatformRows(
 /**
  * Loads a platform table's unit: stage its parts, then (with `clean`) delete the target's rows
  * with the same keys and insert the staged rows, all in one transaction with every trigger
- * and foreign key check quiet (`session_replication_role = replica`).
+ * and foreign key check quiet (`session_replication_role = replica`). Returns the fingerprint
+ * of the rows it wrote (platform_fingerprint.ts) when the manifest has one for the table, so
+ * the check compares those rows and not the target's others; undefined otherwise.
  */
-export async function loadPlatformUnit(o: LoadContext, unit: LoadUnit, p: LoadProgress, signal: AbortSignal): Promise<void> {
+export async function loadPlatformUnit(o: LoadContext, unit: LoadUnit, p: LoadProgress, signal: AbortSignal): Promise<unknown> {
   const conn = await o.target.reserve();
   try {
     await conn.unsafe("begin");
@@ -154,15 +158,18 @@ export async function loadPlatformUnit(o: LoadContext, unit: LoadUnit, p: LoadPr
         o.onProgress?.(p);
       });
       const target = qualified(unit.target);
-      if (unit.platform?.clean) {
-        const key = await keyColumns(conn, unit.target);
-        if (key) {
-          await conn.unsafe(`delete from ${target} t where (${prefixed("t", key)}) in (select ${key} from pg_temp.${STAGE})`);
-        }
+      const key = await keyColumns(conn, unit.target);
+      if (unit.platform?.clean && key) {
+        await conn.unsafe(`delete from ${target} t where (${prefixed("t", key)}) in (select ${key} from pg_temp.${STAGE})`);
       }
       const cols = columns || "*";
       await conn.unsafe(`insert into ${target} ${columns ? `(${columns})` : ""} select ${cols} from pg_temp.${quoteIdent(STAGE)}`);
+      const recorded = unit.tasks[0]?.table.fingerprint;
+      const fingerprint = recorded === null || recorded === undefined
+        ? undefined
+        : await restoredRowsFingerprint(conn, unit.target, key, STAGE, fingerprintAlgorithm(recorded) ?? "lifeboat-fp-v2");
       await conn.unsafe("commit");
+      return fingerprint;
     } catch (err) {
       await conn.unsafe("rollback").catch(() => {});
       throw err;

@@ -11,7 +11,8 @@
  *   not stored twice.
  * - Memory: files up to `smallBytes` are read whole (a pool of `concurrency` at once);
  *   bigger ones are hashed in one streamed read and stored in a second one (multipart to
- *   the store), never held.
+ *   the store), never held. Dead buffers (download chunks, sealed small files, parts) are
+ *   freed as soon as they are consumed (release.ts), not at V8's next collection.
  * @module
  */
 import { sealStream } from "../../crypto/mod.ts";
@@ -25,7 +26,8 @@ import {
 import type { Store } from "../../store/mod.ts";
 import type { SealConfig } from "../../export/mod.ts";
 import type { StorageApi } from "./client.ts";
-import { hashingStream, hashOnly, readAtMost, sha256Of } from "./hashing.ts";
+import { hashDownload, hashingStream, readAtMost, sha256Of } from "./hashing.ts";
+import { releaseOwned } from "../../release.ts";
 import { runPool } from "./pool.ts";
 import type { ObjectRow } from "./rows.ts";
 import type { BucketEntry } from "../../format/mod.ts";
@@ -139,7 +141,11 @@ export async function backupFiles(
       const sha = sha256Of(bytes);
       await storeBlob(keyOf(sha), async () => {
         const sealed = await new Response(await sealStream(ReadableStream.from([bytes]), opts.seal)).bytes();
-        await opts.store.put(keyOf(sha), sealed, { signal: opts.signal });
+        try {
+          await opts.store.put(keyOf(sha), sealed, { signal: opts.signal });
+        } finally {
+          releaseOwned(sealed); // sent (or given up on); only this put held it
+        }
       });
       bytesRead += bytes.byteLength;
       objects.push(entryOf(row, sha));
@@ -148,7 +154,7 @@ export async function backupFiles(
     }
     // A big file: hash it in one streamed read, then (unless that blob exists) store it in a
     // second, checking that the second read hashes the same.
-    const { sha256: sha, size } = await hashOnly(first.body);
+    const { sha256: sha, size } = await hashDownload(first.body);
     bytesRead += size;
     if (size !== row.size) {
       skipped.push({ bucket: row.bucket, name: row.name, reason: `changed while read (${size} bytes, the row says ${row.size})` });
@@ -162,7 +168,9 @@ export async function backupFiles(
         changed = second.reason ?? "changed after the snapshot";
         return;
       }
-      const h = hashingStream();
+      // The download's chunks are handed over: the compressor (or encrypter, or the store's
+      // part buffer) frees each once consumed, so dead chunks do not wait for V8's collector.
+      const h = hashingStream({ handOver: true });
       await opts.store.put(key, await sealStream(second.body.pipeThrough(h.stream), opts.seal), { signal: opts.signal });
       bytesRead += h.size();
       if (h.digest() !== sha) {

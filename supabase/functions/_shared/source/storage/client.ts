@@ -49,6 +49,13 @@ export interface Download {
   size: number | null;
 }
 
+/** What Storage's database row says about a stored file (`GET /object/info/…`). */
+export interface FileInfo {
+  size: number | null;
+  /** ETag without quotes, as Storage recorded it when the file was written. */
+  etag: string | null;
+}
+
 /** Upload settings of one file. */
 export interface UploadOptions {
   contentType?: string | null;
@@ -217,6 +224,27 @@ export class StorageApi {
     }
     const len = res.headers.get("content-length");
     return { body: res.body, etag: stripQuotes(res.headers.get("etag")), size: len === null ? null : Number(len) };
+  }
+
+  /**
+   * A file's size and ETag from Storage's own record of it (`/object/info/authenticated/…`,
+   * answered from the `storage.objects` row, without reading the bytes). Null when not found.
+   */
+  async info(bucket: string, name: string, signal?: AbortSignal): Promise<FileInfo | null> {
+    const res = await this.#fetch("GET", `/object/info/authenticated/${encodeURIComponent(bucket)}/${encodeName(name)}`, { signal });
+    const text = await res.text();
+    if (res.status === 404 || (res.status === 400 && /not.?found/i.test(text))) return null;
+    if (!res.ok) throw new StorageApiError(`info ${bucket}/${name}: HTTP ${res.status} ${text.slice(0, 200)}`, res.status);
+    let body: { size?: unknown; etag?: unknown };
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new StorageApiError(`info ${bucket}/${name}: the answer is not JSON`);
+    }
+    return {
+      size: typeof body.size === "number" ? body.size : null,
+      etag: typeof body.etag === "string" ? stripQuotes(body.etag) : null,
+    };
   }
 
   /** Whether a file exists (HEAD). */

@@ -3,20 +3,43 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { handOverChunk, releaseChunk } from "../../release.ts";
 
-/** A pass-through stream that counts and hashes; read `digest()` after the stream ended. */
-export function hashingStream(): { stream: TransformStream<Uint8Array, Uint8Array>; digest: () => string; size: () => number } {
+/** What {@link hashingStream} gives: the stream, then (after it ended) sha256, MD5 and size. */
+export interface HashingStream {
+  stream: TransformStream<Uint8Array, Uint8Array>;
+  digest: () => string;
+  /** MD5 (hex) of the bytes, only when asked for with `{ md5: true }` (else null). */
+  md5: () => string | null;
+  size: () => number;
+}
+
+/**
+ * A pass-through stream that counts and hashes; read `digest()` after the stream ended. With
+ * `md5`, it also computes the MD5 that Storage reports as a file's ETag (restore.ts). With
+ * `handOver`, the chunks (which must come from a runtime API, e.g. a download body) are handed
+ * over to the stage after it, which frees them once consumed (release.ts).
+ */
+export function hashingStream(opts: { md5?: boolean; handOver?: boolean } = {}): HashingStream {
   const h = createHash("sha256");
+  const m = opts.md5 ? createHash("md5") : null;
   let n = 0;
   let hex: string | null = null;
+  let md5hex: string | null = null;
   const stream = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, ctl) {
       h.update(chunk);
+      m?.update(chunk);
       n += chunk.byteLength;
-      ctl.enqueue(chunk);
+      ctl.enqueue(opts.handOver ? handOverChunk(chunk) : chunk);
     },
   });
-  return { stream, digest: () => (hex ??= h.digest("hex")), size: () => n };
+  return {
+    stream,
+    digest: () => (hex ??= h.digest("hex")),
+    md5: () => m === null ? null : (md5hex ??= m.digest("hex")),
+    size: () => n,
+  };
 }
 
 /** sha256 of bytes in memory. */
@@ -27,7 +50,25 @@ export function sha256Of(bytes: Uint8Array): string {
 /** Reads a stream to its end, returning only its sha256 and size (verify's streaming hash). */
 export { hashStream as hashOnly } from "../../verify/mod.ts";
 
-/** Reads a stream into memory, refusing more than `limit` bytes (returns null then, the stream cancelled). */
+/**
+ * Reads a download body to its end and returns its sha256 and size, freeing each chunk as
+ * soon as it is hashed (they come from the runtime's HTTP client and nothing else holds them).
+ */
+export async function hashDownload(body: ReadableStream<Uint8Array>): Promise<{ sha256: string; size: number }> {
+  const h = createHash("sha256");
+  let size = 0;
+  for await (const chunk of body) {
+    h.update(chunk);
+    size += chunk.byteLength;
+    releaseChunk(chunk);
+  }
+  return { sha256: h.digest("hex"), size };
+}
+
+/**
+ * Reads a download body into memory, refusing more than `limit` bytes (returns null then, the
+ * stream cancelled). Its chunks are freed once copied, so pass only a runtime's download body.
+ */
 export async function readAtMost(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array | null> {
   const chunks: Uint8Array[] = [];
   let n = 0;
@@ -47,6 +88,7 @@ export async function readAtMost(body: ReadableStream<Uint8Array>, limit: number
   for (const c of chunks) {
     out.set(c, off);
     off += c.byteLength;
+    releaseChunk(c); // copied; a download body's chunks are held by nothing else
   }
   return out;
 }

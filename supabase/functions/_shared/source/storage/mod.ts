@@ -6,7 +6,8 @@
  *   retries while the server is away, buckets through `@supabase/storage-js`);
  * - rows.ts: the snapshot's `storage.buckets` and `storage.objects` rows;
  * - backup.ts: the files phase of a backup (content-addressed blobs, incremental);
- * - restore.ts: files into a project (partial, dry run, `clean`, read-back sha256 check);
+ * - restore.ts: files into a project (partial, dry run, `clean`; sha256 of each upload, then
+ *   the target's ETag or a read-back proves it stored);
  * - verify.ts: blob sizes and sha256, completeness against the source's rows;
  * - sweep.ts: mark and sweep of blobs no kept backup references;
  * - pool.ts, hashing.ts: a bounded pool and streaming sha256.

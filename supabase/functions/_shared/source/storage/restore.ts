@@ -1,7 +1,8 @@
 /**
  * Restore of Storage files into a project through its Storage API: buckets created with their
  * settings, every file uploaded (so the target's Storage server writes its own rows and
- * metadata), then read back and its sha256 compared with the backup's. Partial restores pick
+ * metadata) while its sha256 is computed, then proved stored by the target's ETag or read back
+ * (see {@link restoreFiles}). Partial restores pick
  * a bucket, a prefix or one file; `dryRun` only plans; names the target already has are
  * refused unless `clean`, which replaces exactly those.
  * @module
@@ -53,9 +54,11 @@ export interface FilesRestoreReport {
   bucketsCreated: string[];
   /** Names the target already had (replaced with `clean`). */
   existing: string[];
-  /** Files uploaded and read back with a matching sha256, and their bytes. */
+  /** Files uploaded and checked (see {@link restoreFiles}), and their bytes. */
   verified: number;
   verifiedBytes: number;
+  /** Of `verified`, those the target's own ETag proved (the others were read back). */
+  verifiedByEtag: number;
   dryRun: boolean;
 }
 
@@ -98,7 +101,35 @@ function shuffle<T>(xs: T[]): T[] {
 /** Where a file goes in the target. */
 const placeOf = (f: FileEntry, into?: string) => into ? { bucket: into, name: `${f.bucket}/${f.name}` } : { bucket: f.bucket, name: f.name };
 
-/** Restores (or plans) the selected files into the target's Storage. */
+/** An ETag that is a plain MD5 (Storage's file backend, and S3 for a single-part upload). */
+const MD5_ETAG = /^[0-9a-f]{32}$/;
+
+/**
+ * Whether the target's Storage recorded the file as exactly the bytes sent: its row's size
+ * and ETag equal the size and MD5 of the upload stream, whose sha256 was already checked
+ * against the manifest. Storage computes that ETag from the bytes it stored, so a match
+ * proves them without reading them back; any other ETag (the `mtime` algorithm, a multipart
+ * `<md5>-<parts>`) or a mismatch answers false and the caller reads the file back.
+ */
+async function storedAsSent(
+  api: StorageApi,
+  p: { bucket: string; name: string },
+  sent: { md5: string | null; size: number } | null,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (!sent?.md5) return false;
+  const info = await api.info(p.bucket, p.name, signal);
+  if (!info || info.etag === null || !MD5_ETAG.test(info.etag.toLowerCase())) return false;
+  return info.etag.toLowerCase() === sent.md5 && info.size === sent.size;
+}
+
+/**
+ * Restores (or plans) the selected files into the target's Storage. Each file's sha256 is
+ * checked twice over: the upload stream is hashed as it goes (it must be the manifest's
+ * sha256 and size), and the target must prove it stored those bytes, by its ETag (the MD5 of
+ * the stored bytes, compared with the MD5 of the same stream) or, when its ETag is not an MD5
+ * or differs, by reading the file back and comparing its sha256.
+ */
 export async function restoreFiles(opts: FilesRestoreOptions): Promise<FilesRestoreReport> {
   let chosen = selectFiles(opts.files, opts.select);
   if (opts.sample !== undefined || opts.budgetMs !== undefined) chosen = shuffle([...chosen]);
@@ -110,6 +141,7 @@ export async function restoreFiles(opts: FilesRestoreOptions): Promise<FilesRest
     existing: [],
     verified: 0,
     verifiedBytes: 0,
+    verifiedByEtag: 0,
     dryRun: Boolean(opts.dryRun),
   };
   const have = await opts.api.buckets();
@@ -137,10 +169,11 @@ export async function restoreFiles(opts: FilesRestoreOptions): Promise<FilesRest
     if (opts.budgetMs !== undefined && uploaded > 0 && Date.now() - started > opts.budgetMs) return;
     uploaded++;
     const p = placeOf(f, opts.intoBucket);
+    let sent: { md5: string | null; size: number } | null = null;
     for (let attempt = 1;; attempt++) {
       try {
         const plain = await openStream(await opts.store.get(f.blob, { signal: opts.signal }), opts.identities, opts.compression);
-        const h = hashingStream();
+        const h = hashingStream({ md5: true });
         await opts.api.upload(p.bucket, p.name, plain.pipeThrough(h.stream), {
           contentType: f.contentType,
           cacheControl: f.cacheControl,
@@ -151,19 +184,24 @@ export async function restoreFiles(opts: FilesRestoreOptions): Promise<FilesRest
         if (h.digest() !== f.sha256 || h.size() !== f.size) {
           throw new FileMismatchError(`${f.bucket}/${f.name}: the blob ${f.blob} decrypts to other bytes than the manifest says (sha256 ${h.digest()})`);
         }
+        sent = { md5: h.md5(), size: h.size() };
         break;
       } catch (err) {
         if (err instanceof FileMismatchError || attempt >= 3 || opts.signal?.aborted) throw err;
       }
     }
-    // Read back what the target's Storage serves.
-    const d = await opts.api.download(p.bucket, p.name, opts.signal);
-    if (!d) throw new FileMismatchError(`${p.bucket}/${p.name}: uploaded, but the target does not serve it`);
-    const back = await hashOnly(d.body);
-    if (back.sha256 !== f.sha256 || back.size !== f.size) {
-      throw new FileMismatchError(
-        `${p.bucket}/${p.name}: the target serves ${back.size} bytes with sha256 ${back.sha256}, the backup has ${f.size} bytes with ${f.sha256}`,
-      );
+    if (await storedAsSent(opts.api, p, sent, opts.signal)) {
+      report.verifiedByEtag++;
+    } else {
+      // Read back what the target's Storage serves.
+      const d = await opts.api.download(p.bucket, p.name, opts.signal);
+      if (!d) throw new FileMismatchError(`${p.bucket}/${p.name}: uploaded, but the target does not serve it`);
+      const back = await hashOnly(d.body);
+      if (back.sha256 !== f.sha256 || back.size !== f.size) {
+        throw new FileMismatchError(
+          `${p.bucket}/${p.name}: the target serves ${back.size} bytes with sha256 ${back.sha256}, the backup has ${f.size} bytes with ${f.sha256}`,
+        );
+      }
     }
     report.verified++;
     report.verifiedBytes += f.size;

@@ -14,6 +14,7 @@ import { type ObjectInfo, type PutOptions, type ReadOptions, type StoredObject, 
 import { type S3Client, sha256Hex } from "./client.ts";
 import { MAX_PARTS } from "./options.ts";
 import { completeMultipartXml, xmlText } from "./xml.ts";
+import { releaseHandedOver, releaseOwned } from "../../release.ts";
 
 /** What a multipart upload needs from the store it writes into. */
 export interface MultipartTarget {
@@ -30,7 +31,7 @@ export interface MultipartTarget {
 export async function putMultipart(
   t: MultipartTarget,
   key: string,
-  firstPart: Uint8Array,
+  firstPart: Part,
   rest: AsyncGenerator<Part>,
   opts: PutOptions,
 ): Promise<StoredObject> {
@@ -70,7 +71,7 @@ export async function putMultipart(
   let partNumber = 0;
   let completed = false;
 
-  const launch = (bytes: Uint8Array) => {
+  const launch = (bytes: Uint8Array, owned: boolean) => {
     partNumber++;
     if (partNumber > MAX_PARTS) {
       throw new StoreError(
@@ -89,20 +90,23 @@ export async function putMultipart(
         failure ??= { err };
         stop.abort(err);
       },
-    );
+    ).finally(() => {
+      // Sent (with its retries) or given up on: a part streamParts allocated is dead now.
+      if (owned) releaseOwned(bytes);
+    });
     const tracked = p.finally(() => inflight.delete(tracked));
     inflight.add(tracked);
   };
 
   try {
-    launch(firstPart);
+    launch(firstPart.bytes, firstPart.owned === true);
     for (;;) {
       // Bounded memory: read the next part only when a slot is free.
       while (inflight.size >= concurrency) await Promise.race(inflight);
       if (failure) break;
       const next = await rest.next();
       if (next.done) break;
-      launch(next.value.bytes);
+      launch(next.value.bytes, next.value.owned === true);
     }
     await Promise.all(inflight);
     if (failure) throw failure.err;
@@ -273,6 +277,11 @@ export interface Part {
   bytes: Uint8Array;
   /** No more data follows this part. */
   last: boolean;
+  /**
+   * The part's buffer was allocated by {@link streamParts} and nothing else holds it: the
+   * upload frees it once sent (release.ts). Parts of a caller's buffer are never freed.
+   */
+  owned?: boolean;
 }
 
 /** Cut a buffer into parts of `partSize` bytes (an empty body is one empty, last part). */
@@ -329,12 +338,13 @@ export async function* streamParts(
         buf.set(chunk.subarray(0, take), filled);
         filled += take;
         if (take < chunk.byteLength) carry = chunk.subarray(take);
+        else releaseHandedOver(chunk); // copied whole into the part (a carried rest is a new view, never marked)
       }
       // Peek so the consumer knows whether this part is the last one.
       if (filled === partSize && !carry) carry = await nextChunk();
       const last = !carry;
       if (last) done = true; // the source is drained: nothing to cancel
-      if (filled > 0 || last) yield { bytes: buf.subarray(0, filled), last };
+      if (filled > 0 || last) yield { bytes: buf.subarray(0, filled), last, owned: true };
       if (last) return;
     }
   } finally {

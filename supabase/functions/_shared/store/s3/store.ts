@@ -40,6 +40,7 @@ import {
 } from "../types.ts";
 import { S3Client, sha256Hex } from "./client.ts";
 import { putMultipart, sliceParts, streamParts } from "./multipart.ts";
+import { releaseOwned } from "../../release.ts";
 import { MIN_PART_SIZE } from "./options.ts";
 import { xmlBlocks, xmlText } from "./xml.ts";
 
@@ -137,11 +138,12 @@ export class S3Store implements Store {
     try {
       const first = await parts.next();
       if (first.done || first.value.last) {
-        return await this.#putSingle(
-          key,
-          first.done ? new Uint8Array(0) : first.value.bytes,
-          opts,
-        );
+        const single = first.done ? new Uint8Array(0) : first.value.bytes;
+        try {
+          return await this.#putSingle(key, single, opts);
+        } finally {
+          if (!first.done && first.value.owned) releaseOwned(single); // streamParts' buffer, sent
+        }
       }
       return await putMultipart({
         client: this.#client,
@@ -150,7 +152,7 @@ export class S3Store implements Store {
         retryAttempts: this.#cfg.retry.attempts,
         head: (k, o) => this.head(k, o),
         delete: (k) => this.delete(k),
-      }, key, first.value.bytes, parts, opts);
+      }, key, first.value, parts, opts);
     } catch (err) {
       throw this.#abortedOr(err, `PUT ${JSON.stringify(key)}`, opts.signal);
     } finally {
