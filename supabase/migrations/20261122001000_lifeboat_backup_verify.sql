@@ -45,7 +45,7 @@ language sql
 immutable
 set search_path = ''
 as $$
-  select pg_catalog.substring($1 from '([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})/manifest\.json$')
+  select (pg_catalog.regexp_match($1, '([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})/manifest\.json$'))[1]
 $$;
 comment on function lifeboat.backup_id_of(text) is 'The backup id in a manifest key (…/<id>/manifest.json), or null.';
 

@@ -10,5 +10,5 @@ export { checkAgainstSource, manifestProblem, signatureCheck, verifyBackup } fro
 export { hashStream } from "./hash.ts";
 export { checkIntegrity, checkManifestConsistency, checkObject, checkUnlisted, integrityOk, listStoredObjects } from "./integrity.ts";
 export type { ObjectOutcome } from "./integrity.ts";
-export { BackupError, latestBackupId, readAuthenticManifest, readManifest } from "./locate.ts";
+export { BackupError, idTime, latestBackupId, readAuthenticManifest, readManifest } from "./locate.ts";
 export type { AuthenticManifest, ManifestTrust } from "./locate.ts";
