@@ -18,7 +18,7 @@ select v.key, v.default_value, v.default_value, v.description from (values
   ('verify.budget.bytes', '1073741824', 'Stored bytes one backup-verify invocation may read and hash'),
   ('verify.concurrency', '4', 'Objects backup-verify reads at once'),
   ('verify.lease', '"10 minutes"', 'A verification whose invocation made no progress for this long is claimed again; keep above the platform wall-clock limit'),
-  ('verify.max_attempts', '5', 'Invocations one verification may take without finishing before it is recorded as failed'),
+  ('verify.max_attempts', '5', 'Times a verification may be abandoned (its invocation died holding it) before it is recorded as failed'),
   ('verify.continue', 'true', 'When an invocation runs out of budget, it triggers its own continuation')
 ) v(key, default_value, description)
 on conflict (key) do update set default_value = excluded.default_value, description = excluded.description;
@@ -88,7 +88,8 @@ begin
   where v.id = p_id and v.finished_at is null and (p_worker is null or v.claimed_by = p_worker)
   returning v.id into ok;
   if ok is not null and not p_success then
-    perform count(*) from lifeboat.evaluate_alerts();
+    -- At the clock, not the transaction's start: the run just finished.
+    perform count(*) from lifeboat.evaluate_alerts(pg_catalog.clock_timestamp());
   end if;
   return ok is not null;
 end
@@ -97,8 +98,9 @@ comment on function lifeboat.verify_finish(bigint, text, boolean, integer, integ
   'Records the outcome of a backup-verify run (only by the invocation holding it); a failure raises its alert at once.';
 
 -- verify_claim(worker, lease, backup_run_id): the verification this invocation works on.
--- First an unfinished one nobody holds (its lease expired: the invocation died); one that
--- used verify.max_attempts invocations is recorded as failed instead. Else a new one for the
+-- First an unfinished one nobody holds (handed back at the end of a budget, or its lease
+-- expired because its invocation died); one abandoned verify.max_attempts times is recorded
+-- as failed instead. `attempts` counts the abandonments, not the invocations. Else a new one for the
 -- given backup, or the newest pending. Null when there is nothing to do.
 create or replace function lifeboat.verify_claim(p_worker text, p_lease interval, p_backup_run_id bigint default null)
 returns table (id bigint, backup_run_id bigint, backup_id text, target text, attempts integer, progress jsonb)
@@ -106,6 +108,7 @@ language plpgsql
 volatile
 set search_path = ''
 as $$
+#variable_conflict use_column
 declare
   v lifeboat.verification_runs;
   max_attempts integer := (lifeboat.setting('verify.max_attempts'))::text::integer;
@@ -120,19 +123,20 @@ begin
     limit 1
     for update skip locked;
     exit when v.id is null;
-    if v.attempts >= max_attempts then
+    if v.claimed_by is not null and v.attempts >= max_attempts then
       perform lifeboat.verify_finish(v.id, null, false, 1, 0, 1,
         pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('check', 'verification_finished', 'level', 'error',
           'object', coalesce(v.backup_id, ''),
-          'detail', pg_catalog.format('the verification did not finish in %s invocations', v.attempts),
-          'remediation', 'Raise verify.budget.wall_ms or verify.max_attempts, check the function''s logs, then delete this run to verify again.',
+          'detail', pg_catalog.format('the verification was abandoned %s times (its invocation died) without finishing', v.attempts),
+          'remediation', 'Check the backup-verify function''s logs (memory or time limits?), raise verify.max_attempts, then delete this run to verify again.',
           'metadata', '{}'::jsonb)),
         '{}');
       continue;
     end if;
-    update lifeboat.verification_runs x set claimed_by = p_worker, claimed_at = pg_catalog.now(), attempts = x.attempts + 1
+    update lifeboat.verification_runs x set claimed_by = p_worker, claimed_at = pg_catalog.now(),
+      attempts = x.attempts + case when x.claimed_by is null then 0 else 1 end
     where x.id = v.id;
-    return query select v.id, v.backup_run_id, v.backup_id, r.target, v.attempts + 1, v.progress
+    return query select v.id, v.backup_run_id, v.backup_id, r.target, v.attempts, v.progress
       from lifeboat.backup_runs r where r.id = v.backup_run_id;
     if found then
       return;
@@ -145,12 +149,12 @@ begin
     select p.* from lifeboat.verify_pending() p
     where p_backup_run_id is null or p.backup_run_id = p_backup_run_id
   loop
-    insert into lifeboat.verification_runs (kind, backup_run_id, backup_id, source, started_at, claimed_by, claimed_at, attempts)
-    values ('backup', b.backup_run_id, b.backup_id, 'backup-verify', pg_catalog.clock_timestamp(), p_worker, pg_catalog.now(), 1)
+    insert into lifeboat.verification_runs (kind, backup_run_id, backup_id, source, started_at, claimed_by, claimed_at)
+    values ('backup', b.backup_run_id, b.backup_id, 'backup-verify', pg_catalog.clock_timestamp(), p_worker, pg_catalog.now())
     on conflict (backup_run_id) where source = 'backup-verify' and finished_at is null do nothing
     returning * into v;
     if v.id is not null then
-      return query select v.id, v.backup_run_id, v.backup_id, b.target, 1, v.progress;
+      return query select v.id, v.backup_run_id, v.backup_id, b.target, 0, v.progress;
       return;
     end if;
   end loop;
