@@ -344,6 +344,7 @@ export function drillReportJson(r: DrillReport, started: Date, where: DrillRunne
     restored_into: "scratch_database",
     sampled: false,
     details: {
+      backupId: r.backupId,
       scratchDatabase: r.scratchDatabase,
       dropped: r.dropped,
       findings: findings(r.checks),
