@@ -49,8 +49,24 @@ as $$
 $$;
 comment on function lifeboat.backup_id_of(text) is 'The backup id in a manifest key (…/<id>/manifest.json), or null.';
 
--- verify_pending(now): completed backups within verify.lookback that no automatic
--- verification has started on, newest first (the newest is the one status depends on).
+-- verify_reachable(target): whether the project's functions can read a backup's store: a
+-- remote store (s3://…), or the export target itself. A CLI backup into a local directory
+-- lives on the machine that ran it, out of the project's reach: `lifeboat verify` checks it there.
+create or replace function lifeboat.verify_reachable(target text)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce($1 ~* '^[a-z][a-z0-9+.-]*://' and $1 !~* '^file://', false)
+    or coalesce(pg_catalog.rtrim($1, '/') = pg_catalog.rtrim(lifeboat.setting('export.target') #>> '{}', '/'), false)
+$$;
+comment on function lifeboat.verify_reachable(text) is
+  'Whether backup-verify can read a store: a remote one (s3://…) or export.target; local directories of CLI runs are not.';
+
+-- verify_pending(now): completed backups within verify.lookback, in a store the project
+-- reaches, that no automatic verification has started on, newest first (the newest is the
+-- one status depends on).
 create or replace function lifeboat.verify_pending(now timestamptz default pg_catalog.now())
 returns table (backup_run_id bigint, backup_id text, target text, finished_at timestamptz)
 language sql
@@ -61,6 +77,7 @@ as $$
   from lifeboat.backup_runs r
   where r.state = 'completed' and r.manifest_key is not null and lifeboat.backup_id_of(r.manifest_key) is not null
     and r.finished_at <= $1 and r.finished_at > $1 - lifeboat.setting_interval('verify.lookback')
+    and lifeboat.verify_reachable(r.target)
     and not exists (select from lifeboat.verification_runs v where v.backup_run_id = r.id and v.source = 'backup-verify')
   order by r.finished_at desc, r.id desc
 $$;
@@ -227,7 +244,7 @@ set search_path = ''
 as $$
 begin
   if coalesce((lifeboat.setting('verify.on_completion') #>> '{}')::boolean, false)
-     and lifeboat.backup_id_of(new.manifest_key) is not null then
+     and lifeboat.backup_id_of(new.manifest_key) is not null and lifeboat.verify_reachable(new.target) then
     begin
       perform lifeboat.invoke('backup-verify', pg_catalog.jsonb_build_object('backup_run_id', new.id));
     exception when others then
