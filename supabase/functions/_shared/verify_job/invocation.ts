@@ -55,6 +55,8 @@ export interface VerifyInvocationReport {
   objectsTotal?: number;
   bytes?: number;
   stoppedBy?: StopReason;
+  /** Milliseconds: before the first object (settings, claim, manifest, listing), reading objects, the checks against the project. */
+  timings?: { setupMs: number; objectsMs: number; projectMs?: number };
   passed?: boolean;
   summary?: Summary;
   findings?: Check[];
@@ -67,6 +69,8 @@ const keep = (p: VerifyProgress, more: Check[]) => {
 /** Runs one invocation. Throws only for configuration and database errors (the handler maps them). */
 export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvocationDeps): Promise<VerifyInvocationReport> {
   const { sql, worker } = deps;
+  const t0 = performance.now();
+  const timings: { setupMs: number; objectsMs: number; projectMs?: number } = { setupMs: 0, objectsMs: 0 };
   const cfg = await loadVerifyConfig(sql);
   const trust = await projectTrust(sql, cfg, deps.env ?? Deno.env);
   const run = await claimVerification(sql, worker, cfg.lease, req.backupRunId);
@@ -87,7 +91,7 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
     const recorded = await finishVerification(sql, run.id, worker, summary, checks, details);
     if (!recorded) return { state: "lost", ...base };
     return {
-      state: "done", ...base, objectsDone: p.done, objectsTotal: m?.objects.length, bytes: p.bytes,
+      state: "done", ...base, timings, objectsDone: p.done, objectsTotal: m?.objects.length, bytes: p.bytes,
       passed: summary.passed, summary, findings: checks.filter((c) => c.level !== "ok"),
     };
   };
@@ -128,34 +132,67 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
     p.started = true;
   }
 
+  // A pool of cfg.concurrency objects in flight, largest first; before each object starts, the
+  // budget is asked whether it fits. Each object is recorded with its own wall time (does it
+  // end before the deadline?) and the CPU used since the previous completion (the pool's
+  // aggregate rate). Largest first: the rates are learnt from the objects whose cost is
+  // hashing, not from the round trips of small ones, which then fit at the end.
+  // Resuming in another invocation redoes nothing that was done: progress is per object.
   const meter = new BudgetMeter(cfg.budget, { cpuMs: deps.cpuMs });
   let stoppedBy: StopReason | null = null;
-  while (p.done < m.objects.length) {
-    const batch = m.objects.slice(p.done, p.done + cfg.concurrency);
-    const size = batch.reduce((s, o) => s + o.size, 0);
-    stoppedBy = meter.wouldExceed(size);
-    if (stoppedBy) break;
-    const t0 = meter.wallMs(), c0 = meter.cpuMs();
-    const outcomes = await Promise.all(batch.map((o) => checkObject(store, m, o, listed.get(o.key))));
-    let bytes = 0;
-    for (const r of outcomes) {
-      bytes += r.bytes;
+  let lost = false;
+  const pending = m.objects.map((_, i) => i).filter((i) => i >= p.done && !p.doneAfter.includes(i))
+    .sort((a, b) => m.objects[b].size - m.objects[a].size || a - b);
+  let next = 0;
+  let lastCpu = meter.cpuMs();
+  // Progress is saved (and the lease renewed) at most once a second, one save at a time, each
+  // with the progress as it is when it runs; a crash loses at most that second's work.
+  let saving: Promise<void> = Promise.resolve();
+  let savedAt = meter.wallMs();
+  const save = () => {
+    savedAt = meter.wallMs();
+    saving = saving.then(async () => {
+      if (!lost && !(await saveProgress(sql, run.id, worker, p))) lost = true;
+    });
+    return saving;
+  };
+  timings.setupMs = Math.round(performance.now() - t0);
+  const lane = async () => {
+    while (next < pending.length && !stoppedBy && !lost) {
+      const i = pending[next];
+      const o = m.objects[i];
+      const stop = meter.wouldExceed(o.size);
+      if (stop) {
+        stoppedBy = stop;
+        return;
+      }
+      next++;
+      const started = meter.wallMs();
+      const r = await checkObject(store, m, o, listed.get(o.key));
+      const cpu = meter.cpuMs();
+      meter.record({ plainBytes: r.bytes, estBytes: o.size, wallMs: meter.wallMs() - started, cpuMs: cpu - lastCpu });
+      lastCpu = cpu;
+      p.bytes += r.bytes;
       if (!r.ok) {
         p.failed++;
         if (r.headerProblem) p.headerProblems++;
         keep(p, [r.check]);
       }
+      p.doneAfter.push(i);
+      while (p.doneAfter.includes(p.done)) p.doneAfter.splice(p.doneAfter.indexOf(p.done++), 1);
+      if (meter.wallMs() - savedAt >= 1000) await save();
     }
-    meter.record({ plainBytes: bytes, estBytes: size, wallMs: meter.wallMs() - t0, cpuMs: meter.cpuMs() - c0 });
-    p.done += batch.length;
-    p.bytes += bytes;
-    if (!(await saveProgress(sql, run.id, worker, p))) return { state: "lost", ...base };
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, cfg.concurrency) }, lane));
+  if (p.done < m.objects.length) await save();
+  await saving;
+  timings.objectsMs = Math.round(performance.now() - t0) - timings.setupMs;
+  if (lost) return { state: "lost", ...base };
 
   if (p.done < m.objects.length) {
     await releaseVerification(sql, run.id, worker);
     if (cfg.continueJobs && deps.continueRun) await deps.continueRun({ backup_run_id: run.backupRunId });
-    return { state: "running", ...base, objectsDone: p.done, objectsTotal: m.objects.length, bytes: p.bytes, stoppedBy: stoppedBy ?? undefined };
+    return { state: "running", ...base, timings, objectsDone: p.done, objectsTotal: m.objects.length, bytes: p.bytes, stoppedBy: stoppedBy ?? undefined };
   }
 
   const checks = [...p.checks];
@@ -163,7 +200,9 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
   else if (p.failed > 0 && !checks.some((c) => c.level === "error")) {
     checks.push(check("integrity", "error", m.id, `${p.failed} objects failed their checks`, "Do not restore this backup; use another one."));
   }
+  const tp = performance.now();
   checks.push(...await checkFiles(store, m, null, sql));
   checks.push(...await checkAgainstSource(sql, m, authentic.sha256));
+  timings.projectMs = Math.round(performance.now() - tp);
   return await finish(checks, m, store);
 }

@@ -11,8 +11,10 @@ import { type Check, findings, type Summary } from "../checks.ts";
 export interface VerifyProgress {
   /** Whether the manifest checks (signature, consistency, unlisted objects) were done. */
   started: boolean;
-  /** Objects of the manifest, in its order, already checked. */
+  /** Objects of the manifest, in its order, checked: all before this index… */
   done: number;
+  /** …and these after it (the pool finishes objects out of order). */
+  doneAfter: number[];
   /** Stored bytes hashed so far. */
   bytes: number;
   headerProblems: number;
@@ -41,6 +43,7 @@ function asProgress(raw: unknown): VerifyProgress {
   return {
     started: p.started === true,
     done: Number(p.done ?? 0),
+    doneAfter: Array.isArray(p.doneAfter) ? p.doneAfter.map(Number) : [],
     bytes: Number(p.bytes ?? 0),
     headerProblems: Number(p.headerProblems ?? 0),
     failed: Number(p.failed ?? 0),
