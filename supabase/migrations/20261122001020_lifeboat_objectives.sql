@@ -8,8 +8,8 @@
 --
 -- lifeboat.status_report() now says `recoverable` only when the newest full backup is within
 -- the RPO and has passed verification, and every drill objective that gates recoverability
--- has a passing drill within its interval, of a backup no older than that interval; each
--- condition is a reason with its own check name and detail.
+-- has a passing drill within its interval, of a backup no older than that interval (and the
+-- newest drill did not fail); each condition is a reason with its own check name and detail.
 -- Runs as the project's owner role (postgres, not a superuser). Idempotent.
 
 create table if not exists lifeboat.drill_objectives (
@@ -98,6 +98,7 @@ comment on function lifeboat.drill_objective_status(timestamptz) is
   'Per drill objective at a point in time: met or not, the drill that meets it, and a detail saying why not.';
 
 -- status_reasons(now): the conditions of the `recoverable` verdict, each {check, ok, detail}.
+-- drill_passed also fails while the newest drill failed: an older pass does not outweigh it.
 create or replace function lifeboat.status_reasons(now timestamptz default pg_catalog.now())
 returns jsonb
 language plpgsql
@@ -107,13 +108,23 @@ as $$
 declare
   rpo interval := lifeboat.backup_rpo();
   b record;
-  v record;
+  -- The newest finished verification of that backup (all null when there is none).
+  v_id bigint;
+  v_success boolean;
+  v_errors integer;
   gating jsonb;
   unmet jsonb;
+  -- The newest finished drill of the database: when it failed, restores do not work now.
+  d_id bigint;
+  d_failed boolean;
+  d_ran_in text;
 begin
+  select x.id, not x.success or x.met_objective is false, x.ran_in into d_id, d_failed, d_ran_in
+  from lifeboat.drills x where x.system = 'database' and x.finished_at <= $1 and x.success is not null
+  order by x.finished_at desc, x.id desc limit 1;
   select * into b from lifeboat.last_backup('full', $1);
   if b.id is not null then
-    select x.id, x.success, x.errors into v from lifeboat.verification_runs x
+    select x.id, x.success, x.errors into v_id, v_success, v_errors from lifeboat.verification_runs x
     where x.backup_run_id = b.id and x.finished_at <= $1 and x.success is not null
     order by x.finished_at desc, x.id desc limit 1;
   end if;
@@ -131,13 +142,16 @@ begin
       'detail', case when b.id is null then 'no backup to measure'
         else pg_catalog.format('newest full backup is %s old; the RPO is %s',
           pg_catalog.date_trunc('second', $1 - b.recovery_point), rpo) end),
-    pg_catalog.jsonb_build_object('check', 'backup_verified', 'ok', coalesce(v.success, false),
+    pg_catalog.jsonb_build_object('check', 'backup_verified', 'ok', coalesce(v_success, false),
       'detail', case when b.id is null then 'no backup to verify'
-        when v.id is null then pg_catalog.format('the newest full backup (%s) has not been verified yet', b.id)
-        when v.success then pg_catalog.format('verification %s of the newest full backup (%s) passed', v.id, b.id)
-        else pg_catalog.format('verification %s of the newest full backup (%s) failed with %s errors', v.id, b.id, v.errors) end),
-    pg_catalog.jsonb_build_object('check', 'drill_passed', 'ok', pg_catalog.jsonb_array_length(unmet) = 0,
-      'detail', case when pg_catalog.jsonb_array_length(gating) = 0 then 'no drill objective gates recoverability (lifeboat.drill_objectives)'
+        when v_id is null then pg_catalog.format('the newest full backup (%s) has not been verified yet', b.id)
+        when v_success then pg_catalog.format('verification %s of the newest full backup (%s) passed', v_id, b.id)
+        else pg_catalog.format('verification %s of the newest full backup (%s) failed with %s errors', v_id, b.id, v_errors) end),
+    pg_catalog.jsonb_build_object('check', 'drill_passed',
+      'ok', pg_catalog.jsonb_array_length(unmet) = 0 and d_failed is not true,
+      'detail', case when d_failed
+          then pg_catalog.format('the newest restore drill (%s, %s) failed or missed its RTO: restores do not work now', d_id, d_ran_in)
+        when pg_catalog.jsonb_array_length(gating) = 0 then 'no drill objective gates recoverability (lifeboat.drill_objectives)'
         when pg_catalog.jsonb_array_length(unmet) = 0
           then (select pg_catalog.string_agg(o ->> 'detail', '; ') from pg_catalog.jsonb_array_elements(gating) o)
         else (select pg_catalog.string_agg(o ->> 'detail', '; ') from pg_catalog.jsonb_array_elements(unmet) o) end));

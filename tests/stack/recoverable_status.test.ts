@@ -100,12 +100,13 @@ Deno.test("recoverable flips with each condition, and says which one fails", asy
       const none = await sql`select 1 from lifeboat.alert_conditions(${now.toISOString()}::timestamptz) where rule = 'drill_overdue'`;
       assert.equal(none.length, 0);
 
-      // A failed drill, the newest: the objective still holds (a drill passed within it), the drill_failed alert fires.
-      await reportAsService(sql, {
+      // A failed drill, the newest: restores do not work now, whatever passed before; drill_failed fires.
+      const failedDrill = await reportAsService(sql, {
         backup_id: "20261001T000000Z-0000000c", success: false, finished_at: new Date().toISOString(), measured_rto_seconds: 30,
       });
       r = await reasons(sql, new Date());
-      assert.equal(r.drill_passed.ok, true);
+      assert.equal(r.drill_passed.ok, false);
+      assert.match(r.drill_passed.detail, new RegExp(`newest restore drill \\(${failedDrill}, cli\\) failed`));
       const failing = await sql`select 1 from lifeboat.alert_conditions() where rule = 'drill_failed'`;
       assert.equal(failing.length, 1);
     });
