@@ -91,7 +91,7 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
     const recorded = await finishVerification(sql, run.id, worker, summary, checks, details);
     if (!recorded) return { state: "lost", ...base };
     return {
-      state: "done", ...base, timings, objectsDone: p.done, objectsTotal: m?.objects.length, bytes: p.bytes,
+      state: "done", ...base, timings, objectsDone: p.done + p.doneAfter.length, objectsTotal: m?.objects.length, bytes: p.bytes,
       passed: summary.passed, summary, findings: checks.filter((c) => c.level !== "ok"),
     };
   };
@@ -192,7 +192,7 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
   if (p.done < m.objects.length) {
     await releaseVerification(sql, run.id, worker);
     if (cfg.continueJobs && deps.continueRun) await deps.continueRun({ backup_run_id: run.backupRunId });
-    return { state: "running", ...base, timings, objectsDone: p.done, objectsTotal: m.objects.length, bytes: p.bytes, stoppedBy: stoppedBy ?? undefined };
+    return { state: "running", ...base, timings, objectsDone: p.done + p.doneAfter.length, objectsTotal: m.objects.length, bytes: p.bytes, stoppedBy: stoppedBy ?? undefined };
   }
 
   const checks = [...p.checks];
