@@ -25,6 +25,12 @@ ${TRUST_USAGE}
   --system NAME       recovery_time_objectives system to measure against (default database)
   --jobs N            parallel restore workers (default 2)
   --json              print the report as JSON
+  --report-to URL     also record the drill in this project's lifeboat.drills through
+                      lifeboat.report_drill() (a postgres:// URL of the project, as postgres or
+                      service_role; default $LIFEBOAT_REPORT_DB_URL), when the scratch database's
+                      server (--db-url) is not the project
+  --ran-in WHERE      where the drill runs, as recorded: cli or ci (default ci when $CI is set)
+  --runner TEXT       names the runner in the record (e.g. a CI job URL; no secrets)
   --files             also restore the backup's Storage files into a scratch bucket of the project,
                       check each one's sha256 as Storage serves it, then remove the bucket
   --storage-url URL   the project for --files (default $LIFEBOAT_STORAGE_URL, then $SUPABASE_URL)
@@ -51,6 +57,9 @@ export async function run(args: string[]): Promise<number> {
     "storage-key": { type: "string" },
     "files-sample": { type: "string" },
     "files-budget": { type: "string" },
+    "report-to": { type: "string" },
+    "ran-in": { type: "string" },
+    runner: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   });
   if (typeof parsed === "number") return parsed;
@@ -69,6 +78,11 @@ export async function run(args: string[]): Promise<number> {
       return bad(`--assertions '${v.assertions}' does not exist`);
     }
   }
+  const reportUrl = v["report-to"] ?? Deno.env.get("LIFEBOAT_REPORT_DB_URL");
+  if (reportUrl !== undefined && !/^postgres(ql)?:\/\//.test(reportUrl)) return bad("--report-to must be a postgres:// or postgresql:// URL");
+  const ranIn = v["ran-in"] ?? (Deno.env.get("CI") ? "ci" : "cli");
+  if (ranIn !== "cli" && ranIn !== "ci") return bad("--ran-in must be cli or ci");
+  if ((v.runner ?? "").length > 200) return bad("--runner must be at most 200 characters");
   const sample = v["files-sample"] === undefined ? undefined : countOption(v["files-sample"], 1, 10_000_000);
   const budget = v["files-budget"] === undefined ? undefined : countOption(v["files-budget"], 1, 86_400);
   if (sample === null) return bad("--files-sample must be a whole number of files");
@@ -99,6 +113,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     const report = await runDrill({
       store, id: ref.id, identities, trust, sourceUrl, assertionsDir: v.assertions, system: v.system, jobs, signal: ac.signal,
+      ranIn, runner: v.runner, reportUrl,
       onEvent: (e) => (e.event === "drill" ? sink({ event: "phase", phase: "check", detail: `${e.step} ${e.detail ?? ""}` }) : sink(e)),
     });
     sink.end();
@@ -118,7 +133,8 @@ export async function run(args: string[]): Promise<number> {
       }
       console.log(`\n${report.passed ? "DRILL PASSED" : "DRILL FAILED"}: RTO ${report.rtoSeconds.toFixed(1)} s${
         report.objectiveSeconds !== null ? ` (objective ${report.objectiveSeconds} s)` : ""}; scratch database ${
-        report.dropped ? "dropped" : "NOT dropped"}${report.recordedId ? `; recorded as drill ${report.recordedId}` : ""}`);
+        report.dropped ? "dropped" : "NOT dropped"}${report.recordedId ? `; recorded as drill ${report.recordedId}` : ""}${
+        report.reportedId ? `; reported to the project as drill ${report.reportedId}` : ""}`);
       if (files) console.log(files.line);
     }
     return report.passed ? 0 : 1;

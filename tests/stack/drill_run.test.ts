@@ -7,7 +7,7 @@
 // the default, zstd).
 import assert from "node:assert/strict";
 import { repoRoot } from "../../harness/stack.ts";
-import { backup, client, databasesLike, lifeboat, makeKey } from "../support/restore.ts";
+import { backup, client, databasesLike, lifeboat, makeKey, sourceUrl } from "../support/restore.ts";
 
 const ASSERTIONS = `${repoRoot}/tests/fixtures/drill_assertions`;
 
@@ -45,6 +45,28 @@ Deno.test("drill: passing and failing assertions are recorded; the scratch datab
       assert.equal(d.details.backupId, id);
       assert.ok(d.backup_run_id !== null, "linked to the backup run");
       assert.deepEqual(await databasesLike("lifeboat_drill_"), []);
+    });
+
+    await t.step("a drill run elsewhere reports back: the project records it with where it ran", async () => {
+      const r = await lifeboat(["drill", "--store", store, id, "--identity", key.path, "--report-to", sourceUrl(), "--ran-in", "ci",
+        "--runner", "drill_run test"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const reported = Number(/reported to the project as drill (\d+)/.exec(r.stdout)?.[1]);
+      assert.ok(reported > 0, r.stdout);
+      const sql = client();
+      try {
+        const [d] = await sql`select * from lifeboat.drills where id = ${reported}`;
+        assert.equal(d.success, true);
+        assert.equal(d.ran_in, "ci");
+        assert.equal(d.runner, "drill_run test");
+        assert.equal(d.restored_into, "scratch_database");
+        assert.equal(d.backup_id, id);
+        assert.ok(d.backup_run_id !== null && d.backup_taken_at !== null, "linked to the backup and its age");
+        const [s] = await sql`select lifeboat.status_report() -> 'drills' as drills`;
+        assert.ok((s.drills as { id: number; ran_in: string }[]).some((x) => x.id === reported && x.ran_in === "ci"));
+      } finally {
+        await sql.end();
+      }
     });
 
     await t.step("a failing user assertion is recorded as a failed drill", async () => {

@@ -29,7 +29,10 @@ export interface SeededHistory {
   drills: number;
 }
 
-/** Inserts `days` daily full backups (size and duration growing), their newest verified, and `drills` drills. */
+/**
+ * Inserts `days` daily full backups (size and duration growing), their newest verified, and `drills` drills, each of a
+ * backup taken an hour before it.
+ */
 export async function seedStatusHistory(sql: postgres.Sql, days = 30, drills = 8): Promise<SeededHistory> {
   await removeStatusHistory(sql);
   await sql`
@@ -44,12 +47,14 @@ export async function seedStatusHistory(sql: postgres.Sql, days = 30, drills = 8
       + make_interval(mins => (i % 5) * 7) as t) x`;
   await sql`
     insert into lifeboat.verification_runs (kind, backup_run_id, source, started_at, finished_at, success, checks_total)
-    select 'manual', max(id), 'lifeboat-test-seed', now() - interval '2 minutes', now() - interval '1 minute', true, 14
-    from lifeboat.backup_runs where label = 'lifeboat-test-seed'`;
+    select 'manual', b.id, 'lifeboat-test-seed', now() - interval '2 minutes', now() - interval '1 minute', true, 14
+    from lifeboat.backup_runs b where b.label = 'lifeboat-test-seed' order by b.finished_at desc limit 1`;
   await sql`
-    insert into lifeboat.drills (system, started_at, finished_at, measured_rto, objective, success, details)
+    insert into lifeboat.drills (system, started_at, finished_at, measured_rto, objective, success, details,
+      backup_run_id, backup_taken_at, restored_into)
     select 'database', t, t + make_interval(secs => rto), make_interval(secs => rto), interval '1 hour', i <> 2,
-      '{"seed": true}'
+      '{"seed": true}', (select b.id from lifeboat.backup_runs b where b.label = 'lifeboat-test-seed' and b.finished_at < t
+        order by b.finished_at desc limit 1), t - interval '1 hour', 'scratch_database'
     from generate_series(0, ${drills} - 1) i
     cross join lateral (select now() - interval '1 hour' - make_interval(days => i * 3) as t,
       (300 + 97 * ((i * 7) % 11))::double precision as rto) x`;

@@ -26,6 +26,8 @@ function report(ageSeconds: number | null): StatusReport {
     verification: { last: null, last_backup: null },
     drill: { last: null },
     drills: [],
+    drill_objectives: [{ name: "restore_test", every_seconds: 2592000, requires_full: false, gates_recoverable: true, met: false,
+      drill_id: null, drill_finished_at: null, ran_in: null, backup_taken_at: null, detail: "restore_test: no restore drill has passed within 1 mon" }],
     retention: { policy: { daily: 7 }, tiers: [] },
     cron: { jobs: [{ job: 'we"ird\\job\nname', schedule: "* * * * *", active: true, last_status: "failed", last_run_at: null, last_success_at: null, consecutive_failures: 2, healthy: false }], failing: 1 },
     trend: [],

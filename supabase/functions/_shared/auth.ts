@@ -74,3 +74,46 @@ export async function isServiceCaller(req: Request, creds: ServiceCredentials): 
   }
   return ok;
 }
+
+/** Keys that identify a public (publishable or anon) caller: SUPABASE_PUBLISHABLE_KEYS and SUPABASE_ANON_KEY. */
+export function publicKeysFromEnv(env: { get(name: string): string | undefined } = Deno.env): string[] {
+  const keys: string[] = [];
+  try {
+    const pk = JSON.parse(env.get("SUPABASE_PUBLISHABLE_KEYS") ?? "{}") as Record<string, unknown>;
+    for (const v of Object.values(pk)) if (typeof v === "string" && v) keys.push(v);
+  } catch {
+    // none
+  }
+  const anon = env.get("SUPABASE_ANON_KEY");
+  if (anon) keys.push(anon);
+  return keys;
+}
+
+/** Why a caller may not use a service-only function, or null when it may. */
+export interface CallerRefusal {
+  status: 401 | 403;
+  code: "unauthorized" | "forbidden";
+  message: string;
+}
+
+/**
+ * Admits service callers only: 401 without credentials or with unknown ones, 403 for a public
+ * key (`what` says what the key may not do, e.g. "run backups").
+ */
+export async function refuseNonService(
+  req: Request,
+  creds: ServiceCredentials,
+  publicKeys: readonly string[],
+  what: string,
+): Promise<CallerRefusal | null> {
+  const tokens = presentedTokens(req);
+  if (tokens.length === 0) {
+    return { status: 401, code: "unauthorized", message: "service credentials required: send the secret key in the apikey header" };
+  }
+  if (await isServiceCaller(req, creds)) return null;
+  let isPublic = false;
+  for (const t of tokens) for (const k of publicKeys) isPublic = (await timingSafeEqual(t, k)) || isPublic;
+  return isPublic
+    ? { status: 403, code: "forbidden", message: `this key may not ${what}: use the project's secret key (service role)` }
+    : { status: 401, code: "unauthorized", message: "the credentials were not accepted: send the project's secret key in the apikey header" };
+}

@@ -47,3 +47,22 @@ export function functionSubpath(req: Request, name: string): string | null {
   if (path.startsWith(`/${name}/`)) return path.slice(name.length + 1);
   return null;
 }
+
+/**
+ * Reads a JSON request body of at most `maxBytes` characters; `emptyHint` says what to send
+ * when it is empty. Returns the value, or a message for a 400.
+ */
+export async function readJsonBody(
+  req: Request,
+  emptyHint: string,
+  maxBytes = 64 * 1024,
+): Promise<{ ok: true; value: unknown } | { ok: false; message: string }> {
+  const text = await req.text();
+  if (text.length > maxBytes) return { ok: false, message: "the body is too large" };
+  if (text.trim() === "") return { ok: false, message: `the body is empty: ${emptyHint}` };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, message: "the body is not valid JSON" };
+  }
+}

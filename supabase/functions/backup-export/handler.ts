@@ -8,8 +8,8 @@
  * @module
  */
 import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db/mod.ts";
-import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "../_shared/http.ts";
-import { isServiceCaller, presentedTokens, type ServiceCredentials, serviceCredentialsFromEnv, timingSafeEqual } from "../_shared/auth.ts";
+import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed, readJsonBody } from "../_shared/http.ts";
+import { publicKeysFromEnv, refuseNonService, type ServiceCredentials, serviceCredentialsFromEnv } from "../_shared/auth.ts";
 import { SelectionError } from "../_shared/export/mod.ts";
 import { ConfigError } from "../_shared/jobs/mod.ts";
 import { selfCallFromEnv, triggerContinuation } from "../_shared/jobs/mod.ts";
@@ -28,20 +28,8 @@ export interface BackupExportOptions {
   deps?: Partial<Omit<InvocationDeps, "sql" | "dataSql" | "worker">>;
 }
 
-const MAX_BODY = 64 * 1024;
 /** This function's path under the project URL: where a job's continuation is sent. */
 const SELF_PATH = "/functions/v1/backup-export";
-
-async function readJson(req: Request): Promise<{ ok: true; value: unknown } | { ok: false; message: string }> {
-  const text = await req.text();
-  if (text.length > MAX_BODY) return { ok: false, message: "the body is too large" };
-  if (text.trim() === "") return { ok: false, message: 'the body is empty: send a JSON object like {"mode":"full"}' };
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch {
-    return { ok: false, message: "the body is not valid JSON" };
-  }
-}
 
 /** Creates the request handler. */
 export function createBackupExportHandler(opts: BackupExportOptions): (req: Request) => Promise<Response> {
@@ -52,19 +40,10 @@ export function createBackupExportHandler(opts: BackupExportOptions): (req: Requ
     }
     if (req.method !== "POST") return methodNotAllowed(req.method, ["POST"]);
 
-    const tokens = presentedTokens(req);
-    if (tokens.length === 0) {
-      return errorResponse(401, "unauthorized", "service credentials required: send the secret key in the apikey header");
-    }
-    if (!(await isServiceCaller(req, opts.credentials))) {
-      let isPublic = false;
-      for (const t of tokens) for (const k of opts.publicKeys) isPublic = (await timingSafeEqual(t, k)) || isPublic;
-      return isPublic
-        ? errorResponse(403, "forbidden", "this key may not run backups: use the project's secret key (service role)")
-        : errorResponse(401, "unauthorized", "the credentials were not accepted: send the project's secret key in the apikey header");
-    }
+    const refusal = await refuseNonService(req, opts.credentials, opts.publicKeys, "run backups");
+    if (refusal) return errorResponse(refusal.status, refusal.code, refusal.message);
 
-    const body = await readJson(req);
+    const body = await readJsonBody(req, 'send a JSON object like {"mode":"full"}');
     if (!body.ok) return jsonResponse({ error: "bad_request", field: "(body)", message: body.message }, 400);
     const parsed = parseExportRequest(body.value);
     if (!parsed.ok) {
@@ -105,18 +84,9 @@ export function createBackupExportHandler(opts: BackupExportOptions): (req: Requ
 
 /** The handler with its production dependencies, from the environment. */
 export function handlerFromEnv(): (req: Request) => Promise<Response> {
-  const publicKeys: string[] = [];
-  try {
-    const pk = JSON.parse(Deno.env.get("SUPABASE_PUBLISHABLE_KEYS") ?? "{}") as Record<string, unknown>;
-    for (const v of Object.values(pk)) if (typeof v === "string" && v) publicKeys.push(v);
-  } catch {
-    // none
-  }
-  const anon = Deno.env.get("SUPABASE_ANON_KEY");
-  if (anon) publicKeys.push(anon);
   return createBackupExportHandler({
     credentials: serviceCredentialsFromEnv(),
-    publicKeys,
+    publicKeys: publicKeysFromEnv(),
     connect: () => {
       const url = databaseUrlFromEnv();
       return {

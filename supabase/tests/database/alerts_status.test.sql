@@ -58,11 +58,14 @@ select is((select (t ->> 'filled')::int from r1, jsonb_array_elements(r #> '{ret
 select is((select t #>> '{slots,0,slot}' from r1, jsonb_array_elements(r #> '{retention,tiers}') t where t ->> 'tier' = 'daily'),
   '2030-06-15', 'slots are named by UTC day');
 
--- Verified and drilled: recoverable.
+-- The newest backup verified and drilled: recoverable.
 insert into lifeboat.verification_runs (kind, backup_run_id, source, started_at, finished_at, success, checks_total)
-select 'manual', max(id), 'test', pg_temp.at('-90 minutes'), pg_temp.at('-89 minutes'), true, 12 from lifeboat.backup_runs where state = 'completed';
-insert into lifeboat.drills (system, started_at, finished_at, measured_rto, objective, success)
-values ('database', pg_temp.at('-80 minutes'), pg_temp.at('-70 minutes'), interval '10 minutes', interval '1 hour', true);
+select 'manual', b.id, 'test', pg_temp.at('-90 minutes'), pg_temp.at('-89 minutes'), true, 12 from lifeboat.backup_runs b
+where b.state = 'completed' order by b.finished_at desc limit 1;
+-- A drill of that backup (the monthly drill objective counts drills of a backup no older than a month).
+insert into lifeboat.drills (system, started_at, finished_at, measured_rto, objective, success, backup_run_id)
+select 'database', pg_temp.at('-80 minutes'), pg_temp.at('-70 minutes'), interval '10 minutes', interval '1 hour', true, b.id
+from lifeboat.backup_runs b where b.state = 'completed' order by b.finished_at desc limit 1;
 create temporary table r2 as select lifeboat.status_report(pg_temp.at('0 minutes')) as r;
 select is((select r ->> 'recoverable' from r2), 'true', 'verified, drilled, within the RPO: recoverable');
 select is((select (r #>> '{drill,last,measured_rto_seconds}')::int from r2), 600, 'the drill''s measured RTO');

@@ -38,7 +38,9 @@ export {
   importSigningKey,
   looksLikeSigningKey,
   normalizePublicKey,
+  publicKeyOf,
   SIGNATURE_KEY,
+  SigningKeyError,
   signerOf,
   signManifest,
 } from "./signature.ts";

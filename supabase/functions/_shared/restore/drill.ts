@@ -7,7 +7,7 @@
  */
 import { connect, describeDbError, type Sql } from "../db/mod.ts";
 import type { Store } from "../store/mod.ts";
-import type { ManifestTrust } from "../verify/mod.ts";
+import { idTime, type ManifestTrust } from "../verify/mod.ts";
 import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { type RestoreEvent, restoreBackup, type RestoreReport } from "./engine.ts";
 import type { TableResult } from "./check_phase.ts";
@@ -32,6 +32,18 @@ export interface DrillOptions {
   jobs?: number;
   signal?: AbortSignal;
   onEvent?: (e: RestoreEvent | { event: "drill"; step: string; detail?: string }) => void;
+  /** Where the drill runs, as recorded (default cli). */
+  ranIn?: DrillRunner["ranIn"];
+  /** Free text naming the runner (e.g. a CI job), recorded with the drill. */
+  runner?: string;
+  /** The project to report the drill to, when it is not the source (lifeboat.report_drill()). */
+  reportUrl?: string;
+}
+
+/** Where a drill ran, as lifeboat.drills records it. */
+export interface DrillRunner {
+  ranIn: "cli" | "ci" | "project";
+  runner: string;
 }
 
 /** The user's assertions' outcome. */
@@ -61,6 +73,8 @@ export interface DrillReport {
   assertions?: AssertionResult;
   dropped: boolean;
   recordedId?: number;
+  /** lifeboat.drills id in the project the drill reported to (DrillOptions.reportUrl). */
+  reportedId?: number;
 }
 
 /** What a drill verified of the platform's tables (auth, storage). */
@@ -233,8 +247,23 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     }
     report.summary = summarize(checks);
     report.passed = report.summary.passed;
-    report.recordedId = await recordDrill(source, report, started, drillId);
+    const where: DrillRunner = { ranIn: o.ranIn ?? "cli", runner: o.runner ?? "" };
+    report.recordedId = await recordDrill(source, report, started, where, drillId);
     await source.end({ timeout: 5 }).catch(() => {});
+    if (o.reportUrl) {
+      const project = connect(o.reportUrl, { applicationName: "lifeboat drill (report)", max: 1 });
+      try {
+        report.reportedId = await reportDrill(project, report, started, where);
+        checks.push(check("drill_reported", "ok", "project", `recorded in the project as drill ${report.reportedId}`));
+      } catch (err) {
+        checks.push(check("drill_reported", "error", "project", `the drill could not be reported to the project (${describeDbError(err)})`,
+          "Apply the Lifeboat migrations to the project and connect as a role that may execute lifeboat.report_drill (postgres or service_role)."));
+      } finally {
+        await project.end({ timeout: 5 }).catch(() => {});
+      }
+      report.summary = summarize(checks);
+      report.passed = report.summary.passed;
+    }
   }
   return report;
 }
@@ -300,10 +329,21 @@ export async function dropLeftoverScratch(sql: Sql): Promise<Check[]> {
   return out;
 }
 
-/** Records a drill in lifeboat.drills (its row from {@link startDrillRecord} when there is one); undefined without a Lifeboat schema. */
-export async function recordDrill(sql: Sql, r: DrillReport, started: Date, drillId?: number): Promise<number | undefined> {
-  try {
-    const details = {
+/** What lifeboat.report_drill() records of a drill. */
+export function drillReportJson(r: DrillReport, started: Date, where: DrillRunner): Record<string, unknown> {
+  return {
+    backup_id: r.backupId,
+    success: r.success,
+    started_at: started.toISOString(),
+    finished_at: new Date().toISOString(),
+    measured_rto_seconds: r.rtoSeconds,
+    ...(r.objectiveSeconds !== null ? { objective_seconds: r.objectiveSeconds } : {}),
+    ...(r.backupId ? { backup_taken_at: new Date(idTime(r.backupId)).toISOString() } : {}),
+    ran_in: where.ranIn,
+    runner: where.runner,
+    restored_into: "scratch_database",
+    sampled: false,
+    details: {
       backupId: r.backupId,
       scratchDatabase: r.scratchDatabase,
       dropped: r.dropped,
@@ -313,27 +353,44 @@ export async function recordDrill(sql: Sql, r: DrillReport, started: Date, drill
       platform: r.platform ?? null,
       rows: r.restore?.rows ?? 0,
       timings: r.restore?.timings ?? {},
-    };
+    },
+  };
+}
+
+/** Reports a finished drill to a project through lifeboat.report_drill(); returns its drill id. Throws when refused. */
+export async function reportDrill(sql: Sql, r: DrillReport, started: Date, where: DrillRunner): Promise<number> {
+  const [row] = await sql<{ id: number }[]>`select lifeboat.report_drill(${sql.json(drillReportJson(r, started, where) as never)}) as id`;
+  return Number(row.id);
+}
+
+/**
+ * Records a drill in the source's lifeboat.drills: finishes its row from
+ * {@link startDrillRecord} when there is one, else reports it; undefined without a Lifeboat schema.
+ */
+export async function recordDrill(
+  sql: Sql,
+  r: DrillReport,
+  started: Date,
+  where: DrillRunner,
+  drillId?: number,
+): Promise<number | undefined> {
+  try {
     if (drillId !== undefined) {
+      const j = drillReportJson(r, started, where);
       const rows = await sql<{ id: number }[]>`
         update lifeboat.drills set
           backup_run_id = (select b.id from lifeboat.backup_runs b where b.manifest_key like ${`%${r.backupId}/manifest.json`} order by b.id desc limit 1),
+          backup_id = ${r.backupId}, backup_taken_at = ${(j.backup_taken_at as string | undefined) ?? null}::timestamptz,
+          ran_in = ${where.ranIn}, runner = ${where.runner}, restored_into = 'scratch_database', sampled = false,
           finished_at = now(), measured_rto = make_interval(secs => ${r.rtoSeconds}),
           objective = case when ${r.objectiveSeconds}::float8 is null then null else make_interval(secs => ${r.objectiveSeconds}::float8) end,
-          success = ${r.success}, details = ${sql.json(details as never)}
+          success = ${r.success}, details = ${sql.json(j.details as never)}
         where id = ${drillId}
         returning id`;
       if (rows.length) return Number(rows[0].id);
     }
-    const rows = await sql<{ id: number }[]>`
-      insert into lifeboat.drills (backup_run_id, system, started_at, finished_at, measured_rto, objective, success, details)
-      values (
-        (select b.id from lifeboat.backup_runs b where b.manifest_key like ${`%${r.backupId}/manifest.json`} order by b.id desc limit 1),
-        'database', ${started.toISOString()}, now(), make_interval(secs => ${r.rtoSeconds}),
-        case when ${r.objectiveSeconds}::float8 is null then null else make_interval(secs => ${r.objectiveSeconds}::float8) end,
-        ${r.success}, ${sql.json(details as never)})
-      returning id`;
-    return Number(rows[0].id);
+    // A drill that found no backup to restore has nothing to report beyond its own row.
+    return r.backupId ? await reportDrill(sql, r, started, where) : undefined;
   } catch {
     return undefined;
   }

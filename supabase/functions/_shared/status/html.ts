@@ -77,7 +77,7 @@ function charts(r: StatusReport): string {
     t: Date.parse(d.finished_at),
     v: d.measured_rto_seconds!,
     ok: d.success && d.met_objective !== false,
-    label: `drill ${d.id}: ${d.success ? "passed" : "failed"}, ${Math.round(d.measured_rto_seconds!)} s`,
+    label: `drill ${d.id} (${d.ran_in ?? "cli"}): ${d.success ? "passed" : "failed"}, ${Math.round(d.measured_rto_seconds!)} s`,
   }));
   const secs = axisDuration;
   return `<div class="charts">` +
@@ -117,7 +117,7 @@ function cards(r: StatusReport): string {
       : `<div class="big lvl-error">never</div>`) +
     `</div><div class="card" id="card-drill"><h2>Last restore drill</h2>` +
     (d
-      ? `<div class="big ${level(d.success && d.met_objective !== false)}">${d.success ? (d.met_objective === false ? "over RTO" : "passed") : "failed"}</div><div class="muted">RTO measured ${h(d.measured_rto_seconds === null ? "–" : shortDuration(d.measured_rto_seconds))} against ${h(d.objective_seconds === null ? "–" : shortDuration(d.objective_seconds))}</div>`
+      ? `<div class="big ${level(d.success && d.met_objective !== false)}">${d.success ? (d.met_objective === false ? "over RTO" : "passed") : "failed"}</div><div class="muted">RTO measured ${h(d.measured_rto_seconds === null ? "–" : shortDuration(d.measured_rto_seconds))} against ${h(d.objective_seconds === null ? "–" : shortDuration(d.objective_seconds))} · ran in ${h(d.ran_in ?? "cli")}</div>`
       : `<div class="big lvl-error">never</div>`) +
     `</div><div class="card" id="card-incidents"><h2>Incidents and alerts</h2><div class="big ${r.incidents.open.length ? "lvl-error" : "lvl-ok"}">${r.incidents.open.length} open</div>` +
     `<div class="muted">${r.alerts.firing.length} alerts firing · ${r.cron.failing} cron jobs failing</div></div></div>`;
@@ -162,7 +162,11 @@ function lists(r: StatusReport): string {
 export function renderStatusPage(r: StatusReport, title = "Lifeboat backup status"): string {
   const verdict = `<div class="verdict ${r.recoverable ? "ok" : "bad"}" id="verdict"><strong>${
     r.recoverable ? "Recoverable" : "Not recoverable"
-  }</strong><ul>${r.reasons.map((x) => `<li>${x.ok ? "✓" : "✗"} ${h(x.detail)}</li>`).join("")}</ul></div>`;
+  }</strong><ul>${r.reasons.map((x) => `<li>${x.ok ? "✓" : "✗"} ${h(x.detail)}</li>`).join("")}${
+    (r.drill_objectives ?? []).filter((o) => !o.gates_recoverable).map((o) =>
+      `<li class="muted">${o.met ? "✓" : "✗"} ${h(o.detail)} (alerts when overdue; not part of the verdict)</li>`
+    ).join("")
+  }</ul></div>`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
     `<meta name="viewport" content="width=device-width,initial-scale=1">` +
     `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">` +

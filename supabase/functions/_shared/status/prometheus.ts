@@ -48,7 +48,7 @@ export function renderPrometheus(report: StatusReport | null): string {
   e.gauge("lifeboat_up", "Whether the backup status could be read from the database.", [[{}, bool(report !== null)]]);
   if (!report) return e.toString();
 
-  e.gauge("lifeboat_recoverable", "1 if a full backup within the RPO exists, was verified, and the last drill passed.", [
+  e.gauge("lifeboat_recoverable", "1 if the newest full backup is within the RPO and verified, and every gating drill objective is met.", [
     [{}, bool(report.recoverable)],
   ]);
   e.gauge(
@@ -92,6 +92,11 @@ export function renderPrometheus(report: StatusReport | null): string {
       e.gauge("lifeboat_last_drill_rto_seconds", "Recovery time the newest drill measured.", [[{}, d.measured_rto_seconds]]);
     }
   }
+  e.gauge(
+    "lifeboat_drill_objective_met",
+    "1 if a drill passed within the objective's interval, of a backup no older than it.",
+    report.drill_objectives.map((o) => [{ objective: o.name }, bool(o.met)]),
+  );
   e.gauge("lifeboat_retention_slots", "GFS slots the retention policy keeps, per tier.", report.retention.tiers.map((t) => [{ tier: t.tier }, t.keep]));
   e.gauge("lifeboat_retention_slots_filled", "GFS slots filled by a completed backup, per tier.", report.retention.tiers.map((t) => [{ tier: t.tier }, t.filled]));
   e.gauge("lifeboat_cron_job_healthy", "1 if the pg_cron job is active and its last run succeeded.", report.cron.jobs.map((j) => [{ job: j.job }, bool(j.healthy)]));

@@ -39,12 +39,36 @@ export interface DrillStatus {
   id: number;
   system: string;
   backup_run_id: number | null;
+  /** The restored backup's id, when the drill named it. */
+  backup_id: string | null;
+  /** Where the drill ran: in the project, from a machine (cli) or from CI. */
+  ran_in: "project" | "cli" | "ci";
+  restored_into: "scratch_schema" | "scratch_database" | "project" | null;
+  /** Whether only a sample of the tables was restored. */
+  sampled: boolean;
   started_at: string;
   finished_at: string;
   success: boolean;
   met_objective: boolean | null;
   measured_rto_seconds: number | null;
   objective_seconds: number | null;
+}
+
+/** A drill objective (lifeboat.drill_objectives) and whether a drill meets it. */
+export interface DrillObjectiveStatus {
+  name: string;
+  every_seconds: number;
+  requires_full: boolean;
+  /** Whether `recoverable` depends on it. */
+  gates_recoverable: boolean;
+  met: boolean;
+  /** The drill that meets it. */
+  drill_id: number | null;
+  drill_finished_at: string | null;
+  ran_in: string | null;
+  backup_taken_at: string | null;
+  /** Why it is met, or why not. */
+  detail: string;
 }
 
 /** One reason behind the `recoverable` verdict. */
@@ -99,6 +123,8 @@ export interface StatusReport {
   verification: { last: VerificationStatus | null; last_backup: VerificationStatus | null };
   drill: { last: DrillStatus | null };
   drills: DrillStatus[];
+  /** Each drill objective and whether it is met. */
+  drill_objectives: DrillObjectiveStatus[];
   retention: { policy: Record<string, number | "all">; tiers: RetentionTier[] };
   cron: { jobs: CronJobStatus[]; failing: number };
   trend: TrendPoint[];

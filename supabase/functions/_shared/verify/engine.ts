@@ -1,7 +1,8 @@
 /**
- * The verification engine behind `lifeboat verify` (and, later, the scheduled variant run by
- * an edge function): integrity, completeness and accessibility of one backup, as a list of
- * checks in the uniform shape, optionally recorded in `lifeboat.verification_runs`.
+ * The verification engine behind `lifeboat verify`: integrity, completeness and accessibility
+ * of one backup, as a list of checks in the uniform shape, optionally recorded in
+ * `lifeboat.verification_runs`. The `backup-verify` edge function runs the same checks
+ * resumably, object by object, on every completed backup (`_shared/verify_job/`).
  * Needs only a store and, for completeness and recording, a connection to the source.
  * @module
  */
@@ -64,6 +65,59 @@ function storeProblem(err: unknown): Check {
     remediation, { code });
 }
 
+/**
+ * The check for a manifest that could not be read or authenticated (`id` the backup's id, null
+ * when it was never found), or for a store that could not be read at all.
+ */
+export function manifestProblem(err: unknown, id: string | null): Check {
+  if (err instanceof BackupError && (err.code === "unsigned" || err.code === "bad_signature")) {
+    // Nothing of the backup beyond its manifest is read.
+    return check("signature", "error", id ?? "store", err.message,
+      "Pass the writer's public key with --trust-key, or --allow-unsigned for a backup older than signing.");
+  }
+  if (err instanceof BackupError) {
+    return check("manifest", "error", id ?? "store", err.message,
+      err.code === "incomplete" ? "Restore an older complete backup and take a new one." :
+        err.code === "not_found" ? "List the store's backups, or use --latest." : "Take a new backup.");
+  }
+  if (err instanceof Error && err.message.startsWith("not a valid Lifeboat manifest")) {
+    return check("manifest", "error", id ?? "store", err.message,
+      "The manifest is damaged or from another format version: use another backup or a matching Lifeboat version.");
+  }
+  return storeProblem(err);
+}
+
+/** The check saying the manifest is authentic (signed by a trusted key) or accepted unsigned. */
+export function signatureCheck(id: string, signedBy: string | null): Check {
+  return signedBy
+    ? check("signature", "ok", id, `manifest.json is signed by trusted key ${signedBy.slice(-12)}`)
+    : check("signature", "warn", id, "the backup is not signed (accepted by --allow-unsigned): its authorship is not checked",
+      "Take signed backups (lifeboat keygen writes a signing key) and drop --allow-unsigned.");
+}
+
+/**
+ * The checks that need the source database: the backup is the one the project recorded, and
+ * complete against the source's catalog. Problems reading the source are warnings.
+ */
+export async function checkAgainstSource(source: Sql, m: Manifest, manifestSha256: string): Promise<Check[]> {
+  const out: Check[] = [];
+  try {
+    out.push(...await checkRecorded(source, m, manifestSha256));
+  } catch (err) {
+    out.push(check("backup_recorded", "warn", m.id,
+      `the source's lifeboat.backup_runs could not be read (${describeDbError(err)}), so the backup's record was not checked`,
+      "Apply the Lifeboat migrations to the source, or pass its --db-url."));
+  }
+  try {
+    out.push(...await checkCompleteness(source, m));
+  } catch (err) {
+    out.push(check("completeness", "warn", m.database,
+      `the source could not be inspected (${describeDbError(err)}), so completeness was not checked`,
+      "Pass a reachable --db-url of the source database."));
+  }
+  return out;
+}
+
 /** Verifies one backup. Never throws for a bad backup: problems become checks. */
 export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
   const startedAt = new Date().toISOString();
@@ -77,25 +131,9 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
     authentic = await readAuthenticManifest(opts.store, id, opts.trust ?? { trustedKeys: [], allowUnsigned: false }, opts.signal);
     manifest = authentic.manifest;
     checks.push(check("store_access", "ok", "store", `${opts.store.describe()} is readable with the configured credentials`));
-    checks.push(authentic.signedBy
-      ? check("signature", "ok", id, `manifest.json is signed by trusted key ${authentic.signedBy.slice(-12)}`)
-      : check("signature", "warn", id, "the backup is not signed (accepted by --allow-unsigned): its authorship is not checked",
-        "Take signed backups (lifeboat keygen writes a signing key) and drop --allow-unsigned."));
+    checks.push(signatureCheck(id, authentic.signedBy));
   } catch (err) {
-    if (err instanceof BackupError && (err.code === "unsigned" || err.code === "bad_signature")) {
-      // Nothing of the backup beyond its manifest is read.
-      checks.push(check("signature", "error", id ?? "store", err.message,
-        "Pass the writer's public key with --trust-key, or --allow-unsigned for a backup older than signing."));
-    } else if (err instanceof BackupError) {
-      checks.push(check("manifest", "error", id ?? "store", err.message,
-        err.code === "incomplete" ? "Restore an older complete backup and take a new one." :
-          err.code === "not_found" ? "List the store's backups, or use --latest." : "Take a new backup."));
-    } else if (err instanceof Error && err.message.startsWith("not a valid Lifeboat manifest")) {
-      checks.push(check("manifest", "error", id ?? "store", err.message,
-        "The manifest is damaged or from another format version: use another backup or a matching Lifeboat version."));
-    } else {
-      checks.push(storeProblem(err));
-    }
+    checks.push(manifestProblem(err, id));
   }
   if (manifest) {
     checks.push(...checkManifestConsistency(manifest));
@@ -122,22 +160,7 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
         { skipped: true }));
     }
     checks.push(...await checkFiles(opts.store, manifest, identities, opts.source ?? null, opts.signal));
-    if (opts.source) {
-      try {
-        checks.push(...await checkRecorded(opts.source, manifest, authentic!.sha256));
-      } catch (err) {
-        checks.push(check("backup_recorded", "warn", manifest.id,
-          `the source's lifeboat.backup_runs could not be read (${describeDbError(err)}), so the backup's record was not checked`,
-          "Apply the Lifeboat migrations to the source, or pass its --db-url."));
-      }
-      try {
-        checks.push(...await checkCompleteness(opts.source, manifest));
-      } catch (err) {
-        checks.push(check("completeness", "warn", manifest.database,
-          `the source could not be inspected (${describeDbError(err)}), so completeness was not checked`,
-          "Pass a reachable --db-url of the source database."));
-      }
-    }
+    if (opts.source) checks.push(...await checkAgainstSource(opts.source, manifest, authentic!.sha256));
   }
   const summary = summarize(checks);
   const report: VerifyReport = {
@@ -171,11 +194,11 @@ export async function recordVerification(
     };
     const rows = await sql<{ id: number }[]>`
       insert into lifeboat.verification_runs
-        (kind, backup_run_id, source, started_at, finished_at, success, checks_total, warnings, errors, findings, details)
+        (kind, backup_run_id, backup_id, source, started_at, finished_at, success, checks_total, warnings, errors, findings, details)
       values (${kind},
         (select b.id from lifeboat.backup_runs b
           where b.manifest_key = ${`${r.backupId}/manifest.json`} or b.manifest_key like ${`%/${r.backupId}/manifest.json`}
-          order by b.id desc limit 1),
+          order by b.id desc limit 1), ${r.backupId},
         'lifeboat verify', ${r.startedAt}, ${r.finishedAt}, ${r.passed}, ${r.summary.total}, ${r.summary.warnings},
         ${r.summary.errors}, ${sql.json(findings(r.checks) as never)}, ${sql.json(details as never)})
       returning id`;

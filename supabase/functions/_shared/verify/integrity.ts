@@ -10,7 +10,7 @@ import { type Check, check } from "../checks.ts";
 import { sniffCompression } from "../crypto/mod.ts";
 import { HEADER_PROBE_BYTES, inspectAgeHeader } from "./ciphertext.ts";
 import { createHash } from "node:crypto";
-import { backupPrefix, type Manifest, objectKey } from "../format/mod.ts";
+import { backupPrefix, type Manifest, objectKey, SIGNATURE_KEY, type StoredObjectEntry } from "../format/mod.ts";
 
 /** Options for {@linkcode checkIntegrity}. */
 export interface IntegrityOptions {
@@ -106,11 +106,95 @@ export function checkManifestConsistency(m: Manifest): Check[] {
   return out;
 }
 
+/** What checking one stored object found. */
+export type ObjectOutcome =
+  | { ok: true; bytes: number }
+  | { ok: false; bytes: number; check: Check; headerProblem: boolean };
+
 /**
- * Hashes every object of the backup and compares it with the manifest; also checks the age
- * header of every object (encrypted backups) or the magic number of the manifest's codec
- * (unencrypted ones: gzip 1f 8b, zstd 28 b5 2f fd). Returns the
- * checks and the per-object verdicts.
+ * Checks one object of the backup: present with its listed size (`storedSize` from the
+ * store's listing, undefined when absent), its sha256 hashed from the stored bytes, and its
+ * age header (encrypted backups) or the manifest codec's magic number (unencrypted ones).
+ */
+export async function checkObject(
+  store: Store,
+  m: Manifest,
+  o: StoredObjectEntry,
+  storedSize: number | undefined,
+  signal?: AbortSignal,
+): Promise<ObjectOutcome> {
+  const fail = (name: string, detail: string, remediation: string, meta: Record<string, unknown> = {}, bytes = 0,
+    headerProblem = false): ObjectOutcome => ({ ok: false, bytes, headerProblem, check: check(name, "error", o.key, detail, remediation, meta) });
+  if (storedSize === undefined) {
+    return fail("object_missing", `listed in the manifest but absent from the store: the backup is INCOMPLETE`,
+      "Do not restore this backup; restore an older one and investigate who deleted objects (enable versioning/object lock).");
+  }
+  if (storedSize !== o.size) {
+    return fail("object_size", `stored size ${storedSize} bytes, manifest says ${o.size}`,
+      "The object was truncated or replaced: restore from another backup.", { expected: o.size, actual: storedSize });
+  }
+  let got;
+  try {
+    got = await hashWithHead(await store.get(objectKey(m.id, o.key), { signal }), HEADER_PROBE_BYTES);
+  } catch (err) {
+    return fail("object_readable", `could not be read (${err instanceof Error ? err.message : String(err)})`,
+      "Check the store credentials and network, then run verify again.");
+  }
+  if (got.sha256 !== o.sha256 || got.size !== o.size) {
+    return fail("object_sha256", `sha256 of the stored bytes is ${got.sha256.slice(0, 16)}…, manifest says ${o.sha256.slice(0, 16)}…`,
+      "The object was altered or corrupted after the backup: do not restore this backup; use another one.",
+      { expected: o.sha256, actual: got.sha256 }, got.size);
+  }
+  if (m.encryption.scheme !== "none") {
+    const recipients = m.encryption.recipients.length;
+    const h = inspectAgeHeader(got.head);
+    if (typeof h === "string") return fail("age_header", h, "The object is not a valid age file: use another backup.", {}, got.size, true);
+    if (h.x25519 !== recipients) {
+      return fail("age_recipients", `the age header has ${h.x25519} X25519 stanzas, the manifest lists ${recipients} recipients`,
+        "The object was encrypted to other keys than the manifest says: use another backup.",
+        { stanzas: h.x25519, recipients }, got.size, true);
+    }
+  } else if (sniffCompression(got.head) !== m.compression) {
+    const found = sniffCompression(got.head);
+    return fail("compression_header",
+      found
+        ? `the object is ${found}-compressed, the manifest says ${m.compression}`
+        : `the object does not start with the ${m.compression} magic number`,
+      "The object is damaged or does not belong to this backup: use another backup.", {}, got.size);
+  }
+  return { ok: true, bytes: got.size };
+}
+
+/** The sizes of the objects stored under a backup's prefix, keyed relative to it. */
+export async function listStoredObjects(store: Store, m: Manifest, signal?: AbortSignal): Promise<Map<string, number>> {
+  const listed = new Map<string, number>();
+  for await (const o of store.list(backupPrefix(m.id), { signal })) listed.set(o.key.slice(m.id.length + 1), o.size);
+  return listed;
+}
+
+/** A warning for objects in the backup's prefix that the manifest does not list (none when all are listed). */
+export function checkUnlisted(m: Manifest, listed: Map<string, number>): Check[] {
+  const manifestKeys = new Set(m.objects.map((o) => o.key));
+  const extra = [...listed.keys()].filter((k) => k !== "manifest.json" && k !== SIGNATURE_KEY && !manifestKeys.has(k));
+  if (extra.length === 0) return [];
+  return [check("object_unlisted", "warn", backupPrefix(m.id),
+    `${extra.length} objects in the prefix are not in the manifest (e.g. ${extra[0]})`,
+    "Leftovers of a retried upload are harmless; anything else was added after the backup: investigate.",
+    { keys: extra.slice(0, 20) })];
+}
+
+/** The check that says every object passed (after none failed). */
+export function integrityOk(m: Manifest, bytes: number, headerProblems = 0): Check {
+  const encrypted = m.encryption.scheme !== "none";
+  return check("integrity", "ok", backupPrefix(m.id),
+    `all ${m.objects.length} objects present, sizes and sha256 match (${bytes} bytes hashed)${
+      encrypted ? `, every age header names ${m.encryption.recipients.length} recipient(s)` : ""}`, "",
+    { objects: m.objects.length, bytes, headerProblems });
+}
+
+/**
+ * Hashes every object of the backup and compares it with the manifest (see
+ * {@linkcode checkObject}). Returns the checks and the per-object verdicts.
  */
 export async function checkIntegrity(
   store: Store,
@@ -118,86 +202,23 @@ export async function checkIntegrity(
   opts: IntegrityOptions = {},
 ): Promise<{ checks: Check[]; verdicts: ObjectVerdict[] }> {
   const checks: Check[] = [];
-  const listed = new Map<string, number>();
-  for await (const o of store.list(backupPrefix(m.id), { signal: opts.signal })) {
-    listed.set(o.key.slice(m.id.length + 1), o.size);
-  }
+  const listed = await listStoredObjects(store, m, opts.signal);
   const verdicts: ObjectVerdict[] = [];
-  const encrypted = m.encryption.scheme !== "none";
-  const recipients = m.encryption.recipients.length;
   let bytes = 0;
   let headerProblems = 0;
   await pool(m.objects, opts.concurrency ?? 4, async (o) => {
-    const fail = (name: string, detail: string, remediation: string, meta: Record<string, unknown> = {}) => {
-      verdicts.push({ key: o.key, ok: false, problem: detail });
-      checks.push(check(name, "error", o.key, detail, remediation, meta));
-    };
-    const size = listed.get(o.key);
-    if (size === undefined) {
-      fail("object_missing", `listed in the manifest but absent from the store: the backup is INCOMPLETE`,
-        "Do not restore this backup; restore an older one and investigate who deleted objects (enable versioning/object lock).");
+    const r = await checkObject(store, m, o, listed.get(o.key), opts.signal);
+    bytes += r.bytes;
+    if (r.bytes > 0) opts.onObject?.(o.key, r.bytes);
+    if (r.ok) {
+      verdicts.push({ key: o.key, ok: true });
       return;
     }
-    if (size !== o.size) {
-      fail("object_size", `stored size ${size} bytes, manifest says ${o.size}`,
-        "The object was truncated or replaced: restore from another backup.", { expected: o.size, actual: size });
-      return;
-    }
-    let got;
-    try {
-      got = await hashWithHead(await store.get(objectKey(m.id, o.key), { signal: opts.signal }), HEADER_PROBE_BYTES);
-    } catch (err) {
-      fail("object_readable", `could not be read (${err instanceof Error ? err.message : String(err)})`,
-        "Check the store credentials and network, then run verify again.");
-      return;
-    }
-    bytes += got.size;
-    opts.onObject?.(o.key, got.size);
-    if (got.sha256 !== o.sha256 || got.size !== o.size) {
-      fail("object_sha256", `sha256 of the stored bytes is ${got.sha256.slice(0, 16)}…, manifest says ${o.sha256.slice(0, 16)}…`,
-        "The object was altered or corrupted after the backup: do not restore this backup; use another one.",
-        { expected: o.sha256, actual: got.sha256 });
-      return;
-    }
-    if (encrypted) {
-      const h = inspectAgeHeader(got.head);
-      if (typeof h === "string") {
-        headerProblems++;
-        fail("age_header", h, "The object is not a valid age file: use another backup.");
-        return;
-      }
-      if (h.x25519 !== recipients) {
-        headerProblems++;
-        fail("age_recipients", `the age header has ${h.x25519} X25519 stanzas, the manifest lists ${recipients} recipients`,
-          "The object was encrypted to other keys than the manifest says: use another backup.",
-          { stanzas: h.x25519, recipients });
-        return;
-      }
-    } else if (sniffCompression(got.head) !== m.compression) {
-      const found = sniffCompression(got.head);
-      fail("compression_header",
-        found
-          ? `the object is ${found}-compressed, the manifest says ${m.compression}`
-          : `the object does not start with the ${m.compression} magic number`,
-        "The object is damaged or does not belong to this backup: use another backup.");
-      return;
-    }
-    verdicts.push({ key: o.key, ok: true });
+    if (r.headerProblem) headerProblems++;
+    verdicts.push({ key: o.key, ok: false, problem: r.check.detail });
+    checks.push(r.check);
   });
-  const manifestKeys = new Set(m.objects.map((o) => o.key));
-  const extra = [...listed.keys()].filter((k) => k !== "manifest.json" && !manifestKeys.has(k));
-  if (extra.length > 0) {
-    checks.push(check("object_unlisted", "warn", backupPrefix(m.id),
-      `${extra.length} objects in the prefix are not in the manifest (e.g. ${extra[0]})`,
-      "Leftovers of a retried upload are harmless; anything else was added after the backup: investigate.",
-      { keys: extra.slice(0, 20) }));
-  }
-  const failed = verdicts.filter((v) => !v.ok).length;
-  if (failed === 0) {
-    checks.push(check("integrity", "ok", backupPrefix(m.id),
-      `all ${m.objects.length} objects present, sizes and sha256 match (${bytes} bytes hashed)${
-        encrypted ? `, every age header names ${recipients} recipient(s)` : ""}`, "",
-      { objects: m.objects.length, bytes, headerProblems }));
-  }
+  checks.push(...checkUnlisted(m, listed));
+  if (verdicts.every((v) => v.ok)) checks.push(integrityOk(m, bytes, headerProblems));
   return { checks, verdicts };
 }

@@ -6,8 +6,9 @@
  */
 export { identityMatches } from "./access.ts";
 export { inspectAgeHeader } from "./ciphertext.ts";
-export { verifyBackup } from "./engine.ts";
+export { checkAgainstSource, manifestProblem, signatureCheck, verifyBackup } from "./engine.ts";
 export { hashStream } from "./hash.ts";
-export { checkIntegrity } from "./integrity.ts";
-export { BackupError, latestBackupId, readAuthenticManifest, readManifest } from "./locate.ts";
-export type { ManifestTrust } from "./locate.ts";
+export { checkIntegrity, checkManifestConsistency, checkObject, checkUnlisted, integrityOk, listStoredObjects } from "./integrity.ts";
+export type { ObjectOutcome } from "./integrity.ts";
+export { BackupError, idTime, latestBackupId, readAuthenticManifest, readManifest } from "./locate.ts";
+export type { AuthenticManifest, ManifestTrust } from "./locate.ts";

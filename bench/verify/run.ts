@@ -1,0 +1,126 @@
+/**
+ * Benchmark: verification of a stored backup through the backup-verify edge function (every
+ * object read back from RGW and hashed, the manifest's signature checked, completeness against
+ * the catalog), against reading the same objects with plain GETs (same store, same
+ * concurrency, bytes discarded). Goal: the function reaches at least 0.8 of the GETs'
+ * throughput.
+ *
+ * The backup is taken once with `lifeboat backup` into a fresh prefix of the stack's bucket,
+ * signed with the stack's key (the one in Vault, so the project trusts it). The function runs
+ * with the migration's budget defaults and continuation off: the script calls it again until
+ * the verification is done, so invocations are counted exactly. The GETs run before and after
+ * the function; their mean is the anchor.
+ *
+ * Usage: deno run -A bench/verify/run.ts [--mb 1024]   (stack env exported, S3 running)
+ * @module
+ */
+import postgres from "postgres";
+import { functionUrl, repoRoot, secretKey } from "../../harness/stack.ts";
+import { ageKey, removeTestTargets, testTarget } from "../../harness/edge_export.ts";
+import { lifeboat } from "../../tests/support/restore.ts";
+import { checkIntegrity } from "../../supabase/functions/_shared/verify/mod.ts";
+import { parseManifest } from "../../supabase/functions/_shared/format/mod.ts";
+
+const mbArg = Deno.args.indexOf("--mb");
+const MB = mbArg >= 0 ? Number(Deno.args[mbArg + 1]) : 1024;
+const SCHEMA = "bench_verify";
+const CONCURRENCY = 4;
+const sql = postgres(Deno.env.get("SUPABASE_DB_URL")!, { max: 2, onnotice: () => {} });
+
+async function generate(): Promise<void> {
+  // md5 text: about 2:1 under zstd, so the stored backup is about half the table bytes.
+  await sql.unsafe(`
+    drop schema if exists ${SCHEMA} cascade;
+    create schema ${SCHEMA};
+    create table ${SCHEMA}.docs (id bigint primary key, body text);
+    insert into ${SCHEMA}.docs select i, (select string_agg(md5((i * 100 + j)::text), '') from generate_series(1, 64) j)
+      from generate_series(1, ${Math.ceil((MB * 1024 * 1024) / 2100)}) i;
+    analyze ${SCHEMA}.docs;`);
+}
+
+const setting = (key: string, value: unknown) =>
+  sql`update lifeboat.settings set value = ${JSON.stringify(value)}::text::jsonb where key = ${key}`;
+
+const t0 = performance.now();
+await generate();
+console.error(`generated ${SCHEMA} (${MB} MB of COPY text) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+const [sweep] = await sql`select jobid from cron.job where jobname = 'lifeboat-verify-backups'`;
+if (sweep) await sql`select cron.alter_job(${sweep.jobid}, active => false)`;
+await setting("verify.on_completion", false);
+await setting("verify.continue", false);
+try {
+  const { recipient } = await ageKey();
+  const { target, store } = testTarget("bench-verify");
+  const b = await lifeboat(["backup", "--store", target, "--recipient", recipient, "--json",
+    "--signing-key", `${Deno.env.get("LIFEBOAT_STACK_DIR") ?? `${repoRoot}/.lifeboat`}/signing.key.signing`]);
+  if (b.code !== 0) throw new Error(`lifeboat backup failed: ${b.stderr}${b.stdout}`);
+  const id = /"id":"([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})"/.exec(b.stdout)![1];
+  const [run] = await sql`select id from lifeboat.backup_runs where manifest_key like ${`%${id}/manifest.json`}`;
+  const manifest = JSON.parse(new TextDecoder().decode(await store.getBytes(`${id}/manifest.json`)));
+  const objects = manifest.objects as { key: string; size: number }[];
+  const total = objects.reduce((s, o) => s + o.size, 0);
+  console.error(`backup ${id}: ${objects.length} objects, ${(total / 1048576).toFixed(1)} MiB stored`);
+
+  async function plainGet(): Promise<number> {
+    const start = performance.now();
+    let next = 0, bytes = 0;
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      while (next < objects.length) {
+        const o = objects[next++];
+        for await (const c of await store.get(`${id}/${o.key}`)) bytes += c.byteLength;
+      }
+    }));
+    if (bytes !== total) throw new Error(`read ${bytes} bytes, expected ${total}`);
+    return (performance.now() - start) / 1000;
+  }
+
+  async function viaFunction(): Promise<{ seconds: number; invocations: number; passed: boolean; stops: string[] }> {
+    const start = performance.now();
+    let invocations = 0;
+    const stops: string[] = [];
+    for (;;) {
+      invocations++;
+      const res = await fetch(functionUrl("backup-verify"), {
+        method: "POST", headers: { apikey: secretKey(), "content-type": "application/json" },
+        body: JSON.stringify({ backup_run_id: Number(run.id) }),
+      });
+      const r = await res.json();
+      if (res.status >= 400 || r.state === "idle" || r.state === "lost") throw new Error(`backup-verify: ${res.status} ${JSON.stringify(r)}`);
+      console.error(`invocation ${invocations}: ${r.state} ${JSON.stringify(r.timings)}`);
+      if (r.state === "done") return { seconds: (performance.now() - start) / 1000, invocations, passed: r.passed, stops };
+      stops.push(`${r.stoppedBy}@${r.objectsDone}`);
+    }
+  }
+
+  async function inProcess(): Promise<number> {
+    const start = performance.now();
+    const r = await checkIntegrity(store, parseManifest(manifest), { concurrency: CONCURRENCY });
+    if (r.verdicts.some((v) => !v.ok)) throw new Error("in-process integrity check failed");
+    return (performance.now() - start) / 1000;
+  }
+
+  const get1 = await plainGet();
+  const fn = await viaFunction();
+  const local = await inProcess();
+  const get2 = await plainGet();
+  const getMean = (get1 + get2) / 2;
+  const mib = total / 1048576;
+  const result = {
+    backup: id, objects: objects.length, stored_mib: Number(mib.toFixed(1)), concurrency: CONCURRENCY,
+    get_seconds: [Number(get1.toFixed(2)), Number(get2.toFixed(2))],
+    get_mib_s: Number((mib / getMean).toFixed(1)),
+    function_seconds: Number(fn.seconds.toFixed(2)), function_mib_s: Number((mib / fn.seconds).toFixed(1)),
+    in_process_integrity_seconds: Number(local.toFixed(2)), in_process_mib_s: Number((mib / local).toFixed(1)),
+    function_invocations: fn.invocations, stopped_by: fn.stops, verification_passed: fn.passed,
+    ratio_function_to_get: Number((getMean / fn.seconds).toFixed(2)),
+  };
+  console.log(JSON.stringify(result, null, 2));
+} finally {
+  await setting("verify.on_completion", true);
+  await setting("verify.continue", true);
+  await sql`update lifeboat.backup_runs set state = 'pruned' where label is distinct from 'keep' and target like '%bench-verify-%'`;
+  if (sweep) await sql`select cron.alter_job(${sweep.jobid}, active => true)`;
+  await removeTestTargets();
+  await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`);
+  await sql.end();
+}
