@@ -38,6 +38,7 @@ export {
   importSigningKey,
   looksLikeSigningKey,
   normalizePublicKey,
+  publicKeyOf,
   SIGNATURE_KEY,
   signerOf,
   signManifest,

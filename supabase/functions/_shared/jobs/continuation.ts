@@ -37,7 +37,7 @@ export function selfCallFromEnv(path: string, env: { get(name: string): string |
 }
 
 /** Fires the continuation; resolves to "triggered" once it is on its way (or "failed"). */
-export function triggerContinuation(call: SelfCall, body: { mode: string; resume: string }): Promise<"triggered" | "failed"> {
+export function triggerContinuation(call: SelfCall, body: Record<string, unknown>): Promise<"triggered" | "failed"> {
   const headers: Record<string, string> = { "content-type": "application/json", apikey: call.key };
   if (!call.key.startsWith("sb_")) headers.authorization = `Bearer ${call.key}`;
   const ac = new AbortController();

@@ -10,3 +10,4 @@ export { safeErrorMessage } from "./errors.ts";
 export { JobError, runInvocation } from "./invocation.ts";
 export type { InvocationDeps } from "./invocation.ts";
 export { parseExportRequest } from "./request.ts";
+export { readSigningKeyPem } from "./signing_key.ts";

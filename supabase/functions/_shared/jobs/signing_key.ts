@@ -31,16 +31,23 @@ export async function requireSigningKey(sql: Sql, cfg: ExportConfig, env = Deno.
 
 /** Reads and imports the function's signing key; a malformed key is an error, a missing one null. */
 export async function loadSigningKey(sql: Sql, env = Deno.env): Promise<CryptoKey | null> {
+  const pem = await readSigningKeyPem(sql, env);
+  return pem ? await importSigningKey(pem) : null;
+}
+
+/** The signing key's PKCS#8 PEM: the function secret, else the Vault secret; null when neither is set. */
+export async function readSigningKeyPem(
+  sql: Sql,
+  env: { get(name: string): string | undefined } = Deno.env,
+): Promise<string | null> {
   const fromEnv = env.get("LIFEBOAT_SIGNING_KEY");
-  if (fromEnv) return await importSigningKey(fromEnv);
-  let pem: string | null = null;
+  if (fromEnv) return fromEnv;
   try {
     const [r] = await sql`
       select case when s.name is null then null else lifeboat.vault_secret(s.name) end as pem
       from (select lifeboat.setting('export.signing_key_secret') #>> '{}' as name) s`;
-    pem = (r?.pem as string | null) ?? null;
+    return (r?.pem as string | null) ?? null;
   } catch {
-    pem = null; // no Vault, or no such secret: no key
+    return null; // no Vault, or no such secret: no key
   }
-  return pem ? await importSigningKey(pem) : null;
 }

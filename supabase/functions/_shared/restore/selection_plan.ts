@@ -31,6 +31,12 @@ export interface RestoreChoice {
   intoSchema?: string;
   /** Drop and replace what exists (whole restores plan for it). */
   clean?: boolean;
+  /**
+   * Write nothing outside `intoSchema`: no schemas, extensions or shared objects (types,
+   * functions) are created, so a drill inside the production database never recreates an
+   * object production dropped since the backup.
+   */
+  scratchOnly?: boolean;
 }
 
 /** The tables a choice names before pre-data is read. */
@@ -158,6 +164,7 @@ export async function planRestore(
       tables: closed.tables,
       sequences: closed.sequences,
       intoSchema: choice.intoSchema,
+      scratchOnly: !!choice.scratchOnly,
       targetHas: (t: QName) => targetTables.has(keyOf(t)),
     };
     planPre = planPartial(pre, popts, partialPlan);
