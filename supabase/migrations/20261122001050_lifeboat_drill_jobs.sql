@@ -78,7 +78,7 @@ on conflict (schema_name, table_name) do nothing;
 
 -- The scratch schemas of drill jobs that are not running (finished, failed, or never
 -- recorded): what the next drill drops before it starts. Names: lifeboat_drill_j<job>_u<n>
--- (a unit's tables) and lifeboat_drill_j<job>_tap (pgTAP when the project has none).
+-- (the tables of unit n).
 create or replace function lifeboat.drill_leftover_schemas()
 returns setof text
 language sql
@@ -86,7 +86,7 @@ stable
 set search_path = ''
 as $$
   select n.nspname::text from pg_catalog.pg_namespace n
-  where n.nspname ~ '^lifeboat_drill_j[0-9]+_(u[0-9]+|tap)$'
+  where n.nspname ~ '^lifeboat_drill_j[0-9]+_u[0-9]+$'
     and not exists (
       select from lifeboat.drill_jobs j
       where j.state = 'running' and j.id = (pg_catalog.substring(n.nspname, '^lifeboat_drill_j([0-9]+)_'))::bigint)

@@ -4,13 +4,13 @@
  * against the restored copy: the search path puts the drill's scratch schemas first (the
  * copies of `public`'s tables before the others), so unqualified table names in the tests
  * resolve to the restored tables, not to production's. Everything runs in one transaction
- * that is rolled back. pgTAP is used where the project has it, else installed into a scratch
- * schema of the drill that is dropped with the others.
+ * that is rolled back. pgTAP must be enabled in the project (Database → Extensions): the drill
+ * installs nothing outside its scratch schemas (Supabase pins pgTAP's schema to `extensions`,
+ * so an install by the drill would stay in production).
  * @module
  */
 import { describeDbError, type Sql } from "../db/mod.ts";
 import { type Check, check } from "../checks.ts";
-import { tapSchema } from "./plan.ts";
 
 /** The assertions' outcome. */
 export interface AssertionOutcome {
@@ -21,14 +21,19 @@ export interface AssertionOutcome {
   failures: string[];
 }
 
-/** Parses pgTAP's TAP lines. */
+/**
+ * Parses runtests()'s TAP: each test function is a subtest whose assertions are indented, then
+ * one unindented line per test function (`not ok` also when it raised an error mid-way).
+ */
 export function parseTap(lines: string[]): AssertionOutcome {
-  const passed = lines.filter((l) => /^\s*ok \d+/.test(l)).length;
-  const failures = lines.filter((l) => /^\s*not ok \d+/.test(l)).map((l) => l.trim());
-  const tests = lines.filter((l) => /^\s*# Subtest: /.test(l)).length;
-  const bail = lines.some((l) => /^\s*(Bail out!|# Looks like .* failed|# Looks like you planned)/.test(l));
-  const failed = failures.length || (bail ? 1 : 0);
-  return { passed, failed, tests, ok: failed === 0 && passed > 0, failures };
+  const inner = lines.filter((l) => /^\s+(ok|not ok) \d+/.test(l));
+  const outer = lines.filter((l) => /^(ok|not ok) \d+/.test(l));
+  const passed = inner.filter((l) => /^\s+ok /.test(l)).length;
+  const failures = inner.filter((l) => /^\s+not ok /.test(l)).map((l) => l.trim());
+  // A test function that died (raised an error) fails without a failed assertion of its own.
+  for (const l of outer) if (l.startsWith("not ok") && failures.length === 0) failures.push(l.trim());
+  const failed = failures.length;
+  return { passed, failed, tests: outer.length, ok: failed === 0 && passed > 0, failures };
 }
 
 /** Whether the assertions schema has test functions. */
@@ -39,26 +44,30 @@ async function testFunctions(sql: Sql, schema: string): Promise<number> {
   return r.n;
 }
 
-/** The schema pgTAP is installed in, installing it into the job's scratch schema when the project has none. */
-async function pgtapSchema(sql: Sql, jobId: number): Promise<string> {
+/** The schema pgTAP is installed in, or null. */
+async function pgtapSchema(sql: Sql): Promise<string | null> {
   const [r] = await sql<{ schema: string | null }[]>`
     select n.nspname::text as schema from pg_catalog.pg_extension e join pg_catalog.pg_namespace n on n.oid = e.extnamespace
     where e.extname = 'pgtap'`;
-  if (r?.schema) return r.schema;
-  const s = tapSchema(jobId);
-  await sql.unsafe(`create schema if not exists "${s}"`);
-  await sql.unsafe(`create extension if not exists pgtap with schema "${s}"`);
-  return s;
+  return r?.schema ?? null;
 }
 
 /**
  * Runs the assertions of `schema` against the scratch schemas (in search-path order). Returns
  * null when the schema has no test function (no assertions: nothing to report).
  */
-export async function runAssertions(sql: Sql, jobId: number, schema: string, scratch: string[]): Promise<{ outcome: AssertionOutcome; check: Check } | null> {
+export async function runAssertions(sql: Sql, schema: string, scratch: string[]): Promise<{ outcome: AssertionOutcome; check: Check } | null> {
+  const failed = (detail: string, remediation: string) => ({
+    outcome: { passed: 0, failed: 1, tests: 0, ok: false, failures: [] },
+    check: check("assertions", "error", schema, detail, remediation),
+  });
   try {
     if ((await testFunctions(sql, schema)) === 0) return null;
-    const tap = await pgtapSchema(sql, jobId);
+    const tap = await pgtapSchema(sql);
+    if (!tap) {
+      return failed(`${schema} holds test functions, but pgTAP is not enabled in this project`,
+        "Enable the pgtap extension (Database → Extensions, or: create extension pgtap with schema extensions;).");
+    }
     const path = [...scratch, tap, "extensions", "public"].map((s) => `"${s.replaceAll('"', '""')}"`).join(", ");
     const lines = await sql.begin(async (tx) => {
       await tx.unsafe(`set local search_path = ${path}`);
@@ -82,11 +91,11 @@ export async function runAssertions(sql: Sql, jobId: number, schema: string, scr
           { failures: outcome.failures.slice(0, 20) }),
     };
   } catch (err) {
-    return {
-      outcome: { passed: 0, failed: 1, tests: 0, ok: false, failures: [] },
-      check: check("assertions", "error", schema, `the assertions could not run (${describeDbError(err)})`,
-        "Enable the pgtap extension (Database → Extensions) and check the test functions run with runtests()."),
-    };
+    const message = (err as { message?: string }).message;
+    const code = (err as { code?: string }).code;
+    // A test function's own error (a typo, a missing column) is the user's to fix, and names no secret.
+    return failed(`the assertions could not run (${code && /^[0-9A-Z]{5}$/.test(code) && message ? message : describeDbError(err)})`,
+      "Run select * from runtests('" + schema + "'::name, '^test') with the scratch search path by hand, or check the test functions.");
   }
 }
 

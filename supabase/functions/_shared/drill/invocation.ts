@@ -271,7 +271,7 @@ async function finish(sql: Sql, target: Sql, cfg: DrillConfig, job: repo.DrillJo
     .map((u) => u.scratch_schema);
   let assertions = null;
   if (cfg.assertionsSchema && tables.length > 0) {
-    const a = await runAssertions(target, job.id, cfg.assertionsSchema, scratch);
+    const a = await runAssertions(target, cfg.assertionsSchema, scratch);
     if (a) {
       assertions = a.outcome;
       checks.push(a.check);

@@ -36,11 +36,6 @@ export function scratchSchema(jobId: number, position: number): string {
   return `lifeboat_drill_j${jobId}_u${position}`;
 }
 
-/** The scratch schema pgTAP is installed into when the project has none. */
-export function tapSchema(jobId: number): string {
-  return `lifeboat_drill_j${jobId}_tap`;
-}
-
 /**
  * Plans the units of a drill of `m`. Over `maxBytes`, tables are taken in a random order while
  * they fit (`random` is injectable for tests), so repeated drills cover the whole backup.

@@ -8,7 +8,7 @@ import { connect, describeDbError, type Sql } from "../db/mod.ts";
 import { type Check, check } from "../checks.ts";
 import type { DrillConfig } from "./config.ts";
 
-const SCRATCH_RE = /^lifeboat_drill_j[0-9]+_(u[0-9]+|tap)$/;
+const SCRATCH_RE = /^lifeboat_drill_j[0-9]+_u[0-9]+$/;
 
 /** Quotes an identifier already checked against the scratch pattern. */
 function quoted(name: string): string {
@@ -41,11 +41,11 @@ export async function dropLeftovers(sql: Sql): Promise<Check[]> {
   return out;
 }
 
-/** Drops every scratch schema of a job (its units' and its pgTAP schema); the names it could not drop. */
+/** Drops every scratch schema of a job; the names it could not drop. */
 export async function dropJobScratch(sql: Sql, jobId: number): Promise<string[]> {
   const rows = await sql<{ name: string }[]>`
     select n.nspname::text as name from pg_catalog.pg_namespace n
-    where n.nspname ~ ${`^lifeboat_drill_j${jobId}_(u[0-9]+|tap)$`}`;
+    where n.nspname ~ ${`^lifeboat_drill_j${jobId}_u[0-9]+$`}`;
   const failed: string[] = [];
   for (const { name } of rows) {
     try {

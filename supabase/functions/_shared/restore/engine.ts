@@ -58,6 +58,8 @@ export interface RestoreOptions {
    * functions), for a drill inside the database the backup came from.
    */
   scratchOnly?: boolean;
+  /** With `intoSchema`: platform tables are created like the target's own (selection_plan.ts). */
+  platformLikeTarget?: boolean;
   /** Parallel COPY workers (default 2). */
   jobs?: number;
   /** Stop after pre-flight. */
