@@ -334,10 +334,39 @@ Deno.test("anon and authenticated cannot reach backup-drill or its tables and fu
   }
 });
 
+Deno.test("the weekly schedule reaches the function through pg_net and the drill completes by itself, continuation by continuation", async () => {
+  const sql = db();
+  try {
+    await prepare();
+    await resetDrill(sql);
+    await setDrill(sql, { "drill.continue": true, "drill.unit_bytes": 1, "drill.budget.wall_ms": 1 });
+    const applied = await sql`select * from lifeboat.apply_schedules() where jobname like 'lifeboat-drill-%' order by 1`;
+    assert.deepEqual(applied.map((r) => [r.jobname, r.active]), [["lifeboat-drill-resume", true], ["lifeboat-drill-weekly", true]]);
+    const [job] = await sql`select command from cron.job where jobname = 'lifeboat-drill-weekly'`;
+    const [{ since }] = await sql`select now() as since`;
+    // What pg_cron runs on Monday at 04:17, run now.
+    await sql.unsafe(String(job.command));
+    let row: postgres.Row | undefined;
+    await waitFor(async () => {
+      [row] = await sql`select * from lifeboat.drills where started_at >= ${since} and details ->> 'where' = 'in-project' and finished_at is not null`;
+      return !!row;
+    }, 180_000, "the scheduled drill to finish");
+    assert.equal(row!.success, true, JSON.stringify(row!.details.findings));
+    assert.ok(row!.details.invocations >= 3, `${row!.details.invocations} invocations`);
+    assert.deepEqual(await scratchSchemas(sql), []);
+  } finally {
+    await resetDrill(sql);
+    await sql`update lifeboat.settings set value = default_value where key = 'drill.identity_secret'`;
+    await sql`select * from lifeboat.apply_schedules()`;
+    await sql.end();
+  }
+});
+
 Deno.test("cleanup: the drill tests' stores and settings", async () => {
   const sql = db();
   try {
-    await resetDrill(sql);
+    await sql`update lifeboat.settings set value = default_value where key like 'drill.%'`;
+    await sql`select * from lifeboat.apply_schedules()`;
     await sql`drop schema if exists lifeboat_drill_tests cascade`;
     await removeTestTargets();
   } finally {

@@ -74,3 +74,34 @@ export async function isServiceCaller(req: Request, creds: ServiceCredentials): 
   }
   return ok;
 }
+
+/** The publishable/anon keys (SUPABASE_PUBLISHABLE_KEYS values and SUPABASE_ANON_KEY): callers who are not services. */
+export function publicKeysFromEnv(env: { get(name: string): string | undefined } = Deno.env): string[] {
+  const keys: string[] = [];
+  try {
+    const pk = JSON.parse(env.get("SUPABASE_PUBLISHABLE_KEYS") ?? "{}") as Record<string, unknown>;
+    for (const v of Object.values(pk)) if (typeof v === "string" && v) keys.push(v);
+  } catch {
+    // none
+  }
+  const anon = env.get("SUPABASE_ANON_KEY");
+  if (anon) keys.push(anon);
+  return keys;
+}
+
+/**
+ * Why a request is not a service caller: `missing` (no credentials: 401), `public` (a
+ * publishable/anon key: 403), `rejected` (anything else: 401); null for a service caller.
+ */
+export async function serviceRefusal(
+  req: Request,
+  creds: ServiceCredentials,
+  publicKeys: string[],
+): Promise<"missing" | "public" | "rejected" | null> {
+  const tokens = presentedTokens(req);
+  if (tokens.length === 0) return "missing";
+  if (await isServiceCaller(req, creds)) return null;
+  let isPublic = false;
+  for (const t of tokens) for (const k of publicKeys) isPublic = (await timingSafeEqual(t, k)) || isPublic;
+  return isPublic ? "public" : "rejected";
+}

@@ -11,9 +11,9 @@
  */
 import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db/mod.ts";
 import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "../_shared/http.ts";
-import { isServiceCaller, presentedTokens, type ServiceCredentials, serviceCredentialsFromEnv, timingSafeEqual } from "../_shared/auth.ts";
-import { safeErrorMessage, selfCallFromEnv, triggerContinuation } from "../_shared/jobs/mod.ts";
-import { DrillConfigError, type DrillDeps, DrillRefused, runDrillInvocation } from "../_shared/drill/mod.ts";
+import { publicKeysFromEnv, type ServiceCredentials, serviceCredentialsFromEnv, serviceRefusal } from "../_shared/auth.ts";
+import { ConfigError, safeErrorMessage, selfCallFromEnv, triggerContinuation } from "../_shared/jobs/mod.ts";
+import { type DrillDeps, DrillRefused, runDrillInvocation } from "../_shared/drill/mod.ts";
 import { StoreError } from "../_shared/store/mod.ts";
 
 /** Settings of {@linkcode createBackupDrillHandler}. */
@@ -53,17 +53,15 @@ export function createBackupDrillHandler(opts: BackupDrillOptions): (req: Reques
     const sub = functionSubpath(req, "backup-drill");
     if (sub === null || sub !== "/") return errorResponse(404, "not_found", "no such route: POST to /functions/v1/backup-drill");
     if (req.method !== "POST") return methodNotAllowed(req.method, ["POST"]);
-    const tokens = presentedTokens(req);
-    if (tokens.length === 0) {
+    const refusal = await serviceRefusal(req, opts.credentials, opts.publicKeys);
+    if (refusal === "missing") {
       return errorResponse(401, "unauthorized", "service credentials required: send the secret key in the apikey header");
     }
-    if (!(await isServiceCaller(req, opts.credentials))) {
-      let isPublic = false;
-      for (const t of tokens) for (const k of opts.publicKeys) isPublic = (await timingSafeEqual(t, k)) || isPublic;
-      return isPublic
-        ? errorResponse(403, "forbidden", "this key may not run drills: use the project's secret key (service role)")
-        : errorResponse(401, "unauthorized", "the credentials were not accepted: send the project's secret key in the apikey header");
+    if (refusal === "public") return errorResponse(403, "forbidden", "this key may not run drills: use the project's secret key (service role)");
+    if (refusal) {
+      return errorResponse(401, "unauthorized", "the credentials were not accepted: send the project's secret key in the apikey header");
     }
+
     const body = parseDrillRequest(await req.text());
     if (!body.ok) return jsonResponse({ error: "bad_request", field: "(body)", message: body.message }, 400);
 
@@ -85,7 +83,7 @@ export function createBackupDrillHandler(opts: BackupDrillOptions): (req: Reques
       if (err instanceof DrillRefused) {
         return jsonResponse({ error: err.code, message: err.message, ...(err.drillId ? { drill: err.drillId } : {}) }, err.status);
       }
-      if (err instanceof DrillConfigError) return errorResponse(409, "not_configured", err.message);
+      if (err instanceof ConfigError) return errorResponse(409, "not_configured", err.message);
       if (err instanceof StoreError) return errorResponse(503, "store_unavailable", `the backup store: ${safeErrorMessage(err)}; the drill resumes later`);
       const code = (err as { code?: string })?.code;
       const message = typeof code === "string" && /^[0-9A-Z]{5}$|^[A-Z_]+$/.test(code) ? describeDbError(err) : safeErrorMessage(err);
@@ -99,14 +97,6 @@ export function createBackupDrillHandler(opts: BackupDrillOptions): (req: Reques
 
 /** The handler with its production dependencies, from the environment. */
 export function handlerFromEnv(): (req: Request) => Promise<Response> {
-  const publicKeys: string[] = [];
-  try {
-    const pk = JSON.parse(Deno.env.get("SUPABASE_PUBLISHABLE_KEYS") ?? "{}") as Record<string, unknown>;
-    for (const v of Object.values(pk)) if (typeof v === "string" && v) publicKeys.push(v);
-  } catch {
-    // none
-  }
-  const anon = Deno.env.get("SUPABASE_ANON_KEY");
-  if (anon) publicKeys.push(anon);
+  const publicKeys = publicKeysFromEnv();
   return createBackupDrillHandler({ credentials: serviceCredentialsFromEnv(), publicKeys, databaseUrl: () => databaseUrlFromEnv() });
 }

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import type { Sql } from "../db/mod.ts";
+import { ConfigError } from "../jobs/mod.ts";
 
 /** Drill settings. */
 export interface DrillConfig {
@@ -27,14 +28,6 @@ export interface DrillConfig {
   continueJobs: boolean;
   /** Where backups are (export.target). */
   target: string | null;
-}
-
-/** A setting that is missing or malformed; the message names the key and what to set. */
-export class DrillConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "DrillConfigError";
-  }
 }
 
 const positive = (max: number) => z.number().int().positive().max(max);
@@ -65,10 +58,10 @@ export async function loadDrillConfig(sql: Sql): Promise<DrillConfig> {
   }
   const read = <K extends keyof typeof fields>(key: K) => {
     if (!rows.has(key)) {
-      throw new DrillConfigError(`setting ${key} is missing from lifeboat.settings: apply the Lifeboat migrations, which seed it with its default`);
+      throw new ConfigError(`setting ${key} is missing from lifeboat.settings: apply the Lifeboat migrations, which seed it with its default`);
     }
     const r = fields[key].safeParse(rows.get(key));
-    if (!r.success) throw new DrillConfigError(`setting ${key} is invalid (${r.error.issues[0].message}): fix it in lifeboat.settings`);
+    if (!r.success) throw new ConfigError(`setting ${key} is invalid (${r.error.issues[0].message}): fix it in lifeboat.settings`);
     return r.data as z.infer<(typeof fields)[K]>;
   };
   return {

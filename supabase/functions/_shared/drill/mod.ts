@@ -6,7 +6,7 @@
  * @module
  */
 export { parseTap } from "./assertions.ts";
-export { DrillConfigError, loadDrillConfig } from "./config.ts";
+export { loadDrillConfig } from "./config.ts";
 export type { DrillConfig } from "./config.ts";
 export { DrillRefused, runDrillInvocation } from "./invocation.ts";
 export type { DrillDeps, DrillReport } from "./invocation.ts";

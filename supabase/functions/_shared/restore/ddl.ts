@@ -118,17 +118,27 @@ export interface PartialPlan {
 }
 
 /**
- * Computes the closure of a partial selection over the schema scripts: partitions follow
- * their parents, sequences follow the tables that own or use them.
+ * Computes the closure of a partial selection over the schema scripts (`withParents`: a chosen
+ * partition brings its parent, and so its siblings, for restores that must write only into
+ * `intoSchema`): partitions follow their parents, sequences follow the tables that own or use them.
  */
-export function closeSelection(chosen: QName[], pre: DdlStatement[]): { tables: QName[]; sequences: QName[] } {
+export function closeSelection(
+  chosen: QName[],
+  pre: DdlStatement[],
+  withParents = false,
+): { tables: QName[]; sequences: QName[] } {
   const selected = new Map(chosen.map((t) => [keyOf(t), t]));
   let grew = true;
   while (grew) {
     grew = false;
     for (const s of pre) {
-      if (s.kind === "table" && s.target && s.related && selected.has(keyOf(s.related)) && !selected.has(keyOf(s.target))) {
+      if (s.kind !== "table" || !s.target || !s.related) continue;
+      if (selected.has(keyOf(s.related)) && !selected.has(keyOf(s.target))) {
         selected.set(keyOf(s.target), s.target);
+        grew = true;
+      } else if (withParents && selected.has(keyOf(s.target)) && !selected.has(keyOf(s.related))) {
+        // A partition alone would be created as a partition of the original parent.
+        selected.set(keyOf(s.related), s.related);
         grew = true;
       }
     }

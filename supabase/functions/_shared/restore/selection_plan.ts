@@ -155,7 +155,7 @@ export async function planRestore(
     for (const x of pre) {
       if (x.kind === "table" && x.target && choice.schemas?.includes(x.target.schema)) chosen.push(x.target);
     }
-    const closed = closeSelection(chosen, pre);
+    const closed = closeSelection(chosen, pre, !!choice.scratchOnly);
     restoreTables = closed.tables.map((t) => byKey.get(keyOf(t))).filter((t): t is TableEntry => !!t);
     // Partitioned parents have no rows of their own and may be absent from manifest.tables.
     partialPlan.tables = closed.tables;
