@@ -121,6 +121,8 @@ Deno.test("a drill restores the demo app into scratch schemas across invocations
     const row = await drillRow(sql, Number(r.json.drill));
     assert.equal(row.success, true);
     assert.equal(row.details.where, "in-project");
+    assert.deepEqual([row.ran_in, row.restored_into, row.sampled, row.backup_id], ["project", "scratch_schema", false, r.json.backupId]);
+    assert.ok(row.backup_taken_at instanceof Date && row.backup_taken_at <= row.started_at);
     assert.equal(row.details.sampled, false);
     assert.equal(row.details.state, "completed");
     assert.ok(row.details.invocations >= 3, `only ${row.details.invocations} invocations`);
@@ -151,6 +153,7 @@ Deno.test("a failing assertion fails the drill, and a larger backup than drill.m
       const row = await drillRow(sql, Number(r.json.drill));
       assert.equal(row.success, false);
       assert.equal(row.details.sampled, true);
+      assert.equal(row.sampled, true);
       assert.ok(row.details.sample.tables < row.details.sample.totalTables, JSON.stringify(row.details.sample));
       const checks = row.details.findings.map((f: { check: string }) => f.check);
       assert.ok(checks.includes("sample"), checks.join());

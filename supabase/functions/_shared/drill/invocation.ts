@@ -122,6 +122,7 @@ export async function runDrillInvocation(req: { resume: boolean }, deps: DrillDe
     if (!(await repo.takeLease(sql, job.id, deps.worker, cfg.lease, true))) {
       return { ...describe(report, job), state: "running", invocation: { ...report.invocation, stoppedBy: "busy" } };
     }
+    job.invocations++;
     try {
       identities = await loadDrillIdentity(sql, cfg.identitySecret);
       trust = await drillTrust(sql, cfg.trustedKeys, deps.env);
@@ -215,7 +216,7 @@ async function startJob(
   const plan = planDrill(manifest, cfg.maxBytes, cfg.unitBytes);
   const details: Record<string, unknown> = earlier.length ? { leftovers: earlier } : {};
   try {
-    return await repo.createJob(sql, { target: cfg.target!, backupId: manifest.id, plan, worker, lease: cfg.lease, details });
+    return await repo.createJob(sql, { target: cfg.target!, backupId: manifest.id, takenAt: manifest.startedAt, plan, worker, lease: cfg.lease, details });
   } catch (err) {
     if ((err as { code?: string }).code === "23505") {
       throw new DrillRefused(409, "drill_running", "another drill started at the same moment: it continues on its own");

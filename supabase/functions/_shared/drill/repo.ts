@@ -47,14 +47,15 @@ export interface UnitResult {
   findings: Check[];
 }
 
-/** Where drills of this function ran, as recorded in lifeboat.drills.details.where. */
+/** Where drills of this function ran, as recorded in lifeboat.drills.details.where (the column ran_in says 'project'). */
 export const WHERE = "in-project";
 
 /** Records a drill that failed before it could start (no job): finished, unsuccessful, with its findings. */
 export async function recordRefusedDrill(sql: Sql, findings: Check[], extra: Record<string, unknown> = {}): Promise<number> {
   const [r] = await sql<{ id: number }[]>`
-    insert into lifeboat.drills (system, started_at, finished_at, success, details)
-    values ('database', now(), now(), false, ${sql.json({ where: WHERE, origin: "backup-drill", state: "failed", findings, ...extra } as never)})
+    insert into lifeboat.drills (system, started_at, finished_at, success, ran_in, restored_into, details)
+    values ('database', now(), now(), false, 'project', 'scratch_schema',
+            ${sql.json({ where: WHERE, origin: "backup-drill", state: "failed", findings, ...extra } as never)})
     returning id`;
   return Number(r.id);
 }
@@ -62,7 +63,16 @@ export async function recordRefusedDrill(sql: Sql, findings: Check[], extra: Rec
 /** Creates the drill record, its job (holding the lease) and units, in one transaction. */
 export async function createJob(
   sql: Sql,
-  o: { target: string; backupId: string; plan: DrillPlan; worker: string; lease: string; details: Record<string, unknown> },
+  o: {
+    target: string;
+    backupId: string;
+    /** The backup's recovery point (its manifest's startedAt). */
+    takenAt: string;
+    plan: DrillPlan;
+    worker: string;
+    lease: string;
+    details: Record<string, unknown>;
+  },
 ): Promise<DrillJob> {
   return await sql.begin(async (tx) => {
     const t = tx as unknown as Sql;
@@ -71,9 +81,9 @@ export async function createJob(
       sample: sampleOf(o.plan), ...o.details,
     };
     const [d] = await t<{ id: number }[]>`
-      insert into lifeboat.drills (backup_run_id, system, started_at, details)
+      insert into lifeboat.drills (backup_run_id, system, started_at, ran_in, restored_into, sampled, backup_id, backup_taken_at, details)
       values ((select b.id from lifeboat.backup_runs b where b.manifest_key like ${`%${o.backupId}/manifest.json`} order by b.id desc limit 1),
-              'database', now(), ${t.json(details as never)})
+              'database', now(), 'project', 'scratch_schema', ${o.plan.sampled}, ${o.backupId}, ${o.takenAt}, ${t.json(details as never)})
       returning id`;
     const [j] = await t<DrillJob[]>`
       insert into lifeboat.drill_jobs (drill_id, target, backup_id, sampled, worker, lease_until, invocations, details)
