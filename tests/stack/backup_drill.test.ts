@@ -359,7 +359,7 @@ Deno.test("the weekly schedule reaches the function through pg_net and the drill
     assert.deepEqual(await scratchSchemas(sql), []);
   } finally {
     await resetDrill(sql);
-    await sql`update lifeboat.settings set value = default_value where key = 'drill.identity_secret'`;
+    await sql`update lifeboat.settings set value = default_value where key in ('drill.identity_secret', 'export.target')`;
     await sql`select * from lifeboat.apply_schedules()`;
     await sql.end();
   }
@@ -368,7 +368,8 @@ Deno.test("the weekly schedule reaches the function through pg_net and the drill
 Deno.test("cleanup: the drill tests' stores and settings", async () => {
   const sql = db();
   try {
-    await sql`update lifeboat.settings set value = default_value where key like 'drill.%'`;
+    // The export settings go back too: apply_schedules() would otherwise keep export-daily installed.
+    await sql`update lifeboat.settings set value = default_value where key like 'drill.%' or key in ('export.target', 'export.recipients')`;
     await sql`select * from lifeboat.apply_schedules()`;
     await sql`drop schema if exists lifeboat_drill_tests cascade`;
     await removeTestTargets();
