@@ -25,6 +25,8 @@ export interface ConnectOptions {
   statementTimeoutMs?: number;
   /** Read `COPY … TO STDOUT` in bulk (see copy_out/socket.ts); for exporters. */
   bulkCopyOut?: boolean;
+  /** Other session settings sent at connection start (e.g. lock_timeout, synchronous_commit). */
+  settings?: Record<string, string>;
 }
 
 const bulkSockets = new WeakMap<object, Set<CopyOutSocket>>();
@@ -96,6 +98,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Sql {
     application_name: opts.applicationName ?? "lifeboat",
   };
   if (opts.statementTimeoutMs) connection.statement_timeout = String(opts.statementTimeoutMs);
+  Object.assign(connection, opts.settings ?? {});
   const registry = opts.bulkCopyOut ? new Set<CopyOutSocket>() : undefined;
   const sql = postgres(url, {
     max: opts.max ?? 1,

@@ -118,17 +118,27 @@ export interface PartialPlan {
 }
 
 /**
- * Computes the closure of a partial selection over the schema scripts: partitions follow
- * their parents, sequences follow the tables that own or use them.
+ * Computes the closure of a partial selection over the schema scripts (`withParents`: a chosen
+ * partition brings its parent, and so its siblings, for restores that must write only into
+ * `intoSchema`): partitions follow their parents, sequences follow the tables that own or use them.
  */
-export function closeSelection(chosen: QName[], pre: DdlStatement[]): { tables: QName[]; sequences: QName[] } {
+export function closeSelection(
+  chosen: QName[],
+  pre: DdlStatement[],
+  withParents = false,
+): { tables: QName[]; sequences: QName[] } {
   const selected = new Map(chosen.map((t) => [keyOf(t), t]));
   let grew = true;
   while (grew) {
     grew = false;
     for (const s of pre) {
-      if (s.kind === "table" && s.target && s.related && selected.has(keyOf(s.related)) && !selected.has(keyOf(s.target))) {
+      if (s.kind !== "table" || !s.target || !s.related) continue;
+      if (selected.has(keyOf(s.related)) && !selected.has(keyOf(s.target))) {
         selected.set(keyOf(s.target), s.target);
+        grew = true;
+      } else if (withParents && selected.has(keyOf(s.target)) && !selected.has(keyOf(s.related))) {
+        // A partition alone would be created as a partition of the original parent.
+        selected.set(keyOf(s.related), s.related);
         grew = true;
       }
     }
@@ -194,6 +204,8 @@ export interface PartialOptions {
   tables: QName[];
   sequences: QName[];
   intoSchema?: string;
+  /** Skip schemas, extensions and shared objects: write only the chosen tables (into `intoSchema`). */
+  scratchOnly?: boolean;
   /** Tables that exist in the target (to tell FK parents that are there from missing ones). */
   targetHas: (t: QName) => boolean;
 }
@@ -234,20 +246,18 @@ export function planPartial(
         out.push({ ...base, sql: s.text });
         break;
       case "schema":
-        // Every schema, create-if-missing: extensions and shared types may live in any of them.
-        out.push({ ...base, sql: createIfMissing(s.text), tolerateExisting: true });
-        break;
       case "extension":
       case "global":
-        // Types, domains, functions the tables may need: created when missing, never replaced,
-        // and nothing else about shared objects (owners, alterations) is touched.
-        if (/^create\s/i.test(s.text)) {
-          // Best effort: a shared object that needs what the partial restore leaves out is reported.
-          out.push({
-            ...base, sql: createIfMissing(s.text.replace(/^create\s+or\s+replace\s+/i, "create ")), tolerateExisting: true,
-            optional: s.kind === "global" ? `shared object (${s.text.replace(/\s+/g, " ").slice(0, 60)})` : undefined,
-          });
-        } else skip(s.kind);
+        if (o.scratchOnly) {
+          skip(s.kind);
+          break;
+        }
+        if (s.kind !== "schema") {
+          out.push(...shared(s, base, skip));
+          break;
+        }
+        // Every schema, create-if-missing: extensions and shared types may live in any of them.
+        out.push({ ...base, sql: createIfMissing(s.text), tolerateExisting: true });
         break;
       case "table":
       case "sequence":
@@ -295,6 +305,26 @@ export function planPartial(
     }
   }
   return out;
+}
+
+/**
+ * Types, domains, functions the tables may need: created when missing, never replaced, and
+ * nothing else about shared objects (owners, alterations) is touched.
+ */
+function shared(
+  s: DdlStatement,
+  base: Omit<PlannedStatement, "sql">,
+  skip: (kind: string) => void,
+): PlannedStatement[] {
+  if (!/^create\s/i.test(s.text)) {
+    skip(s.kind);
+    return [];
+  }
+  // Best effort: a shared object that needs what the partial restore leaves out is reported.
+  return [{
+    ...base, sql: createIfMissing(s.text.replace(/^create\s+or\s+replace\s+/i, "create ")), tolerateExisting: true,
+    optional: s.kind === "global" ? `shared object (${s.text.replace(/\s+/g, " ").slice(0, 60)})` : undefined,
+  }];
 }
 
 function quoteQ(t: QName): string {

@@ -53,6 +53,13 @@ export interface RestoreOptions {
   intoSchema?: string;
   /** Drop and replace the objects being restored when they exist. */
   clean?: boolean;
+  /**
+   * With `intoSchema`: write nothing else (no roles, schemas, extensions, shared types or
+   * functions), for a drill inside the database the backup came from.
+   */
+  scratchOnly?: boolean;
+  /** With `intoSchema`: platform tables are created like the target's own (selection_plan.ts). */
+  platformLikeTarget?: boolean;
   /** Parallel COPY workers (default 2). */
   jobs?: number;
   /** Stop after pre-flight. */
@@ -130,7 +137,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
 
     // --- roles, pre-data ----------------------------------------------------------------------
     phase("roles");
-    await restoreRoles(o.target, scripts.roles, checks);
+    if (!o.scratchOnly) await restoreRoles(o.target, scripts.roles, checks);
     done("roles");
     phase("pre-data");
     // Roles are created only when missing; the target counts as written from pre-data on.

@@ -20,7 +20,7 @@ import {
 } from "./ddl.ts";
 import type { PartTask } from "./load.ts";
 import { isPlatformTable } from "./platform_rows.ts";
-import { display, keyOf, type QName } from "./names.ts";
+import { display, keyOf, type QName, quoteIdent } from "./names.ts";
 import type { BackupScripts } from "./scripts.ts";
 import { splitSql } from "./sql_split.ts";
 
@@ -31,6 +31,19 @@ export interface RestoreChoice {
   intoSchema?: string;
   /** Drop and replace what exists (whole restores plan for it). */
   clean?: boolean;
+  /**
+   * Write nothing outside `intoSchema`: no schemas, extensions or shared objects (types,
+   * functions) are created, so a drill inside the production database never recreates an
+   * object production dropped since the backup.
+   */
+  scratchOnly?: boolean;
+  /**
+   * With `intoSchema` in the database the backup came from: the platform's tables (auth,
+   * storage), whose definitions a backup does not carry, are created in `intoSchema` like the
+   * target's own (columns, defaults, NOT NULL and CHECK constraints; no keys, triggers or
+   * foreign keys), so their rows can be restored and fingerprinted beside the user's.
+   */
+  platformLikeTarget?: boolean;
 }
 
 /** The tables a choice names before pre-data is read. */
@@ -68,6 +81,19 @@ export function chooseTables(m: Manifest, choice: RestoreChoice, checks: Check[]
     failCheck(checks, "selection", choice.intoSchema, "--into-schema needs --table or --schema", "Choose the tables to restore side by side.");
   }
   return { partial, chosen };
+}
+
+/** `create table … (like …)` for the chosen platform tables that pre-data does not define. */
+function platformTablesLike(pre: DdlStatement[], tables: TableEntry[], mapTarget: (t: QName) => QName): PlannedStatement[] {
+  const defined = new Set(pre.filter((x) => x.kind === "table" && x.target).map((x) => keyOf(x.target!)));
+  const q = (t: QName) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
+  return tables.filter((t) => isPlatformTable(t) && !defined.has(keyOf(t))).map((t) => ({
+    sql: `create table ${q(mapTarget(t))} (like ${q(t)} including defaults including constraints including generated including identity)`,
+    kind: "table" as const,
+    tolerateExisting: false,
+    label: `table ${display(t)}: like the target's own (the platform's definition)`,
+    target: t,
+  }));
 }
 
 /** The restore's plan. */
@@ -129,7 +155,7 @@ export async function planRestore(
     for (const x of pre) {
       if (x.kind === "table" && x.target && choice.schemas?.includes(x.target.schema)) chosen.push(x.target);
     }
-    const closed = closeSelection(chosen, pre);
+    const closed = closeSelection(chosen, pre, !!choice.scratchOnly);
     restoreTables = closed.tables.map((t) => byKey.get(keyOf(t))).filter((t): t is TableEntry => !!t);
     // Partitioned parents have no rows of their own and may be absent from manifest.tables.
     partialPlan.tables = closed.tables;
@@ -158,9 +184,11 @@ export async function planRestore(
       tables: closed.tables,
       sequences: closed.sequences,
       intoSchema: choice.intoSchema,
+      scratchOnly: !!choice.scratchOnly,
       targetHas: (t: QName) => targetTables.has(keyOf(t)),
     };
     planPre = planPartial(pre, popts, partialPlan);
+    if (choice.intoSchema && choice.platformLikeTarget) planPre.push(...platformTablesLike(pre, restoreTables, mapTarget));
     planPost = planPartial(post, popts, partialPlan);
     planFin = planPartial(fin, popts, partialPlan);
   } else {
