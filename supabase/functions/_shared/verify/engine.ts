@@ -56,7 +56,9 @@ export interface VerifyReport {
 function storeProblem(err: unknown): Check {
   const code = err instanceof StoreError ? err.code : "failed";
   const remediation = code === "auth"
-    ? "Check the store credentials (LIFEBOAT_S3_ACCESS_KEY_ID / LIFEBOAT_S3_SECRET_ACCESS_KEY) and their permissions."
+    ? "Check the store credentials (LIFEBOAT_S3_ACCESS_KEY_ID / LIFEBOAT_S3_SECRET_ACCESS_KEY, or LIFEBOAT_AZURE_ACCOUNT_KEY / LIFEBOAT_AZURE_SAS_TOKEN) and their permissions."
+    : code === "archived"
+    ? "The backup is in an offline storage tier: rehydrate (Azure) or restore (S3 Glacier) its objects, then run verify again; or verify a copy that is online."
     : code === "no_bucket"
     ? "Check the bucket name or directory in --store; create it if this is a new store."
     : "Check the store endpoint and network, then run verify again.";

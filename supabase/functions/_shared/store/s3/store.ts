@@ -39,7 +39,8 @@ import {
   validatePut,
 } from "../types.ts";
 import { S3Client, sha256Hex } from "./client.ts";
-import { putMultipart, sliceParts, streamParts } from "./multipart.ts";
+import { putMultipart } from "./multipart.ts";
+import { sliceParts, streamParts } from "../parts.ts";
 import { MIN_PART_SIZE } from "./options.ts";
 import { xmlBlocks, xmlText } from "./xml.ts";
 
