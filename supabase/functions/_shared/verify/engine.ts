@@ -13,6 +13,7 @@ import { checkSampleDecrypts } from "./access.ts";
 import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { checkCompleteness } from "./completeness.ts";
 import { checkIntegrity, checkManifestConsistency } from "./integrity.ts";
+import { checkLockState } from "./lock_state.ts";
 import { type AuthenticManifest, BackupError, latestBackupId, type ManifestTrust, readAuthenticManifest } from "./locate.ts";
 import { checkAllObjectsDecrypt } from "./parts.ts";
 import { checkRecorded } from "./recorded.ts";
@@ -111,6 +112,7 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
       onObject: opts.onObject,
     });
     checks.push(...integ.checks);
+    checks.push(await checkLockState(opts.store, manifest, { concurrency: opts.concurrency, signal: opts.signal }));
     if (identities || manifest.encryption.scheme === "none") {
       const sample = await checkSampleDecrypts(opts.store, manifest, identities, opts.signal);
       checks.push(...sample);

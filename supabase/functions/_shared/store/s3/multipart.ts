@@ -24,6 +24,11 @@ export interface MultipartTarget {
   concurrency: number;
   /** The configured attempts per request (an abort makes at most 2). */
   retryAttempts: number;
+  /** Storage class and retention headers for CreateMultipartUpload (lock.ts). */
+  writeHeaders: Record<string, string>;
+  /** A write-once (locked) store: no in-place metadata rewrite, which would add a second
+   * locked version; parts carry Content-MD5, as S3 requires under a retention. */
+  writeOnce: boolean;
   head(key: string, opts?: ReadOptions): Promise<ObjectInfo | null>;
   delete(key: string): Promise<void>;
 }
@@ -44,6 +49,7 @@ export async function putMultipart(
     headers: {
       "content-type": contentType,
       ...(opts.sha256 ? { "x-amz-meta-sha256": opts.sha256 } : {}),
+      ...t.writeHeaders,
     },
     signal: opts.signal,
     read: "text",
@@ -113,10 +119,12 @@ export async function putMultipart(
     expectSha256(key, sha256, opts);
     await completeMultipart(t, key, uploadId, etags, size, opts.signal);
     completed = true;
-    if (!opts.sha256) {
+    if (!opts.sha256 && !t.writeOnce) {
       await attachSha(t, key, sha256, contentType, opts.signal);
     }
-    return await confirm(t, key, size, sha256, opts.signal);
+    // A write-once upload has no sha256 metadata to compare unless the caller gave it; the
+    // size is checked, and each part's bytes were checked by the service (x-amz-content-sha256).
+    return await confirm(t, key, size, sha256, opts.signal, t.writeOnce && !opts.sha256);
   } catch (err) {
     stop.abort(err);
     await Promise.allSettled(inflight);
@@ -146,6 +154,7 @@ async function uploadPart(
     query: { partNumber: String(n), uploadId },
     body: bytes,
     payloadSha256: sha,
+    ...(t.writeOnce ? { headers: { "content-md5": createHash("md5").update(bytes).digest("base64") } } : {}),
     signal,
     read: "headers",
   });
@@ -215,6 +224,8 @@ async function attachSha(
       "x-amz-metadata-directive": "REPLACE",
       "x-amz-meta-sha256": sha256,
       "content-type": contentType,
+      // A copy takes the bucket's default class unless told: keep the store's.
+      ...t.writeHeaders,
     },
     signal,
     read: "text",
@@ -233,6 +244,7 @@ async function confirm(
   size: number,
   sha256: string,
   signal?: AbortSignal,
+  sizeOnly = false,
 ): Promise<StoredObject> {
   const info = await t.head(key, { signal });
   if (!info) {
@@ -243,7 +255,7 @@ async function confirm(
       } stored, but a HEAD right after finds nothing; the service may be eventually consistent or misbehaving.`,
     );
   }
-  if (info.size !== size || info.sha256 !== sha256) {
+  if (info.size !== size || (!sizeOnly && info.sha256 !== sha256)) {
     throw new StoreError(
       "integrity",
       `S3 stored ${t.client.where(key)} as ${info.size} bytes (sha256 ${
