@@ -1,8 +1,10 @@
 /**
- * Cutting an object's body into fixed-size chunks for chunked uploads (S3 multipart parts,
- * Azure blocks), holding at most one chunk plus one source chunk of a stream in memory.
+ * Chunked uploads (S3 multipart parts, Azure blocks): cutting an object's body into fixed-size
+ * chunks, holding at most one chunk plus one source chunk of a stream in memory, and sending
+ * them with bounded concurrency while hashing the whole body.
  * @module
  */
+import { createHash } from "node:crypto";
 
 /** One part of an upload. */
 export interface Part {
@@ -77,5 +79,69 @@ export async function* streamParts(
     signal?.removeEventListener("abort", onAbort);
     if (!done) await reader.cancel(new Error("upload stopped")).catch(() => {});
     reader.releaseLock();
+  }
+}
+
+/** What {@link uploadChunks} sent. */
+export interface UploadedChunks {
+  /** Lowercase hex sha256 of all the bytes, in order. */
+  sha256: string;
+  size: number;
+  count: number;
+}
+
+/**
+ * Sends `first` and then every chunk of `rest` with `upload(bytes, index, signal)` (index from
+ * 0), at most `concurrency` at once, reading the next chunk only when a slot is free (memory ≈
+ * (concurrency + 1) × chunk size). The first failure cancels the uploads in flight (their
+ * signal aborts) and is thrown once all have settled. `tooMany(count)` is thrown before the
+ * chunk past `maxChunks` is sent.
+ */
+export async function uploadChunks(
+  first: Uint8Array,
+  rest: AsyncGenerator<Part>,
+  o: {
+    concurrency: number;
+    maxChunks: number;
+    tooMany: () => Error;
+    upload: (bytes: Uint8Array, index: number, signal: AbortSignal) => Promise<void>;
+    signal?: AbortSignal;
+  },
+): Promise<UploadedChunks> {
+  const stop = new AbortController();
+  const signal = o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal;
+  const inflight = new Set<Promise<void>>();
+  let failure: { err: unknown } | undefined;
+  const hash = createHash("sha256");
+  let size = 0;
+  let count = 0;
+  const launch = (bytes: Uint8Array) => {
+    if (count >= o.maxChunks) throw o.tooMany();
+    hash.update(bytes);
+    size += bytes.byteLength;
+    const p = o.upload(bytes, count++, signal).catch((err) => {
+      failure ??= { err };
+      stop.abort(err);
+    });
+    const tracked = p.finally(() => inflight.delete(tracked));
+    inflight.add(tracked);
+  };
+  try {
+    launch(first);
+    for (;;) {
+      while (inflight.size >= o.concurrency) await Promise.race(inflight);
+      if (failure) break;
+      const next = await rest.next();
+      if (next.done) break;
+      launch(next.value.bytes);
+    }
+    await Promise.all(inflight);
+    if (failure) throw failure.err;
+    o.signal?.throwIfAborted();
+    return { sha256: hash.digest("hex"), size, count };
+  } catch (err) {
+    stop.abort(err);
+    await Promise.allSettled(inflight);
+    throw err;
   }
 }

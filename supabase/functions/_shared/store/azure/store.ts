@@ -35,7 +35,7 @@ import { Readable } from "node:stream";
 import { createHash, randomBytes } from "node:crypto";
 import { DEFAULT_RETRY } from "../retry.ts";
 import { expectSha256 } from "../expect.ts";
-import { type Part, sliceParts, streamParts } from "../parts.ts";
+import { type Part, sliceParts, streamParts, uploadChunks } from "../parts.ts";
 import {
   isSha256Hex,
   type ObjectInfo,
@@ -136,58 +136,29 @@ export class AzureStore implements Store {
     // other ids, so its uncommitted blocks never end up in this blob.
     const nonce = randomBytes(12).toString("hex");
     const ids: string[] = [];
-    const stop = new AbortController();
-    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-    const inflight = new Set<Promise<void>>();
-    let failure: { err: unknown } | undefined;
-    const hash = createHash("sha256");
-    let size = 0;
-    const launch = (bytes: Uint8Array) => {
-      if (ids.length >= MAX_BLOCKS) {
-        throw new StoreError(
+    const { sha256, size } = await uploadChunks(first, rest, {
+      concurrency: this.#cfg.concurrency,
+      maxChunks: MAX_BLOCKS,
+      tooMany: () =>
+        new StoreError(
           "config",
           `Object ${this.#where(key)} needs more than ${MAX_BLOCKS} blocks of ${this.#cfg.blockSize} bytes: raise the block size.`,
-        );
-      }
-      const id = btoa(`${nonce}-${String(ids.length).padStart(6, "0")}`);
-      ids.push(id);
-      hash.update(bytes);
-      size += bytes.byteLength;
-      const p = blob.stageBlock(id, bytes, bytes.byteLength, { abortSignal: signal, transactionalContentMD5: md5(bytes) })
-        .then(() => undefined, (err) => {
-          failure ??= { err };
-          stop.abort(err);
-        });
-      const tracked = p.finally(() => inflight.delete(tracked));
-      inflight.add(tracked);
-    };
-    try {
-      launch(first);
-      for (;;) {
-        // Bounded memory: read the next block only when a slot is free.
-        while (inflight.size >= this.#cfg.concurrency) await Promise.race(inflight);
-        if (failure) break;
-        const next = await rest.next();
-        if (next.done) break;
-        launch(next.value.bytes);
-      }
-      await Promise.all(inflight);
-      if (failure) throw failure.err;
-      opts.signal?.throwIfAborted();
-      const sha256 = hash.digest("hex");
-      expectSha256(key, sha256, opts);
-      await blob.commitBlockList(ids, {
-        abortSignal: opts.signal,
-        metadata: { sha256 },
-        blobHTTPHeaders: { blobContentType: opts.contentType ?? "application/octet-stream" },
-        ...this.#writeOptions(),
-      });
-      return await this.#confirm(key, size, sha256, opts.signal);
-    } catch (err) {
-      stop.abort(err);
-      await Promise.allSettled(inflight);
-      throw err;
-    }
+        ),
+      upload: async (bytes, i, signal) => {
+        const id = btoa(`${nonce}-${String(i).padStart(6, "0")}`);
+        ids[i] = id;
+        await blob.stageBlock(id, bytes, bytes.byteLength, { abortSignal: signal, transactionalContentMD5: md5(bytes) });
+      },
+      signal: opts.signal,
+    });
+    expectSha256(key, sha256, opts);
+    await blob.commitBlockList(ids, {
+      abortSignal: opts.signal,
+      metadata: { sha256 },
+      blobHTTPHeaders: { blobContentType: opts.contentType ?? "application/octet-stream" },
+      ...this.#writeOptions(),
+    });
+    return await this.#confirm(key, size, sha256, opts.signal);
   }
 
   /** The tier and immutability policy every write carries. */

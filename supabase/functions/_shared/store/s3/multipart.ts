@@ -14,7 +14,7 @@ import { type ObjectInfo, type PutOptions, type ReadOptions, type StoredObject, 
 import { type S3Client, sha256Hex } from "./client.ts";
 import { MAX_PARTS } from "./options.ts";
 import { completeMultipartXml, xmlText } from "./xml.ts";
-import type { Part } from "../parts.ts";
+import { type Part, uploadChunks } from "../parts.ts";
 
 /** What a multipart upload needs from the store it writes into. */
 export interface MultipartTarget {
@@ -64,58 +64,20 @@ export async function putMultipart(
     );
   }
 
-  // One failing part cancels the others instead of letting them run on.
-  const stop = new AbortController();
-  const signal = opts.signal
-    ? AbortSignal.any([opts.signal, stop.signal])
-    : stop.signal;
   const etags: string[] = [];
-  const inflight = new Set<Promise<void>>();
-  let failure: { err: unknown } | undefined;
-  const hash = createHash("sha256");
-  let size = 0;
-  let partNumber = 0;
   let completed = false;
-
-  const launch = (bytes: Uint8Array) => {
-    partNumber++;
-    if (partNumber > MAX_PARTS) {
-      throw new StoreError(
-        "config",
-        `Object ${
-          t.client.where(key)
-        } needs more than ${MAX_PARTS} parts of ${partSize} bytes: raise the S3 part size.`,
-      );
-    }
-    hash.update(bytes);
-    size += bytes.byteLength;
-    const n = partNumber;
-    const p = uploadPart(t, key, uploadId, n, bytes, signal).then(
-      (etag) => void (etags[n - 1] = etag),
-      (err) => {
-        failure ??= { err };
-        stop.abort(err);
-      },
-    );
-    const tracked = p.finally(() => inflight.delete(tracked));
-    inflight.add(tracked);
-  };
-
   try {
-    launch(firstPart);
-    for (;;) {
-      // Bounded memory: read the next part only when a slot is free.
-      while (inflight.size >= concurrency) await Promise.race(inflight);
-      if (failure) break;
-      const next = await rest.next();
-      if (next.done) break;
-      launch(next.value.bytes);
-    }
-    await Promise.all(inflight);
-    if (failure) throw failure.err;
-    opts.signal?.throwIfAborted();
-
-    const sha256 = hash.digest("hex");
+    const { sha256, size } = await uploadChunks(firstPart, rest, {
+      concurrency,
+      maxChunks: MAX_PARTS,
+      tooMany: () =>
+        new StoreError(
+          "config",
+          `Object ${t.client.where(key)} needs more than ${MAX_PARTS} parts of ${partSize} bytes: raise the S3 part size.`,
+        ),
+      upload: async (bytes, i, signal) => void (etags[i] = await uploadPart(t, key, uploadId, i + 1, bytes, signal)),
+      signal: opts.signal,
+    });
     expectSha256(key, sha256, opts);
     await completeMultipart(t, key, uploadId, etags, size, opts.signal);
     completed = true;
@@ -126,8 +88,6 @@ export async function putMultipart(
     // size is checked, and each part's bytes were checked by the service (x-amz-content-sha256).
     return await confirm(t, key, size, sha256, opts.signal, t.writeOnce && !opts.sha256);
   } catch (err) {
-    stop.abort(err);
-    await Promise.allSettled(inflight);
     if (completed) {
       // Visible but unconfirmed (or without its sha256): a failed put
       // should leave nothing that looks like a finished object.
