@@ -18,19 +18,12 @@
  * - A read of a blob in the Archive tier fails with code `archived` and says how to rehydrate.
  *
  * Why the SDK and not hand-written signing: it runs under Deno (its Node build, through
- * Deno's node:http) and loading it adds about 40 MB of RSS (Deno 2.9: 30 MB → 68 MB), well
- * inside an edge function's 256 MB; so the signing (Shared Key, SAS) is Microsoft's, not ours.
+ * Deno's node:http) and loading it adds about 40 MB of RSS (bench/azure), well inside an edge
+ * function's 256 MB; so the signing (Shared Key, SAS) is Microsoft's, not ours. It is imported
+ * on the store's first request, so only processes that use Azure load it.
  * @module
  */
-import {
-  AnonymousCredential,
-  type BlobItem,
-  BlobServiceClient,
-  type BlockBlobClient,
-  type ContainerClient,
-  StorageSharedKeyCredential,
-  StorageRetryPolicyType,
-} from "@azure/storage-blob";
+import type { BlobItem, BlockBlobClient, ContainerClient } from "@azure/storage-blob";
 import { Readable } from "node:stream";
 import { createHash, randomBytes } from "node:crypto";
 import { DEFAULT_RETRY } from "../retry.ts";
@@ -54,31 +47,11 @@ import { type AzureStoreConfig, MAX_BLOCKS } from "./options.ts";
 /** A store in one container (and optional prefix) of an Azure storage account. */
 export class AzureStore implements Store {
   readonly #cfg: AzureStoreConfig;
-  readonly #container: ContainerClient;
+  #container?: Promise<ContainerClient>;
   readonly #errors: AzureErrorContext;
 
   constructor(config: AzureStoreConfig) {
     this.#cfg = config;
-    const r = { ...DEFAULT_RETRY, ...config.retry };
-    const pipelineOptions = {
-      retryOptions: {
-        retryPolicyType: StorageRetryPolicyType.EXPONENTIAL,
-        maxTries: r.attempts,
-        retryDelayInMs: Math.max(1, r.baseDelayMs),
-        maxRetryDelayInMs: Math.max(1, r.maxDelayMs),
-        tryTimeoutInMs: r.timeoutMs,
-      },
-      // The SDK's own logging could print request URLs; keep it off.
-      userAgentOptions: { userAgentPrefix: "lifeboat" },
-    };
-    const service = config.credential.kind === "sharedKey"
-      ? new BlobServiceClient(
-        config.endpoint,
-        new StorageSharedKeyCredential(config.account, config.credential.accountKey),
-        pipelineOptions,
-      )
-      : new BlobServiceClient(`${config.endpoint}?${config.credential.sasToken}`, new AnonymousCredential(), pipelineOptions);
-    this.#container = service.getContainerClient(config.container);
     this.#errors = {
       where: (key) => this.#where(key),
       endpoint: config.endpoint,
@@ -86,6 +59,31 @@ export class AzureStore implements Store {
       auth: config.credential.kind,
       secrets: [config.credential.kind === "sharedKey" ? config.credential.accountKey : config.credential.sasToken],
     };
+  }
+
+  /** The container's client. The SDK is imported on first use: a process that never talks to
+   * Azure (every S3 or local backup, every other function) does not pay its ~40 MB. */
+  #containerClient(): Promise<ContainerClient> {
+    this.#container ??= (async () => {
+      const sdk = await import("@azure/storage-blob");
+      const c = this.#cfg;
+      const r = { ...DEFAULT_RETRY, ...c.retry };
+      const pipelineOptions = {
+        retryOptions: {
+          retryPolicyType: sdk.StorageRetryPolicyType.EXPONENTIAL,
+          maxTries: r.attempts,
+          retryDelayInMs: Math.max(1, r.baseDelayMs),
+          maxRetryDelayInMs: Math.max(1, r.maxDelayMs),
+          tryTimeoutInMs: r.timeoutMs,
+        },
+        userAgentOptions: { userAgentPrefix: "lifeboat" },
+      };
+      const service = c.credential.kind === "sharedKey"
+        ? new sdk.BlobServiceClient(c.endpoint, new sdk.StorageSharedKeyCredential(c.account, c.credential.accountKey), pipelineOptions)
+        : new sdk.BlobServiceClient(`${c.endpoint}?${c.credential.sasToken}`, new sdk.AnonymousCredential(), pipelineOptions);
+      return service.getContainerClient(c.container);
+    })();
+    return this.#container;
   }
 
   /** The container, prefix and endpoint (no credentials), for people. */
@@ -116,7 +114,7 @@ export class AzureStore implements Store {
   async #putSingle(key: string, bytes: Uint8Array, opts: PutOptions): Promise<StoredObject> {
     const sha256 = createHash("sha256").update(bytes).digest("hex");
     expectSha256(key, sha256, opts);
-    const blob = this.#blob(key);
+    const blob = await this.#blob(key);
     await blob.upload(bytes, bytes.byteLength, {
       abortSignal: opts.signal,
       metadata: { sha256 },
@@ -131,7 +129,7 @@ export class AzureStore implements Store {
 
   /** Put Block for each block (bounded concurrency), then Put Block List. */
   async #putBlocks(key: string, first: Uint8Array, rest: AsyncGenerator<Part>, opts: PutOptions): Promise<StoredObject> {
-    const blob = this.#blob(key);
+    const blob = await this.#blob(key);
     // Block ids are per upload: a concurrent or earlier failed upload to the same key has
     // other ids, so its uncommitted blocks never end up in this blob.
     const nonce = randomBytes(12).toString("hex");
@@ -196,7 +194,7 @@ export class AzureStore implements Store {
     if (this.#cfg.immutabilityDays > 0 && !info.lock) {
       // Azurite (3.37) accepts the policy headers and ignores them: a blob that should be
       // immutable but is not must not pass for a protected copy.
-      await this.#blob(key).deleteIfExists().catch(() => {});
+      await (await this.#blob(key)).deleteIfExists().catch(() => {});
       throw new StoreError(
         "config",
         `${this.#where(key)} was stored without its immutability policy: ${this.#cfg.endpoint} does not implement immutability policies (Azurite does not) or the container lacks version-level immutability support; enable it on the container, or unset LIFEBOAT_AZURE_IMMUTABILITY_DAYS. Nothing was kept.`,
@@ -210,7 +208,7 @@ export class AzureStore implements Store {
   async get(key: string, opts: ReadOptions = {}): Promise<ReadableStream<Uint8Array>> {
     validateKey(key);
     try {
-      const res = await this.#blob(key).download(0, undefined, { abortSignal: opts.signal });
+      const res = await (await this.#blob(key)).download(0, undefined, { abortSignal: opts.signal });
       const body = res.readableStreamBody;
       if (!body) return new ReadableStream({ start: (c) => c.close() });
       // A Node stream in the CLI and the edge runtime alike (the SDK's Node build).
@@ -244,7 +242,7 @@ export class AzureStore implements Store {
   async head(key: string, opts: ReadOptions = {}): Promise<ObjectInfo | null> {
     validateKey(key);
     try {
-      const p = await this.#blob(key).getProperties({ abortSignal: opts.signal });
+      const p = await (await this.#blob(key)).getProperties({ abortSignal: opts.signal });
       const sha = p.metadata?.sha256?.toLowerCase();
       const until = p.immutabilityPolicyExpiresOn;
       return {
@@ -267,17 +265,18 @@ export class AzureStore implements Store {
   async *list(prefix = "", opts: ReadOptions = {}): AsyncIterable<ObjectInfo> {
     validatePrefix(prefix);
     const full = this.#cfg.prefix + prefix;
-    const pages = this.#container.listBlobsFlat({ prefix: full }).byPage({ maxPageSize: 1000 });
+    let pages: AsyncIterableIterator<{ segment: { blobItems: BlobItem[] } }> | undefined;
     for (;;) {
       let page;
       try {
         opts.signal?.throwIfAborted();
+        pages ??= (await this.#containerClient()).listBlobsFlat({ prefix: full }).byPage({ maxPageSize: 1000 });
         page = await pages.next();
       } catch (err) {
         throw this.#error(err, `list ${JSON.stringify(prefix)}`, undefined, opts.signal);
       }
       if (page.done) return;
-      for (const b of page.value.segment.blobItems as BlobItem[]) {
+      for (const b of page.value.segment.blobItems) {
         if (!b.name.startsWith(this.#cfg.prefix)) continue;
         yield {
           key: b.name.slice(this.#cfg.prefix.length),
@@ -291,7 +290,7 @@ export class AzureStore implements Store {
   async delete(key: string, opts: ReadOptions = {}): Promise<void> {
     validateKey(key);
     try {
-      await this.#blob(key).deleteIfExists({ abortSignal: opts.signal });
+      await (await this.#blob(key)).deleteIfExists({ abortSignal: opts.signal });
     } catch (err) {
       throw this.#error(err, `delete ${JSON.stringify(key)}`, key, opts.signal);
     }
@@ -299,8 +298,8 @@ export class AzureStore implements Store {
 
   // ---------------------------------------------------------------- helpers
 
-  #blob(key: string): BlockBlobClient {
-    return this.#container.getBlockBlobClient(this.#cfg.prefix + key);
+  async #blob(key: string): Promise<BlockBlobClient> {
+    return (await this.#containerClient()).getBlockBlobClient(this.#cfg.prefix + key);
   }
 
   #where(key?: string): string {
