@@ -14,13 +14,18 @@ if (Deno.args[1] === "child") {
   const kind = Deno.args[2];
   const rss0 = Deno.memoryUsage().rss;
   const { openStore } = await import("../../supabase/functions/_shared/store/mod.ts");
-  const { azureStore } = await import("../../harness/azure.ts");
   const { stackEnv } = await import("../../harness/stack.ts");
-  const rssLoaded = Deno.memoryUsage().rss;
   const prefix = `bench-${crypto.randomUUID().slice(0, 8)}/`;
-  const store = kind === "azure" ? azureStore(prefix) : openStore(`s3://${stackEnv("LIFEBOAT_S3_BUCKET")}/${prefix}`, {
-    s3: { endpoint: stackEnv("LIFEBOAT_S3_ENDPOINT") },
-  });
+  // The Azure store loads the SDK on its first request; load it here so that the RSS after
+  // loading shows its cost (the S3 child never loads it).
+  if (kind === "azure") await import("@azure/storage-blob");
+  const rssLoaded = Deno.memoryUsage().rss;
+  const store = kind === "azure"
+    ? openStore(`az://${stackEnv("LIFEBOAT_AZURE_ACCOUNT")}/${stackEnv("LIFEBOAT_AZURE_CONTAINER")}/${prefix}`, {
+      az: { endpoint: stackEnv("LIFEBOAT_AZURE_ENDPOINT"), accountKey: stackEnv("LIFEBOAT_AZURE_ACCOUNT_KEY") },
+      env: {},
+    })
+    : openStore(`s3://${stackEnv("LIFEBOAT_S3_BUCKET")}/${prefix}`, { s3: { endpoint: stackEnv("LIFEBOAT_S3_ENDPOINT") } });
   let peak = 0;
   const timer = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 20);
   let sent = 0;

@@ -18,7 +18,7 @@
  * - A read of a blob in the Archive tier fails with code `archived` and says how to rehydrate.
  *
  * Why the SDK and not hand-written signing: it runs under Deno (its Node build, through
- * Deno's node:http) and loading it adds about 40 MB of RSS (bench/azure), well inside an edge
+ * Deno's node:http) and loading it adds 18-38 MB of RSS (bench/azure), well inside an edge
  * function's 256 MB; so the signing (Shared Key, SAS) is Microsoft's, not ours. It is imported
  * on the store's first request, so only processes that use Azure load it.
  * @module
@@ -62,7 +62,7 @@ export class AzureStore implements Store {
   }
 
   /** The container's client. The SDK is imported on first use: a process that never talks to
-   * Azure (every S3 or local backup, every other function) does not pay its ~40 MB. */
+   * Azure (every S3 or local backup, every other function) does not pay for it. */
   #containerClient(): Promise<ContainerClient> {
     this.#container ??= (async () => {
       const sdk = await import("@azure/storage-blob");
