@@ -14,6 +14,10 @@ import { hasS3, readManifest, s3Env } from "../../harness/export_env.ts";
 import { emptyStore } from "../../harness/empty_store.ts";
 import { stackEnv } from "../../harness/stack.ts";
 import { client, createDb, dropDb, lifeboat, makeKey, urlOf, userTableCount } from "../support/restore.ts";
+import { newBackupId } from "../../supabase/functions/_shared/format/mod.ts";
+import { applyRetention } from "../../supabase/functions/_shared/retention/mod.ts";
+import type { Sql } from "../../supabase/functions/_shared/db/mod.ts";
+import { db } from "../../harness/stack.ts";
 
 const MiB = 1024 * 1024;
 const ignore = !hasS3();
@@ -201,6 +205,48 @@ Deno.test({
       const s = client();
       await s.unsafe(`drop schema if exists ${SCHEMA} cascade`);
       await s.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "s3 lock: retention holds a backup outside the policy while its lock lasts, deleting none of it",
+  ignore,
+  async fn() {
+    const bucket = stackEnv("LIFEBOAT_S3_LOCKED_BUCKET");
+    const target = `s3://${bucket}/retention-${crypto.randomUUID().slice(0, 8)}/`;
+    const locked = openStore(target, { s3: { endpoint: stackEnv("LIFEBOAT_S3_ENDPOINT"), objectLock: { mode: "COMPLIANCE", days: 1 } }, env: s3Env() });
+    const raw = db();
+    const sql = raw as unknown as Sql;
+    try {
+      // Two completed backups of the same day: GFS keeps the newer, the older is outside the policy.
+      const now = new Date();
+      const ids: { runId: number; backupId: string }[] = [];
+      for (const hoursAgo of [2, 1]) {
+        const at = new Date(now.getTime() - hoursAgo * 3_600_000);
+        const id = newBackupId(at);
+        await locked.put(`${id}/data/t/part-00000.copy.sql.gz.age`, new TextEncoder().encode(`data of ${id}`));
+        await locked.put(`${id}/manifest.json`, new TextEncoder().encode(`{"id":"${id}"}`));
+        const [r] = await sql`
+          insert into lifeboat.backup_runs (kind, target, state, started_at, finished_at, manifest_key, metadata)
+          values ('full', ${target}, 'completed', ${at}, ${at}, ${`${id}/manifest.json`},
+                  jsonb_build_object('origin', 'backup-export', 'backup_id', ${id}::text))
+          returning id`;
+        ids.push({ runId: Number(r.id), backupId: id });
+      }
+      const report = await applyRetention(sql, locked, { target, now });
+      assert.deepEqual(report.pruned, []);
+      assert.equal(report.held.length, 1);
+      assert.equal(report.held[0].backupId, ids[0].backupId);
+      assert.match(report.held[0].reason, /under S3 Object Lock \(compliance\) until .*retention policy is shorter than the lock/);
+      for (const k of ["manifest.json", "data/t/part-00000.copy.sql.gz.age"]) {
+        assert.ok(await locked.head(`${ids[0].backupId}/${k}`), `${k} of the held backup is still there`);
+      }
+      const [run] = await sql`select state from lifeboat.backup_runs where id = ${ids[0].runId}`;
+      assert.equal(run.state, "completed", "a held backup is not recorded as pruned");
+    } finally {
+      await sql`delete from lifeboat.backup_runs where target = ${target}`;
+      await raw.end();
     }
   },
 });
