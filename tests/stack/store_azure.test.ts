@@ -4,11 +4,12 @@
 // errors for bad input. Skipped (ignored) with LIFEBOAT_SKIP_AZURE=1 (scripts/test.sh --no-azure).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { type AzureOptions, openStore, type Store, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
+import { type AzureOptions, openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
 import { accountSas, azureStore, azureUrl, hasAzure } from "../../harness/azure.ts";
 import { emptyStore } from "../../harness/empty_store.ts";
 import { startFaultProxy } from "../../harness/fault_proxy.ts";
 import { stackEnv } from "../../harness/stack.ts";
+import { rejectsWith } from "../support/store_errors.ts";
 
 const MiB = 1024 * 1024;
 const ignore = !hasAzure();
@@ -54,19 +55,6 @@ function streamOf(bytes: Uint8Array, chunk = 64 * 1024): ReadableStream<Uint8Arr
 
 async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(s).arrayBuffer());
-}
-
-async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string, pattern: RegExp, secret?: string) {
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (err) {
-    assert.ok(err instanceof StoreError, `a StoreError, got ${err}`);
-    assert.equal(err.code, code, err.message);
-    assert.match(err.message, pattern);
-    if (secret) assert.ok(!err.message.includes(secret), "the message leaks no credential");
-    return err;
-  }
-  assert.fail(`expected a StoreError ${code}`);
 }
 
 azTest("Shared Key: put, head, get, list and delete; sha256 and size confirmed", async (prefix) => {

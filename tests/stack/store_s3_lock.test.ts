@@ -9,10 +9,11 @@
 // objects before then, which is the point.
 import assert from "node:assert/strict";
 import { AwsClient } from "aws4fetch";
-import { openStore, type S3Options, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
+import { openStore, type S3Options } from "../../supabase/functions/_shared/store/mod.ts";
 import { hasS3, readManifest, s3Env } from "../../harness/export_env.ts";
 import { emptyStore } from "../../harness/empty_store.ts";
 import { stackEnv } from "../../harness/stack.ts";
+import { rejectsWith } from "../support/store_errors.ts";
 import { client, createDb, dropDb, lifeboat, makeKey, urlOf, userTableCount } from "../support/restore.ts";
 import { newBackupId } from "../../supabase/functions/_shared/format/mod.ts";
 import { applyRetention } from "../../supabase/functions/_shared/retention/mod.ts";
@@ -43,18 +44,6 @@ function raw(): AwsClient {
 
 const objectUrl = (bucket: string, key: string, query = "") =>
   `${stackEnv("LIFEBOAT_S3_ENDPOINT")}/${bucket}/${key.split("/").map(encodeURIComponent).join("/")}${query}`;
-
-async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string, pattern: RegExp) {
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (err) {
-    assert.ok(err instanceof StoreError, `a StoreError, got ${err}`);
-    assert.equal(err.code, code, err.message);
-    assert.match(err.message, pattern);
-    return err;
-  }
-  assert.fail(`expected a StoreError ${code}`);
-}
 
 Deno.test({
   name: "s3 lock: each object gets the store's storage class (single PUT and multipart); an unknown class is a clear error",
