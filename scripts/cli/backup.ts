@@ -37,8 +37,10 @@ docs/format.md).
 
 options:
   --db-url URL             database (default: $LIFEBOAT_DB_URL, then $SUPABASE_DB_URL)
-  --store LOCATION         a directory, file:///path, or s3://bucket/prefix (S3 settings from
-                           LIFEBOAT_S3_ENDPOINT, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY)
+  --store LOCATION         a directory, file:///path, s3://bucket/prefix (S3 settings from
+                           LIFEBOAT_S3_ENDPOINT, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY) or
+                           az://account/container/prefix (LIFEBOAT_AZURE_ACCOUNT_KEY or _SAS_TOKEN;
+                           storage classes, object lock, tiers: docs/stores.md)
   --recipient age1…        encrypt to this public key (repeatable)
   --recipients-file PATH   one age1… recipient per line
   --unencrypted            compress only, no encryption (recorded in the manifest)
@@ -179,7 +181,7 @@ function parse(argv: string[]): Args | number {
   const dbUrl = v["db-url"] ?? Deno.env.get("LIFEBOAT_DB_URL") ?? Deno.env.get("SUPABASE_DB_URL") ?? "";
   if (!dbUrl) throw new UsageError("no database: pass --db-url or set LIFEBOAT_DB_URL / SUPABASE_DB_URL");
   checkDbUrl(dbUrl);
-  if (!v.store) throw new UsageError("no store: pass --store with a directory, file:///path or s3://bucket/prefix");
+  if (!v.store) throw new UsageError("no store: pass --store with a directory, file:///path, s3://bucket/prefix or az://account/container/prefix");
 
   const recipients: string[] = [];
   try {

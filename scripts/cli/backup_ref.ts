@@ -36,7 +36,7 @@ export function resolveBackupRef(
     return { store: trimmed.slice(0, slash) || "/", id };
   }
   const s = store ?? defaultStore;
-  if (!s) throw new Error("no store given: pass --store <dir or s3://bucket/prefix> (or set LIFEBOAT_STORE)");
+  if (!s) throw new Error("no store given: pass --store <dir, s3://bucket/prefix or az://account/container/prefix> (or set LIFEBOAT_STORE)");
   if (!positional && !latest) throw new Error("which backup? pass its id, or --latest");
   if (positional && !isBackupId(positional)) {
     throw new Error(`'${positional}' is not a backup id (expected e.g. 20261122T031100Z-a1b2c3d4)`);

@@ -62,7 +62,7 @@ async function restoreFilesOnly(
 const USAGE = `usage: lifeboat restore [<backup id> | <store>/<backup id> | <file.dump>] --target <db url> [--storage-target <project url>] [options]
 
   --target URL       database to restore into (required)
-  --store SPEC       store holding the backup (dir or s3://bucket/prefix; default $LIFEBOAT_STORE)
+  --store SPEC       store holding the backup (dir, s3:// or az:// URL; default $LIFEBOAT_STORE)
   --latest           restore the newest complete backup in the store
   --identity FILE    age identity file (required for encrypted backups)
 ${TRUST_USAGE}

@@ -10,7 +10,7 @@ import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usag
 
 const USAGE = `usage: lifeboat verify [<backup id> | <store>/<backup id>] [options]
 
-  --store SPEC       store holding the backup: a directory or s3://bucket/prefix
+  --store SPEC       store holding the backup: a directory, s3://bucket/prefix or az://account/container/prefix
                      (S3 credentials from LIFEBOAT_S3_*; default $LIFEBOAT_STORE)
   --latest           verify the newest complete backup in the store
   --identity FILE    age identity file: also decrypt, decompress and parse every object

@@ -75,7 +75,8 @@ export interface InvocationReport {
     budget: { wallMs: number; cpuMs: number; bytes: number };
   };
   continuation: "triggered" | "failed" | "not_needed" | "disabled";
-  retention?: { kept: number; pruned: number; orphansCleaned: number };
+  /** `held`: backups outside the policy kept because the store's lock still protects them. */
+  retention?: { kept: number; pruned: number; orphansCleaned: number; held: number };
   error?: string;
 }
 
@@ -226,7 +227,7 @@ function report(
       budget: cfg.budget,
     },
     continuation,
-    ...(retention ? { retention: { kept: retention.kept, pruned: retention.pruned.length, orphansCleaned: retention.orphansCleaned.length } } : {}),
+    ...(retention ? { retention: { kept: retention.kept, pruned: retention.pruned.length, orphansCleaned: retention.orphansCleaned.length, held: retention.held.length } } : {}),
     ...(error ? { error } : {}),
   };
 }
