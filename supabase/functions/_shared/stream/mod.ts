@@ -1,0 +1,39 @@
+/**
+ * Continuous change capture: the segment format (segment.ts, records.ts), writing segments
+ * (writer.ts) and reading them back (reader.ts). Replay (`_shared/pitr/`) reads segments only
+ * through this module.
+ * @module
+ */
+export {
+  bigIntToLsn,
+  compareLsn,
+  isSlotName,
+  Lsn,
+  lsnToBigInt,
+  PartialTransaction,
+  parseSegmentKey,
+  parseSegmentManifest,
+  SEGMENT_FORMAT,
+  segmentKey,
+  SegmentManifest,
+  segmentManifestKey,
+  SegmentSequence,
+  segmentSignatureKey,
+  SEQ_DIGITS,
+  STREAM_ROOT,
+  streamPrefix,
+} from "./segment.ts";
+export { isChange } from "./records.ts";
+export type { Wal2JsonColumn, Wal2JsonRecord } from "./records.ts";
+export { SegmentWriter, storeSegmentManifest } from "./writer.ts";
+export {
+  listSegments,
+  listSegmentSeqs,
+  listStreamSlots,
+  readSegment,
+  readSegmentLines,
+  readSegmentManifest,
+  readSegmentText,
+  SegmentError,
+} from "./reader.ts";
+export type { ListSegmentsOptions, SegmentTrust } from "./reader.ts";
