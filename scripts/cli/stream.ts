@@ -141,7 +141,8 @@ async function run(sql: Sql, v: { to?: string; "poll-ms"?: string; once?: boolea
       report(await shipOnce({ sql, store, owner, seal: config.seal, signingKey: config.signingKey, limits: { ...config.limits, wallMs: null, cpuMs: null } }));
       return 0;
     } catch (err) {
-      console.error(`lifeboat stream run: ${safeErrorMessage(err)}`);
+      const code = (err as { code?: string })?.code;
+      console.error(`lifeboat stream run: ${code === "55000" ? (err as Error).message : safeErrorMessage(err)}`);
       return 1;
     }
   }
@@ -183,7 +184,10 @@ async function main(args: string[]): Promise<number> {
     if (sub === "status") return await status(sql, Boolean(parsed.values.json));
     return await run(sql, parsed.values);
   } catch (err) {
-    console.error(`lifeboat stream ${sub}: ${describeDbError(err)}`);
+    // Lifeboat's own refusals (SQLSTATE 55000, 22023) say what to do; others are described by code only.
+    const code = (err as { code?: string })?.code;
+    const text = code === "55000" || code === "22023" ? (err as Error).message : describeDbError(err);
+    console.error(`lifeboat stream ${sub}: ${text}`);
     return 1;
   } finally {
     await sql.end({ timeout: 5 }).catch(() => {});
