@@ -18,7 +18,8 @@ select v.key, v.default_value, v.default_value, v.description from (values
    'What stream_enable() does with a table without a primary key: "replica_identity_full" (its updates and deletes '
    || 'carry the whole old row, more WAL) or "exclude" (the table is not streamed; a point-in-time restore keeps it as of the full backup)'),
   ('stream.segment_bytes', '4194304', 'A segment is cut once its plaintext reaches this many bytes (bounded memory per segment)'),
-  ('stream.max_records', '200000', 'Records one invocation of the shipper reads at most (the edge function resumes in the next one)'),
+  ('stream.max_records', '20000',
+   'Peek rows one pass reads at most: Postgres decodes them all before the first arrives, so this bounds a pass''s latency (the next pass resumes)'),
   ('stream.budget.wall_ms', '20000', 'Wall-clock budget of one backup-stream invocation (hosted limit: 150 s)'),
   ('stream.budget.cpu_ms', '1000', 'CPU budget of one backup-stream invocation (hosted limit: 2 s); it stops reading past it'),
   ('stream.lease', '"60 seconds"', 'How long a shipper holds the stream (single-flight) before another may take it over'),
