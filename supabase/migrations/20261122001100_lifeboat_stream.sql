@@ -371,7 +371,7 @@ $$;
 -- moved to confirmed_lsn when it lags it. Returns the state and the slot's position.
 create or replace function lifeboat.stream_claim(p_owner text, p_lease interval default null)
 returns table (slot text, next_seq bigint, confirmed_lsn text, pending_records bigint, excluded_tables text[],
-  slot_lsn text, last_commit_at timestamptz, durable_through timestamptz, peek_started_at timestamptz)
+  slot_lsn text, last_commit_at timestamptz, durable_through timestamptz, peek_started_at timestamptz, enabled_at timestamptz)
 language plpgsql
 volatile
 set search_path = ''
@@ -413,7 +413,7 @@ begin
     last_run_by = p_owner, updated_at = pg_catalog.now()
   where x.slot = s.slot;
   return query select s.slot, s.next_seq, s.confirmed_lsn::text, s.pending_records, s.excluded_tables, at_lsn::text,
-    s.last_commit_at, s.durable_through, pg_catalog.clock_timestamp();
+    s.last_commit_at, s.durable_through, pg_catalog.clock_timestamp(), s.enabled_at;
 end
 $$;
 comment on function lifeboat.stream_claim(text, interval) is
