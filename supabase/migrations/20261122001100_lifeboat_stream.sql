@@ -707,20 +707,32 @@ insert into lifeboat.alert_rules
    'Check that the shipper runs and keeps up (lifeboat stream status); lag grows when it is slower than the write rate.')
 on conflict (rule) do nothing;
 
+-- stream_wal_alert(rule, level, threshold_key): the condition of the two retained-WAL rules:
+-- the stream slot retains more than the setting `threshold_key` (the critical one also fires on lost WAL).
+create or replace function lifeboat.stream_wal_alert(rule text, level text, threshold_key text)
+returns table (dedup_key text, summary text, details jsonb)
+language sql
+stable
+set search_path = ''
+as $$
+  select rule || ':' || w.slot,
+    pg_catalog.format('stream slot %s retains %s of WAL (%s at %s; dropped at %s)', w.slot, pg_catalog.pg_size_pretty(w.retained_bytes),
+      level, pg_catalog.pg_size_pretty(t.v), pg_catalog.pg_size_pretty(t.lim)),
+    pg_catalog.jsonb_build_object('observed_value', w.retained_bytes, 'threshold', t.v, 'limit', t.lim, 'slot', w.slot,
+      'wal_status', w.wal_status, 'safe_wal_size', w.safe_wal_size, 'active', w.active)
+  from lifeboat.stream_slot_wal() w
+  cross join (select (lifeboat.setting(threshold_key))::text::bigint as v,
+    (lifeboat.setting('stream.wal_limit_bytes'))::text::bigint as lim) t
+  where w.retained_bytes > t.v or (level = 'critical' and w.wal_status = 'lost')
+$$;
+
 create or replace function lifeboat.alert_stream_wal_warning(now timestamptz, r lifeboat.alert_rules)
 returns table (dedup_key text, summary text, details jsonb)
 language sql
 stable
 set search_path = ''
 as $$
-  select 'stream_wal_warning:' || w.slot,
-    pg_catalog.format('stream slot %s retains %s of WAL (warning at %s)', w.slot, pg_catalog.pg_size_pretty(w.retained_bytes),
-      pg_catalog.pg_size_pretty(t.v)),
-    pg_catalog.jsonb_build_object('observed_value', w.retained_bytes, 'threshold', t.v, 'slot', w.slot, 'wal_status', w.wal_status,
-      'safe_wal_size', w.safe_wal_size, 'active', w.active)
-  from lifeboat.stream_slot_wal() w
-  cross join (select (lifeboat.setting('stream.wal_warn_bytes'))::text::bigint as v) t
-  where w.retained_bytes > t.v
+  select * from lifeboat.stream_wal_alert('stream_wal_warning', 'warning', 'stream.wal_warn_bytes')
 $$;
 
 create or replace function lifeboat.alert_stream_wal_critical(now timestamptz, r lifeboat.alert_rules)
@@ -729,15 +741,7 @@ language sql
 stable
 set search_path = ''
 as $$
-  select 'stream_wal_critical:' || w.slot,
-    pg_catalog.format('stream slot %s retains %s of WAL (critical at %s; dropped at %s)', w.slot,
-      pg_catalog.pg_size_pretty(w.retained_bytes), pg_catalog.pg_size_pretty(t.v), pg_catalog.pg_size_pretty(t.lim)),
-    pg_catalog.jsonb_build_object('observed_value', w.retained_bytes, 'threshold', t.v, 'limit', t.lim, 'slot', w.slot,
-      'wal_status', w.wal_status, 'safe_wal_size', w.safe_wal_size, 'active', w.active)
-  from lifeboat.stream_slot_wal() w
-  cross join (select (lifeboat.setting('stream.wal_critical_bytes'))::text::bigint as v,
-    (lifeboat.setting('stream.wal_limit_bytes'))::text::bigint as lim) t
-  where w.retained_bytes > t.v or w.wal_status = 'lost'
+  select * from lifeboat.stream_wal_alert('stream_wal_critical', 'critical', 'stream.wal_critical_bytes')
 $$;
 
 create or replace function lifeboat.alert_stream_slot_dropped(now timestamptz, r lifeboat.alert_rules)
