@@ -160,7 +160,7 @@ async function run(sql: Sql, v: { to?: string; recipient?: string[]; "poll-ms"?:
   Deno.addSignalListener("SIGTERM", stop);
   try {
     await runShipper({
-      sql,
+      connect: () => connect(databaseUrlFromEnv(), { max: 2, applicationName: "lifeboat stream run", idleTimeoutSeconds: 0 }),
       store,
       config,
       owner,
