@@ -125,7 +125,6 @@ Deno.test({
     } finally {
       stop.done = true;
       await resetStream(sql).catch(() => {});
-      await sql`update lifeboat.settings set value = default_value where key in ('export.target', 'export.unencrypted', 'export.recipients')`;
       await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
       await Promise.all([sql.end(), work.end()]);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -296,8 +295,6 @@ Deno.test({
         await child.status;
       }
       await resetStream(sql).catch(() => {});
-      await sql`update lifeboat.settings set value = default_value where key in ('export.target', 'export.unencrypted', 'export.recipients')`
-        .catch(() => {});
       await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
       await sql.end();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
