@@ -57,6 +57,23 @@ async function prepare(sql: ReturnType<typeof db>) {
   await enableWithReference(sql);
 }
 
+/** Puts the stream's settings (a directory target, unencrypted, small segments) for a CLI shipper. */
+async function useDirectoryTarget(sql: ReturnType<typeof db>, dir: string, segmentBytes: number, maxRecords: number) {
+  await sql`update lifeboat.settings set value = ${sql.json(dir)} where key = 'export.target'`;
+  await sql`update lifeboat.settings set value = 'true' where key = 'export.unencrypted'`;
+  await sql`update lifeboat.settings set value = '[]' where key = 'export.recipients'`;
+  await sql`update lifeboat.settings set value = ${segmentBytes} where key = 'stream.segment_bytes'`;
+  await sql`update lifeboat.settings set value = ${maxRecords} where key = 'stream.max_records'`;
+}
+
+/** Drops the stream and the test schema, closes the clients, removes the directory. */
+async function cleanup(sql: ReturnType<typeof db>, others: ReturnType<typeof db>[], dir?: string) {
+  await resetStream(sql).catch(() => {});
+  await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
+  await Promise.all([sql.end(), ...others.map((o) => o.end())]);
+  if (dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
+
 async function assertExact(sql: ReturnType<typeof db>, store: Store) {
   const { lines, segments } = await storedLines(store); // also refuses gaps and bad checksums
   const stored = linesOn(lines, T);
@@ -78,12 +95,8 @@ Deno.test({
     const stop = { done: false };
     try {
       await prepare(sql);
-      await sql`update lifeboat.settings set value = ${sql.json(dir)} where key = 'export.target'`;
-      await sql`update lifeboat.settings set value = 'true' where key = 'export.unencrypted'`;
-      await sql`update lifeboat.settings set value = '[]' where key = 'export.recipients'`;
-      await sql`update lifeboat.settings set value = '8192' where key = 'stream.segment_bytes'`;
       // A peek materializes its rows before the first one arrives: small passes start shipping sooner.
-      await sql`update lifeboat.settings set value = '2000' where key = 'stream.max_records'`;
+      await useDirectoryTarget(sql, dir, 8192, 2000);
       const writing = workload(work, stop);
       const env = { ...Deno.env.toObject(), LIFEBOAT_SIGNING_KEY_FILE: testSigning.privateFile };
       let kills = 0;
@@ -124,10 +137,7 @@ Deno.test({
       assert.ok(segments.some((m) => m.partial !== null), "some segments end inside a transaction");
     } finally {
       stop.done = true;
-      await resetStream(sql).catch(() => {});
-      await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
-      await Promise.all([sql.end(), work.end()]);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await cleanup(sql, [work], dir);
     }
   },
 });
@@ -183,10 +193,7 @@ Deno.test({
       await assertExact(sql, store);
     } finally {
       stop.done = true;
-      await resetStream(sql).catch(() => {});
-      await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
-      await Promise.all([sql.end(), work.end()]);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await cleanup(sql, [work], dir);
     }
   },
 });
@@ -224,9 +231,7 @@ Deno.test({
       await assertExact(sql, store);
     } finally {
       stop.done = true;
-      await resetStream(sql).catch(() => {});
-      await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
-      await Promise.all([sql.end(), work.end()]);
+      await cleanup(sql, [work]);
       await proxy.close();
     }
   },
@@ -243,11 +248,7 @@ Deno.test({
     let child: Deno.ChildProcess | null = null;
     try {
       await prepare(sql);
-      await sql`update lifeboat.settings set value = ${sql.json(dir)} where key = 'export.target'`;
-      await sql`update lifeboat.settings set value = 'true' where key = 'export.unencrypted'`;
-      await sql`update lifeboat.settings set value = '[]' where key = 'export.recipients'`;
-      await sql`update lifeboat.settings set value = '8192' where key = 'stream.segment_bytes'`;
-      await sql`update lifeboat.settings set value = '1500' where key = 'stream.max_records'`;
+      await useDirectoryTarget(sql, dir, 8192, 1500);
       // A backlog of transactions bigger than a segment, so the shipper is inside one when Postgres stops.
       for (let i = 0; i < 12; i++) {
         await sql`insert into sc_kill.t (v) select repeat('pg', 40) from generate_series(1, 800)`;
@@ -294,10 +295,7 @@ Deno.test({
         child.kill("SIGKILL");
         await child.status;
       }
-      await resetStream(sql).catch(() => {});
-      await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
-      await sql.end();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await cleanup(sql, [], dir);
     }
   },
 });
