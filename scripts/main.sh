@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Lifeboat's main job, the whole story on the embedded defaults: start the local stack (no S3:
-# backups go to a local directory store), apply the migrations and the demo seed, back up the
-# database and the Storage files (encrypted; files by default, the stack's Storage URL and key
-# are in its env), verify the backup (every file blob too), run a restore drill that measures
-# RTO and restores the files into a scratch bucket, say how many users, files and bytes were
-# verified, and print the status summary with the path of the HTML status page.
+# backups go to a local directory store), apply the migrations and the demo seed, enable
+# continuous capture, back up the database and the Storage files (encrypted; files by default,
+# the stack's Storage URL and key are in its env), verify the backup (every file blob too), run
+# a restore drill that measures RTO and restores the files into a scratch bucket, say how many
+# users, files and bytes were verified, show the stream with its achieved RPO, and print the
+# status summary with the path of the HTML status page.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -34,6 +35,9 @@ echo "recipient: $recipient"
 # Backups are signed with the private half; verify and drill trust only the public half.
 export LIFEBOAT_SIGNING_KEY_FILE="$IDENTITY.signing" LIFEBOAT_TRUSTED_KEYS="$IDENTITY.signing.pub"
 
+step "2b/6 continuous capture: enable the stream (slot, DDL capture) before the backup"
+lifeboat stream enable
+
 step "3/6 back up the database and the Storage files to $STORE"
 mkdir -p "$STORE"
 lifeboat backup --store "$STORE" --recipient "$recipient" --label "main-job" --json | tail -n 1
@@ -54,6 +58,10 @@ node -e '
     users + " users, " + f.files + " of " + f.total + " files, " + f.bytes + " bytes of files (sha256 as the project serves them)");
 ' "$STACK_DIR/drill.json"
 [ "$drill_status" = 0 ] || exit "$drill_status"
+
+step "5b/6 stream: ship what changed since it was enabled to $STORE; its achieved RPO"
+lifeboat stream run --once --to "$STORE" --recipient "$recipient"
+lifeboat stream status
 
 step "6/6 status"
 secret=$(node -e 'process.stdout.write(JSON.parse(process.env.SUPABASE_SECRET_KEYS).default)')

@@ -16,3 +16,6 @@ export type { StopReason } from "./budget.ts";
 export type { Budget } from "./config.ts";
 export { signingKeyPem } from "./signing_key.ts";
 export type { SelfCall } from "./continuation.ts";
+export { checkEncryption, jobCodec, loadExportConfig } from "./config.ts";
+export type { ExportConfig } from "./config.ts";
+export { loadSigningKey, NO_SIGNING_KEY_MESSAGE } from "./signing_key.ts";
