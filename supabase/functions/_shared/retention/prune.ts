@@ -29,7 +29,7 @@ export interface RetentionReport {
 }
 
 /** Deletes every object of a backup prefix, the manifest first. */
-async function deletePrefix(store: Store, backupId: string): Promise<{ objects: number; bytes: number }> {
+export async function deletePrefix(store: Store, backupId: string): Promise<{ objects: number; bytes: number }> {
   if (!isBackupId(backupId)) throw new Error(`refusing to delete '${backupId}': not a backup id`);
   const prefix = backupPrefix(backupId);
   let objects = 0, bytes = 0;
@@ -87,7 +87,7 @@ export async function applyRetention(
  * Marks the blobs the kept backups' manifests name and sweeps the rest (older than the grace
  * period). A kept backup whose manifest cannot be read stops the sweep: its blobs are unknown.
  */
-async function sweepUnreferencedBlobs(store: Store, keptIds: string[], now: Date, graceMs?: number): Promise<BlobSweepReport | undefined> {
+export async function sweepUnreferencedBlobs(store: Store, keptIds: string[], now: Date, graceMs?: number): Promise<BlobSweepReport | undefined> {
   // A store without file blobs (no backup with --files) costs one listing request, not a read
   // of every kept manifest.
   let anyBlob = false;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
+import type { LocationsStatus } from "./locations.ts";
 
 /** The newest completed backup of a kind. */
 export interface BackupStatus {
@@ -103,6 +104,8 @@ export interface StatusReport {
   cron: { jobs: CronJobStatus[]; failing: number };
   trend: TrendPoint[];
   incidents: { open: { id: number; severity: string; title: string; opened_at: string; source: string }[] };
+  /** Backup locations and the 3-2-1 verdict (lifeboat.location_status()). */
+  locations?: LocationsStatus;
   alerts: {
     firing: {
       rule: string;
@@ -119,10 +122,11 @@ export interface StatusReport {
 
 /** Loads the status in one round trip; `now` injects the clock (tests, reports of the past). */
 export async function loadStatusReport(sql: Sql, now?: Date): Promise<StatusReport> {
+  const at = (now ?? new Date()).toISOString();
   const rows = now
-    ? await sql`select lifeboat.status_report(${now.toISOString()}::timestamptz)::text as report`
-    : await sql`select lifeboat.status_report()::text as report`;
-  return JSON.parse(String(rows[0].report)) as StatusReport;
+    ? await sql`select lifeboat.status_report(${at}::timestamptz)::text as report, lifeboat.location_status(${at}::timestamptz)::text as locations`
+    : await sql`select lifeboat.status_report()::text as report, lifeboat.location_status()::text as locations`;
+  return { ...JSON.parse(String(rows[0].report)), locations: JSON.parse(String(rows[0].locations)) } as StatusReport;
 }
 
 /** How the newest full backup's age stands against the RPO: ok, warn (past 80%) or error. */
