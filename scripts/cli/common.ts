@@ -101,9 +101,11 @@ async function resolveLocations(spec: string | undefined, dbUrlArg?: string): Pr
 }
 
 /** Whether the arguments ask to read from a location rather than a store. */
-export function usesLocations(where: LocationArgs | undefined, storeFlag: string | undefined): boolean {
-  if (where?.from !== undefined || where?.locations !== undefined) return true;
-  return storeFlag === undefined && !Deno.env.get("LIFEBOAT_STORE") && Boolean(Deno.env.get("LIFEBOAT_LOCATIONS"));
+export function usesLocations(where: LocationArgs | undefined, storeFlag: string | undefined, positional?: string): boolean {
+  if (where === undefined) return false;
+  if (where.from !== undefined || where.locations !== undefined) return true;
+  // No store anywhere (no --store, $LIFEBOAT_STORE or <store>/<id>): the configured locations.
+  return storeFlag === undefined && !Deno.env.get("LIFEBOAT_STORE") && (positional === undefined || isBackupId(positional));
 }
 
 /** Option definitions as `parseArgs` takes them. */
@@ -198,7 +200,7 @@ export async function openBackup(
   trustValues: { "trust-key"?: string[]; "allow-unsigned"?: boolean },
   where?: LocationArgs,
 ): Promise<OpenedBackup> {
-  if (usesLocations(where, storeFlag)) {
+  if (usesLocations(where, storeFlag, positional)) {
     if (storeFlag !== undefined) throw new Error("give --store or --from/--locations, not both");
     if (positional && latest) throw new Error("give a backup id or --latest, not both");
     if (positional && !isBackupId(positional)) {
@@ -207,7 +209,16 @@ export async function openBackup(
     if (!positional && !latest) throw new Error("which backup? pass its id, or --latest");
     const identities = identityPath ? await readIdentities(identityPath) : null;
     const trust = readTrust(trustValues);
-    const locations = await resolveLocations(where?.locations, where?.dbUrl);
+    const locations = await resolveLocations(where?.locations, where?.dbUrl).catch((err) => {
+      // Without --from/--locations, a project that has no locations keeps the old message.
+      if (where?.from === undefined && where?.locations === undefined) {
+        throw new Error("no store given: pass --store <dir or s3://bucket/prefix> (or set LIFEBOAT_STORE), or configure lifeboat.locations");
+      }
+      throw err;
+    });
+    if (locations.length === 0) {
+      throw new Error("no store given and no locations configured: pass --store <dir or s3://bucket/prefix> (or set LIFEBOAT_STORE), or add rows to lifeboat.locations");
+    }
     const secrets = envSecrets();
     const choice = await chooseSource({ locations, open: (l) => openLocation(l, secrets), id: positional ?? null, from: where?.from, trust });
     return { ref: { store: choice.store.describe(), id: choice.backupId }, store: choice.store, identities, trust, choice: describeChoice(choice) };

@@ -143,11 +143,16 @@ export async function runCopy(opts: CopyOptions): Promise<CopyReport> {
         dst = await opts.open(loc);
       } catch (err) {
         lr.unreachable = message(err);
-        if (due.length > 0) await fail(lr, String(due[0].backup_id), err);
+        for (const row of due) await fail(lr, String(row.backup_id), err);
         continue;
       }
       for (const row of due) {
         const id = String(row.backup_id);
+        if (lr.unreachable) {
+          // The location is down: every copy due there waits (backs off) with it.
+          await fail(lr, id, new StoreError("unavailable", `not tried: ${lr.unreachable}`));
+          continue;
+        }
         checkBudget();
         try {
           if (!onPrimary.has(id)) throw new StoreError("not_found", `backup ${id} is no longer on the primary: nothing to copy`);
@@ -172,10 +177,7 @@ export async function runCopy(opts: CopyOptions): Promise<CopyReport> {
         } catch (err) {
           if (err instanceof OutOfBudget) throw err;
           await fail(lr, id, err);
-          if (locationDown(err)) {
-            lr.unreachable = message(err);
-            break;
-          }
+          if (locationDown(err)) lr.unreachable = message(err);
         }
       }
       if (!lr.unreachable) {
