@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Lifeboat's main job, the whole story on the embedded defaults: start the local stack (no S3:
-# backups go to a local directory store), apply the migrations and the demo seed, back up
-# (encrypted), verify the backup, run a restore drill that measures RTO, and print the status
-# summary with the path of the HTML status page.
+# Lifeboat's main job, the whole story on the embedded defaults: start the local stack (with
+# Ceph RGW), apply the migrations and the demo seed, back up (encrypted, signed) to a local
+# directory, the primary location, copy it to the other locations (a secondary and an archive on
+# RGW; docs/locations.md), verify the backup, run a restore drill that measures RTO reading from
+# the secondary while the primary is set aside (as if it were lost), and print the status
+# summary with the path of the HTML status page (locations and 3-2-1 included).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -15,14 +17,14 @@ REPORT="$STACK_DIR/status.html"
 lifeboat() { "$ROOT/scripts/lifeboat" "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 
-step "1/6 start the stack, apply migrations and the demo seed"
-bash scripts/stack.sh start --no-s3
+step "1/7 start the stack, apply migrations and the demo seed"
+bash scripts/stack.sh start
 set -a
 # shellcheck disable=SC1091
 . "$STACK_DIR/stack.env"
 set +a
 
-step "2/6 backup keys (age identity in $IDENTITY, signing key beside it)"
+step "2/7 backup keys (age identity in $IDENTITY, signing key beside it)"
 if [ ! -f "$IDENTITY" ] || [ ! -f "$IDENTITY.signing" ]; then
   recipient=$(lifeboat keygen --output "$IDENTITY" --force)
 else
@@ -32,17 +34,38 @@ echo "recipient: $recipient"
 # Backups are signed with the private half; verify and drill trust only the public half.
 export LIFEBOAT_SIGNING_KEY_FILE="$IDENTITY.signing" LIFEBOAT_TRUSTED_KEYS="$IDENTITY.signing.pub"
 
-step "3/6 back up to $STORE"
+step "3/7 back up to $STORE (the primary location)"
 mkdir -p "$STORE"
 lifeboat backup --store "$STORE" --recipient "$recipient" --label "main-job" --json | tail -n 1
 
-step "4/6 verify the newest backup"
+step "4/7 copy to the other locations (secondary and archive on RGW)"
+# The locations, as a project configures them (docs/locations.md); RGW credentials come from
+# the stack's LIFEBOAT_S3_* environment. Re-running the job keeps them up to date.
+psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" \
+  -v primary="$STORE" -v secondary="s3://$LIFEBOAT_S3_BUCKET/main-job-secondary" -v archive="s3://$LIFEBOAT_S3_BUCKET/main-job-archive" <<'SQL'
+insert into lifeboat.locations (name, url, role, retention, offsite, lag_objective) values
+  ('primary', :'primary', 'primary', '{"daily": 7}', false, '1 day'),
+  ('secondary', :'secondary', 'secondary', '{"daily": 7, "weekly": 4, "monthly": 12}', true, '1 day'),
+  ('archive', :'archive', 'archive', '{"monthly": 12, "yearly": 7}', true, '7 days')
+on conflict (name) do update set url = excluded.url, role = excluded.role, retention = excluded.retention,
+  offsite = excluded.offsite, lag_objective = excluded.lag_objective, enabled = true;
+SQL
+lifeboat copy
+
+step "5/7 verify the newest backup"
 lifeboat verify --store "$STORE" --latest --identity "$IDENTITY"
 
-step "5/6 restore drill into a scratch database (measures RTO)"
-lifeboat drill --store "$STORE" --identity "$IDENTITY"
+step "6/7 restore drill from the secondary, the primary set aside as if it were lost (measures RTO)"
+# Without --store the drill uses the locations: the primary has no backup now, so it reads the
+# secondary, verified first, and says so. The primary comes back afterwards.
+mv "$STORE" "$STORE.set-aside"
+mkdir -p "$STORE"
+drill_status=0
+LIFEBOAT_STORE="" lifeboat drill --identity "$IDENTITY" || drill_status=$?
+rmdir "$STORE" && mv "$STORE.set-aside" "$STORE"
+[ "$drill_status" = 0 ] || exit "$drill_status"
 
-step "6/6 status"
+step "7/7 status"
 secret=$(node -e 'process.stdout.write(JSON.parse(process.env.SUPABASE_SECRET_KEYS).default)')
 echo "health: $(curl -sS -H "apikey: $secret" "$SUPABASE_URL/functions/v1/health" | node -e '
   let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {

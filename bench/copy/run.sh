@@ -17,7 +17,8 @@ SRC="s3://$LIFEBOAT_S3_BUCKET/bench-copy-src-$RUN"
 PLAIN="s3://lifeboat-copy-bench/plain-$RUN"
 COPY="s3://lifeboat-copy-bench/copy-$RUN"
 WORK=$(mktemp -d /tmp/lifeboat-bench-copy.XXXXXX)
-tool() { "$DENO" run --quiet -A --v8-flags=--max-semi-space-size=2 "$ROOT/bench/copy/tool.ts" "$@"; }
+TOOL=("$DENO" run --quiet -A --v8-flags=--max-semi-space-size=2 "$ROOT/bench/copy/tool.ts")
+tool() { "${TOOL[@]}" "$@"; }
 timed() { local name="$1"; shift; /usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.out"; }
 field() { grep -F "$2" "$WORK/$1.time" | sed 's/.*: //'; }
 secs() { field "$1" "Elapsed (wall clock)" | awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }'; }
@@ -25,7 +26,7 @@ trap 'tool clean "$SRC" "$PLAIN" "$COPY" >/dev/null 2>&1 || true; rm -rf "$WORK"
 
 ID=$(tool setup "$MIB" "$SRC")
 tool locations "$SRC" "$COPY"
-timed plain tool plain "$SRC" "$PLAIN" "$ID"
+timed plain "${TOOL[@]}" plain "$SRC" "$PLAIN" "$ID"
 timed copy "$ROOT/scripts/lifeboat" copy --no-retention --json
 grep -q '"copied": \[' "$WORK/copy.out" || { cat "$WORK/copy.out"; exit 1; }
 P=$(secs plain) C=$(secs copy)

@@ -7,7 +7,7 @@
  */
 import { connect, DatabaseUrlError, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { envSecrets, loadLocations, LocationError, openLocation } from "../../supabase/functions/_shared/locations/mod.ts";
-import { type CopyReport, runCopy } from "../../supabase/functions/_shared/copy/mod.ts";
+import { COPY_TUNING, type CopyReport, runCopy } from "../../supabase/functions/_shared/copy/mod.ts";
 import { parseCommand, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat copy [options]
@@ -64,7 +64,7 @@ export async function run(args: string[]): Promise<number> {
       return bad("nothing to copy to: add a secondary or archive location to lifeboat.locations (docs/locations.md)");
     }
     const secrets = envSecrets();
-    const report = await runCopy({ sql, locations, open: (l) => openLocation(l, secrets), retention: !v["no-retention"] });
+    const report = await runCopy({ sql, locations, open: (l) => openLocation(l, secrets, { tuning: COPY_TUNING }), retention: !v["no-retention"] });
     console.log(v.json ? JSON.stringify(report, null, 2) : render(report));
     return report.locations.some((l) => l.failed.length > 0 || l.unreachable) ? 1 : 0;
   } catch (err) {

@@ -269,10 +269,103 @@ end
 $$;
 
 -- ---------------------------------------------------------------------------------------
+-- GFS, once: which of a set of backups the newest-per-period rule keeps. lifeboat.gfs_retention
+-- (the export's target, redefined here on top of it) and lifeboat.location_retention share it.
+-- ---------------------------------------------------------------------------------------
+
+-- For each UTC day, ISO week, month and year holding a backup finished by p_now, the newest
+-- backup of each of the N most recent such periods (null N = every period) is kept; ties on
+-- the finish time go to the greater id. Returns each kept id with its tiers, daily first.
+create or replace function lifeboat.gfs_keep(
+  p_ids text[], p_finished timestamptz[], p_daily integer, p_weekly integer, p_monthly integer, p_yearly integer,
+  p_now timestamptz
+)
+returns table (id text, why text[])
+language sql
+stable
+set search_path = ''
+as $$
+  with b as (
+    select u.id, u.finished_at, u.finished_at at time zone 'UTC' as ts
+    from unnest(p_ids, p_finished) as u(id, finished_at)
+    where u.finished_at <= p_now
+  ),
+  policy(period, tier, tier_order, n) as (
+    values ('day', 'daily', 1, p_daily), ('week', 'weekly', 2, p_weekly), ('month', 'monthly', 3, p_monthly), ('year', 'yearly', 4, p_yearly)
+  ),
+  newest_per_period as (
+    select distinct on (p.period, pg_catalog.date_trunc(p.period, b.ts))
+      p.period, p.tier, p.tier_order, p.n, b.id, pg_catalog.date_trunc(p.period, b.ts) as bucket
+    from b cross join policy p
+    order by p.period, pg_catalog.date_trunc(p.period, b.ts), b.finished_at desc, b.id desc
+  ),
+  ranked as (
+    select x.*, pg_catalog.row_number() over (partition by x.period order by x.bucket desc) as rank from newest_per_period x
+  )
+  select k.id, pg_catalog.array_agg(k.tier order by k.tier_order)
+  from ranked k where k.n is null or k.rank <= k.n
+  group by k.id
+$$;
+comment on function lifeboat.gfs_keep(text[], timestamptz[], integer, integer, integer, integer, timestamptz) is
+  'Grandfather-father-son: the ids the newest-per-period rule keeps (N most recent days, ISO weeks, months, years; null = all), with their tiers.';
+
+-- The export target's GFS (signature and behaviour of the export jobs migration), on gfs_keep.
+create or replace function lifeboat.gfs_retention(p_target text, p_now timestamptz default pg_catalog.now())
+returns table (run_id bigint, backup_id text, finished_at timestamptz, keep boolean, reasons text[])
+language sql
+stable
+set search_path = ''
+as $$
+  with b as (
+    select r.id, r.metadata ->> 'backup_id' as backup_id, r.finished_at
+    from lifeboat.backup_runs r
+    where r.target = p_target and r.state = 'completed' and r.finished_at is not null
+  ),
+  kept as (
+    -- Run ids padded so that their text order is their numeric order (the tie-break).
+    select g.id::bigint as id, g.why from lifeboat.gfs_keep(
+      (select pg_catalog.array_agg(pg_catalog.lpad(b.id::text, 20, '0') order by b.id) from b),
+      (select pg_catalog.array_agg(b.finished_at order by b.id) from b),
+      lifeboat.gfs_count('retention.gfs.daily'), lifeboat.gfs_count('retention.gfs.weekly'),
+      lifeboat.gfs_count('retention.gfs.monthly'), lifeboat.gfs_count('retention.gfs.yearly'), p_now) g
+  ),
+  newest as (
+    select b.id from b order by b.finished_at desc, b.id desc limit 1
+  ),
+  newest_verified as (
+    select b.id from b
+    where exists (select from lifeboat.verification_runs v where v.backup_run_id = b.id and v.success)
+    order by b.finished_at desc, b.id desc limit 1
+  )
+  select b.id, b.backup_id, b.finished_at,
+    k.id is not null or b.finished_at > p_now or b.id in (select id from newest) or b.id in (select id from newest_verified),
+    coalesce(k.why, '{}')
+      || case when b.finished_at > p_now then array['future'] else '{}'::text[] end
+      || case when b.id in (select id from newest) then array['newest'] else '{}'::text[] end
+      || case when b.id in (select id from newest_verified) then array['newest_verified'] else '{}'::text[] end
+  from b left join kept k on k.id = b.id
+  order by b.finished_at desc, b.id desc
+$$;
+
+-- ---------------------------------------------------------------------------------------
 -- Retention per location: GFS over the verified copies at the location, with its own counts.
 -- Always kept: the newest copy there, any copy that is the last verified copy of the newest
 -- verified backup anywhere, and a backup another location still waits to copy.
 -- ---------------------------------------------------------------------------------------
+
+-- A location's GFS count for a tier: its own (a number, "all" = null), 0 for a tier it leaves
+-- out, or the retention.gfs.* setting when it has no policy.
+create or replace function lifeboat.location_gfs_count(p_retention jsonb, p_tier text)
+returns integer
+language sql
+stable
+set search_path = ''
+as $$
+  select case
+    when p_retention is null then lifeboat.gfs_count('retention.gfs.' || p_tier)
+    when p_retention ->> p_tier = 'all' then null
+    else coalesce((p_retention ->> p_tier)::integer, 0) end
+$$;
 
 create or replace function lifeboat.location_retention(p_location text, p_now timestamptz default pg_catalog.now())
 returns table (backup_id text, backup_finished_at timestamptz, keep boolean, reasons text[])
@@ -281,33 +374,18 @@ stable
 set search_path = ''
 as $$
   with loc as (
-    select coalesce(l.retention, pg_catalog.jsonb_build_object(
-      'daily', lifeboat.setting('retention.gfs.daily'), 'weekly', lifeboat.setting('retention.gfs.weekly'),
-      'monthly', lifeboat.setting('retention.gfs.monthly'), 'yearly', lifeboat.setting('retention.gfs.yearly'))) as r
-    from lifeboat.locations l where l.name = p_location
+    select l.retention as r from lifeboat.locations l where l.name = p_location
   ),
   b as (
-    select c.backup_id, c.backup_finished_at, c.backup_finished_at at time zone 'UTC' as ts
+    select c.backup_id, c.backup_finished_at
     from lifeboat.location_copies c where c.location = p_location and c.state = 'copied'
   ),
-  policy(period, tier, n) as (
-    select t.period, t.tier,
-      case when loc.r ->> t.tier = 'all' then null else coalesce((loc.r ->> t.tier)::integer, 0) end
-    from loc, (values ('day', 'daily'), ('week', 'weekly'), ('month', 'monthly'), ('year', 'yearly')) t(period, tier)
-  ),
-  newest_per_period as (
-    select distinct on (p.period, pg_catalog.date_trunc(p.period, b.ts))
-      p.period, p.tier, p.n, b.backup_id, pg_catalog.date_trunc(p.period, b.ts) as bucket
-    from b cross join policy p
-    where b.backup_finished_at <= p_now
-    order by p.period, pg_catalog.date_trunc(p.period, b.ts), b.backup_finished_at desc, b.backup_id desc
-  ),
-  ranked as (
-    select x.*, pg_catalog.row_number() over (partition by x.period order by x.bucket desc) as rank from newest_per_period x
-  ),
   kept as (
-    select k.backup_id, pg_catalog.array_agg(k.tier order by k.bucket) as why
-    from ranked k where k.n is null or k.rank <= k.n group by k.backup_id
+    select g.id as backup_id, g.why from loc, lifeboat.gfs_keep(
+      (select pg_catalog.array_agg(b.backup_id order by b.backup_id) from b),
+      (select pg_catalog.array_agg(b.backup_finished_at order by b.backup_id) from b),
+      lifeboat.location_gfs_count(loc.r, 'daily'), lifeboat.location_gfs_count(loc.r, 'weekly'),
+      lifeboat.location_gfs_count(loc.r, 'monthly'), lifeboat.location_gfs_count(loc.r, 'yearly'), p_now) g
   ),
   newest_here as (select b.backup_id from b order by b.backup_finished_at desc, b.backup_id desc limit 1),
   newest_anywhere as (

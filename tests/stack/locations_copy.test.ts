@@ -188,7 +188,14 @@ Deno.test({
         assert.equal(status.pending_backups, 3);
         assert.ok(status.pending_objects > 10);
         assert.equal(status.within_objective, false);
+        // Retention never deletes a backup another location still waits for.
+        await sql`update lifeboat.locations set retention = '{"monthly": 1}' where name = 'cold'`;
+        const held = await sql`select backup_id, keep, reasons from lifeboat.location_retention('cold', now())`;
+        assert.equal(held.length, 3);
+        assert.ok(held.every((r) => r.keep && (r.reasons as string[]).includes("awaiting_copy")), JSON.stringify(held));
+        await sql`update lifeboat.locations set retention = '{"monthly": 12, "yearly": 7}' where name = 'cold'`;
         await sql`delete from lifeboat.locations where name = 'down'`;
+
       });
 
       await t.step("retention per location prunes only there, and logs it", async () => {

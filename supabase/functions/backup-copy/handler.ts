@@ -15,7 +15,7 @@ import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shar
 import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "../_shared/http.ts";
 import { isServiceCaller, presentedTokens, type ServiceCredentials, serviceCredentialsFromEnv } from "../_shared/auth.ts";
 import { loadLocations, LocationError, openLocation, vaultSecrets } from "../_shared/locations/mod.ts";
-import { CopyBusyError, type CopyReport, runCopy, withCopyLock } from "../_shared/copy/mod.ts";
+import { COPY_TUNING, CopyBusyError, type CopyReport, runCopy, withCopyLock } from "../_shared/copy/mod.ts";
 import { safeErrorMessage, selfCallFromEnv, triggerContinuation } from "../_shared/jobs/mod.ts";
 import { StoreError } from "../_shared/store/mod.ts";
 
@@ -76,7 +76,7 @@ export function createBackupCopyHandler(opts: BackupCopyOptions): (req: Request)
       }
       const secrets = vaultSecrets(sql);
       const report: CopyReport = await withCopyLock(sql, () =>
-        runCopy({ sql, locations, open: (l) => openLocation(l, secrets), deadline: started + budget, retention: body.retention })
+        runCopy({ sql, locations, open: (l) => openLocation(l, secrets, { tuning: COPY_TUNING }), deadline: started + budget, retention: body.retention })
       );
       if (!report.done) {
         const [{ v }] = await sql`select lifeboat.setting('copy.continue') #>> '{}' as v`;

@@ -13,11 +13,17 @@
 import type { Sql } from "../db/mod.ts";
 import { MANIFEST_KEY } from "../format/mod.ts";
 import { type Location, primaryOf } from "../locations/mod.ts";
-import { type Store, StoreError } from "../store/mod.ts";
+import { type Store, StoreError, type StoreTuning } from "../store/mod.ts";
 import { type BackupToCopy, backupObjects } from "./objects.ts";
 import { copyObject, objectMatches } from "./object.ts";
 import { applyLocationRetention, type LocationPrune } from "./retention.ts";
 import { copySegments, type SegmentReport } from "./segments.ts";
+
+/**
+ * Upload tuning for the stores a copy writes to: one object at a time, two chunks of it in
+ * flight, so that a copy's memory stays flat (bench/copy/RESULTS.md). Pass it to openLocation.
+ */
+export const COPY_TUNING: StoreTuning = { uploadConcurrency: 2 };
 
 /** What a copy run may use. */
 export interface CopyOptions {

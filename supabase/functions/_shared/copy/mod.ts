@@ -4,7 +4,7 @@
  * Code outside this folder imports only this module.
  * @module
  */
-export { type CopyOptions, type CopyReport, type LocationCopyReport, runCopy } from "./engine.ts";
+export { COPY_TUNING, type CopyOptions, type CopyReport, type LocationCopyReport, runCopy } from "./engine.ts";
 export { applyLocationRetention, type LocationPrune } from "./retention.ts";
 export { STREAM_PREFIX } from "./segments.ts";
 export { CopyBusyError, withCopyLock } from "./lock.ts";
