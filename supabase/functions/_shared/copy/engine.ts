@@ -20,10 +20,11 @@ import { applyLocationRetention, type LocationPrune } from "./retention.ts";
 import { copySegments, type SegmentReport } from "./segments.ts";
 
 /**
- * Upload tuning for the stores a copy writes to: one object at a time, two chunks of it in
- * flight, so that a copy's memory stays flat (bench/copy/RESULTS.md). Pass it to openLocation.
+ * Upload tuning for the stores a copy writes to: S3's smallest part (5 MiB), four in flight,
+ * so that the one object a copy writes at a time holds about 25 MB (bench/copy/RESULTS.md).
+ * Pass it to openLocation.
  */
-export const COPY_TUNING: StoreTuning = { uploadConcurrency: 2 };
+export const COPY_TUNING: StoreTuning = { uploadChunkBytes: 5 * 1024 * 1024, uploadConcurrency: 4 };
 
 /** What a copy run may use. */
 export interface CopyOptions {
