@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Lifeboat's local Supabase-like stack: a private PostgreSQL 15 cluster, a single-node
-# Ceph RADOS Gateway for S3, Supabase's Storage server, and the edge functions served by Deno
-# behind a small gateway. Every process is recorded by PID and stopped by PID.
+# Ceph RADOS Gateway for S3, Azurite for Azure Blob Storage, Supabase's Storage server, and the
+# edge functions served by Deno behind a small gateway. Every process is recorded by PID and
+# stopped by PID.
 #
-# Usage: scripts/stack.sh start [--no-s3] [--no-functions] [--no-seed] | stop | status | env | install | db-stop | db-start | storage-stop | storage-start
+# Usage: scripts/stack.sh start [--no-s3] [--no-azure] [--no-functions] [--no-seed] | stop | status | env | install | db-stop | db-start | storage-stop | storage-start
 #
 # Settings (environment): LIFEBOAT_STACK_DIR (default ./.lifeboat), LIFEBOAT_DB_PORT (54322),
 # LIFEBOAT_API_PORT (54321), LIFEBOAT_S3_PORT (54330), LIFEBOAT_FN_PORT_BASE (54340),
-# LIFEBOAT_STORAGE_PORT (54350).
+# LIFEBOAT_STORAGE_PORT (54350), LIFEBOAT_AZURITE_PORT (54360).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +36,8 @@ source "$ROOT/scripts/stack/db.sh"
 source "$ROOT/scripts/stack/s3.sh"
 # shellcheck source=stack/storage.sh
 source "$ROOT/scripts/stack/storage.sh"
+# shellcheck source=stack/azurite.sh
+source "$ROOT/scripts/stack/azurite.sh"
 
 say() { printf 'stack: %s\n' "$*" >&2; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
@@ -78,8 +81,8 @@ install_all() {
   extensions_install || die "could not build the Supabase extensions"
   [ "$with_s3" = 1 ] && s3_install
   storage_install || die "could not install the Supabase Storage server"
-  if [ ! -x "$DENO" ] || [ ! -x "$SUPABASE" ]; then
-    say "installing the Deno runtime and the Supabase CLI (tools/)"
+  if [ ! -x "$DENO" ] || [ ! -x "$SUPABASE" ] || [ ! -f "$_AZURITE_MAIN" ]; then
+    say "installing the Deno runtime, the Supabase CLI and Azurite (tools/)"
     (cd "$ROOT/tools" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
   fi
   # Fetch every npm dependency once, so the first request does not pay for it.
@@ -143,6 +146,7 @@ write_env() {
     printf "LIFEBOAT_API_PORT='%s'\n" "$API_PORT"
     [ -f "$STACK_DIR/s3.env" ] && cat "$STACK_DIR/s3.env"
     [ -f "$STACK_DIR/storage.env" ] && cat "$STACK_DIR/storage.env"
+    if pid_alive azurite && [ -f "$STACK_DIR/azurite.env" ]; then cat "$STACK_DIR/azurite.env"; fi
   } >"$STACK_DIR/stack.env.tmp"
   chmod 600 "$STACK_DIR/stack.env.tmp"
   mv "$STACK_DIR/stack.env.tmp" "$STACK_DIR/stack.env"
@@ -190,14 +194,15 @@ wait_http() {
 # --- commands ---------------------------------------------------------------------------------
 
 cmd_start() {
-  local with_s3=1 with_fn=1 with_seed=1
+  local with_s3=1 with_fn=1 with_seed=1 with_azure=1
   for a in "$@"; do
     case "$a" in
       --no-s3) with_s3=0 ;;
+      --no-azure) with_azure=0 ;;
       --no-functions) with_fn=0 ;;
       # A fresh project with no demo data: the target of a restore into a new project.
       --no-seed) with_seed=0 ;;
-      *) die "unknown option '$a' (try: start [--no-s3] [--no-functions] [--no-seed])" ;;
+      *) die "unknown option '$a' (try: start [--no-s3] [--no-azure] [--no-functions] [--no-seed])" ;;
     esac
   done
   mkdir -p "$PIDS" "$LOGS"
@@ -212,6 +217,7 @@ cmd_start() {
   storage_start
   if [ "$with_seed" = 1 ]; then db_seed; fi
   if [ "$with_s3" = 1 ]; then s3_start; fi
+  if [ "$with_azure" = 1 ]; then azurite_start || die "Azurite did not start; see $LOGS/azurite.log"; fi
   write_env
   if [ "$with_fn" = 1 ]; then
     functions_stop
@@ -233,6 +239,7 @@ functions_stop() {
 cmd_stop() {
   functions_stop
   storage_stop
+  azurite_stop
   s3_stop || true
   if pid_alive postgres; then
     say "stopping PostgreSQL"
@@ -252,6 +259,7 @@ cmd_status() {
   done
   storage_status || ok=1
   s3_status || true
+  azurite_status
   return $ok
 }
 
@@ -270,7 +278,7 @@ main() {
     # Stop or start only the Storage server (tests of a backup across a Storage restart).
     storage-stop) storage_stop ;;
     storage-start) storage_start ;;
-    *) die "usage: scripts/stack.sh start [--no-s3] [--no-functions] [--no-seed] | stop | status | env | install" ;;
+    *) die "usage: scripts/stack.sh start [--no-s3] [--no-azure] [--no-functions] [--no-seed] | stop | status | env | install" ;;
   esac
 }
 

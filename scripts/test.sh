@@ -2,7 +2,7 @@
 # Runs every Lifeboat test suite against the local stack, starting (and installing) whatever
 # is needed, and ends with one line: `lifeboat: N passed, N failed`.
 #
-# Usage: scripts/test.sh [--no-s3] [deno test file filter...]
+# Usage: scripts/test.sh [--no-s3] [--no-azure] [deno test file filter...]
 # The stack is stopped again at the end if this script started it. Tests of a restore into a new
 # project (tests/stack/restore_project*.test.ts) also get a second, empty project (`--no-seed`, no
 # S3) in LIFEBOAT_TARGET_STACK_DIR (default ./.lifeboat-target) on the LIFEBOAT_TARGET_DB_PORT,
@@ -24,6 +24,7 @@ filters=()
 for a in "$@"; do
   case "$a" in
     --no-s3) start_args+=(--no-s3); export LIFEBOAT_SKIP_S3=1 ;;
+    --no-azure) start_args+=(--no-azure); export LIFEBOAT_SKIP_AZURE=1 ;;
     *) filters+=("$a") ;;
   esac
 done
@@ -86,7 +87,7 @@ if wants_target; then
   for d in build node24; do
     [ -e "$TARGET_DIR/$d" ] || [ ! -d "$STACK_DIR/$d" ] || ln -s "$STACK_DIR/$d" "$TARGET_DIR/$d"
   done
-  if ! target_stack start --no-s3 --no-seed; then
+  if ! target_stack start --no-s3 --no-azure --no-seed; then
     failed=$((failed + 1))
     echo "test: the target project did not start; see $TARGET_DIR/logs" >&2
     finish

@@ -14,6 +14,8 @@
 # Defines: s3_install, s3_start, s3_stop, s3_status.
 # Writes:  $STACK_DIR/s3.env (LIFEBOAT_S3_* variables, sourceable by bash)
 #          $STACK_DIR/pids/{ceph-mon,ceph-osd,radosgw}.pid
+#          buckets `lifeboat` and `lifeboat-locked` (S3 Object Lock on), and the storage classes
+#          STANDARD_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE in the default placement
 #
 # Never touches /etc/ceph, /var/lib/ceph or systemd: every ceph command gets
 # our own ceph.conf via -c, and every path ceph would default to is overridden.
@@ -320,12 +322,47 @@ _s3_warmup() {
   rm -rf "$tmp"
 }
 
+# The storage classes an S3 store may ask for (x-amz-storage-class): RGW knows only STANDARD
+# until a placement lists more. All of them share the default data pool: on one OSD they
+# differ only in name, which is what the tests need (the class is recorded and reported).
+_S3_STORAGE_CLASSES=(STANDARD_IA GLACIER_IR GLACIER DEEP_ARCHIVE)
+_s3_storage_classes() {
+  local conf c have
+  conf=$(_s3_conf)
+  have=$(radosgw-admin -c "$conf" zonegroup get 2>>"$(_s3_root)/log/radosgw-admin.out") || return 1
+  for c in "${_S3_STORAGE_CLASSES[@]}"; do
+    grep -q "\"$c\"" <<<"$have" && continue
+    radosgw-admin -c "$conf" zonegroup placement add --rgw-zonegroup default --placement-id default-placement \
+      --storage-class "$c" >>"$(_s3_root)/log/radosgw-admin.out" 2>&1 || return 1
+    radosgw-admin -c "$conf" zone placement add --rgw-zone default --placement-id default-placement \
+      --storage-class "$c" --data-pool default.rgw.buckets.data >>"$(_s3_root)/log/radosgw-admin.out" 2>&1 || return 1
+  done
+}
+
+# A second bucket created with S3 Object Lock enabled (which also turns versioning on; it
+# cannot be added to an existing bucket), for stores whose backups must not be erasable.
+_S3_LOCKED_BUCKET=lifeboat-locked
+_s3_locked_bucket() {
+  local tmp code
+  tmp="$(_s3_root)/tmp"
+  mkdir -p "$tmp"
+  _S3_BODY="$tmp/body" _S3_HDRS="$tmp/hdrs"
+  code=$(_s3_curl HEAD "/$_S3_LOCKED_BUCKET" -I) || code=000
+  [[ "$code" == 200 ]] && return 0
+  code=$(_s3_curl PUT "/$_S3_LOCKED_BUCKET" -H 'x-amz-bucket-object-lock-enabled: true') || return 1
+  if [[ "$code" != 200 ]] && ! grep -q BucketAlreadyOwnedByYou "$_S3_BODY"; then
+    _s3_say "creating the object-lock bucket '$_S3_LOCKED_BUCKET' failed: HTTP $code $(head -c 300 "$_S3_BODY")"
+    return 1
+  fi
+}
+
 _s3_write_env() {
   local f="$STACK_DIR/s3.env"
   cat >"$f.tmp" <<EOF
 LIFEBOAT_S3_ENDPOINT=$(_s3_endpoint)
 LIFEBOAT_S3_REGION=$_S3_REGION
 LIFEBOAT_S3_BUCKET=$_S3_BUCKET
+LIFEBOAT_S3_LOCKED_BUCKET=$_S3_LOCKED_BUCKET
 LIFEBOAT_S3_ACCESS_KEY_ID=$_S3_AK
 LIFEBOAT_S3_SECRET_ACCESS_KEY=$_S3_SK
 EOF
@@ -475,6 +512,7 @@ s3_start() {
     _s3_wait_osd_active "$osd_id" || return 1
   fi
   _s3_load_keys || { _s3_say "$root/s3.keys is missing or empty: remove $root and start again"; return 1; }
+  _s3_storage_classes || { _s3_fail_with_logs "radosgw-admin could not add the storage classes" radosgw-admin; return 1; }
   # The port is given here, not in ceph.conf, so S3_PORT can change between
   # runs of an existing cluster.
   _s3_spawn radosgw radosgw -c "$root/ceph.conf" -n "$_S3_RGW_NAME" -f \
@@ -506,6 +544,7 @@ s3_start() {
     _s3_warmup || { _s3_fail_with_logs "warm-up against $(_s3_endpoint) failed" radosgw; return 1; }
     _s3_say "bucket '$_S3_BUCKET' created and multipart warmed up after $(_s3_since "$t0")s"
   fi
+  _s3_locked_bucket || { _s3_fail_with_logs "could not create the object-lock bucket" radosgw; return 1; }
   _s3_write_env
   _s3_say "ready at $(_s3_endpoint) in $(_s3_since "$t0")s (env: $STACK_DIR/s3.env)"
 }

@@ -24,6 +24,10 @@ export interface RetentionReport {
   kept: number;
   pruned: PrunedBackup[];
   orphansCleaned: PrunedBackup[];
+  /** Backups outside the policy that the store's write-once lock still protects: kept until
+   * the lock expires (the retention policy is shorter than the lock). Nothing of them was
+   * deleted (the manifest, deleted first, is the last object a backup writes). */
+  held: { runId: number; backupId: string; reason: string }[];
   /** The mark and sweep of Storage file blobs (source/storage/sweep.ts) after the prune. */
   blobs?: BlobSweepReport;
 }
@@ -50,7 +54,20 @@ export async function deletePrefix(store: Store, backupId: string): Promise<{ ob
   return { objects, bytes };
 }
 
-/** Applies GFS retention to the completed backups of `target` as of `now`. */
+/** {@link deletePrefix}, or why not when the store's object lock refuses the delete. */
+async function deleteUnlessLocked(store: Store, backupId: string): Promise<{ objects: number; bytes: number } | { held: string }> {
+  try {
+    return await deletePrefix(store, backupId);
+  } catch (err) {
+    if (err instanceof StoreError && err.code === "locked") {
+      return { held: `locked: ${err.message} The retention policy is shorter than the lock; the backup is pruned once the lock expires.` };
+    }
+    throw err;
+  }
+}
+
+/** Applies GFS retention to the completed backups of `target` as of `now`. Backups whose
+ * objects are still under the store's lock are held (`report.held`), not failed. */
 export async function applyRetention(
   sql: Sql,
   store: Store,
@@ -58,7 +75,7 @@ export async function applyRetention(
 ): Promise<RetentionReport> {
   const now = opts.now ?? new Date();
   const rows = await sql`select run_id, backup_id, keep, reasons from lifeboat.gfs_retention(${opts.target}, ${now})`;
-  const report: RetentionReport = { kept: 0, pruned: [], orphansCleaned: [] };
+  const report: RetentionReport = { kept: 0, pruned: [], orphansCleaned: [], held: [] };
   const keptIds: string[] = [];
   for (const r of rows) {
     if (r.keep) {
@@ -67,7 +84,12 @@ export async function applyRetention(
       continue;
     }
     const backupId = String(r.backup_id);
-    const { objects, bytes } = await deletePrefix(store, backupId);
+    const deleted = await deleteUnlessLocked(store, backupId);
+    if ("held" in deleted) {
+      report.held.push({ runId: Number(r.run_id), backupId, reason: deleted.held });
+      continue;
+    }
+    const { objects, bytes } = deleted;
     const recorded = await sql`
       select lifeboat.export_record_prune(${r.run_id}, ${objects}, ${bytes},
         jsonb_build_object('reason', 'outside the GFS policy', 'as_of', ${now.toISOString()}::text)) as ok`;
@@ -75,7 +97,12 @@ export async function applyRetention(
   }
   for (const o of await sql`select run_id, backup_id from lifeboat.export_orphans(${opts.target}, ${now})`) {
     const backupId = String(o.backup_id);
-    const { objects, bytes } = await deletePrefix(store, backupId);
+    const deleted = await deleteUnlessLocked(store, backupId);
+    if ("held" in deleted) {
+      report.held.push({ runId: Number(o.run_id), backupId, reason: deleted.held });
+      continue;
+    }
+    const { objects, bytes } = deleted;
     await sql`select lifeboat.export_record_orphans(${o.run_id}, ${objects}, ${bytes})`;
     report.orphansCleaned.push({ runId: Number(o.run_id), backupId, objects, bytes });
   }

@@ -21,6 +21,7 @@
 import type { DriverOpenOptions, StoreDriver, StoreTuning } from "./driver.ts";
 import { fsDriver } from "./fs/mod.ts";
 import { s3Driver } from "./s3/mod.ts";
+import { azureDriver } from "./azure/mod.ts";
 import { type Store, StoreError } from "./types.ts";
 
 export type { ObjectInfo, PutOptions, ReadOptions, Store, StoredObject, StoreErrorCode } from "./types.ts";
@@ -29,13 +30,19 @@ export { probeStore } from "./probe.ts";
 export type { DriverOpenOptions, StoreDriver, StoreTuning } from "./driver.ts";
 export { FsStore, type FsStoreOptions } from "./fs/mod.ts";
 export { S3_ENV, type S3Options, S3Store, type S3StoreConfig } from "./s3/mod.ts";
+export { ACCESS_TIERS, type AccessTier, AZURE_ENV, type AzureOptions, AzureStore } from "./azure/mod.ts";
 export type { RetryOptions } from "./retry.ts";
 
 /** The store backends by URL scheme (lowercase). Adding a backend: its folder and one line here. */
 export const DRIVERS = {
   file: fsDriver,
   s3: s3Driver,
+  az: azureDriver,
 } as const;
+
+/** Other spellings of a driver's scheme: Azure's own `https://<account>.blob.core.windows.net/…`
+ * URLs (the driver refuses any other https:// host). */
+const SCHEME_ALIASES: Record<string, keyof typeof DRIVERS> = { https: "az" };
 
 /** The settings each backend takes, under its scheme. */
 type DriverSettings = {
@@ -54,7 +61,10 @@ export type OpenStoreOptions = DriverSettings & {
 /**
  * Open the store at `spec`:
  * - a local path (`./backups`, `/var/backups`) or `file:///path`: {@link FsStore};
- * - `s3://bucket` or `s3://bucket/some/prefix`: {@link S3Store}.
+ * - `s3://bucket` or `s3://bucket/some/prefix`: {@link S3Store};
+ * - `az://account/container/prefix` or `https://account.blob.core.windows.net/container/prefix`:
+ *   {@link AzureStore} (azure/options.ts: `LIFEBOAT_AZURE_ENDPOINT` for an emulator,
+ *   `LIFEBOAT_AZURE_ACCOUNT_KEY` or `LIFEBOAT_AZURE_SAS_TOKEN`).
  *
  * Throws {@link StoreError} with code `config` (saying what to set) when the
  * location or settings are invalid. Does no I/O.
@@ -67,14 +77,15 @@ export function openStore(
   if (raw === "") {
     throw new StoreError(
       "config",
-      "Store location is empty: pass a directory, file:///path or s3://bucket/prefix.",
+      "Store location is empty: pass a directory, file:///path, s3://bucket/prefix or az://account/container/prefix.",
     );
   }
-  const scheme = (/^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(raw)?.[1]?.toLowerCase() ?? "file") as keyof typeof DRIVERS;
+  const written = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(raw)?.[1]?.toLowerCase() ?? "file";
+  const scheme = (SCHEME_ALIASES[written] ?? written) as keyof typeof DRIVERS;
   if (!Object.hasOwn(DRIVERS, scheme)) {
     throw new StoreError(
       "config",
-      `Unsupported store location scheme '${scheme}://': use a directory path, file:///path or s3://bucket/prefix.`,
+      `Unsupported store location scheme '${written}://': use a directory path, file:///path, s3://bucket/prefix or az://account/container/prefix.`,
     );
   }
   const driver = DRIVERS[scheme] as StoreDriver<unknown>;

@@ -3,8 +3,8 @@
  * and the error type every store implementation shares.
  *
  * A store is a flat namespace of immutable-once-written objects addressed by
- * `/`-separated keys. Implementations: {@link ./fs.ts} (a local directory) and
- * {@link ./s3.ts} (any S3-compatible service). Open one with `openStore` from
+ * `/`-separated keys. Implementations: fs/ (a local directory), s3/ (any S3-compatible
+ * service) and azure/ (Azure Blob Storage, Azurite). Open one with `openStore` from
  * {@link ./mod.ts}.
  *
  * @module
@@ -23,6 +23,20 @@ export interface ObjectInfo {
   sha256?: string;
   /** Last modification time, when the store reports one. */
   lastModified?: Date;
+  /** The storage class (S3) or access tier (Azure) `head` reports, e.g. `STANDARD_IA`,
+   * `Archive`; absent from listings and from stores without classes. */
+  storageClass?: string;
+  /** The object's write-once lock as `head` reports it (S3 Object Lock retention, Azure
+   * immutability policy); absent when unlocked. */
+  lock?: ObjectLock;
+}
+
+/** A write-once lock: until `retainUntil` the object cannot be deleted or overwritten;
+ * `compliance` binds every user, `governance` can be lifted by a user with the special
+ * permission (S3 `s3:BypassGovernanceRetention`; an unlocked Azure policy). */
+export interface ObjectLock {
+  mode: "compliance" | "governance";
+  retainUntil: Date;
 }
 
 /** An object the store has confirmed as durably stored. */
@@ -99,6 +113,11 @@ export type StoreErrorCode =
   | "unavailable"
   /** The operation was cancelled by the caller's AbortSignal. */
   | "aborted"
+  /** The object is in an offline tier (Azure Archive, S3 Glacier/Deep Archive) and must be
+   * rehydrated or restored before it can be read; the message says how. */
+  | "archived"
+  /** A write-once lock (object lock, immutability policy) refused a delete or overwrite. */
+  | "locked"
   /** Anything else the store rejected. */
   | "failed";
 

@@ -13,6 +13,7 @@ import { checkSampleDecrypts } from "./access.ts";
 import { type Check, check, findings, summarize, type Summary } from "../checks.ts";
 import { checkCompleteness } from "./completeness.ts";
 import { checkIntegrity, checkManifestConsistency } from "./integrity.ts";
+import { checkLockState } from "./lock_state.ts";
 import { type AuthenticManifest, BackupError, latestBackupId, type ManifestTrust, readAuthenticManifest } from "./locate.ts";
 import { checkAllObjectsDecrypt } from "./parts.ts";
 import { checkRecorded } from "./recorded.ts";
@@ -56,7 +57,9 @@ export interface VerifyReport {
 function storeProblem(err: unknown): Check {
   const code = err instanceof StoreError ? err.code : "failed";
   const remediation = code === "auth"
-    ? "Check the store credentials (LIFEBOAT_S3_ACCESS_KEY_ID / LIFEBOAT_S3_SECRET_ACCESS_KEY) and their permissions."
+    ? "Check the store credentials (LIFEBOAT_S3_ACCESS_KEY_ID / LIFEBOAT_S3_SECRET_ACCESS_KEY, or LIFEBOAT_AZURE_ACCOUNT_KEY / LIFEBOAT_AZURE_SAS_TOKEN) and their permissions."
+    : code === "archived"
+    ? "The backup is in an offline storage tier: rehydrate (Azure) or restore (S3 Glacier) its objects, then run verify again; or verify a copy that is online."
     : code === "no_bucket"
     ? "Check the bucket name or directory in --store; create it if this is a new store."
     : "Check the store endpoint and network, then run verify again.";
@@ -109,6 +112,7 @@ export async function verifyBackup(opts: VerifyOptions): Promise<VerifyReport> {
       onObject: opts.onObject,
     });
     checks.push(...integ.checks);
+    checks.push(await checkLockState(opts.store, manifest, { concurrency: opts.concurrency, signal: opts.signal }));
     if (identities || manifest.encryption.scheme === "none") {
       const sample = await checkSampleDecrypts(opts.store, manifest, identities, opts.signal);
       checks.push(...sample);

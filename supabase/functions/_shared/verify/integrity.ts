@@ -5,7 +5,7 @@
  * X25519 recipients as the manifest says.
  * @module
  */
-import type { Store } from "../store/mod.ts";
+import { type Store, StoreError } from "../store/mod.ts";
 import { type Check, check } from "../checks.ts";
 import { sniffCompression } from "../crypto/mod.ts";
 import { HEADER_PROBE_BYTES, inspectAgeHeader } from "./ciphertext.ts";
@@ -146,6 +146,12 @@ export async function checkIntegrity(
     try {
       got = await hashWithHead(await store.get(objectKey(m.id, o.key), { signal: opts.signal }), HEADER_PROBE_BYTES);
     } catch (err) {
+      if (err instanceof StoreError && err.code === "archived") {
+        // Offline tiers are a choice, not damage: say what it takes to read the object.
+        fail("object_archived", `is in an offline storage tier: ${err.message}`,
+          "Rehydrate (Azure) or restore (S3 Glacier/Deep Archive) the backup's objects, wait until they are online, then run verify or restore again; or restore from a location whose copy is online.");
+        return;
+      }
       fail("object_readable", `could not be read (${err instanceof Error ? err.message : String(err)})`,
         "Check the store credentials and network, then run verify again.");
       return;

@@ -9,5 +9,6 @@ export { inspectAgeHeader } from "./ciphertext.ts";
 export { verifyBackup } from "./engine.ts";
 export { hashStream } from "./hash.ts";
 export { checkIntegrity } from "./integrity.ts";
+export { checkLockState, type ObjectLockState } from "./lock_state.ts";
 export { BackupError, latestBackupId, readAuthenticManifest, readManifest } from "./locate.ts";
 export type { ManifestTrust } from "./locate.ts";

@@ -272,6 +272,24 @@ export class S3Client {
           "failed",
           "the service rejected the upload's part layout; try a different S3 part size.",
         );
+      case "InvalidObjectState":
+        // GetObject of an object in GLACIER / DEEP_ARCHIVE (or tiered to the cloud) that was
+        // not restored: offline until a RestoreObject completes.
+        return new StoreError(
+          "archived",
+          this.scrub(
+            `${this.where(op.key)} is in an archive storage class (offline): restore it first: ` +
+              `aws s3api restore-object --bucket ${bucket} --key ${this.#cfg.prefix}${op.key ?? ""} ` +
+              `--restore-request '{"Days":7,"GlacierJobParameters":{"Tier":"Standard"}}' ` +
+              `(hours for GLACIER, up to 48 hours for DEEP_ARCHIVE; Expedited is faster and costs more; restores are billed per GB), then retry.`,
+          ),
+          { status, serviceCode: code },
+        );
+      case "InvalidStorageClass":
+        return fail(
+          "config",
+          `the service does not offer this storage class; set ${S3_ENV.storageClass} to one it offers (RGW: a placement storage class).`,
+        );
       case "XAmzContentSHA256Mismatch":
       case "BadDigest":
         return fail(

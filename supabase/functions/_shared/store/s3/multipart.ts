@@ -14,6 +14,7 @@ import { type ObjectInfo, type PutOptions, type ReadOptions, type StoredObject, 
 import { type S3Client, sha256Hex } from "./client.ts";
 import { MAX_PARTS } from "./options.ts";
 import { completeMultipartXml, xmlText } from "./xml.ts";
+import type { Part } from "../parts.ts";
 
 /** What a multipart upload needs from the store it writes into. */
 export interface MultipartTarget {
@@ -23,6 +24,11 @@ export interface MultipartTarget {
   concurrency: number;
   /** The configured attempts per request (an abort makes at most 2). */
   retryAttempts: number;
+  /** Storage class and retention headers for CreateMultipartUpload (lock.ts). */
+  writeHeaders: Record<string, string>;
+  /** A write-once (locked) store: no in-place metadata rewrite, which would add a second
+   * locked version; parts carry Content-MD5, as S3 requires under a retention. */
+  writeOnce: boolean;
   head(key: string, opts?: ReadOptions): Promise<ObjectInfo | null>;
   delete(key: string): Promise<void>;
 }
@@ -43,6 +49,7 @@ export async function putMultipart(
     headers: {
       "content-type": contentType,
       ...(opts.sha256 ? { "x-amz-meta-sha256": opts.sha256 } : {}),
+      ...t.writeHeaders,
     },
     signal: opts.signal,
     read: "text",
@@ -112,10 +119,12 @@ export async function putMultipart(
     expectSha256(key, sha256, opts);
     await completeMultipart(t, key, uploadId, etags, size, opts.signal);
     completed = true;
-    if (!opts.sha256) {
+    if (!opts.sha256 && !t.writeOnce) {
       await attachSha(t, key, sha256, contentType, opts.signal);
     }
-    return await confirm(t, key, size, sha256, opts.signal);
+    // A write-once upload has no sha256 metadata to compare unless the caller gave it; the
+    // size is checked, and each part's bytes were checked by the service (x-amz-content-sha256).
+    return await confirm(t, key, size, sha256, opts.signal, t.writeOnce && !opts.sha256);
   } catch (err) {
     stop.abort(err);
     await Promise.allSettled(inflight);
@@ -145,6 +154,7 @@ async function uploadPart(
     query: { partNumber: String(n), uploadId },
     body: bytes,
     payloadSha256: sha,
+    ...(t.writeOnce ? { headers: { "content-md5": createHash("md5").update(bytes).digest("base64") } } : {}),
     signal,
     read: "headers",
   });
@@ -214,6 +224,8 @@ async function attachSha(
       "x-amz-metadata-directive": "REPLACE",
       "x-amz-meta-sha256": sha256,
       "content-type": contentType,
+      // A copy takes the bucket's default class unless told: keep the store's.
+      ...t.writeHeaders,
     },
     signal,
     read: "text",
@@ -232,6 +244,7 @@ async function confirm(
   size: number,
   sha256: string,
   signal?: AbortSignal,
+  sizeOnly = false,
 ): Promise<StoredObject> {
   const info = await t.head(key, { signal });
   if (!info) {
@@ -242,7 +255,7 @@ async function confirm(
       } stored, but a HEAD right after finds nothing; the service may be eventually consistent or misbehaving.`,
     );
   }
-  if (info.size !== size || info.sha256 !== sha256) {
+  if (info.size !== size || (!sizeOnly && info.sha256 !== sha256)) {
     throw new StoreError(
       "integrity",
       `S3 stored ${t.client.where(key)} as ${info.size} bytes (sha256 ${
@@ -266,80 +279,4 @@ async function abortMultipart(t: MultipartTarget, key: string, uploadId: string)
       attempts: Math.min(2, t.retryAttempts),
     });
   } catch { /* the original failure matters more */ }
-}
-
-/** One part of an upload. */
-export interface Part {
-  bytes: Uint8Array;
-  /** No more data follows this part. */
-  last: boolean;
-}
-
-/** Cut a buffer into parts of `partSize` bytes (an empty body is one empty, last part). */
-export async function* sliceParts(
-  body: Uint8Array,
-  partSize: number,
-): AsyncGenerator<Part> {
-  if (body.byteLength === 0) {
-    yield { bytes: body, last: true };
-    return;
-  }
-  for (let off = 0; off < body.byteLength; off += partSize) {
-    const end = Math.min(off + partSize, body.byteLength);
-    yield { bytes: body.subarray(off, end), last: end === body.byteLength };
-  }
-}
-
-/** Cut a stream into parts of exactly `partSize` bytes (the last may be
- * shorter), holding at most one part plus one source chunk in memory. When
- * `signal` aborts, the source is cancelled and the generator throws (a
- * cancelled source must never look like a short, complete one). */
-export async function* streamParts(
-  stream: ReadableStream<Uint8Array>,
-  partSize: number,
-  signal?: AbortSignal,
-): AsyncGenerator<Part> {
-  const reader = stream.getReader();
-  let done = false;
-  let carry: Uint8Array | undefined;
-  const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
-  signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    const nextChunk = async (): Promise<Uint8Array | undefined> => {
-      if (carry) {
-        const c = carry;
-        carry = undefined;
-        return c;
-      }
-      for (;;) {
-        signal?.throwIfAborted();
-        const r = await reader.read();
-        signal?.throwIfAborted();
-        if (r.done) return undefined;
-        if (r.value.byteLength > 0) return r.value;
-      }
-    };
-    for (;;) {
-      const buf = new Uint8Array(partSize);
-      let filled = 0;
-      while (filled < partSize) {
-        const chunk = await nextChunk();
-        if (!chunk) break;
-        const take = Math.min(chunk.byteLength, partSize - filled);
-        buf.set(chunk.subarray(0, take), filled);
-        filled += take;
-        if (take < chunk.byteLength) carry = chunk.subarray(take);
-      }
-      // Peek so the consumer knows whether this part is the last one.
-      if (filled === partSize && !carry) carry = await nextChunk();
-      const last = !carry;
-      if (last) done = true; // the source is drained: nothing to cancel
-      if (filled > 0 || last) yield { bytes: buf.subarray(0, filled), last };
-      if (last) return;
-    }
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-    if (!done) await reader.cancel(new Error("upload stopped")).catch(() => {});
-    reader.releaseLock();
-  }
 }

@@ -24,6 +24,13 @@ export interface S3Options {
   readIdleTimeoutMs?: number;
   /** Keys per listing request (default 1000). */
   listPageSize?: number;
+  /** `x-amz-storage-class` of every object written (e.g. `STANDARD_IA`, `GLACIER_IR`,
+   * `DEEP_ARCHIVE`); default: the bucket's (STANDARD). */
+  storageClass?: string;
+  /** S3 Object Lock retention for every object written: mode and days from the write. The
+   * bucket must have Object Lock enabled (checked by `preflight`). With a lock the store is
+   * write-once: reads use each key's first version, deletes remove every version. */
+  objectLock?: { mode: "COMPLIANCE" | "GOVERNANCE"; days: number };
 }
 
 /** The environment variables an s3:// store reads its connection settings from. */
@@ -32,6 +39,9 @@ export const S3_ENV = {
   region: "LIFEBOAT_S3_REGION",
   accessKeyId: "LIFEBOAT_S3_ACCESS_KEY_ID",
   secretAccessKey: "LIFEBOAT_S3_SECRET_ACCESS_KEY",
+  storageClass: "LIFEBOAT_S3_STORAGE_CLASS",
+  objectLockMode: "LIFEBOAT_S3_OBJECT_LOCK_MODE",
+  objectLockDays: "LIFEBOAT_S3_OBJECT_LOCK_DAYS",
 } as const;
 
 /** Smallest part S3 accepts (except the last). */
@@ -70,6 +80,17 @@ const s3Schema = z.object({
   retry: retrySchema.optional(),
   readIdleTimeoutMs: z.number().min(1).optional(),
   listPageSize: z.number().int().min(1).max(1000).optional(),
+  storageClass: z.string().trim().toUpperCase().regex(
+    /^[A-Z][A-Z0-9_]{1,31}$/,
+    "must be an S3 storage class such as STANDARD_IA, GLACIER_IR or DEEP_ARCHIVE",
+  ).optional(),
+  objectLockMode: z.string().trim().toUpperCase().pipe(
+    z.enum(["COMPLIANCE", "GOVERNANCE"], { error: "must be COMPLIANCE or GOVERNANCE" }),
+  ).optional(),
+  objectLockDays: z.coerce.number({ error: "must be a number of days" }).int("must be whole days").min(
+    1,
+    "must be at least 1",
+  ).max(36500).optional(),
 });
 
 // S3 bucket naming rules (the subset every service accepts).
@@ -139,6 +160,10 @@ export function s3ConfigFrom(raw: string, options: DriverOpenOptions<S3Options>)
     region: given.region ?? (env[S3_ENV.region] || undefined),
     accessKeyId: given.accessKeyId ?? env[S3_ENV.accessKeyId],
     secretAccessKey: given.secretAccessKey ?? env[S3_ENV.secretAccessKey],
+    storageClass: given.storageClass ?? (env[S3_ENV.storageClass] || undefined),
+    objectLockMode: given.objectLock?.mode ?? (env[S3_ENV.objectLockMode] || undefined),
+    objectLockDays: given.objectLock?.days ?? (env[S3_ENV.objectLockDays] || undefined),
+    objectLock: undefined,
   };
   const parsed = s3Schema.safeParse(input);
   if (!parsed.success) {
@@ -158,7 +183,19 @@ export function s3ConfigFrom(raw: string, options: DriverOpenOptions<S3Options>)
       }.`,
     );
   }
-  return { ...parsed.data, bucket: bucket.data, prefix };
+  const { objectLockMode, objectLockDays, ...rest } = parsed.data;
+  if ((objectLockMode === undefined) !== (objectLockDays === undefined)) {
+    throw new StoreError(
+      "config",
+      `S3 store s3://${bucket.data}/${prefix} has half an object lock: set both ${S3_ENV.objectLockMode} (COMPLIANCE or GOVERNANCE) and ${S3_ENV.objectLockDays} (or options.s3.objectLock), or neither.`,
+    );
+  }
+  return {
+    ...rest,
+    bucket: bucket.data,
+    prefix,
+    ...(objectLockMode ? { objectLock: { mode: objectLockMode, days: objectLockDays! } } : {}),
+  };
 }
 
 // An explicit `undefined` in the settings must not hide the tuning's value.

@@ -39,9 +39,12 @@ import {
   validatePut,
 } from "../types.ts";
 import { S3Client, sha256Hex } from "./client.ts";
-import { putMultipart, sliceParts, streamParts } from "./multipart.ts";
-import { MIN_PART_SIZE } from "./options.ts";
+import { putMultipart } from "./multipart.ts";
+import { sliceParts, streamParts } from "../parts.ts";
+import { MIN_PART_SIZE, S3_ENV } from "./options.ts";
 import { xmlBlocks, xmlText } from "./xml.ts";
+import { firstVersion, firstVersions, listVersions, lockFrom, requireBucketLock, type WritePolicy, writeHeaders } from "./lock.ts";
+import { createHash } from "node:crypto";
 
 /** Everything an {@link S3Store} needs. Validate untrusted input with
  * `openStore` in store/mod.ts, which builds this (s3/options.ts). */
@@ -69,6 +72,10 @@ export interface S3StoreConfig {
   readIdleTimeoutMs?: number;
   /** Keys per ListObjectsV2 page (default 1000, the S3 maximum). */
   listPageSize?: number;
+  /** `x-amz-storage-class` of every object written. */
+  storageClass?: string;
+  /** Object Lock retention of every object written; makes the store write-once (lock.ts). */
+  objectLock?: { mode: "COMPLIANCE" | "GOVERNANCE"; days: number };
 }
 
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
@@ -76,9 +83,11 @@ const DEFAULT_CONCURRENCY = 4;
 
 /** A store in one bucket (and optional prefix) of an S3-compatible service. */
 export class S3Store implements Store {
-  readonly #cfg: Required<Omit<S3StoreConfig, "retry">> & {
+  readonly #cfg: Required<Omit<S3StoreConfig, "retry" | "storageClass" | "objectLock">> & {
     retry: Required<RetryOptions>;
-  };
+  } & WritePolicy;
+  /** The bucket's Object Lock, checked once before the first write of a locked store. */
+  #lockChecked?: Promise<void>;
   readonly #client: S3Client;
 
   constructor(config: S3StoreConfig) {
@@ -131,6 +140,13 @@ export class S3Store implements Store {
     opts: PutOptions = {},
   ): Promise<StoredObject> {
     validatePut(key, opts);
+    if (this.#cfg.objectLock) {
+      this.#lockChecked ??= requireBucketLock(this.#client, this.#cfg.bucket, opts.signal).catch((err) => {
+        this.#lockChecked = undefined;
+        throw err;
+      });
+      await this.#lockChecked;
+    }
     const parts = body instanceof Uint8Array
       ? sliceParts(body, this.#cfg.partSize)
       : streamParts(body, this.#cfg.partSize, opts.signal);
@@ -148,10 +164,20 @@ export class S3Store implements Store {
         partSize: this.#cfg.partSize,
         concurrency: this.#cfg.concurrency,
         retryAttempts: this.#cfg.retry.attempts,
+        writeHeaders: writeHeaders(this.#cfg),
+        writeOnce: this.#cfg.objectLock !== undefined,
         head: (k, o) => this.head(k, o),
         delete: (k) => this.delete(k),
       }, key, first.value.bytes, parts, opts);
     } catch (err) {
+      if (err instanceof StoreError && err.serviceCode === "InvalidArgument" && this.#cfg.storageClass) {
+        // RGW answers an unknown class with a bare InvalidArgument.
+        throw new StoreError(
+          "config",
+          `S3 rejected the write of ${JSON.stringify(key)} with storage class ${this.#cfg.storageClass} (InvalidArgument): the service does not offer this storage class; set ${S3_ENV.storageClass} to one it offers (RGW: a placement storage class).`,
+          { status: err.status, serviceCode: err.serviceCode, cause: err },
+        );
+      }
       throw this.#abortedOr(err, `PUT ${JSON.stringify(key)}`, opts.signal);
     } finally {
       // Releases (and on failure cancels) the source stream.
@@ -174,6 +200,9 @@ export class S3Store implements Store {
       headers: {
         "content-type": opts.contentType ?? "application/octet-stream",
         "x-amz-meta-sha256": sha256,
+        ...writeHeaders(this.#cfg),
+        // S3 requires Content-MD5 on a write that sets a retention.
+        ...(this.#cfg.objectLock ? { "content-md5": md5Base64(bytes) } : {}),
       },
       signal: opts.signal,
     });
@@ -193,6 +222,7 @@ export class S3Store implements Store {
       const res = await this.#client.send({ name: "GetObject", key }, {
         method: "GET",
         key,
+        query: await this.#readVersion(key, opts.signal),
         signal: opts.signal,
         read: "response",
       });
@@ -217,6 +247,7 @@ export class S3Store implements Store {
       return await this.#client.send({ name: "GetObject", key }, {
         method: "GET",
         key,
+        query: await this.#readVersion(key, opts.signal),
         signal: opts.signal,
         read: "bytes",
       });
@@ -228,9 +259,17 @@ export class S3Store implements Store {
   async head(key: string, opts: ReadOptions = {}): Promise<ObjectInfo | null> {
     validateKey(key);
     try {
+      let query: Record<string, string> | undefined;
+      try {
+        query = await this.#readVersion(key, opts.signal);
+      } catch (err) {
+        if (err instanceof StoreError && err.code === "not_found") return null;
+        throw err;
+      }
       const h = await this.#client.send({ name: "HeadObject", key }, {
         method: "HEAD",
         key,
+        query,
         signal: opts.signal,
         read: "headers",
         okStatus: [200, 404],
@@ -239,11 +278,15 @@ export class S3Store implements Store {
       const size = Number(h.get("content-length"));
       const sha = h.get("x-amz-meta-sha256")?.toLowerCase();
       const lm = h.get("last-modified");
+      const lock = lockFrom(h);
       return {
         key,
         size: Number.isFinite(size) ? size : 0,
         ...(sha && isSha256Hex(sha) ? { sha256: sha } : {}),
         ...(lm ? { lastModified: new Date(lm) } : {}),
+        // S3 omits the header for STANDARD.
+        storageClass: h.get("x-amz-storage-class") ?? "STANDARD",
+        ...(lock ? { lock } : {}),
       };
     } catch (err) {
       throw this.#abortedOr(err, `HEAD ${JSON.stringify(key)}`, opts.signal);
@@ -253,6 +296,19 @@ export class S3Store implements Store {
   async *list(prefix = "", opts: ReadOptions = {}): AsyncIterable<ObjectInfo> {
     validatePrefix(prefix);
     const full = this.#cfg.prefix + prefix;
+    if (this.#cfg.objectLock) {
+      // Write-once: a key whose latest version is a delete marker (or an overwrite) still
+      // holds the version the backup wrote.
+      try {
+        for await (const v of firstVersions(this.#client, full, this.#cfg.listPageSize, opts.signal)) {
+          if (!v.key.startsWith(this.#cfg.prefix)) continue;
+          yield { key: v.key.slice(this.#cfg.prefix.length), size: v.size, ...(v.lastModified ? { lastModified: v.lastModified } : {}) };
+        }
+      } catch (err) {
+        throw this.#abortedOr(err, `list ${JSON.stringify(prefix)}`, opts.signal);
+      }
+      return;
+    }
     let token: string | undefined;
     do {
       let xml: string;
@@ -293,6 +349,7 @@ export class S3Store implements Store {
 
   async delete(key: string, opts: ReadOptions = {}): Promise<void> {
     validateKey(key);
+    if (this.#cfg.objectLock) return await this.#deleteAllVersions(key, opts.signal);
     try {
       await this.#client.send({ name: "DeleteObject", key }, {
         method: "DELETE",
@@ -303,6 +360,47 @@ export class S3Store implements Store {
       // S3 answers 204 for a missing key; some services say 404 NoSuchKey.
       if (err instanceof StoreError && err.code === "not_found") return;
       throw this.#abortedOr(err, `DELETE ${JSON.stringify(key)}`, opts.signal);
+    }
+  }
+
+  /** In a write-once (locked) store, reads address the key's first version. */
+  async #readVersion(key: string, signal?: AbortSignal): Promise<Record<string, string> | undefined> {
+    if (!this.#cfg.objectLock) return undefined;
+    const first = await firstVersion(this.#client, this.#cfg.prefix + key, signal);
+    if (!first) throw new StoreError("not_found", `S3 object ${this.#client.where(key)}: no such object (no version of it).`);
+    return { versionId: first.versionId };
+  }
+
+  /** Deletes every version and delete marker of `key`; refused while its lock holds. */
+  async #deleteAllVersions(key: string, signal?: AbortSignal): Promise<void> {
+    const info = await this.head(key, { signal });
+    if (info?.lock && info.lock.retainUntil.getTime() > Date.now()) {
+      throw new StoreError(
+        "locked",
+        `${this.#client.where(key)} is under S3 Object Lock (${info.lock.mode}) until ${info.lock.retainUntil.toISOString()}: it cannot be deleted before then.`,
+      );
+    }
+    const full = this.#cfg.prefix + key;
+    try {
+      const versions = [];
+      for await (const v of listVersions(this.#client, full, 1000, signal)) if (v.key === full) versions.push(v);
+      for (const v of versions) {
+        await this.#client.send({ name: "DeleteObject (version)", key }, {
+          method: "DELETE",
+          key,
+          query: { versionId: v.versionId },
+          signal,
+        });
+      }
+    } catch (err) {
+      if (err instanceof StoreError && err.code === "auth") {
+        throw new StoreError(
+          "locked",
+          `${this.#client.where(key)}: S3 refused to delete a version (${err.message}); a version under Object Lock or a legal hold cannot be deleted until it expires.`,
+          { status: err.status, serviceCode: err.serviceCode, cause: err },
+        );
+      }
+      throw this.#abortedOr(err, `DELETE ${JSON.stringify(key)}`, signal);
     }
   }
 
@@ -383,6 +481,10 @@ function guardBody(
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
+}
+
+function md5Base64(bytes: Uint8Array): string {
+  return createHash("md5").update(bytes).digest("base64");
 }
 
 function emptyStream(): ReadableStream<Uint8Array> {
