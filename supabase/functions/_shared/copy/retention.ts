@@ -2,18 +2,20 @@
  * Retention per location: `lifeboat.location_retention()` decides from the location's own GFS
  * counts (never its newest copy, never the last verified copy of the newest backup anywhere,
  * never a backup another location still waits to copy); this deletes the rest there (manifest
- * first), records each deletion, and sweeps the file blobs no kept backup names.
+ * first) unless the store's lock still holds them, records each deletion, and sweeps the file
+ * blobs no kept backup names.
  * @module
  */
 import type { Sql } from "../db/mod.ts";
-import { deletePrefix, sweepUnreferencedBlobs } from "../retention/mod.ts";
+import { deleteUnlessLocked, sweepUnreferencedBlobs } from "../retention/mod.ts";
 import type { Store } from "../store/mod.ts";
 
-/** One backup pruned at a location. */
+/** One backup pruned at a location, or held there by the store's lock (`held` says why). */
 export interface LocationPrune {
   backupId: string;
   objects: number;
   bytes: number;
+  held?: string;
 }
 
 /** Applies a location's retention to its store as of `now`. */
@@ -27,10 +29,15 @@ export async function applyLocationRetention(sql: Sql, location: string, store: 
       kept.push(id);
       continue;
     }
-    const { objects, bytes } = await deletePrefix(store, id);
+    // A locked copy is held until its lock expires; the next run prunes it then.
+    const deleted = await deleteUnlessLocked(store, id);
+    if ("held" in deleted) {
+      pruned.push({ backupId: id, objects: 0, bytes: 0, held: deleted.held });
+      continue;
+    }
     await sql`select lifeboat.copy_record_prune(${location}, ${id}, 'outside the location''s retention')`;
-    pruned.push({ backupId: id, objects, bytes });
+    pruned.push({ backupId: id, ...deleted });
   }
-  if (pruned.length > 0) await sweepUnreferencedBlobs(store, kept, now);
+  if (pruned.some((p) => !p.held)) await sweepUnreferencedBlobs(store, kept.concat(pruned.filter((p) => p.held).map((p) => p.backupId)), now);
   return pruned;
 }

@@ -44,13 +44,37 @@ function schemeOf(url: string): string {
   return /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase() ?? "file";
 }
 
-/** Opens a location's store: its credentials (if it names any) as the driver's settings. */
+/**
+ * The driver settings a location's own columns give: its storage class (S3) or access tier
+ * (Azure), and its lock (S3 Object Lock mode and days; Azure time-based immutability, Locked for
+ * compliance, Unlocked for governance).
+ */
+function locationSettings(loc: Location, scheme: string): Record<string, unknown> {
+  if (scheme === "s3") {
+    return {
+      ...(loc.storage_class ? { storageClass: loc.storage_class } : {}),
+      ...(loc.lock ? { objectLock: { mode: loc.lock.mode.toUpperCase(), days: loc.lock.days } } : {}),
+    };
+  }
+  if (scheme === "az" || scheme === "https") {
+    return {
+      ...(loc.storage_class ? { accessTier: loc.storage_class } : {}),
+      ...(loc.lock ? { immutabilityDays: loc.lock.days, immutabilityMode: loc.lock.mode === "compliance" ? "Locked" : "Unlocked" } : {}),
+    };
+  }
+  return {};
+}
+
+/** Opens a location's store: its credentials (if it names any) and its class and lock as the driver's settings. */
 export async function openLocation(
   loc: Location,
   secrets: SecretReader,
   options: { tuning?: StoreTuning; env?: Record<string, string | undefined> } = {},
 ): Promise<Store> {
   const open: OpenStoreOptions = { tuning: options.tuning, env: options.env };
+  const scheme = schemeOf(loc.url);
+  const driverKey = scheme === "https" ? "az" : scheme;
+  const own = locationSettings(loc, scheme);
   if (loc.credentials) {
     let parsed: unknown;
     try {
@@ -62,9 +86,12 @@ export async function openLocation(
     if (typeof parsed !== "object" || parsed === null) {
       throw new LocationError(`location "${loc.name}": the credentials secret '${loc.credentials}' must be a JSON object`);
     }
-    const scheme = schemeOf(loc.url);
     const bySchema = parsed as Record<string, unknown>;
-    Object.assign(open, scheme in bySchema && typeof bySchema[scheme] === "object" ? bySchema : { [scheme]: parsed });
+    Object.assign(open, driverKey in bySchema && typeof bySchema[driverKey] === "object" ? bySchema : { [driverKey]: parsed });
+  }
+  if (Object.keys(own).length > 0) {
+    const settings = open as Record<string, unknown>;
+    settings[driverKey] = { ...(settings[driverKey] as object ?? {}), ...own };
   }
   return openStore(loc.url, open);
 }

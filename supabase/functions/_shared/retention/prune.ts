@@ -55,7 +55,7 @@ export async function deletePrefix(store: Store, backupId: string): Promise<{ ob
 }
 
 /** {@link deletePrefix}, or why not when the store's object lock refuses the delete. */
-async function deleteUnlessLocked(store: Store, backupId: string): Promise<{ objects: number; bytes: number } | { held: string }> {
+export async function deleteUnlessLocked(store: Store, backupId: string): Promise<{ objects: number; bytes: number } | { held: string }> {
   try {
     return await deletePrefix(store, backupId);
   } catch (err) {
