@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Lifeboat's main job, the whole story on the embedded defaults: start the local stack (with
-# Ceph RGW), apply the migrations and the demo seed, back up (encrypted, signed) to a local
-# directory, the primary location, copy it to the other locations (a secondary and an archive on
-# RGW; docs/locations.md), verify the backup, run a restore drill that measures RTO reading from
-# the secondary while the primary is set aside (as if it were lost), and print the status
-# summary with the path of the HTML status page (locations and 3-2-1 included).
+# Ceph RGW and Azurite), apply the migrations and the demo seed, back up (encrypted, signed) to
+# a local directory, the primary location, copy it to the other locations (a secondary in RGW's
+# object-lock bucket, an archive in Azurite; docs/locations.md), verify the backup, run a
+# restore drill that measures RTO reading from the secondary while the primary is set aside (as
+# if it were lost), and print the status summary with the path of the HTML status page
+# (locations and 3-2-1 included).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -38,17 +39,20 @@ step "3/7 back up to $STORE (the primary location)"
 mkdir -p "$STORE"
 lifeboat backup --store "$STORE" --recipient "$recipient" --label "main-job" --json | tail -n 1
 
-step "4/7 copy to the other locations (secondary and archive on RGW)"
-# The locations, as a project configures them (docs/locations.md); RGW credentials come from
-# the stack's LIFEBOAT_S3_* environment. Re-running the job keeps them up to date.
+step "4/7 copy to the other locations (secondary: RGW with Object Lock; archive: Azurite)"
+# The locations, as a project configures them (docs/locations.md): the secondary in RGW's
+# object-lock bucket (every copied object locked, governance mode, 1 day), the archive in
+# Azurite. Credentials come from the stack's LIFEBOAT_S3_* and LIFEBOAT_AZURE_* environment.
+# Re-running the job keeps the rows up to date.
 psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" \
-  -v primary="$STORE" -v secondary="s3://$LIFEBOAT_S3_BUCKET/main-job-secondary" -v archive="s3://$LIFEBOAT_S3_BUCKET/main-job-archive" <<'SQL'
-insert into lifeboat.locations (name, url, role, retention, offsite, lag_objective) values
-  ('primary', :'primary', 'primary', '{"daily": 7}', false, '1 day'),
-  ('secondary', :'secondary', 'secondary', '{"daily": 7, "weekly": 4, "monthly": 12}', true, '1 day'),
-  ('archive', :'archive', 'archive', '{"monthly": 12, "yearly": 7}', true, '7 days')
+  -v primary="$STORE" -v secondary="s3://$LIFEBOAT_S3_LOCKED_BUCKET/main-job-secondary" \
+  -v archive="az://$LIFEBOAT_AZURE_ACCOUNT/$LIFEBOAT_AZURE_CONTAINER/main-job-archive" <<'SQL'
+insert into lifeboat.locations (name, url, role, retention, lock, offsite, lag_objective) values
+  ('primary', :'primary', 'primary', '{"daily": 7}', null, false, '1 day'),
+  ('secondary', :'secondary', 'secondary', '{"daily": 7, "weekly": 4, "monthly": 12}', '{"mode": "governance", "days": 1}', true, '1 day'),
+  ('archive', :'archive', 'archive', '{"monthly": 12, "yearly": 7}', null, true, '7 days')
 on conflict (name) do update set url = excluded.url, role = excluded.role, retention = excluded.retention,
-  offsite = excluded.offsite, lag_objective = excluded.lag_objective, enabled = true;
+  lock = excluded.lock, offsite = excluded.offsite, lag_objective = excluded.lag_objective, enabled = true;
 SQL
 lifeboat copy
 
