@@ -79,3 +79,13 @@ export function locationFamilies(s: LocationsStatus | undefined): [string, strin
     ["lifeboat_rule_321", "1 if the 3-2-1 rule holds (3 verified copies, 2 kinds of storage, 1 off-site).", [[{}, s.rule_321.holds ? 1 : 0]]],
   ];
 }
+
+/** One line for text summaries (`lifeboat report`): each location's newest copy age and the 3-2-1 verdict; null without locations. */
+export function locationsSummary(s: LocationsStatus | undefined): string | null {
+  if (!s?.configured) return null;
+  const each = s.locations.map((l) =>
+    `${l.name} ${l.newest_age_seconds === null ? "no copy" : shortDuration(l.newest_age_seconds)}${l.pending_objects ? ` (${l.pending_objects} objects pending)` : ""}`
+  );
+  const rule = s.rule_321.holds ? "3-2-1 holds" : `3-2-1 does not hold: ${s.rule_321.why_not.join("; ")}`;
+  return `locations: ${each.join(", ")}; ${rule}`;
+}
