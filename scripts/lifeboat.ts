@@ -9,6 +9,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   backup: { summary: "export the database to a store (encrypted)", load: () => import("./cli/backup.ts") },
   verify: { summary: "check a backup's integrity, completeness and accessibility", load: () => import("./cli/verify.ts") },
   restore: { summary: "restore a backup into a database", load: () => import("./cli/restore.ts") },
+  copy: { summary: "copy backups from the primary location to the others", load: () => import("./cli/copy.ts") },
   drill: { summary: "restore into a scratch database, verify, and measure RTO", load: () => import("./cli/drill.ts") },
   report: { summary: "write the status page as a self-contained HTML file", load: () => import("./cli/report.ts") },
   keygen: { summary: "create an age identity and print its recipient", load: () => import("./cli/keygen.ts") },

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Lifeboat's main job, the whole story on the embedded defaults: start the local stack (no S3:
-# backups go to a local directory store), apply the migrations and the demo seed, enable
-# continuous capture, back up the database and the Storage files (encrypted; files by default,
-# the stack's Storage URL and key are in its env), verify the backup (every file blob too), run
-# a restore drill that measures RTO and restores the files into a scratch bucket, say how many
-# users, files and bytes were verified, show the stream with its achieved RPO, and print the
-# status summary with the path of the HTML status page.
+# Lifeboat's main job, the whole story on the embedded defaults: start the local stack (with
+# Ceph RGW and Azurite), apply the migrations and the demo seed, enable continuous capture, back
+# up the database and the Storage files (encrypted, signed; files by default, the stack's Storage
+# URL and key are in its env) to a local directory, the primary location, copy it to the other
+# locations (a secondary in RGW's object-lock bucket, an archive in Azurite; docs/locations.md),
+# verify the backup (every file blob too), run a restore drill from the secondary while the
+# primary is set aside (as if it were lost) that measures RTO and restores the files into a
+# scratch bucket, say how many users, files and bytes were verified, show the stream with its
+# achieved RPO, and print the status summary with the path of the HTML status page (locations
+# and 3-2-1 included).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,14 +21,14 @@ REPORT="$STACK_DIR/status.html"
 lifeboat() { "$ROOT/scripts/lifeboat" "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 
-step "1/6 start the stack, apply migrations and the demo seed"
-bash scripts/stack.sh start --no-s3
+step "1/8 start the stack, apply migrations and the demo seed"
+bash scripts/stack.sh start
 set -a
 # shellcheck disable=SC1091
 . "$STACK_DIR/stack.env"
 set +a
 
-step "2/6 backup keys (age identity in $IDENTITY, signing key beside it)"
+step "2/8 backup keys (age identity in $IDENTITY, signing key beside it)"
 if [ ! -f "$IDENTITY" ] || [ ! -f "$IDENTITY.signing" ]; then
   recipient=$(lifeboat keygen --output "$IDENTITY" --force)
 else
@@ -35,19 +38,41 @@ echo "recipient: $recipient"
 # Backups are signed with the private half; verify and drill trust only the public half.
 export LIFEBOAT_SIGNING_KEY_FILE="$IDENTITY.signing" LIFEBOAT_TRUSTED_KEYS="$IDENTITY.signing.pub"
 
-step "2b/6 continuous capture: enable the stream (slot, DDL capture) before the backup"
+step "2b/8 continuous capture: enable the stream (slot, DDL capture) before the backup"
 lifeboat stream enable
 
-step "3/6 back up the database and the Storage files to $STORE"
+step "3/8 back up the database and the Storage files to $STORE (the primary location)"
 mkdir -p "$STORE"
 lifeboat backup --store "$STORE" --recipient "$recipient" --label "main-job" --json | tail -n 1
 
-step "4/6 verify the newest backup (objects, file blobs, completeness against the source)"
+step "4/8 copy to the other locations (secondary: RGW with Object Lock; archive: Azurite)"
+# The locations, as a project configures them (docs/locations.md): the secondary in RGW's
+# object-lock bucket (every copied object locked, governance mode, 1 day), the archive in
+# Azurite. Credentials come from the stack's LIFEBOAT_S3_* and LIFEBOAT_AZURE_* environment.
+# Re-running the job keeps the rows up to date.
+psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" \
+  -v primary="$STORE" -v secondary="s3://$LIFEBOAT_S3_LOCKED_BUCKET/main-job-secondary" \
+  -v archive="az://$LIFEBOAT_AZURE_ACCOUNT/$LIFEBOAT_AZURE_CONTAINER/main-job-archive" <<'SQL'
+insert into lifeboat.locations (name, url, role, retention, lock, offsite, lag_objective) values
+  ('primary', :'primary', 'primary', '{"daily": 7}', null, false, '1 day'),
+  ('secondary', :'secondary', 'secondary', '{"daily": 7, "weekly": 4, "monthly": 12}', '{"mode": "governance", "days": 1}', true, '1 day'),
+  ('archive', :'archive', 'archive', '{"monthly": 12, "yearly": 7}', null, true, '7 days')
+on conflict (name) do update set url = excluded.url, role = excluded.role, retention = excluded.retention,
+  lock = excluded.lock, offsite = excluded.offsite, lag_objective = excluded.lag_objective, enabled = true;
+SQL
+lifeboat copy
+
+step "5/8 verify the newest backup (objects, file blobs, completeness against the source)"
 lifeboat verify --store "$STORE" --latest --identity "$IDENTITY"
 
-step "5/6 restore drill: the database into a scratch database (measures RTO), the files into a scratch bucket"
+step "6/8 restore drill from the secondary, the primary set aside as if it were lost: the database into a scratch database (measures RTO), the files into a scratch bucket"
+# Without --store the drill uses the locations: the primary has no backup now, so it reads the
+# secondary, verified first, and says so. The primary comes back afterwards.
+mv "$STORE" "$STORE.set-aside"
+mkdir -p "$STORE"
 drill_status=0
-lifeboat drill --store "$STORE" --identity "$IDENTITY" --files --json >"$STACK_DIR/drill.json" || drill_status=$?
+LIFEBOAT_STORE="" lifeboat drill --identity "$IDENTITY" --files --json >"$STACK_DIR/drill.json" || drill_status=$?
+rmdir "$STORE" && mv "$STORE.set-aside" "$STORE"
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   for (const c of r.checks ?? []) if (c.level === "error") console.log("  failed: " + c.check + " " + (c.subject ?? "") + ": " + (c.detail ?? ""));
@@ -59,11 +84,11 @@ node -e '
 ' "$STACK_DIR/drill.json"
 [ "$drill_status" = 0 ] || exit "$drill_status"
 
-step "5b/6 stream: ship what changed since it was enabled to $STORE; its achieved RPO"
+step "7/8 stream: ship what changed since it was enabled to $STORE; its achieved RPO"
 lifeboat stream run --once --to "$STORE" --recipient "$recipient"
 lifeboat stream status
 
-step "6/6 status"
+step "8/8 status"
 secret=$(node -e 'process.stdout.write(JSON.parse(process.env.SUPABASE_SECRET_KEYS).default)')
 echo "health: $(curl -sS -H "apikey: $secret" "$SUPABASE_URL/functions/v1/health" | node -e '
   let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {

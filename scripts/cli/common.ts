@@ -8,7 +8,17 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseIdentityFile } from "../../supabase/functions/_shared/crypto/mod.ts";
 import { openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
 import { type BackupRef, resolveBackupRef } from "./backup_ref.ts";
-import { normalizePublicKey } from "../../supabase/functions/_shared/format/mod.ts";
+import { isBackupId, normalizePublicKey } from "../../supabase/functions/_shared/format/mod.ts";
+import { connect } from "../../supabase/functions/_shared/db/mod.ts";
+import {
+  chooseSource,
+  describeChoice,
+  envSecrets,
+  loadLocations,
+  type Location,
+  openLocation,
+  readLocationsSpec,
+} from "../../supabase/functions/_shared/locations/mod.ts";
 import type { ManifestTrust } from "../../supabase/functions/_shared/verify/mod.ts";
 
 /** The options of the backup-reading commands that say which signing keys are trusted. */
@@ -44,6 +54,58 @@ export function readTrust(values: { "trust-key"?: string[]; "allow-unsigned"?: b
     return normalizePublicKey(text);
   });
   return { trustedKeys, allowUnsigned: Boolean(values["allow-unsigned"]) };
+}
+
+/** The options of the backup-reading commands that read from a location (docs/locations.md). */
+export const LOCATION_OPTIONS = {
+  from: { type: "string" },
+  locations: { type: "string" },
+} as const;
+
+/** Usage lines of {@link LOCATION_OPTIONS}. */
+export const LOCATION_USAGE = `  --from NAME        read the backup from this location of lifeboat.locations (instead of --store)
+  --locations SPEC   the locations as a JSON array or a file holding one (default
+                     $LIFEBOAT_LOCATIONS, else lifeboat.locations through $SUPABASE_DB_URL);
+                     without --from, the first of primary, secondaries, archives whose
+                     backup passes verification is used, and the choice is printed`;
+
+/** Where the backup-reading commands look for locations. */
+export interface LocationArgs {
+  from?: string;
+  locations?: string;
+  /** The project database to read lifeboat.locations from (default $SUPABASE_DB_URL). */
+  dbUrl?: string;
+}
+
+/**
+ * The exit status for a failure to open the backup, after printing it: 1 when no location could
+ * serve it (the store side failed), 2 when the arguments are at fault.
+ */
+export function openFailure(command: string, err: unknown): number {
+  console.error(`lifeboat ${command}: ${err instanceof Error ? err.message : String(err)}`);
+  return (err as { unavailable?: boolean })?.unavailable ? 1 : 2;
+}
+
+/** The locations: --locations, $LIFEBOAT_LOCATIONS, or the project database's lifeboat.locations. */
+async function resolveLocations(spec: string | undefined, dbUrlArg?: string): Promise<Location[]> {
+  const given = spec ?? Deno.env.get("LIFEBOAT_LOCATIONS");
+  if (given) return await readLocationsSpec(given);
+  const dbUrl = dbUrlArg ?? Deno.env.get("SUPABASE_DB_URL");
+  if (!dbUrl) throw new Error("--from needs the locations: pass --locations <file> (or set LIFEBOAT_LOCATIONS or SUPABASE_DB_URL)");
+  const sql = connect(dbUrl, { applicationName: "lifeboat locations", max: 1 });
+  try {
+    return await loadLocations(sql);
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {});
+  }
+}
+
+/** Whether the arguments ask to read from a location rather than a store. */
+export function usesLocations(where: LocationArgs | undefined, storeFlag: string | undefined, positional?: string): boolean {
+  if (where === undefined) return false;
+  if (where.from !== undefined || where.locations !== undefined) return true;
+  // No store anywhere (no --store, $LIFEBOAT_STORE or <store>/<id>): the configured locations.
+  return storeFlag === undefined && !Deno.env.get("LIFEBOAT_STORE") && (positional === undefined || isBackupId(positional));
 }
 
 /** Option definitions as `parseArgs` takes them. */
@@ -122,6 +184,8 @@ export interface OpenedBackup {
   identities: string[] | null;
   /** The signing keys the user trusts (see {@link readTrust}). */
   trust: ManifestTrust;
+  /** With locations: which one was chosen and why (print it to stderr). */
+  choice?: string;
 }
 
 /**
@@ -134,7 +198,31 @@ export async function openBackup(
   latest: boolean,
   identityPath: string | undefined,
   trustValues: { "trust-key"?: string[]; "allow-unsigned"?: boolean },
+  where?: LocationArgs,
 ): Promise<OpenedBackup> {
+  if (usesLocations(where, storeFlag, positional)) {
+    if (storeFlag !== undefined) throw new Error("give --store or --from/--locations, not both");
+    if (positional && latest) throw new Error("give a backup id or --latest, not both");
+    if (positional && !isBackupId(positional)) {
+      throw new Error(`'${positional}' is not a backup id: with --from/--locations, name the backup by its id (e.g. 20261122T031100Z-a1b2c3d4) or pass --latest`);
+    }
+    if (!positional && !latest) throw new Error("which backup? pass its id, or --latest");
+    const identities = identityPath ? await readIdentities(identityPath) : null;
+    const trust = readTrust(trustValues);
+    const locations = await resolveLocations(where?.locations, where?.dbUrl).catch((err) => {
+      // Without --from/--locations, a project that has no locations keeps the old message.
+      if (where?.from === undefined && where?.locations === undefined) {
+        throw new Error("no store given: pass --store <dir or s3://bucket/prefix> (or set LIFEBOAT_STORE), or configure lifeboat.locations");
+      }
+      throw err;
+    });
+    if (locations.length === 0) {
+      throw new Error("no store given and no locations configured: pass --store <dir or s3://bucket/prefix> (or set LIFEBOAT_STORE), or add rows to lifeboat.locations");
+    }
+    const secrets = envSecrets();
+    const choice = await chooseSource({ locations, open: (l) => openLocation(l, secrets), id: positional ?? null, from: where?.from, trust });
+    return { ref: { store: choice.store.describe(), id: choice.backupId }, store: choice.store, identities, trust, choice: describeChoice(choice) };
+  }
   const ref = resolveBackupRef(positional, storeFlag, latest, Deno.env.get("LIFEBOAT_STORE"));
   const identities = identityPath ? await readIdentities(identityPath) : null;
   const trust = readTrust(trustValues);

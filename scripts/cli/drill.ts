@@ -8,7 +8,7 @@
 import { runDrill } from "../../supabase/functions/_shared/restore/mod.ts";
 import { progressSink } from "./restore_progress.ts";
 import { formatChecks } from "./checks.ts";
-import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
+import { countOption, LOCATION_OPTIONS, LOCATION_USAGE, openBackup, openFailure, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
 import { drillFiles, openStorage } from "./files.ts";
 import { storageKeyFromEnv } from "./backup.ts";
 import type { StorageApi } from "../../supabase/functions/_shared/source/storage/mod.ts";
@@ -17,6 +17,7 @@ const USAGE = `usage: lifeboat drill [<backup id> | <store>/<backup id>] [option
 
   --store SPEC        store holding the backups (default $LIFEBOAT_STORE); without an id the
                       latest complete backup is drilled
+${LOCATION_USAGE}
   --identity FILE     age identity file (required for encrypted backups)
 ${TRUST_USAGE}
   --db-url URL        source database: the scratch database is created on its server and the
@@ -47,6 +48,7 @@ export async function run(args: string[]): Promise<number> {
     latest: { type: "boolean", default: false },
     identity: { type: "string" },
     ...TRUST_OPTIONS,
+    ...LOCATION_OPTIONS,
     "db-url": { type: "string" },
     assertions: { type: "string" },
     system: { type: "string" },
@@ -101,11 +103,12 @@ export async function run(args: string[]): Promise<number> {
   }
   let opened;
   try {
-    opened = await openBackup(parsed.positionals[0], v.store, v.latest || !parsed.positionals[0], v.identity, v);
+    opened = await openBackup(parsed.positionals[0], v.store, v.latest || !parsed.positionals[0], v.identity, v, { from: v.from, locations: v.locations, dbUrl: sourceUrl });
   } catch (err) {
-    return bad((err as Error).message);
+    return openFailure("drill", err);
   }
   const { ref, identities, store, trust } = opened;
+  if (opened.choice) console.error(`lifeboat drill: ${opened.choice}`);
   const ac = new AbortController();
   const onSig = () => ac.abort(new Error("interrupted"));
   Deno.addSignalListener("SIGINT", onSig);

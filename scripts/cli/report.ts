@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { connect, describeDbError } from "../../supabase/functions/_shared/db/mod.ts";
 import { loadStatusReport, type StatusReport } from "../../supabase/functions/_shared/status/mod.ts";
 import { renderStatusPage } from "../../supabase/functions/_shared/status/mod.ts";
-import { shortDuration } from "../../supabase/functions/_shared/status/mod.ts";
+import { locationsSummary, shortDuration } from "../../supabase/functions/_shared/status/mod.ts";
 import { formatBytes } from "../../supabase/functions/_shared/text/mod.ts";
 
 const USAGE = `usage: lifeboat report [--html FILE] [--json] [--db-url URL]
@@ -33,6 +33,8 @@ export function summarize(r: StatusReport): string {
     lines.push(`last drill: ${d.success ? "passed" : "failed"}, RTO ${shortDuration(d.measured_rto_seconds)} of ${shortDuration(d.objective_seconds ?? 0)}`);
   }
   lines.push(`retention: ${r.retention.tiers.map((t) => `${t.tier} ${t.filled}/${t.keep}`).join(", ")}`);
+  const locations = locationsSummary(r.locations);
+  if (locations) lines.push(locations);
   lines.push(`open incidents: ${r.incidents.open.length}, firing alerts: ${r.alerts.firing.length}, failing cron jobs: ${r.cron.failing}`);
   return lines.join("\n");
 }

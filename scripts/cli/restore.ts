@@ -23,24 +23,25 @@ function formatPlannedWrites(p: PlannedWrites): string {
     `  total: ${p.rows} rows, ${formatBytes(p.bytes)}; ${p.statements.preData} pre-data, ${p.statements.postData} post-data and ${p.statements.finalize} finalize statements`,
   ].join("\n");
 }
-import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
+import { countOption, LOCATION_OPTIONS, LOCATION_USAGE, openBackup, openFailure, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
 import { openStorage, restoreBackupFiles } from "./files.ts";
 import type { StorageApi } from "../../supabase/functions/_shared/source/storage/mod.ts";
 import { latestBackupId, readAuthenticManifest } from "../../supabase/functions/_shared/verify/mod.ts";
 
 /** `restore --storage-target` without `--target`: only the files of the backup. */
 async function restoreFilesOnly(
-  v: { store?: string; latest: boolean; identity?: string; "trust-key"?: string[]; "allow-unsigned"?: boolean; "storage-target"?: string; "storage-key"?: string; bucket?: string; prefix?: string; file?: string; "dry-run": boolean; clean: boolean; json: boolean },
+  v: { from?: string; locations?: string; store?: string; latest: boolean; identity?: string; "trust-key"?: string[]; "allow-unsigned"?: boolean; "storage-target"?: string; "storage-key"?: string; bucket?: string; prefix?: string; file?: string; "dry-run": boolean; clean: boolean; json: boolean },
   positional: string | undefined,
   bad: (msg: string) => number,
 ): Promise<number> {
   let opened, api;
   try {
     api = await openStorage(v["storage-target"], v["storage-key"] ?? Deno.env.get("LIFEBOAT_STORAGE_TARGET_KEY"), "--storage-target");
-    opened = await openBackup(positional, v.store, v.latest, v.identity, v);
+    opened = await openBackup(positional, v.store, v.latest, v.identity, v, { from: v.from, locations: v.locations });
   } catch (err) {
-    return bad((err as Error).message);
+    return openFailure("restore", err);
   }
+  if (opened.choice) console.error(`lifeboat restore: ${opened.choice}`);
   try {
     const id = opened.ref.id ?? await latestBackupId(opened.store);
     // Files are restored only from a manifest signed by a trusted key, like tables.
@@ -64,6 +65,7 @@ const USAGE = `usage: lifeboat restore [<backup id> | <store>/<backup id> | <fil
   --target URL       database to restore into (required)
   --store SPEC       store holding the backup (dir, s3:// or az:// URL; default $LIFEBOAT_STORE)
   --latest           restore the newest complete backup in the store
+${LOCATION_USAGE}
   --identity FILE    age identity file (required for encrypted backups)
 ${TRUST_USAGE}
   --schema NAME      restore only this schema's tables (repeatable)
@@ -98,6 +100,7 @@ export async function run(args: string[]): Promise<number> {
     latest: { type: "boolean", default: false },
     identity: { type: "string" },
     ...TRUST_OPTIONS,
+    ...LOCATION_OPTIONS,
     schema: { type: "string", multiple: true },
     table: { type: "string", multiple: true },
     "into-schema": { type: "string" },
@@ -181,10 +184,11 @@ export async function run(args: string[]): Promise<number> {
     } else {
       let opened;
       try {
-        opened = await openBackup(first, v.store, v.latest, v.identity, v);
+        opened = await openBackup(first, v.store, v.latest, v.identity, v, { from: v.from, locations: v.locations });
       } catch (err) {
-        return bad((err as Error).message);
+        return openFailure("restore", err);
       }
+      if (opened.choice) console.error(`lifeboat restore: ${opened.choice}`);
       const { ref, identities, store, trust } = opened;
       report = await restoreBackup({
         store, id: ref.id, identities, trust, target, schemas: v.schema, tables, intoSchema: into, clean: v.clean, jobs,

@@ -6,13 +6,14 @@
 import { connect, DatabaseUrlError, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { formatChecks } from "./checks.ts";
 import { verifyBackup } from "../../supabase/functions/_shared/verify/mod.ts";
-import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
+import { countOption, LOCATION_OPTIONS, LOCATION_USAGE, openBackup, openFailure, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
 
 const USAGE = `usage: lifeboat verify [<backup id> | <store>/<backup id>] [options]
 
   --store SPEC       store holding the backup: a directory, s3://bucket/prefix or az://account/container/prefix
                      (S3 credentials from LIFEBOAT_S3_*; default $LIFEBOAT_STORE)
   --latest           verify the newest complete backup in the store
+${LOCATION_USAGE}
   --identity FILE    age identity file: also decrypt, decompress and parse every object
   --sample           with --identity: decrypt one sample part only (faster, weaker)
 ${TRUST_USAGE}
@@ -31,6 +32,7 @@ export async function run(args: string[]): Promise<number> {
     latest: { type: "boolean", default: false },
     identity: { type: "string" },
     ...TRUST_OPTIONS,
+    ...LOCATION_OPTIONS,
     "db-url": { type: "string" },
     "no-db": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
@@ -46,11 +48,12 @@ export async function run(args: string[]): Promise<number> {
   if (concurrency === null) return bad("--concurrency must be an integer from 1 to 64");
   let opened;
   try {
-    opened = await openBackup(parsed.positionals[0], v.store, v.latest, v.identity, v);
+    opened = await openBackup(parsed.positionals[0], v.store, v.latest, v.identity, v, { from: v.from, locations: v.locations, dbUrl: v["db-url"] });
   } catch (err) {
-    return bad(err instanceof Error ? err.message : String(err)); // AgeKeyError included
+    return openFailure("verify", err); // AgeKeyError included
   }
   const { ref, identities, store, trust } = opened;
+  if (opened.choice) console.error(`lifeboat verify: ${opened.choice}`);
   const dbUrl = v["no-db"] ? undefined : v["db-url"] ?? Deno.env.get("SUPABASE_DB_URL");
   let source: Sql | null = null;
   if (dbUrl) {

@@ -3,5 +3,5 @@
  * Code outside this folder imports only this module.
  * @module
  */
-export { applyRetention } from "./prune.ts";
+export { applyRetention, deletePrefix, deleteUnlessLocked, sweepUnreferencedBlobs } from "./prune.ts";
 export type { RetentionReport } from "./prune.ts";

@@ -34,7 +34,7 @@ export interface RetentionReport {
 }
 
 /** Deletes every object of a backup prefix, the manifest first. */
-async function deletePrefix(store: Store, backupId: string): Promise<{ objects: number; bytes: number }> {
+export async function deletePrefix(store: Store, backupId: string): Promise<{ objects: number; bytes: number }> {
   if (!isBackupId(backupId)) throw new Error(`refusing to delete '${backupId}': not a backup id`);
   const prefix = backupPrefix(backupId);
   let objects = 0, bytes = 0;
@@ -56,7 +56,7 @@ async function deletePrefix(store: Store, backupId: string): Promise<{ objects: 
 }
 
 /** {@link deletePrefix}, or why not when the store's object lock refuses the delete. */
-async function deleteUnlessLocked(store: Store, backupId: string): Promise<{ objects: number; bytes: number } | { held: string }> {
+export async function deleteUnlessLocked(store: Store, backupId: string): Promise<{ objects: number; bytes: number } | { held: string }> {
   try {
     return await deletePrefix(store, backupId);
   } catch (err) {
@@ -124,12 +124,12 @@ export async function applyRetention(
  * Marks the blobs the kept backups' manifests name and sweeps the rest (older than the grace
  * period). A kept backup whose manifest cannot be read stops the sweep: its blobs are unknown.
  */
-async function sweepUnreferencedBlobs(
+export async function sweepUnreferencedBlobs(
   store: Store,
   keptIds: string[],
   now: Date,
   graceMs: number | undefined,
-  running: BlobReferences,
+  running: BlobReferences = {},
 ): Promise<BlobSweepReport | undefined> {
   // A store without file blobs (no backup with --files) costs one listing request, not a read
   // of every kept manifest.

@@ -10,6 +10,8 @@ export { renderStatusPage } from "./html.ts";
 export { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "./prometheus.ts";
 export { redactForToken } from "./redact.ts";
 export { loadStatusReport } from "./report.ts";
+export { locationsSummary } from "./locations.ts";
+export type { LocationsStatus, LocationStatus } from "./locations.ts";
 export type { StatusReport } from "./report.ts";
 export { streamGauges, streamSection } from "./stream.ts";
 export type { StreamStatus } from "./stream.ts";

@@ -3,6 +3,7 @@
  * measurement, HELP and TYPE first, label values escaped.
  * @module
  */
+import { locationFamilies } from "./locations.ts";
 import type { StatusReport } from "./report.ts";
 import { streamGauges } from "./stream.ts";
 
@@ -106,6 +107,7 @@ export function renderPrometheus(report: StatusReport | null): string {
     "Failed runs of the pg_cron job since its last success.",
     report.cron.jobs.map((j) => [{ job: j.job }, j.consecutive_failures]),
   );
+  for (const [name, help, samples] of locationFamilies(report.locations)) e.gauge(name, help, samples);
   e.gauge("lifeboat_open_incidents", "Open incidents.", [[{}, report.incidents.open.length]]);
   const bySeverity: Record<string, number> = { critical: 0, warning: 0, info: 0 };
   for (const a of report.alerts.firing) bySeverity[a.severity] = (bySeverity[a.severity] ?? 0) + 1;

@@ -6,6 +6,7 @@
  */
 import type { Sql } from "../db/mod.ts";
 import type { StreamStatus } from "./stream.ts";
+import type { LocationsStatus } from "./locations.ts";
 
 /** The newest completed backup of a kind. */
 export interface BackupStatus {
@@ -132,6 +133,8 @@ export interface StatusReport {
   /** Continuous capture (null: never enabled). */
   stream?: StreamStatus | null;
   incidents: { open: { id: number; severity: string; title: string; opened_at: string; source: string }[] };
+  /** Backup locations and the 3-2-1 verdict (lifeboat.location_status()). */
+  locations?: LocationsStatus;
   alerts: {
     firing: {
       rule: string;
@@ -150,10 +153,13 @@ export interface StatusReport {
 export async function loadStatusReport(sql: Sql, now?: Date): Promise<StatusReport> {
   const rows = now
     ? await sql`select lifeboat.status_report(${now.toISOString()}::timestamptz)::text as report,
-        lifeboat.status_stream(${now.toISOString()}::timestamptz)::text as stream`
-    : await sql`select lifeboat.status_report()::text as report, lifeboat.status_stream()::text as stream`;
+        lifeboat.status_stream(${now.toISOString()}::timestamptz)::text as stream,
+        lifeboat.location_status(${now.toISOString()}::timestamptz)::text as locations`
+    : await sql`select lifeboat.status_report()::text as report, lifeboat.status_stream()::text as stream,
+        lifeboat.location_status()::text as locations`;
   const report = JSON.parse(String(rows[0].report)) as StatusReport;
   report.stream = rows[0].stream === null ? null : JSON.parse(String(rows[0].stream)) as StreamStatus;
+  report.locations = JSON.parse(String(rows[0].locations)) as LocationsStatus;
   return report;
 }
 
