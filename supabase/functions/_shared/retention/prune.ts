@@ -128,7 +128,7 @@ export async function sweepUnreferencedBlobs(
   store: Store,
   keptIds: string[],
   now: Date,
-  graceMs: number | undefined,
+  graceMs?: number,
   running: BlobReferences = {},
 ): Promise<BlobSweepReport | undefined> {
   // A store without file blobs (no backup with --files) costs one listing request, not a read
