@@ -9,8 +9,9 @@
 -- Per-bucket schedules and retention live in the setting files.buckets (the seeds' defaults:
 -- assets daily, kept 90 days, versioned; user_uploads hourly, kept 30 days, versioned).
 -- lifeboat.sync_file_schedules() turns them into lifeboat.schedules rows (files-<bucket>)
--- that pg_cron runs through lifeboat.invoke() (pg_net, Vault key); lifeboat.gfs_retention()
--- keeps files backups by their buckets' rules and everything else by GFS.
+-- that pg_cron runs through lifeboat.invoke() (pg_net, Vault key); lifeboat.backup_retention()
+-- keeps files backups by their buckets' rules and everything else by GFS
+-- (lifeboat.gfs_retention(), which leaves files backups out).
 -- Runs as the project's owner role (postgres, not a superuser). Idempotent.
 
 insert into lifeboat.settings (key, value, default_value, description)
@@ -169,62 +170,6 @@ $$;
 comment on function lifeboat.backup_retention(text, timestamptz) is
   'Retention of a target: GFS for database backups, files.buckets rules for files backups.';
 
--- gfs_retention as in 20261122000600, over every completed backup but files ones.
-create or replace function lifeboat.gfs_retention(p_target text, p_now timestamptz default pg_catalog.now())
-returns table (run_id bigint, backup_id text, finished_at timestamptz, keep boolean, reasons text[])
-language sql
-stable
-set search_path = ''
-as $$
-  with b as (
-    select r.id, r.metadata ->> 'backup_id' as backup_id, r.finished_at,
-      r.finished_at at time zone 'UTC' as ts
-    from lifeboat.backup_runs r
-    where r.target = p_target and r.state = 'completed' and r.finished_at is not null and r.kind <> 'files'
-  ),
-  policy(period, n) as (
-    values ('day', lifeboat.gfs_count('retention.gfs.daily')),
-           ('week', lifeboat.gfs_count('retention.gfs.weekly')),
-           ('month', lifeboat.gfs_count('retention.gfs.monthly')),
-           ('year', lifeboat.gfs_count('retention.gfs.yearly'))
-  ),
-  newest_per_period as (
-    select distinct on (p.period, pg_catalog.date_trunc(p.period, b.ts))
-      p.period, p.n, b.id, pg_catalog.date_trunc(p.period, b.ts) as bucket
-    from b cross join policy p
-    where b.finished_at <= p_now
-    order by p.period, pg_catalog.date_trunc(p.period, b.ts), b.finished_at desc, b.id desc
-  ),
-  ranked as (
-    select x.*, pg_catalog.row_number() over (partition by x.period order by x.bucket desc) as rank
-    from newest_per_period x
-  ),
-  kept as (
-    select k.id, pg_catalog.array_agg(
-      case k.period when 'day' then 'daily' when 'week' then 'weekly' when 'month' then 'monthly' else 'yearly' end
-      order by case k.period when 'day' then 1 when 'week' then 2 when 'month' then 3 else 4 end) as why
-    from ranked k where k.n is null or k.rank <= k.n
-    group by k.id
-  ),
-  newest as (
-    select b.id from b order by b.finished_at desc, b.id desc limit 1
-  ),
-  newest_verified as (
-    select b.id from b
-    where exists (select from lifeboat.verification_runs v where v.backup_run_id = b.id and v.success)
-    order by b.finished_at desc, b.id desc limit 1
-  )
-  select b.id, b.backup_id, b.finished_at,
-    k.id is not null or b.finished_at > p_now or b.id in (select id from newest) or b.id in (select id from newest_verified),
-    coalesce(k.why, '{}')
-      || case when b.finished_at > p_now then array['future'] else '{}'::text[] end
-      || case when b.id in (select id from newest) then array['newest'] else '{}'::text[] end
-      || case when b.id in (select id from newest_verified) then array['newest_verified'] else '{}'::text[] end
-  from b left join kept k on k.id = b.id
-  order by b.finished_at desc, b.id desc
-$$;
-comment on function lifeboat.gfs_retention(text, timestamptz) is
-  'For each completed database backup of a target (files backups excluded): whether GFS retention (retention.gfs.*) keeps it at p_now, and why.';
 
 -- The blobs that running jobs' finished file batches name: the sweep keeps them too, so a
 -- blob a running backup reuses is never deleted under it.

@@ -320,6 +320,7 @@ as $$
     select r.id, r.metadata ->> 'backup_id' as backup_id, r.finished_at
     from lifeboat.backup_runs r
     where r.target = p_target and r.state = 'completed' and r.finished_at is not null
+      and r.kind <> 'files' -- files backups follow their bucket's rule (lifeboat.backup_retention)
   ),
   kept as (
     -- Run ids padded so that their text order is their numeric order (the tie-break).
@@ -346,6 +347,8 @@ as $$
   from b left join kept k on k.id = b.id
   order by b.finished_at desc, b.id desc
 $$;
+comment on function lifeboat.gfs_retention(text, timestamptz) is
+  'For each completed database backup of a target (files backups excluded): whether GFS retention (retention.gfs.*) keeps it at p_now, and why.';
 
 -- ---------------------------------------------------------------------------------------
 -- Retention per location: GFS over the verified copies at the location, with its own counts.
