@@ -9,5 +9,5 @@ export { inspectAgeHeader } from "./ciphertext.ts";
 export { verifyBackup } from "./engine.ts";
 export { hashStream } from "./hash.ts";
 export { checkIntegrity } from "./integrity.ts";
-export { BackupError, latestBackupId, readAuthenticManifest, readManifest } from "./locate.ts";
+export { BackupError, latestBackupId, listBackups, readAuthenticManifest, readManifest } from "./locate.ts";
 export type { ManifestTrust } from "./locate.ts";
