@@ -145,8 +145,9 @@ async function applyCareful(tx: Tx, ops: readonly ReplayOp[], shapes: ShapeCache
 
 /** Settings of every replay transaction: no triggers, no timeouts. */
 async function prepare(tx: Tx): Promise<void> {
-  await tx`select pg_catalog.set_config('session_replication_role', 'replica', true),
-                  pg_catalog.set_config('statement_timeout', '0', true),
+  // A SET statement, not set_config(): supautils lets `postgres` set this one only that way.
+  await tx.unsafe("set local session_replication_role = replica");
+  await tx`select pg_catalog.set_config('statement_timeout', '0', true),
                   pg_catalog.set_config('search_path', '', true)`;
 }
 

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
+import type { Manifest } from "../format/mod.ts";
 import { type Check, check, summarize } from "../checks.ts";
 import { restoreBackup, type RestoreEvent } from "../restore/mod.ts";
 import type { Store } from "../store/mod.ts";
@@ -57,6 +58,26 @@ export interface PointRestoreReport {
   replay: ReplayResult | null;
   sequencesRaised: number;
   timings: { restoreMs: number; replayMs: number };
+}
+
+/**
+ * Which tables' changes replay applies: those the backup restores, and tables created later in
+ * the schemas it covers; never Lifeboat's own schema, the managed schemas, or the platform
+ * tables the backup leaves out.
+ */
+function scopeOf(m: Manifest): (schema: string, table: string) => boolean {
+  const key = (s: string, t: string) => `${s}\u0000${t}`;
+  const inBackup = new Set(m.tables.map((t) => key(t.schema, t.name)));
+  const excluded = new Set([...m.excludedSchemas, ...(m.scope?.excludeSchemas ?? []), "lifeboat"]);
+  const excludedTables = new Set((m.scope?.excludeTables ?? []).map((t) => key(t.schema, t.name)));
+  const notCopied = new Set((m.platform?.tables ?? []).filter((t) => !t.copied).map((t) => key(t.schema, t.name)));
+  const schemas = m.scope?.includeSchemas ? new Set(m.scope.includeSchemas) : null;
+  return (schema, table) => {
+    const k = key(schema, table);
+    if (inBackup.has(k)) return true;
+    if (excluded.has(schema) || excludedTables.has(k) || notCopied.has(k)) return false;
+    return schemas === null || schemas.has(schema);
+  };
 }
 
 /** The segments' lines in order, with where each came from; records which segments were read. */
@@ -150,12 +171,11 @@ export async function restoreToPoint(o: PointRestoreOptions): Promise<PointResto
 
   // The stream, from the hand-off to the target.
   const t1 = performance.now();
-  const excluded = new Set([...m.excludedSchemas, "lifeboat"]);
-  const notCopied = new Set((m.platform?.tables ?? []).filter((t) => !t.copied).map((t) => `${t.schema}\u0000${t.name}`));
+  const applies = scopeOf(m);
   try {
     report.replay = await replayInto(selectTransactions(segmentLines(o, chain.segments, read), snap, o.target, stats), {
       sql: o.db,
-      applies: (schema, table) => !excluded.has(schema) && !notCopied.has(`${schema}\u0000${table}`),
+      applies,
       onWindow: (p) => o.onEvent?.({ event: "replay", transactions: p.transactions, changes: p.changes, lastCommit: p.last.commitTime }),
     });
     checkReached(o.target, stats, chain.segments);
