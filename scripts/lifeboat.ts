@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   report: { summary: "write the status page as a self-contained HTML file", load: () => import("./cli/report.ts") },
   keygen: { summary: "create an age identity and print its recipient", load: () => import("./cli/keygen.ts") },
   outbox: { summary: "deliver lifeboat.outbox calls to the edge functions", load: () => import("./cli/outbox.ts") },
+  stream: { summary: "continuous change capture: enable, disable, status, run", load: () => import("./cli/stream.ts") },
 };
 
 function usage(): string {

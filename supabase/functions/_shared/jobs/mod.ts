@@ -10,3 +10,6 @@ export { safeErrorMessage } from "./errors.ts";
 export { JobError, runInvocation } from "./invocation.ts";
 export type { InvocationDeps } from "./invocation.ts";
 export { parseExportRequest } from "./request.ts";
+export { checkEncryption, jobCodec, loadExportConfig } from "./config.ts";
+export type { ExportConfig } from "./config.ts";
+export { loadSigningKey, NO_SIGNING_KEY_MESSAGE } from "./signing_key.ts";

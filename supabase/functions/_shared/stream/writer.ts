@@ -86,9 +86,13 @@ export class SegmentWriter {
     return this.#startLsn === null;
   }
 
-  /** Adds one record; `line` is its verbatim wal2json text (without a newline). */
-  async add(line: string, rec: Wal2JsonRecord): Promise<void> {
-    const lsn = rec.lsn ?? this.#endLsn ?? "0/0";
+  /**
+   * Adds one record; `line` is its verbatim wal2json text (without a newline), `position` the
+   * peek's `lsn` column for it (for a commit: the end of its commit record, where the slot may
+   * advance to); defaults to the record's own `lsn`.
+   */
+  async add(line: string, rec: Wal2JsonRecord, position?: string): Promise<void> {
+    const lsn = position ?? rec.lsn ?? this.#endLsn ?? "0/0";
     this.#startLsn ??= lsn;
     this.#endLsn = lsn;
     if (rec.action === "B") {
