@@ -1,7 +1,8 @@
 // Point-in-time restore against the real stack: a workload of inserts, updates (TOASTed rows
 // whose big column is left unchanged, primary-key updates), deletes, truncates, a big
-// transaction, identity columns and sequences runs while a wal2json stream is shipped into
-// segments and a full backup is taken. At chosen moments the test records every table's
+// transaction, DDL (add column with a default, rename, create and drop table), identity columns
+// and sequences runs while the stream's shipper (`_shared/stream/`) stores segments and a full
+// backup is taken. At chosen moments the test records every table's
 // fingerprint under one snapshot; then it restores to each moment (one inside the backup's run,
 // one exactly at a commit's timestamp, one by xid) into a fresh database and compares.
 import assert from "node:assert/strict";
@@ -14,7 +15,8 @@ import { parseTarget, restoreToPoint } from "../../supabase/functions/_shared/pi
 import { dbUrl } from "../../harness/stack.ts";
 import { client, createDb, dropDb, urlOf } from "../support/restore.ts";
 import { testSigning } from "../support/signing.ts";
-import { TestStream } from "../support/pitr_stream.ts";
+import { shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
+import { resetStream, SLOT, storedLines } from "../support/stream.ts";
 
 const SCHEMA = `pitr_w_${crypto.randomUUID().slice(0, 6)}`;
 /** Rows of the big transaction (the issue asks for millions; scaled down for the shared 2-core host). */
@@ -46,8 +48,19 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
   const dir = await Deno.makeTempDir({ prefix: "lifeboat-pitr-" });
   const store = openStore(dir);
   const { identity, recipient } = await generateIdentity();
-  const slot = `lifeboat_pitr_${crypto.randomUUID().slice(0, 6)}`;
-  const stream = new TestStream(sql, store, slot, { recipients: [recipient], compression: "zstd" }, testSigning.key, SCHEMA, 300);
+  const shipSql = connect(dbUrl(), { max: 2 });
+  let segments = 0;
+  // Small segments, so that transactions span several (partial segments), as under load.
+  const ship = async () => {
+    for (let k = 0; k < 200; k++) {
+      const r = await shipOnce({
+        sql: shipSql, store, owner: "pitr-test", seal: { recipients: [recipient], compression: "zstd" }, signingKey: testSigning.key,
+        limits: { segmentBytes: 256 * 1024, maxRecords: 20_000, wallMs: null, cpuMs: null },
+      });
+      segments += r.segments.length;
+      if (r.caughtUp || r.state !== "shipped") return;
+    }
+  };
   const scratch: string[] = [];
   const trust = { trustedKeys: [testSigning.publicKey], allowUnsigned: false };
   try {
@@ -59,12 +72,16 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
       create table ${SCHEMA}.bulk (id int primary key, v int not null);
       create table ${SCHEMA}.trunc (id int primary key, v text);
       insert into ${SCHEMA}.items (name, qty, doc) select 'seed' || i, i, ${toastText} from generate_series(1, 50) i;`);
-    await stream.create();
+    await resetStream(sql);
+    await sql`select lifeboat.stream_enable(null)`;
+    // The ship schedule would race the test's own shipper.
+    await sql`update lifeboat.schedules set enabled = false where name = 'stream-ship'`;
+    await sql`select count(*) from lifeboat.apply_schedules()`;
 
     let shipping = true;
     const shipper = (async () => {
       while (shipping) {
-        await stream.ship();
+        await ship();
         await new Promise((r) => setTimeout(r, 200));
       }
     })();
@@ -85,16 +102,19 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
       } else if (r < 0.85) {
         await w.unsafe(`insert into ${SCHEMA}.kv values ('k${i % 40}', '{"i": ${i}, "a": [1, "x"]}', ${i}.250, 9007199254740993 + ${i})
                         on conflict (k) do update set v = excluded.v, n = excluded.n + 0.5`);
-        await w.unsafe(`insert into ${SCHEMA}.ident (v) values ('v${i}')`);
+        await w.unsafe(`insert into ${SCHEMA}.${identTable} (v) values ('v${i}')`);
       } else if (r < 0.95) {
         await w.begin(async (tx) => {
           await tx.unsafe(`insert into ${SCHEMA}.trunc select g, 't' from generate_series(1, 20) g on conflict do nothing`);
           await tx.unsafe(`delete from ${SCHEMA}.kv where k = 'k${(i + 7) % 40}'`);
         });
-      } else {
+      } else if (!backupRunning) {
+        // Not while the backup runs: TRUNCATE queues behind its locks (and is not MVCC-safe).
         await w.unsafe(`truncate ${SCHEMA}.trunc`);
       }
     };
+    let backupRunning = false;
+    let identTable = "ident";
     const xidOfNext = async (fn: () => Promise<void>) => {
       const [x] = await w`select pg_catalog.pg_current_xact_id()::text as xid`; // its own transaction
       await fn();
@@ -107,6 +127,7 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
     // The backup runs while the workload goes on; one moment is recorded inside its run.
     const exportSql = connect(dbUrl(), { max: 4 });
     let snapshotTaken = false;
+    backupRunning = true;
     const backup = exportBackup({
       sql: exportSql, store, recipients: [recipient], selection: { includeSchemas: [SCHEMA] }, signingKey: testSigning.key,
       onSnapshot: () => {
@@ -114,7 +135,7 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
       },
     });
     let backupDone = false;
-    backup.finally(() => (backupDone = true));
+    backup.finally(() => (backupDone = true, backupRunning = false));
     let i = 40;
     while (!snapshotTaken) await step(i++);
     for (let k = 0; k < 10 && !backupDone; k++) await step(i++);
@@ -123,12 +144,23 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
     while (!backupDone) await step(i++);
     const { manifest } = { manifest: (await backup).manifest };
     await exportSql.end();
-    assert.ok(manifest.snapshot.xmax && manifest.snapshot.takenAt && manifest.stream?.slot === slot, "the manifest records the hand-off");
+    assert.ok(manifest.snapshot.xmax && manifest.snapshot.takenAt && manifest.stream?.slot === SLOT, "the manifest records the hand-off");
 
     // After the backup: a big transaction, then more traffic and moments.
     await w.unsafe(`insert into ${SCHEMA}.bulk select g, g from generate_series(1, ${BIG_ROWS}) g`);
     moments.push({ label: "after the big insert", ...await fingerprints(sql) });
     await w.unsafe(`update ${SCHEMA}.bulk set v = v + 1`);
+    // DDL, captured by the stream's event trigger and replayed in commit order.
+    await w.unsafe(`alter table ${SCHEMA}.kv add column flag text not null default 'd'`);
+    await w.unsafe(`create table ${SCHEMA}.made (id serial primary key, note text)`);
+    await w.unsafe(`insert into ${SCHEMA}.made (note) select 'n' || g from generate_series(1, 30) g`);
+    await w.unsafe(`alter table ${SCHEMA}.ident rename to ident2`);
+    await w.unsafe(`insert into ${SCHEMA}.ident2 (v) values ('after rename')`);
+    identTable = "ident2";
+    await w.unsafe(`create table ${SCHEMA}.gone (id int primary key)`);
+    await w.unsafe(`insert into ${SCHEMA}.gone values (1), (2)`);
+    await w.unsafe(`drop table ${SCHEMA}.gone`);
+    await w.unsafe(`update ${SCHEMA}.kv set flag = 'u' where k in ('k1', 'k2', 'k3')`);
     for (let k = 0; k < 30; k++) await step(i++);
     moments.push({ label: "random moment 3", ...await fingerprints(sql) });
     const boundaryXid = await xidOfNext(() => step(i++));
@@ -141,8 +173,9 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
 
     shipping = false;
     await shipper;
-    await stream.ship();
-    assert.ok(stream.seq > 3, "the stream was cut into several segments");
+    await ship();
+    assert.ok(segments > 3, "the stream was cut into several segments");
+    const streamLines = (await storedLines(store, [identity])).lines;
 
     const check = async (label: string, until: { until?: string; untilXid?: string }, want: Record<string, string>) => {
       const name = await createDb("pitr_t");
@@ -169,7 +202,7 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
 
     if (Deno.env.get("LIFEBOAT_PITR_DEBUG")) {
       console.log(JSON.stringify({ snapshot: manifest.snapshot, stream: manifest.stream, trunc: manifest.tables.find((t) => t.name === "trunc")?.rows, moment0: moments[0].at }));
-      for (const l of stream.lines) {
+      for (const l of streamLines) {
         const r = JSON.parse(l);
         if (r.table === "trunc" || r.action === "T") console.log(r.action, r.xid, r.timestamp, r.lsn, r.columns?.[0]?.value ?? "");
       }
@@ -181,7 +214,7 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
 
     // Exactly at a commit boundary: the commit time of the moment's last transaction, to the microsecond.
     const boundary = moments.find((m) => m.lastXid)!;
-    const b = stream.lines.map((l) => JSON.parse(l)).find((r) => r.action === "B" && String(r.xid) === String(BigInt(boundary.lastXid!) & 0xffffffffn));
+    const b = streamLines.map((l) => JSON.parse(l)).find((r) => r.action === "B" && String(r.xid) === String(BigInt(boundary.lastXid!) & 0xffffffffn));
     assert.ok(b, "the boundary transaction is in the stream");
     await check("at a commit's exact timestamp", { until: b.timestamp }, boundary.tables);
     await check("up to that transaction by xid (inclusive)", { untilXid: boundary.lastXid }, boundary.tables);
@@ -205,7 +238,8 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
     assert.equal(before.passed, false);
     assert.match(before.checks.map((c) => c.detail).join("\n"), /no full backup with a recorded snapshot starts before/);
   } finally {
-    await stream.drop().catch(() => {});
+    await sql`select lifeboat.stream_disable()`.catch(() => {});
+    await shipSql.end();
     await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`).catch(() => {});
     await sql.end();
     for (const n of scratch) await dropDb(n).catch(() => {});

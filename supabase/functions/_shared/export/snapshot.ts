@@ -36,11 +36,7 @@ export interface Snapshot {
   stream: StreamPosition | null;
 }
 
-/**
- * The logical slots a change stream uses are wal2json slots of this database named
- * `lifeboat…`; the newest-confirmed one is recorded.
- */
-const STREAM_SLOT_PATTERN = "lifeboat%";
+
 
 /** Default wait for each table's ACCESS SHARE lock. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
@@ -64,12 +60,6 @@ export async function exportSnapshot(tx: Tx, lockTimeoutMs = DEFAULT_LOCK_TIMEOU
     select pg_catalog.pg_export_snapshot() as id,
            (case when pg_catalog.pg_is_in_recovery() then pg_catalog.pg_last_wal_replay_lsn()
                  else pg_catalog.pg_current_wal_lsn() end)::text as lsn`;
-  const [slot] = await tx`
-    select slot_name::text as slot, confirmed_flush_lsn::text as lsn
-    from pg_catalog.pg_replication_slots
-    where slot_type = 'logical' and plugin = 'wal2json' and database = pg_catalog.current_database()
-      and slot_name::text like ${STREAM_SLOT_PATTERN}
-    order by confirmed_flush_lsn desc nulls last, slot_name limit 1`;
   return {
     id: String(s.id),
     lsn: String(s.lsn),
@@ -79,8 +69,23 @@ export async function exportSnapshot(tx: Tx, lockTimeoutMs = DEFAULT_LOCK_TIMEOU
       xip: (v.xip as string[]).map(String),
       takenAt: new Date(String(v.taken_at)).toISOString(),
     },
-    stream: slot ? { slot: String(slot.slot), confirmedFlushLsn: slot.lsn === null ? null : String(slot.lsn) } : null,
+    stream: await streamPosition(tx),
   };
+}
+
+/**
+ * The change stream's slot (setting `stream.slot`, see `lifeboat stream enable`) and how far it
+ * had confirmed, read just after the snapshot: null when Lifeboat's stream is not installed
+ * or its slot does not exist.
+ */
+async function streamPosition(tx: Tx): Promise<StreamPosition | null> {
+  const [installed] = await tx`select pg_catalog.to_regprocedure('lifeboat.stream_slot_name()') is not null as ok`;
+  if (!installed.ok) return null;
+  const [slot] = await tx`
+    select s.slot_name::text as slot, s.confirmed_flush_lsn::text as lsn
+    from pg_catalog.pg_replication_slots s
+    where s.slot_name = lifeboat.stream_slot_name() and s.slot_type = 'logical' and s.plugin = 'wal2json'`;
+  return slot ? { slot: String(slot.slot), confirmedFlushLsn: slot.lsn === null ? null : String(slot.lsn) } : null;
 }
 
 /** The server's current WAL position (the replay position on a standby). */

@@ -114,7 +114,11 @@ async function applyFast(tx: Tx, ops: readonly ReplayOp[], shapes: ShapeCache, c
   let sendError: unknown = null;
   for (const op of ops) {
     try {
-      pending.push(...await sendOp(tx, op, shapes, c));
+      for (const p of await sendOp(tx, op, shapes, c)) {
+        // Handled below (allSettled); until then a failure must not count as unhandled.
+        p.catch(() => {});
+        pending.push(p);
+      }
     } catch (err) {
       sendError = err;
       break;

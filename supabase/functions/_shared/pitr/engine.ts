@@ -172,10 +172,13 @@ export async function restoreToPoint(o: PointRestoreOptions): Promise<PointResto
   // The stream, from the hand-off to the target.
   const t1 = performance.now();
   const applies = scopeOf(m);
+  const ddlApplies = (schemas: string[] | null) =>
+    schemas === null ? !m.scope?.includeSchemas : schemas.some((schema) => applies(schema, "\u0000any"));
   try {
     report.replay = await replayInto(selectTransactions(segmentLines(o, chain.segments, read), snap, o.target, stats), {
       sql: o.db,
       applies,
+      ddlApplies,
       onWindow: (p) => o.onEvent?.({ event: "replay", transactions: p.transactions, changes: p.changes, lastCommit: p.last.commitTime }),
     });
     checkReached(o.target, stats, chain.segments);

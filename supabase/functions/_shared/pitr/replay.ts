@@ -19,6 +19,8 @@ export interface ReplayOptions {
   sql: Sql;
   /** Whether changes to a table are replayed (false: the backup does not restore that table). */
   applies: (schema: string, table: string) => boolean;
+  /** Whether a captured DDL command is replayed, from the schemas of the objects it touched (null: none named). */
+  ddlApplies?: (schemas: string[] | null) => boolean;
   /** Changes per target transaction (default 20 000). */
   windowChanges?: number;
   /** Rows per set-based statement (default 2 000). */
@@ -38,6 +40,19 @@ function columnText(raw: RawRecord, name: string): string | null {
   const c = (raw.rec.columns as { name: string; value?: unknown }[] | undefined)?.find((x) => x.name === name);
   if (!c || c.value === null || c.value === undefined) return null;
   return String(c.value);
+}
+
+/**
+ * The schemas of a DDL row's `object_identity` (object identities as Postgres prints them,
+ * `schema.name` with quotes where needed, joined by ", "); null when it names none.
+ */
+export function schemasOf(identity: string | null): string[] | null {
+  if (!identity) return null;
+  const out: string[] = [];
+  for (const m of identity.matchAll(/(?:^|, )("(?:[^"]|"")+"|[^.", ]+)\./g)) {
+    out.push(m[1].startsWith('"') ? m[1].slice(1, -1).replaceAll('""', '"') : m[1]);
+  }
+  return out.length ? out : null;
 }
 
 /** Replays the events of {@link selectTransactions} into `opts.sql`. */
@@ -74,6 +89,7 @@ export async function replayInto(events: AsyncIterable<SelectedEvent>, opts: Rep
       if (r.action !== "I") continue;
       const statement = columnText(raw, "statement");
       if (statement === null) continue;
+      if (opts.ddlApplies && !opts.ddlApplies(schemasOf(columnText(raw, "object_identity")))) continue;
       builder.addDdl({
         kind: "ddl", xid: current.xid, commitTime: current.commitTime, statement, searchPath: columnText(raw, "search_path"),
       });

@@ -67,6 +67,9 @@ export async function* selectTransactions(
 ): AsyncGenerator<SelectedEvent> {
   let current: TxnHeader | null = null;
   let including = false;
+  // Changes of the open transaction already passed on, and how many of a re-read copy to skip.
+  let yielded = 0;
+  let skip = 0;
   let highestCommit: string | null = null;
   for await (const { line, where } of lines) {
     if (line.length === 0) continue;
@@ -79,8 +82,18 @@ export async function* selectTransactions(
         commitMicros: parseMicros(rec.timestamp!),
         commitTime: rec.timestamp!,
       };
+      if (current && including && h.commitLsn === current.commitLsn) {
+        // The same transaction again from its start (a shipper that stopped inside it stored it
+        // anew): its first `yielded` changes were passed on already.
+        skip = yielded;
+        yielded = 0;
+        stats.skippedDuplicate++;
+        continue;
+      }
       current = h;
       including = false;
+      yielded = 0;
+      skip = 0;
       if (highestCommit !== null && compareLsn(h.commitLsn, highestCommit) <= 0) {
         stats.skippedDuplicate++;
         continue;
@@ -118,6 +131,12 @@ export async function* selectTransactions(
     } else if (rec.action === "M") {
       continue;
     } else if (including) {
+      if (skip > 0) {
+        skip--;
+        yielded++;
+        continue;
+      }
+      yielded++;
       yield { type: "change", raw };
     }
   }
