@@ -13,7 +13,7 @@ import { generateIdentity } from "../../supabase/functions/_shared/crypto/mod.ts
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
 import { parseTarget, restoreToPoint } from "../../supabase/functions/_shared/pitr/mod.ts";
 import { dbUrl } from "../../harness/stack.ts";
-import { client, createDb, dropDb, urlOf } from "../support/restore.ts";
+import { client, createDb, dropDb, lifeboat, sourceUrl, urlOf } from "../support/restore.ts";
 import { testSigning } from "../support/signing.ts";
 import { shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
 import { resetStream, SLOT, storedLines } from "../support/stream.ts";
@@ -226,6 +226,16 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
     assert.equal(dry.passed, true);
     assert.equal(dry.chain?.backupId, manifest.id);
     assert.ok(dry.chain!.transactions > 0 && dry.chain!.segments.count > 0 && dry.chain!.firstCommit && dry.chain!.lastCommit);
+    // The same through the CLI: `lifeboat restore --until … --dry-run` prints the chain.
+    await Deno.writeTextFile(`${dir}.identity`, identity + "\n");
+    const cli = await lifeboat([
+      "restore", "--store", dir, "--identity", `${dir}.identity`, "--target", sourceUrl(), "--until", moments[2].at, "--dry-run",
+    ]);
+    await Deno.remove(`${dir}.identity`);
+    assert.equal(cli.code, 0, cli.stdout + cli.stderr);
+    assert.match(cli.stdout, new RegExp(`backup\\s+${manifest.id}`));
+    assert.match(cli.stdout, /transactions\s+[1-9][0-9]* to replay/);
+    assert.match(cli.stdout, /DRY RUN PASSED \(nothing written\)/);
     const late = await restoreToPoint({
       store, target: parseTarget({ until: new Date(Date.now() + 3_600_000).toISOString() }), identities: [identity], trust, db: sql as never,
       dryRun: true,
