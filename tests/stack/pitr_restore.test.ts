@@ -15,7 +15,8 @@ import { parseTarget, restoreToPoint } from "../../supabase/functions/_shared/pi
 import { dbUrl } from "../../harness/stack.ts";
 import { client, createDb, dropDb, lifeboat, sourceUrl, urlOf } from "../support/restore.ts";
 import { testSigning } from "../support/signing.ts";
-import { shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
+import { listSegmentSeqs, shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
+import { pruneSegments } from "../../supabase/functions/_shared/retention/mod.ts";
 import { resetStream, SLOT, storedLines } from "../support/stream.ts";
 
 const SCHEMA = `pitr_w_${crypto.randomUUID().slice(0, 6)}`;
@@ -200,13 +201,6 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
       }
     };
 
-    if (Deno.env.get("LIFEBOAT_PITR_DEBUG")) {
-      console.log(JSON.stringify({ snapshot: manifest.snapshot, stream: manifest.stream, trunc: manifest.tables.find((t) => t.name === "trunc")?.rows, moment0: moments[0].at }));
-      for (const l of streamLines) {
-        const r = JSON.parse(l);
-        if (r.table === "trunc" || r.action === "T") console.log(r.action, r.xid, r.timestamp, r.lsn, r.columns?.[0]?.value ?? "");
-      }
-    }
     for (const m of moments) {
       if (m.label === "exactly at a commit") continue;
       await check(m.label, { until: m.at }, m.tables);
@@ -247,6 +241,18 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
     });
     assert.equal(before.passed, false);
     assert.match(before.checks.map((c) => c.detail).join("\n"), /no full backup with a recorded snapshot starts before/);
+
+    // Retention: with this backup the oldest kept, the segments before its hand-off go (oldest
+    // first, leaving no gap), and a restore to its earliest moment still has what it needs.
+    const seqsBefore = await listSegmentSeqs(store, SLOT);
+    const pruned = await pruneSegments(store, [manifest.id]);
+    const seqsAfter = await listSegmentSeqs(store, SLOT);
+    assert.equal(pruned.length, 1, "segments shipped before the backup were pruned");
+    assert.deepEqual(seqsAfter, seqsBefore.filter((q) => q > pruned[0].toSeq));
+    const afterPrune = await restoreToPoint({
+      store, target: parseTarget({ until: moments[0].at }), identities: [identity], trust, db: sql as never, dryRun: true,
+    });
+    assert.equal(afterPrune.passed, true, JSON.stringify(afterPrune.checks));
   } finally {
     await sql`select lifeboat.stream_disable()`.catch(() => {});
     await shipSql.end();

@@ -110,16 +110,26 @@ export async function planChain(o: {
   // The hand-off: the slot had confirmed everything up to confirmedFlushLsn when the snapshot
   // was taken, so every transaction the snapshot missed lies in the segments after it.
   const from = manifest.stream.confirmedFlushLsn ? lsnToBigInt(manifest.stream.confirmedFlushLsn) : 0n;
-  let start = all.findIndex((s) => lsnToBigInt(s.endLsn) >= from);
-  if (start < 0) start = all.length - 1;
-  // A transaction open at the end of the previous segment continues here: read it from its start.
-  while (start > 0 && all[start - 1].partial) start--;
+  const start = handOffIndex(all, manifest.stream.confirmedFlushLsn);
   if (start === 0 && all[0].seq > 0 && lsnToBigInt(all[0].startLsn) > from) {
     throw new ChainError(
       `stream ${slot} no longer holds the segments after backup ${manifest.id} (the oldest kept is segment ${all[0].seq}, from ${all[0].startLsn}): they were pruned. Restore from a newer full backup.`,
     );
   }
   return { backupId: manifest.id, manifest, slot, segments: all.slice(start) };
+}
+
+/**
+ * The index of the first segment a backup's replay reads: the first that ends at or after the
+ * slot's confirmed position at the backup's snapshot, moved back over segments whose last
+ * transaction continues into it.
+ */
+export function handOffIndex(segments: readonly SegmentManifest[], confirmedFlushLsn: string | null): number {
+  const from = confirmedFlushLsn ? lsnToBigInt(confirmedFlushLsn) : 0n;
+  let start = segments.findIndex((s) => lsnToBigInt(s.endLsn) >= from);
+  if (start < 0) start = segments.length - 1;
+  while (start > 0 && segments[start - 1].partial) start--;
+  return start;
 }
 
 /** The latest moment a chain can restore to: the newest durable commit of its stream. */

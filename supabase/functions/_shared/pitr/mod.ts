@@ -6,7 +6,7 @@
  * Code outside this folder imports only this module.
  * @module
  */
-export { type Chain, ChainError, latestRestorable, planChain } from "./chain.ts";
+export { type Chain, ChainError, handOffIndex, latestRestorable, planChain } from "./chain.ts";
 export { type ChainReport, type PointRestoreOptions, type PointRestoreReport, restoreToPoint } from "./engine.ts";
 export { replayInto, type ReplayOptions, type ReplayResult } from "./replay.ts";
 export { newSelectionStats, selectTransactions, type SelectionStats, type StreamLine, type TxnHeader } from "./select.ts";

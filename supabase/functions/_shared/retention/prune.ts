@@ -10,6 +10,7 @@ import type { Sql } from "../db/mod.ts";
 import { backupPrefix, BLOBS_PREFIX, isBackupId, MANIFEST_KEY } from "../format/mod.ts";
 import { type Store, StoreError } from "../store/mod.ts";
 import { type BlobReferences, type BlobSweepReport, sweepBlobs } from "../source/storage/mod.ts";
+import { pruneSegments, type PrunedSegments } from "./segments.ts";
 
 /** One pruned backup. */
 export interface PrunedBackup {
@@ -26,6 +27,8 @@ export interface RetentionReport {
   orphansCleaned: PrunedBackup[];
   /** The mark and sweep of Storage file blobs (source/storage/sweep.ts) after the prune. */
   blobs?: BlobSweepReport;
+  /** Change-stream segments older than every kept full backup's hand-off (segments.ts). */
+  segments?: PrunedSegments[];
 }
 
 /** Deletes every object of a backup prefix, the manifest first. */
@@ -80,6 +83,7 @@ export async function applyRetention(
     report.orphansCleaned.push({ runId: Number(o.run_id), backupId, objects, bytes });
   }
   report.blobs = await sweepUnreferencedBlobs(store, keptIds, now, opts.blobGraceMs);
+  report.segments = await pruneSegments(store, keptIds);
   return report;
 }
 
