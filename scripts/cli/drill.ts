@@ -6,6 +6,8 @@
  * @module
  */
 import { runDrill } from "../../supabase/functions/_shared/restore/mod.ts";
+import { restoreToPointAsReport, type RestoreTarget } from "../../supabase/functions/_shared/pitr/mod.ts";
+import { targetOf, UNTIL_OPTIONS, wantsPointInTime } from "./restore_until.ts";
 import { progressSink } from "./restore_progress.ts";
 import { formatChecks } from "./checks.ts";
 import { countOption, openBackup, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
@@ -31,6 +33,8 @@ ${TRUST_USAGE}
   --storage-key KEY   its secret key (default $LIFEBOAT_STORAGE_KEY, then $SUPABASE_SECRET_KEYS)
   --files-sample N    only N files chosen at random
   --files-budget SEC  stop starting new files after SEC seconds (a random sample within a budget)
+  --until TIME        a point-in-time drill: the newest full backup before TIME plus the change
+                      stream up to it (also --until-lsn LSN, --until-xid XID [--exclusive], --slot)
 
 Exit status: 0 drill passed within the objective, 1 failed, 2 bad usage.`;
 
@@ -51,6 +55,7 @@ export async function run(args: string[]): Promise<number> {
     "storage-key": { type: "string" },
     "files-sample": { type: "string" },
     "files-budget": { type: "string" },
+    ...UNTIL_OPTIONS,
     help: { type: "boolean", short: "h", default: false },
   });
   if (typeof parsed === "number") return parsed;
@@ -85,6 +90,15 @@ export async function run(args: string[]): Promise<number> {
       return bad((err as Error).message);
     }
   }
+  let until: RestoreTarget | null = null;
+  if (wantsPointInTime(v)) {
+    if (v.files || v.latest) return bad("--until does not combine with --files or --latest");
+    try {
+      until = targetOf(v);
+    } catch (err) {
+      return bad((err as Error).message);
+    }
+  }
   let opened;
   try {
     opened = await openBackup(parsed.positionals[0], v.store, v.latest || !parsed.positionals[0], v.identity, v);
@@ -99,6 +113,9 @@ export async function run(args: string[]): Promise<number> {
   try {
     const report = await runDrill({
       store, id: ref.id, identities, trust, sourceUrl, assertionsDir: v.assertions, system: v.system, jobs, signal: ac.signal,
+      restore: until
+        ? (db) => restoreToPointAsReport({ store, target: until, identities, trust, db, backupId: ref.id, slot: v.slot, jobs, signal: ac.signal })
+        : undefined,
       onEvent: (e) => (e.event === "drill" ? sink({ event: "phase", phase: "check", detail: `${e.step} ${e.detail ?? ""}` }) : sink(e)),
     });
     sink.end();

@@ -253,6 +253,19 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
       store, target: parseTarget({ until: moments[0].at }), identities: [identity], trust, db: sql as never, dryRun: true,
     });
     assert.equal(afterPrune.passed, true, JSON.stringify(afterPrune.checks));
+
+    // A point-in-time drill through the CLI: scratch database, restore, replay, record, drop.
+    await Deno.writeTextFile(`${dir}.identity`, identity + "\n");
+    const drill = await lifeboat([
+      "drill", "--store", dir, "--identity", `${dir}.identity`, "--db-url", sourceUrl(), "--until", moments[3].at, "--json",
+    ]);
+    await Deno.remove(`${dir}.identity`);
+    const dr = JSON.parse(drill.stdout);
+    assert.equal(dr.backupId, manifest.id, drill.stderr);
+    assert.ok(dr.checks.some((c: { check: string; level: string }) => c.check === "pitr_replay" && c.level === "ok"), drill.stdout);
+    assert.equal(dr.dropped, true, "the scratch database was dropped");
+    assert.ok(dr.checks.filter((c: { level: string }) => c.level === "error").every((c: { check: string }) => c.check === "rto"),
+      "nothing but (perhaps) the RTO objective failed");
   } finally {
     await sql`select lifeboat.stream_disable()`.catch(() => {});
     await shipSql.end();

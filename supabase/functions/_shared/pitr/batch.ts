@@ -25,6 +25,8 @@ export interface RowBatch {
   lines: string[];
   /** Old and new keys in the run (U, D), to cut it before a row is touched twice. */
   keys: Set<string>;
+  /** An update of the run changes a key column (else key columns are not set again). */
+  keyChanged: boolean;
 }
 
 /** A truncate of one or more tables (one wal2json T record each, merged within a transaction). */
@@ -69,6 +71,7 @@ export class OpBuilder {
     const columns = action === "D" ? [] : names(r.columns);
     const identity = action === "I" ? [] : names(r.identity);
     const keys = action === "I" ? [] : [keyOf(r.identity), ...(action === "U" ? [newKeyOf(r.columns, identity)] : [])];
+    const keyChanged = action === "U" && keys[0] !== keys[1];
     const pk = names(r.pk);
     const last = this.ops[this.ops.length - 1];
     this.changes++;
@@ -79,11 +82,12 @@ export class OpBuilder {
     ) {
       last.lines.push(raw.line);
       for (const k of keys) last.keys.add(k);
+      last.keyChanged ||= keyChanged;
       return;
     }
     this.ops.push({
       kind: "rows", action, schema: r.schema!, table: r.table!, columns, identity, pk, commitTime, lines: [raw.line],
-      keys: new Set(keys),
+      keys: new Set(keys), keyChanged,
     });
   }
 

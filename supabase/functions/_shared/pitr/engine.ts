@@ -8,7 +8,7 @@
 import type { Sql } from "../db/mod.ts";
 import type { Manifest } from "../format/mod.ts";
 import { type Check, check, summarize } from "../checks.ts";
-import { restoreBackup, type RestoreEvent } from "../restore/mod.ts";
+import { restoreBackup, type RestoreEvent, type RestoreReport } from "../restore/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { readSegmentLines, type SegmentManifest, type SegmentTrust } from "../stream/mod.ts";
 import type { ManifestTrust } from "../verify/mod.ts";
@@ -58,6 +58,8 @@ export interface PointRestoreReport {
   replay: ReplayResult | null;
   sequencesRaised: number;
   timings: { restoreMs: number; replayMs: number };
+  /** The base backup's restore (its tables and fingerprint results), once it ran. */
+  base?: RestoreReport;
 }
 
 /**
@@ -107,6 +109,19 @@ function checkReached(target: RestoreTarget, stats: SelectionStats, segments: re
     throw new ChainError(`${describeTarget(target)} is after the end of the stream${end ? ` (it ends at ${end})` : ""}: ${hint}`);
   }
   throw new ChainError(`transaction ${target.xid} is not in the stream after the backup (never committed, or not yet shipped): ${hint}`);
+}
+
+/**
+ * A point-in-time restore in the shape of a restore report (the base backup's tables, every
+ * check of the chain and the replay): what a drill records.
+ */
+export async function restoreToPointAsReport(o: PointRestoreOptions): Promise<RestoreReport> {
+  const r = await restoreToPoint(o);
+  const summary = summarize(r.checks);
+  return {
+    backupId: r.chain?.backupId ?? null, passed: r.passed && summary.passed, wrote: r.base?.wrote ?? false, summary,
+    checks: r.checks, tables: r.base?.tables ?? [], timings: r.base?.timings ?? {}, rows: r.base?.rows ?? 0, bytes: r.base?.bytes ?? 0,
+  };
 }
 
 /** Restores to a point in time (or, with `dryRun`, reports the chain it would use). */
@@ -162,6 +177,7 @@ export async function restoreToPoint(o: PointRestoreOptions): Promise<PointResto
     clean: o.clean, signal: o.signal, onEvent: o.onEvent,
   });
   checks.push(...base.checks);
+  report.base = base;
   report.timings.restoreMs = Math.round(performance.now() - t0);
   if (!base.passed) {
     report.chain = chainReport();

@@ -7,7 +7,13 @@
  * @module
  */
 export { type Chain, ChainError, handOffIndex, latestRestorable, planChain } from "./chain.ts";
-export { type ChainReport, type PointRestoreOptions, type PointRestoreReport, restoreToPoint } from "./engine.ts";
+export {
+  type ChainReport,
+  type PointRestoreOptions,
+  type PointRestoreReport,
+  restoreToPoint,
+  restoreToPointAsReport,
+} from "./engine.ts";
 export { replayInto, type ReplayOptions, type ReplayResult } from "./replay.ts";
 export { newSelectionStats, selectTransactions, type SelectionStats, type StreamLine, type TxnHeader } from "./select.ts";
 export { raiseSequences, sequenceFloor } from "./sequences.ts";

@@ -76,9 +76,13 @@ export function batchStatement(b: RowBatch, shape: TableShape): string {
   if (b.action === "D") {
     return `delete from ${target} as t using (select ${keySelect} ${from}) v where ${match}`;
   }
-  const cols = b.columns.map((name, i) => ({ name, i })).filter((c) => !shape.generated.has(c.name));
-  if (cols.length === 0) return `select 0 where false`;
-  const sets = cols.map((c, j) => `${ident(c.name)} = v.c${j}`).join(", ");
+  // Key columns are set again only when an update of the run changes them.
+  const cols = b.columns.map((name, i) => ({ name, i }))
+    .filter((c) => !shape.generated.has(c.name) && (b.keyChanged || !keys.some((k) => k.name === c.name)));
+  // Nothing else to set: touch the key itself, so the statement still counts its rows.
+  const sets = cols.length === 0
+    ? `${ident(keys[0].name)} = t.${ident(keys[0].name)}`
+    : cols.map((c, j) => `${ident(c.name)} = v.c${j}`).join(", ");
   const colSelect = cols.map((c, j) => `${value("columns", c.i, typeOf(shape, c.name, b))} as c${j}`).join(", ");
-  return `update ${target} as t set ${sets} from (select ${colSelect}, ${keySelect} ${from}) v where ${match}`;
+  return `update ${target} as t set ${sets} from (select ${[colSelect, keySelect].filter(Boolean).join(", ")} ${from}) v where ${match}`;
 }
