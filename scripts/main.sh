@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Lifeboat's main job, the whole story on the embedded defaults: start the local stack (no S3:
 # backups go to a local directory store), apply the migrations and the demo seed, back up
-# (encrypted), verify the backup, run a restore drill that measures RTO, and print the status
-# summary with the path of the HTML status page.
+# (encrypted), verify the backup, run a restore drill that measures RTO, show continuous
+# capture running with its achieved RPO, and print the status summary with the path of the HTML
+# status page.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -32,6 +33,9 @@ echo "recipient: $recipient"
 # Backups are signed with the private half; verify and drill trust only the public half.
 export LIFEBOAT_SIGNING_KEY_FILE="$IDENTITY.signing" LIFEBOAT_TRUSTED_KEYS="$IDENTITY.signing.pub"
 
+step "2b/6 continuous capture: enable the stream (slot, DDL capture) before the backup"
+lifeboat stream enable
+
 step "3/6 back up to $STORE"
 mkdir -p "$STORE"
 lifeboat backup --store "$STORE" --recipient "$recipient" --label "main-job" --json | tail -n 1
@@ -41,6 +45,10 @@ lifeboat verify --store "$STORE" --latest --identity "$IDENTITY"
 
 step "5/6 restore drill into a scratch database (measures RTO)"
 lifeboat drill --store "$STORE" --identity "$IDENTITY"
+
+step "5b/6 stream: ship what changed since it was enabled to $STORE; its achieved RPO"
+lifeboat stream run --once --to "$STORE" --recipient "$recipient"
+lifeboat stream status
 
 step "6/6 status"
 secret=$(node -e 'process.stdout.write(JSON.parse(process.env.SUPABASE_SECRET_KEYS).default)')

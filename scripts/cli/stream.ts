@@ -18,6 +18,7 @@
 import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
 import { ConfigError, safeErrorMessage } from "../../supabase/functions/_shared/jobs/mod.ts";
+import { parseRecipient } from "../../supabase/functions/_shared/crypto/mod.ts";
 import { loadStreamConfig, runShipper, shipOnce, type ShipResult } from "../../supabase/functions/_shared/stream/mod.ts";
 import { parseCommand, usageError } from "./common.ts";
 
@@ -30,6 +31,8 @@ const USAGE = `usage: lifeboat stream <enable|disable|status|run> [options]
   status [--json]        achieved RPO, lag, retained WAL and the point-in-time window
   run                    ship changes continuously until interrupted
     --to STORE           where segments go (default: the setting export.target)
+    --recipient AGE1…    encrypt segments to this age recipient (repeatable; default:
+                         the setting export.recipients)
     --poll-ms N          wait after catching up (default 1000)
     --once               one pass, then exit (0 shipped or idle, 1 failed)
 
@@ -40,6 +43,7 @@ const OPTIONS = {
   json: { type: "boolean" },
   "no-primary-key": { type: "string" },
   to: { type: "string" },
+  recipient: { type: "string", multiple: true },
   "poll-ms": { type: "string" },
   once: { type: "boolean" },
 } as const;
@@ -98,7 +102,7 @@ async function status(sql: Sql, json: boolean): Promise<number> {
   return s.running ? 0 : 1;
 }
 
-async function run(sql: Sql, v: { to?: string; "poll-ms"?: string; once?: boolean }): Promise<number> {
+async function run(sql: Sql, v: { to?: string; recipient?: string[]; "poll-ms"?: string; once?: boolean }): Promise<number> {
   const pollMs = v["poll-ms"] ? Number(v["poll-ms"]) : 1000;
   if (!Number.isInteger(pollMs) || pollMs < 10 || pollMs > 3_600_000) return fail("--poll-ms must be an integer from 10 to 3600000");
   const env = { get: (k: string) => Deno.env.get(k) };
@@ -112,17 +116,21 @@ async function run(sql: Sql, v: { to?: string; "poll-ms"?: string; once?: boolea
     }
     env.get = (k: string) => (k === "LIFEBOAT_SIGNING_KEY" ? pem : Deno.env.get(k));
   }
+  const recipients: string[] = [];
+  for (const r of v.recipient ?? []) {
+    try {
+      recipients.push(parseRecipient(r));
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+  }
   let config;
   try {
-    config = await loadStreamConfig(sql, env as unknown as Deno.Env);
+    config = await loadStreamConfig(sql, env as unknown as Deno.Env, { target: v.to, recipients });
   } catch (err) {
-    if (err instanceof ConfigError && v.to && /export\.target/.test(err.message)) {
-      return fail("set export.target or pass --to; " + err.message);
-    }
-    if (err instanceof ConfigError) return fail(err.message);
+    if (err instanceof ConfigError) return fail(err.message.replace("export.target is not set", "no store: pass --to or set export.target"));
     throw err;
   }
-  if (v.to) config.target = v.to;
   const store = openStore(config.target);
   const owner = `cli-${Deno.hostname()}-${Deno.pid}`;
   const report = (r: ShipResult) => {

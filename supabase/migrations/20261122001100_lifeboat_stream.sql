@@ -18,7 +18,8 @@ select v.key, v.default_value, v.default_value, v.description from (values
    'What stream_enable() does with a table without a primary key: "replica_identity_full" (its updates and deletes '
    || 'carry the whole old row, more WAL) or "exclude" (the table is not streamed; a point-in-time restore keeps it as of the full backup)'),
   ('stream.segment_bytes', '4194304', 'A segment is cut once its plaintext reaches this many bytes (bounded memory per segment)'),
-  ('stream.max_records', '200000', 'Records one invocation of the shipper reads at most (the edge function resumes in the next one)'),
+  ('stream.max_records', '20000',
+   'Peek rows one pass reads at most: Postgres decodes them all before the first arrives, so this bounds a pass''s latency (the next pass resumes)'),
   ('stream.budget.wall_ms', '20000', 'Wall-clock budget of one backup-stream invocation (hosted limit: 150 s)'),
   ('stream.budget.cpu_ms', '1000', 'CPU budget of one backup-stream invocation (hosted limit: 2 s); it stops reading past it'),
   ('stream.lease', '"60 seconds"', 'How long a shipper holds the stream (single-flight) before another may take it over'),
@@ -370,7 +371,7 @@ $$;
 -- moved to confirmed_lsn when it lags it. Returns the state and the slot's position.
 create or replace function lifeboat.stream_claim(p_owner text, p_lease interval default null)
 returns table (slot text, next_seq bigint, confirmed_lsn text, pending_records bigint, excluded_tables text[],
-  slot_lsn text, last_commit_at timestamptz, durable_through timestamptz, peek_started_at timestamptz)
+  slot_lsn text, last_commit_at timestamptz, durable_through timestamptz, peek_started_at timestamptz, enabled_at timestamptz)
 language plpgsql
 volatile
 set search_path = ''
@@ -412,7 +413,7 @@ begin
     last_run_by = p_owner, updated_at = pg_catalog.now()
   where x.slot = s.slot;
   return query select s.slot, s.next_seq, s.confirmed_lsn::text, s.pending_records, s.excluded_tables, at_lsn::text,
-    s.last_commit_at, s.durable_through, pg_catalog.clock_timestamp();
+    s.last_commit_at, s.durable_through, pg_catalog.clock_timestamp(), s.enabled_at;
 end
 $$;
 comment on function lifeboat.stream_claim(text, interval) is
@@ -706,20 +707,32 @@ insert into lifeboat.alert_rules
    'Check that the shipper runs and keeps up (lifeboat stream status); lag grows when it is slower than the write rate.')
 on conflict (rule) do nothing;
 
+-- stream_wal_alert(rule, level, threshold_key): the condition of the two retained-WAL rules:
+-- the stream slot retains more than the setting `threshold_key` (the critical one also fires on lost WAL).
+create or replace function lifeboat.stream_wal_alert(rule text, level text, threshold_key text)
+returns table (dedup_key text, summary text, details jsonb)
+language sql
+stable
+set search_path = ''
+as $$
+  select rule || ':' || w.slot,
+    pg_catalog.format('stream slot %s retains %s of WAL (%s at %s; dropped at %s)', w.slot, pg_catalog.pg_size_pretty(w.retained_bytes),
+      level, pg_catalog.pg_size_pretty(t.v), pg_catalog.pg_size_pretty(t.lim)),
+    pg_catalog.jsonb_build_object('observed_value', w.retained_bytes, 'threshold', t.v, 'limit', t.lim, 'slot', w.slot,
+      'wal_status', w.wal_status, 'safe_wal_size', w.safe_wal_size, 'active', w.active)
+  from lifeboat.stream_slot_wal() w
+  cross join (select (lifeboat.setting(threshold_key))::text::bigint as v,
+    (lifeboat.setting('stream.wal_limit_bytes'))::text::bigint as lim) t
+  where w.retained_bytes > t.v or (level = 'critical' and w.wal_status = 'lost')
+$$;
+
 create or replace function lifeboat.alert_stream_wal_warning(now timestamptz, r lifeboat.alert_rules)
 returns table (dedup_key text, summary text, details jsonb)
 language sql
 stable
 set search_path = ''
 as $$
-  select 'stream_wal_warning:' || w.slot,
-    pg_catalog.format('stream slot %s retains %s of WAL (warning at %s)', w.slot, pg_catalog.pg_size_pretty(w.retained_bytes),
-      pg_catalog.pg_size_pretty(t.v)),
-    pg_catalog.jsonb_build_object('observed_value', w.retained_bytes, 'threshold', t.v, 'slot', w.slot, 'wal_status', w.wal_status,
-      'safe_wal_size', w.safe_wal_size, 'active', w.active)
-  from lifeboat.stream_slot_wal() w
-  cross join (select (lifeboat.setting('stream.wal_warn_bytes'))::text::bigint as v) t
-  where w.retained_bytes > t.v
+  select * from lifeboat.stream_wal_alert('stream_wal_warning', 'warning', 'stream.wal_warn_bytes')
 $$;
 
 create or replace function lifeboat.alert_stream_wal_critical(now timestamptz, r lifeboat.alert_rules)
@@ -728,15 +741,7 @@ language sql
 stable
 set search_path = ''
 as $$
-  select 'stream_wal_critical:' || w.slot,
-    pg_catalog.format('stream slot %s retains %s of WAL (critical at %s; dropped at %s)', w.slot,
-      pg_catalog.pg_size_pretty(w.retained_bytes), pg_catalog.pg_size_pretty(t.v), pg_catalog.pg_size_pretty(t.lim)),
-    pg_catalog.jsonb_build_object('observed_value', w.retained_bytes, 'threshold', t.v, 'limit', t.lim, 'slot', w.slot,
-      'wal_status', w.wal_status, 'safe_wal_size', w.safe_wal_size, 'active', w.active)
-  from lifeboat.stream_slot_wal() w
-  cross join (select (lifeboat.setting('stream.wal_critical_bytes'))::text::bigint as v,
-    (lifeboat.setting('stream.wal_limit_bytes'))::text::bigint as lim) t
-  where w.retained_bytes > t.v or w.wal_status = 'lost'
+  select * from lifeboat.stream_wal_alert('stream_wal_critical', 'critical', 'stream.wal_critical_bytes')
 $$;
 
 create or replace function lifeboat.alert_stream_slot_dropped(now timestamptz, r lifeboat.alert_rules)

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { db } from "../../harness/stack.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
+import { loadStatusReport, renderPrometheus, renderStatusPage } from "../../supabase/functions/_shared/status/mod.ts";
 import type { Wal2JsonRecord } from "../../supabase/functions/_shared/stream/mod.ts";
 import { enableWithReference, linesOn, referenceLines, resetStream, shipUntilCaughtUp, storedLines } from "../support/stream.ts";
 
@@ -94,6 +95,13 @@ Deno.test({
       const [state] = await sql`select confirmed_lsn::text as c, pending_records from lifeboat.stream_state`;
       assert.equal(slot.c, state.c, "the slot stands where the stream recorded its last stored commit");
       assert.equal(Number(state.pending_records), 0);
+
+      // The status report, its page and its metrics carry the stream.
+      const report = await loadStatusReport(sql as never);
+      assert.equal(report.stream?.running, true);
+      assert.match(renderPrometheus(report), /^lifeboat_stream_achieved_rpo_seconds\{slot="lifeboat_stream"\} [0-9.]+$/m);
+      assert.match(renderPrometheus(report), /^lifeboat_stream_lag_bytes\{slot="lifeboat_stream"\} \d+$/m);
+      assert.match(renderStatusPage(report), /Continuous protection.*achieved RPO/s);
     } finally {
       await resetStream(sql).catch(() => {});
       await sql.unsafe(`drop schema if exists sc_cap cascade`).catch(() => {});

@@ -5,6 +5,7 @@
  * object of name → key) and SUPABASE_SERVICE_ROLE_KEY.
  * @module
  */
+import { errorResponse } from "./http.ts";
 
 /** The credentials that grant service access, read from the environment. */
 export interface ServiceCredentials {
@@ -73,4 +74,42 @@ export async function isServiceCaller(req: Request, creds: ServiceCredentials): 
     for (const key of accepted) ok = (await timingSafeEqual(token, key)) || ok;
   }
   return ok;
+}
+
+/** Keys of callers who are not a service (publishable keys, the anon key): they get 403, not 401. */
+export function publicKeysFromEnv(env: { get(name: string): string | undefined } = Deno.env): string[] {
+  const keys: string[] = [];
+  try {
+    const pk = JSON.parse(env.get("SUPABASE_PUBLISHABLE_KEYS") ?? "{}") as Record<string, unknown>;
+    for (const v of Object.values(pk)) if (typeof v === "string" && v) keys.push(v);
+  } catch {
+    // none
+  }
+  const anon = env.get("SUPABASE_ANON_KEY");
+  if (anon) keys.push(anon);
+  return keys;
+}
+
+/** Why a caller is refused (401 without credentials or with unknown ones, 403 for a public key), or null for a service caller. */
+export async function serviceRefusal(
+  req: Request,
+  creds: ServiceCredentials,
+  publicKeys: string[],
+): Promise<"missing" | "rejected" | "public" | null> {
+  const tokens = presentedTokens(req);
+  if (tokens.length === 0) return "missing";
+  if (await isServiceCaller(req, creds)) return null;
+  let isPublic = false;
+  for (const t of tokens) for (const k of publicKeys) isPublic = (await timingSafeEqual(t, k)) || isPublic;
+  return isPublic ? "public" : "rejected";
+}
+
+/** The answer to a refused caller; `action` completes "this key may not …". */
+export function refusalResponse(refusal: "missing" | "rejected" | "public", action: string): Response {
+  const [status, code, message] = refusal === "missing"
+    ? [401, "unauthorized", "service credentials required: send the secret key in the apikey header"]
+    : refusal === "rejected"
+    ? [401, "unauthorized", "the credentials were not accepted: send the project's secret key in the apikey header"]
+    : [403, "forbidden", `this key may not ${action}: use the project's secret key (service role)`];
+  return errorResponse(status as number, code as string, message as string);
 }

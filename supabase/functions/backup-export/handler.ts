@@ -9,7 +9,7 @@
  */
 import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db/mod.ts";
 import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "../_shared/http.ts";
-import { isServiceCaller, presentedTokens, type ServiceCredentials, serviceCredentialsFromEnv, timingSafeEqual } from "../_shared/auth.ts";
+import { publicKeysFromEnv, refusalResponse, type ServiceCredentials, serviceCredentialsFromEnv, serviceRefusal } from "../_shared/auth.ts";
 import { SelectionError } from "../_shared/export/mod.ts";
 import { ConfigError } from "../_shared/jobs/mod.ts";
 import { selfCallFromEnv, triggerContinuation } from "../_shared/jobs/mod.ts";
@@ -52,17 +52,8 @@ export function createBackupExportHandler(opts: BackupExportOptions): (req: Requ
     }
     if (req.method !== "POST") return methodNotAllowed(req.method, ["POST"]);
 
-    const tokens = presentedTokens(req);
-    if (tokens.length === 0) {
-      return errorResponse(401, "unauthorized", "service credentials required: send the secret key in the apikey header");
-    }
-    if (!(await isServiceCaller(req, opts.credentials))) {
-      let isPublic = false;
-      for (const t of tokens) for (const k of opts.publicKeys) isPublic = (await timingSafeEqual(t, k)) || isPublic;
-      return isPublic
-        ? errorResponse(403, "forbidden", "this key may not run backups: use the project's secret key (service role)")
-        : errorResponse(401, "unauthorized", "the credentials were not accepted: send the project's secret key in the apikey header");
-    }
+    const refusal = await serviceRefusal(req, opts.credentials, opts.publicKeys);
+    if (refusal) return refusalResponse(refusal, "run backups");
 
     const body = await readJson(req);
     if (!body.ok) return jsonResponse({ error: "bad_request", field: "(body)", message: body.message }, 400);
@@ -104,18 +95,9 @@ export function createBackupExportHandler(opts: BackupExportOptions): (req: Requ
 
 /** The handler with its production dependencies, from the environment. */
 export function handlerFromEnv(): (req: Request) => Promise<Response> {
-  const publicKeys: string[] = [];
-  try {
-    const pk = JSON.parse(Deno.env.get("SUPABASE_PUBLISHABLE_KEYS") ?? "{}") as Record<string, unknown>;
-    for (const v of Object.values(pk)) if (typeof v === "string" && v) publicKeys.push(v);
-  } catch {
-    // none
-  }
-  const anon = Deno.env.get("SUPABASE_ANON_KEY");
-  if (anon) publicKeys.push(anon);
   return createBackupExportHandler({
     credentials: serviceCredentialsFromEnv(),
-    publicKeys,
+    publicKeys: publicKeysFromEnv(),
     connect: () => {
       const url = databaseUrlFromEnv();
       return {

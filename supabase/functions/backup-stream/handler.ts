@@ -11,7 +11,7 @@
  */
 import { connect, databaseUrlFromEnv, describeDbError, type Sql } from "../_shared/db/mod.ts";
 import { errorResponse, functionSubpath, jsonResponse, methodNotAllowed } from "../_shared/http.ts";
-import { isServiceCaller, presentedTokens, type ServiceCredentials, serviceCredentialsFromEnv, timingSafeEqual } from "../_shared/auth.ts";
+import { publicKeysFromEnv, refusalResponse, type ServiceCredentials, serviceCredentialsFromEnv, serviceRefusal } from "../_shared/auth.ts";
 import { ConfigError, safeErrorMessage } from "../_shared/jobs/mod.ts";
 import { openStore, type Store } from "../_shared/store/mod.ts";
 import { loadStreamConfig, shipOnce } from "../_shared/stream/mod.ts";
@@ -34,17 +34,9 @@ export function createBackupStreamHandler(opts: BackupStreamOptions): (req: Requ
     const sub = functionSubpath(req, "backup-stream");
     if (sub === null || sub !== "/") return errorResponse(404, "not_found", "no such route: POST to /functions/v1/backup-stream");
     if (req.method !== "POST") return methodNotAllowed(req.method, ["POST"]);
-    const tokens = presentedTokens(req);
-    if (tokens.length === 0) {
-      return errorResponse(401, "unauthorized", "service credentials required: send the secret key in the apikey header");
-    }
-    if (!(await isServiceCaller(req, opts.credentials))) {
-      let isPublic = false;
-      for (const t of tokens) for (const k of opts.publicKeys) isPublic = (await timingSafeEqual(t, k)) || isPublic;
-      return isPublic
-        ? errorResponse(403, "forbidden", "this key may not run the stream: use the project's secret key (service role)")
-        : errorResponse(401, "unauthorized", "the credentials were not accepted: send the project's secret key in the apikey header");
-    }
+    const refusal = await serviceRefusal(req, opts.credentials, opts.publicKeys);
+    if (refusal) return refusalResponse(refusal, "run the stream");
+
     const text = await req.text();
     if (text.length > MAX_BODY) return jsonResponse({ error: "bad_request", field: "(body)", message: "the body is too large" }, 400);
     if (text.trim() !== "") {
@@ -92,18 +84,9 @@ export function createBackupStreamHandler(opts: BackupStreamOptions): (req: Requ
 
 /** The handler with its production dependencies, from the environment. */
 export function handlerFromEnv(): (req: Request) => Promise<Response> {
-  const publicKeys: string[] = [];
-  try {
-    const pk = JSON.parse(Deno.env.get("SUPABASE_PUBLISHABLE_KEYS") ?? "{}") as Record<string, unknown>;
-    for (const v of Object.values(pk)) if (typeof v === "string" && v) publicKeys.push(v);
-  } catch {
-    // none
-  }
-  const anon = Deno.env.get("SUPABASE_ANON_KEY");
-  if (anon) publicKeys.push(anon);
   return createBackupStreamHandler({
     credentials: serviceCredentialsFromEnv(),
-    publicKeys,
+    publicKeys: publicKeysFromEnv(),
     connect: () => connect(databaseUrlFromEnv(), { max: 2, applicationName: "lifeboat backup-stream" }),
   });
 }

@@ -8,6 +8,7 @@ import { ageLevel, type StatusReport, type TrendPoint } from "./report.ts";
 import { type ChartPoint, timeChart } from "./charts.ts";
 import { escapeXml as h, formatBytes } from "../text/mod.ts";
 import { axisDuration, formatTime, shortDuration } from "./format.ts";
+import { streamSection } from "./stream.ts";
 
 const CSS = `
 :root{--ok:#1a7f37;--warn:#b08800;--bad:#cf222e;--muted:#6e7781;--line:#d0d7de;--bg:#f6f8fa;--fg:#1f2328;--accent:#0969da}
@@ -168,7 +169,7 @@ export function renderStatusPage(r: StatusReport, title = "Lifeboat backup statu
     `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">` +
     `<title>${h(title)}</title><style>${CSS}</style></head><body><main>` +
     `<h1>${h(title)}</h1><div class="muted">generated ${h(formatTime(r.generated_at))}</div>` +
-    verdict + cards(r) + `<section id="trends"><h2>Trends</h2>${charts(r)}</section>` + retention(r) + lists(r) +
+    verdict + cards(r) + streamSection(r.stream) + `<section id="trends"><h2>Trends</h2>${charts(r)}</section>` + retention(r) + lists(r) +
     `<footer class="muted">Lifeboat · RPO ${h(shortDuration(r.rpo.seconds))} (setting ${h(r.rpo.setting)})` +
     (r.rto.seconds ? ` · RTO ${h(shortDuration(r.rto.seconds))} (${h(r.rto.system)})` : "") + `</footer>` +
     `</main></body></html>`;

@@ -11,3 +11,5 @@ export { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "./prometheus.ts";
 export { redactForToken } from "./redact.ts";
 export { loadStatusReport } from "./report.ts";
 export type { StatusReport } from "./report.ts";
+export { streamGauges, streamSection } from "./stream.ts";
+export type { StreamStatus } from "./stream.ts";

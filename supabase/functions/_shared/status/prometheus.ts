@@ -4,6 +4,7 @@
  * @module
  */
 import type { StatusReport } from "./report.ts";
+import { streamGauges } from "./stream.ts";
 
 /** The Content-Type of the exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -104,5 +105,6 @@ export function renderPrometheus(report: StatusReport | null): string {
   const bySeverity: Record<string, number> = { critical: 0, warning: 0, info: 0 };
   for (const a of report.alerts.firing) bySeverity[a.severity] = (bySeverity[a.severity] ?? 0) + 1;
   e.gauge("lifeboat_alerts_firing", "Firing alerts, per severity.", Object.entries(bySeverity).map(([s, n]) => [{ severity: s }, n]));
+  for (const [name, help, value] of streamGauges(report.stream)) e.gauge(name, help, [[{ slot: report.stream!.slot }, value]]);
   return e.toString();
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Sql } from "../db/mod.ts";
+import type { StreamStatus } from "./stream.ts";
 
 /** The newest completed backup of a kind. */
 export interface BackupStatus {
@@ -102,6 +103,8 @@ export interface StatusReport {
   retention: { policy: Record<string, number | "all">; tiers: RetentionTier[] };
   cron: { jobs: CronJobStatus[]; failing: number };
   trend: TrendPoint[];
+  /** Continuous capture (null: never enabled). */
+  stream?: StreamStatus | null;
   incidents: { open: { id: number; severity: string; title: string; opened_at: string; source: string }[] };
   alerts: {
     firing: {
@@ -120,9 +123,12 @@ export interface StatusReport {
 /** Loads the status in one round trip; `now` injects the clock (tests, reports of the past). */
 export async function loadStatusReport(sql: Sql, now?: Date): Promise<StatusReport> {
   const rows = now
-    ? await sql`select lifeboat.status_report(${now.toISOString()}::timestamptz)::text as report`
-    : await sql`select lifeboat.status_report()::text as report`;
-  return JSON.parse(String(rows[0].report)) as StatusReport;
+    ? await sql`select lifeboat.status_report(${now.toISOString()}::timestamptz)::text as report,
+        lifeboat.status_stream(${now.toISOString()}::timestamptz)::text as stream`
+    : await sql`select lifeboat.status_report()::text as report, lifeboat.status_stream()::text as stream`;
+  const report = JSON.parse(String(rows[0].report)) as StatusReport;
+  report.stream = rows[0].stream === null ? null : JSON.parse(String(rows[0].stream)) as StreamStatus;
+  return report;
 }
 
 /** How the newest full backup's age stands against the RPO: ok, warn (past 80%) or error. */

@@ -25,9 +25,17 @@ function num(v: unknown, key: string, min: number): number {
   return n;
 }
 
+/** What a driver may set instead of the settings (the CLI's --to and --recipient). */
+export interface StreamOverrides {
+  target?: string;
+  recipients?: string[];
+}
+
 /** Loads and checks the settings a pass uses; throws {@link ConfigError} saying what to set. */
-export async function loadStreamConfig(sql: Sql, env = Deno.env): Promise<StreamConfig> {
+export async function loadStreamConfig(sql: Sql, env = Deno.env, overrides: StreamOverrides = {}): Promise<StreamConfig> {
   const cfg = await loadExportConfig(sql);
+  if (overrides.target) cfg.target = overrides.target;
+  if (overrides.recipients?.length) [cfg.recipients, cfg.unencrypted] = [overrides.recipients, false];
   if (!cfg.target) {
     throw new ConfigError("export.target is not set: the stream stores its segments there; set it in lifeboat.settings (s3://bucket/prefix)");
   }

@@ -40,6 +40,6 @@ export type { ListSegmentsOptions, SegmentTrust } from "./reader.ts";
 export { shipOnce, WAL2JSON_OPTIONS } from "./shipper.ts";
 export type { ShipOptions, ShipperHooks, ShipperLimits, ShipResult } from "./shipper.ts";
 export { loadStreamConfig } from "./config.ts";
-export type { StreamConfig } from "./config.ts";
+export type { StreamConfig, StreamOverrides } from "./config.ts";
 export { runShipper } from "./run.ts";
 export type { RunShipperOptions } from "./run.ts";

@@ -115,6 +115,12 @@ export const SegmentManifest = z.object({
   format: z.literal(SEGMENT_FORMAT),
   slot: z.string().regex(SLOT_RE),
   seq: z.number().int().nonnegative(),
+  /**
+   * When the stream this segment belongs to was enabled (its slot created). Seqs continue across
+   * a disable/enable of the same slot name; a change of this value between two segments is a
+   * new stream: the changes between them were not captured.
+   */
+  streamStartedAt: z.string().nullable().default(null),
   /** LSN of the segment's first record. */
   startLsn: Lsn,
   /** LSN of its last record (the commit of its last complete transaction, unless `partial`). */

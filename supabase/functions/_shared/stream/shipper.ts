@@ -120,6 +120,7 @@ interface Claim {
   pending_records: string | number;
   excluded_tables: string[];
   peek_started_at: Date;
+  enabled_at: Date;
 }
 
 /** Reads the sequences' states (recorded in each segment, after its last commit). */
@@ -236,7 +237,7 @@ export async function shipOnce(opts: ShipOptions): Promise<ShipResult> {
           inTxnWritten = false;
         } else if (rec.action === "C") {
           if (inTxnWritten) {
-            writer ??= await SegmentWriter.open(store, slot, seq, opts.seal, opts.signal);
+            writer ??= await SegmentWriter.open(store, slot, seq, opts.seal, opts.signal, claim.enabled_at.toISOString());
             await writer.add(line, rec, lsn);
           }
           held = null;
@@ -245,7 +246,7 @@ export async function shipOnce(opts: ShipOptions): Promise<ShipResult> {
           lastCommitLsn = lsn;
           consumedN = n;
         } else {
-          writer ??= await SegmentWriter.open(store, slot, seq, opts.seal, opts.signal);
+          writer ??= await SegmentWriter.open(store, slot, seq, opts.seal, opts.signal, claim.enabled_at.toISOString());
           if (held) {
             await writer.add(held.line, held.rec, held.lsn);
             held = null;

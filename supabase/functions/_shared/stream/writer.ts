@@ -50,10 +50,22 @@ export class SegmentWriter {
     this.#part = part;
   }
 
+  /** When the stream was enabled (the manifest's `streamStartedAt`). */
+  streamStartedAt: string | null = null;
+
   /** Starts segment `seq`'s upload. */
-  static async open(store: Store, slot: string, seq: number, seal: SealConfig, signal?: AbortSignal): Promise<SegmentWriter> {
+  static async open(
+    store: Store,
+    slot: string,
+    seq: number,
+    seal: SealConfig,
+    signal?: AbortSignal,
+    streamStartedAt: string | null = null,
+  ): Promise<SegmentWriter> {
     const part = await PartWriter.open(store, segmentKey(slot, seq), seal, signal);
-    return new SegmentWriter(store, slot, seq, seal, part);
+    const w = new SegmentWriter(store, slot, seq, seal, part);
+    w.streamStartedAt = streamStartedAt;
+    return w;
   }
 
   /** Plain bytes taken so far. */
@@ -144,6 +156,7 @@ export class SegmentWriter {
       format: SEGMENT_FORMAT,
       slot: this.slot,
       seq: this.seq,
+      streamStartedAt: this.streamStartedAt,
       startLsn: this.#startLsn,
       endLsn: this.#endLsn,
       firstCommitAt: this.#firstCommitAt,

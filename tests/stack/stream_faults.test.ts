@@ -1,0 +1,217 @@
+// The shipper under faults, on the real stack: killed (SIGKILL) at 20+ random points while a
+// workload writes, stopped by injected crashes exactly between "stored" and "recorded" and
+// between "recorded" and "slot advanced", and with the store unreachable for a while. After
+// each, the stream resumes, and the stored records equal the reference decode of the same
+// WAL: nothing lost, nothing stored twice.
+import assert from "node:assert/strict";
+import { db, denoBin, repoRoot } from "../../harness/stack.ts";
+import { startFaultProxy } from "../../harness/fault_proxy.ts";
+import { openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
+import { shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
+import { enableWithReference, linesOn, referenceLines, resetStream, shipUntilCaughtUp, storedLines } from "../support/stream.ts";
+import { testSigning } from "../support/signing.ts";
+
+const T = ["sc_kill.t"];
+const opts = { sanitizeResources: false, sanitizeOps: false };
+
+/** Writes small and large transactions (inserts, updates, deletes) until stopped. */
+function workload(sql: ReturnType<typeof db>, stop: { done: boolean }): Promise<number> {
+  return (async () => {
+    let n = 0;
+    while (!stop.done) {
+      const r = Math.random();
+      if (r < 0.05) {
+        await sql`insert into sc_kill.t (v) select repeat('big', 10) from generate_series(1, 1500)`;
+      } else if (r < 0.2) {
+        await sql`update sc_kill.t set v = v || '+' where id in (select id from sc_kill.t order by random() limit 5)`;
+      } else if (r < 0.3) {
+        await sql`delete from sc_kill.t where id in (select id from sc_kill.t order by random() limit 3)`;
+      } else {
+        await sql`insert into sc_kill.t (v) select md5(random()::text) from generate_series(1, ${1 + Math.floor(Math.random() * 30)})`;
+      }
+      n++;
+      await new Promise((res) => setTimeout(res, 40));
+    }
+    return n;
+  })();
+}
+
+async function prepare(sql: ReturnType<typeof db>) {
+  await resetStream(sql);
+  await sql.unsafe(`drop schema if exists sc_kill cascade; create schema sc_kill;
+    create table sc_kill.t (id bigserial primary key, v text not null);`);
+  await enableWithReference(sql);
+}
+
+async function assertExact(sql: ReturnType<typeof db>, store: Store) {
+  const { lines, segments } = await storedLines(store); // also refuses gaps and bad checksums
+  const stored = linesOn(lines, T);
+  const reference = await referenceLines(sql, T);
+  assert.ok(reference.length > 100, `the workload wrote ${reference.length} records`);
+  assert.equal(stored.length, reference.length, "as many stored records as the reference decode has");
+  assert.deepEqual(stored, reference, "stored = reference, record for record");
+  return segments;
+}
+
+Deno.test({
+  ...opts,
+  name: "stream faults: 'lifeboat stream run' killed with SIGKILL at 20+ random points loses and doubles nothing",
+  fn: async () => {
+    const sql = db();
+    const work = db();
+    const dir = await Deno.makeTempDir({ prefix: "lifeboat-stream-kill-" });
+    const store = openStore(dir);
+    const stop = { done: false };
+    try {
+      await prepare(sql);
+      await sql`update lifeboat.settings set value = ${sql.json(dir)} where key = 'export.target'`;
+      await sql`update lifeboat.settings set value = 'true' where key = 'export.unencrypted'`;
+      await sql`update lifeboat.settings set value = '[]' where key = 'export.recipients'`;
+      await sql`update lifeboat.settings set value = '8192' where key = 'stream.segment_bytes'`;
+      // A peek materializes its rows before the first one arrives: small passes start shipping sooner.
+      await sql`update lifeboat.settings set value = '2000' where key = 'stream.max_records'`;
+      const writing = workload(work, stop);
+      const env = { ...Deno.env.toObject(), LIFEBOAT_SIGNING_KEY_FILE: testSigning.privateFile };
+      let kills = 0;
+      let killsWithProgress = 0;
+      for (let i = 0; i < 22; i++) {
+        const [{ n: before }] = await sql`select count(*)::int as n from lifeboat.stream_segments`;
+        const child = new Deno.Command(denoBin, {
+          args: ["run", "-A", "--quiet", `${repoRoot}/scripts/lifeboat.ts`, "stream", "run", "--poll-ms", "50"],
+          env,
+          stdout: "null",
+          stderr: "inherit",
+        }).spawn();
+        // Once this process has claimed the stream (it is shipping), kill it at a random moment.
+        const owner = `cli-${Deno.hostname()}-${child.pid}`;
+        const deadline = Date.now() + 20_000;
+        while (Date.now() < deadline) {
+          const [s] = await sql`select last_run_by from lifeboat.stream_state`;
+          if (s?.last_run_by === owner) break;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        await new Promise((r) => setTimeout(r, Math.random() * 1500));
+        child.kill("SIGKILL");
+        await child.status;
+        kills++;
+        const [{ n: after }] = await sql`select count(*)::int as n from lifeboat.stream_segments`;
+        if (after > before) killsWithProgress++;
+        // The killed shipper's lease would hold the next one off for stream.lease: a new owner
+        // may take over only after it expires, so expire it (as time would).
+        await sql`update lifeboat.stream_state set lease_until = now() where lease_owner like 'cli-%'`;
+      }
+      stop.done = true;
+      await writing;
+      assert.ok(kills >= 20);
+      assert.ok(killsWithProgress >= 10, `the shipper made progress between ${killsWithProgress} of ${kills} kills`);
+      await shipUntilCaughtUp(sql, store, { segmentBytes: 32768 });
+      const segments = await assertExact(sql, store);
+      assert.ok(segments.length > 20, `${segments.length} segments`);
+      assert.ok(segments.some((m) => m.partial !== null), "some segments end inside a transaction");
+    } finally {
+      stop.done = true;
+      await resetStream(sql).catch(() => {});
+      await sql`update lifeboat.settings set value = default_value where key in ('export.target', 'export.unencrypted', 'export.recipients')`;
+      await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
+      await Promise.all([sql.end(), work.end()]);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "stream faults: crashes between stored and recorded, recorded and advanced, and mid-segment resume exactly",
+  fn: async () => {
+    const sql = db();
+    const work = db();
+    const dir = await Deno.makeTempDir({ prefix: "lifeboat-stream-crash-" });
+    const store = openStore(dir);
+    const stop = { done: false };
+    class Crash extends Error {}
+    try {
+      await prepare(sql);
+      const writing = workload(work, stop);
+      let crashes = { store: 0, record: 0, row: 0 };
+      for (let i = 0; i < 24; i++) {
+        await new Promise((r) => setTimeout(r, 60));
+        const point = i % 3;
+        const atRow = 1 + Math.floor(Math.random() * 400);
+        await shipOnce({
+          sql,
+          store,
+          owner: `crashy-${i}`,
+          seal: { recipients: [], compression: "zstd" },
+          signingKey: testSigning.key,
+          limits: { segmentBytes: 32768, maxRecords: 5000, wallMs: null, cpuMs: null },
+          hooks: {
+            afterStore: () => {
+              if (point === 0) throw new Crash("after store");
+            },
+            afterRecord: () => {
+              if (point === 1) throw new Crash("after record");
+            },
+            afterRow: (n) => {
+              if (point === 2 && n >= atRow) throw new Crash("mid segment");
+            },
+          },
+        }).then(() => {}, (err) => {
+          if (!(err instanceof Crash)) throw err;
+          crashes = { ...crashes, [["store", "record", "row"][point]]: crashes[["store", "record", "row"][point] as "store"] + 1 };
+        });
+      }
+      stop.done = true;
+      await writing;
+      assert.ok(crashes.store > 0 && crashes.record > 0 && crashes.row > 0, JSON.stringify(crashes));
+      await shipUntilCaughtUp(sql, store, { segmentBytes: 32768 });
+      await assertExact(sql, store);
+    } finally {
+      stop.done = true;
+      await resetStream(sql).catch(() => {});
+      await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
+      await Promise.all([sql.end(), work.end()]);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "stream faults: the store unreachable for a while fails passes loudly, then the stream resumes exactly",
+  fn: async () => {
+    const sql = db();
+    const work = db();
+    const proxy = await startFaultProxy(Deno.env.get("LIFEBOAT_S3_ENDPOINT")!);
+    const prefix = `stream-outage-${crypto.randomUUID().slice(0, 8)}`;
+    const store = openStore(`s3://${Deno.env.get("LIFEBOAT_S3_BUCKET") ?? "lifeboat"}/${prefix}`, {
+      s3: { endpoint: proxy.url, retry: { attempts: 2, baseDelayMs: 20, maxDelayMs: 50, timeoutMs: 2000 } },
+    });
+    const stop = { done: false };
+    try {
+      await prepare(sql);
+      const writing = workload(work, stop);
+      await shipUntilCaughtUp(sql, store, { segmentBytes: 32768 });
+      proxy.inject({ fault: { kind: "reset" }, times: 1_000_000 });
+      let failed = 0;
+      const outageEnd = Date.now() + 5_000;
+      while (Date.now() < outageEnd) {
+        await shipUntilCaughtUp(sql, store, { segmentBytes: 32768 }).catch(() => failed++);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(failed > 0, "passes fail while the store is unreachable");
+      const [st] = await sql`select last_error is not null as failed from lifeboat.stream_state`;
+      assert.equal(st.failed, true, "the failure is recorded in stream_state");
+      proxy.clearFaults();
+      stop.done = true;
+      await writing;
+      await shipUntilCaughtUp(sql, store, { segmentBytes: 32768 });
+      await assertExact(sql, store);
+    } finally {
+      stop.done = true;
+      await resetStream(sql).catch(() => {});
+      await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
+      await Promise.all([sql.end(), work.end()]);
+      await proxy.close();
+    }
+  },
+});
