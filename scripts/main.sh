@@ -50,6 +50,9 @@ step "5b/6 stream: ship what changed since it was enabled to $STORE; its achieve
 lifeboat stream run --once --to "$STORE" --recipient "$recipient"
 lifeboat stream status
 
+step "5c/6 point-in-time drill: the backup plus the stream up to its latest commit, into a scratch database"
+lifeboat drill --store "$STORE" --identity "$IDENTITY" --until latest
+
 step "6/6 status"
 secret=$(node -e 'process.stdout.write(JSON.parse(process.env.SUPABASE_SECRET_KEYS).default)')
 echo "health: $(curl -sS -H "apikey: $secret" "$SUPABASE_URL/functions/v1/health" | node -e '

@@ -32,7 +32,8 @@ export const UNTIL_USAGE = `
 Point in time (needs the change stream, 'lifeboat stream enable'):
   --until TIME       restore to this moment (2026-12-03T14:30:00.123456Z; no zone = UTC): the
                      newest full backup before it, then every transaction committed after the
-                     backup's snapshot and at or before TIME, replayed in commit order
+                     backup's snapshot and at or before TIME, replayed in commit order;
+                     'latest': up to the newest commit the stream holds
   --until-lsn LSN    … up to this WAL position (commits at or before it)
   --until-xid XID    … up to and including this transaction (--exclusive: up to just before it)
   --slot NAME        the stream's slot (default: the one the backup recorded)

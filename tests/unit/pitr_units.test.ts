@@ -27,6 +27,7 @@ Deno.test("pitr: commit times compare to the microsecond, in any zone", () => {
 
 Deno.test("pitr: targets: exactly one of --until, --until-lsn, --until-xid", () => {
   assert.deepEqual(parseTarget({ untilXid: "42", exclusive: true }), { kind: "xid", xid: 42n, inclusive: false });
+  assert.deepEqual(parseTarget({ until: "latest" }), { kind: "latest" });
   assert.deepEqual(parseTarget({ untilLsn: "16/b374d848" }), { kind: "lsn", lsn: "16/B374D848" });
   assert.throws(() => parseTarget({}), TargetError);
   assert.throws(() => parseTarget({ until: "2026-12-03T00:00:00Z", untilXid: "1" }), /exactly one/);

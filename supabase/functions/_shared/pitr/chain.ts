@@ -40,6 +40,7 @@ function handOffOf(m: Manifest) {
 /** Whether a backup's snapshot lies before the target. */
 function beforeTarget(m: Manifest, t: RestoreTarget): boolean {
   const h = handOffOf(m)!;
+  if (t.kind === "latest") return true;
   if (t.kind === "time") return parseMicros(h.takenAt) <= t.micros;
   if (t.kind === "lsn") return lsnToBigInt(h.lsn) <= lsnToBigInt(t.lsn);
   // An xid target: the snapshot must not have seen it (else the backup already holds it).

@@ -96,7 +96,7 @@ async function* segmentLines(o: PointRestoreOptions, segments: readonly SegmentM
 
 /** Throws unless the stream reaches the target (a target after its end cannot be restored). */
 function checkReached(target: RestoreTarget, stats: SelectionStats, segments: readonly SegmentManifest[]): void {
-  if (stats.passedTarget) return;
+  if (stats.passedTarget || target.kind === "latest") return;
   const latest = latestRestorable(segments);
   const hint = `the latest restorable moment is ${latest ?? "(no commit in the stream yet)"}; choose a target at or before it, or wait for the shipper to store newer changes`;
   if (target.kind === "time") {

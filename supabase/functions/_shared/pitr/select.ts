@@ -52,7 +52,7 @@ export interface SelectionStats {
 function withinTarget(t: RestoreTarget, h: TxnHeader): boolean {
   if (t.kind === "time") return h.commitMicros <= t.micros;
   if (t.kind === "lsn") return lsnToBigInt(h.commitLsn) <= lsnToBigInt(t.lsn);
-  return true;
+  return true; // latest, xid
 }
 
 /**

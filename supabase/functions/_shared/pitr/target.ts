@@ -9,6 +9,7 @@ import { formatMicros, parseMicros } from "./time.ts";
 
 /** Where a point-in-time restore stops. */
 export type RestoreTarget =
+  | { kind: "latest" }
   | { kind: "time"; micros: bigint }
   | { kind: "lsn"; lsn: string }
   | { kind: "xid"; xid: bigint; inclusive: boolean };
@@ -21,11 +22,12 @@ export class TargetError extends Error {
   }
 }
 
-/** The target of `--until`, `--until-lsn` or `--until-xid` (exactly one of them). */
+/** The target of `--until` (a time, or `latest`: the newest durable commit), `--until-lsn` or `--until-xid` (exactly one of them). */
 export function parseTarget(o: { until?: string; untilLsn?: string; untilXid?: string; exclusive?: boolean }): RestoreTarget {
   const given = [o.until, o.untilLsn, o.untilXid].filter((v) => v !== undefined);
   if (given.length !== 1) throw new TargetError("give exactly one of --until, --until-lsn and --until-xid");
   try {
+    if (o.until === "latest") return { kind: "latest" };
     if (o.until !== undefined) return { kind: "time", micros: parseMicros(o.until) };
     if (o.untilLsn !== undefined) {
       lsnToBigInt(o.untilLsn);
@@ -42,6 +44,7 @@ export function parseTarget(o: { until?: string; untilLsn?: string; untilXid?: s
 
 /** How a target reads in messages. */
 export function describeTarget(t: RestoreTarget): string {
+  if (t.kind === "latest") return "the latest restorable moment";
   if (t.kind === "time") return formatMicros(t.micros);
   if (t.kind === "lsn") return `LSN ${t.lsn}`;
   return `xid ${t.xid} (${t.inclusive ? "inclusive" : "exclusive"})`;
