@@ -107,7 +107,11 @@ export async function planChain(o: {
     );
   }
   const all = await listSegments(o.store, slot, { trust: o.trust, signal: o.signal });
-  if (all.length === 0) throw new ChainError(`stream ${slot} has no segments yet: run the shipper (lifeboat stream run) first`);
+  if (all.length === 0) {
+    // Nothing shipped since the stream began: the latest known moment is the backup itself.
+    if (o.target.kind === "latest") return { backupId: manifest.id, manifest, slot, segments: [] };
+    throw new ChainError(`stream ${slot} has no segments yet: run the shipper (lifeboat stream run) first`);
+  }
   // The hand-off: the slot had confirmed everything up to confirmedFlushLsn when the snapshot
   // was taken, so every transaction the snapshot missed lies in the segments after it.
   const from = manifest.stream.confirmedFlushLsn ? lsnToBigInt(manifest.stream.confirmedFlushLsn) : 0n;

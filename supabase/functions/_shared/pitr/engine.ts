@@ -143,13 +143,22 @@ export async function restoreToPoint(o: PointRestoreOptions): Promise<PointResto
     return fail("pitr_chain", err, "Nothing was written.");
   }
   const m = chain.manifest;
+  if (chain.segments.length === 0) {
+    checks.push(check("pitr_chain", "warn", report.target,
+      `stream ${chain.slot} holds no segment yet: the latest restorable moment is backup ${chain.backupId}'s snapshot (${m.snapshot.takenAt}), nothing is replayed`,
+      "Run the shipper (lifeboat stream run, or the backup-stream schedule) so that changes after the backup are stored."));
+  }
   const snap = snapshotSeen({ xmin: m.snapshot.xmin!, xmax: m.snapshot.xmax!, xip: m.snapshot.xip! });
   const read: SegmentManifest[] = [];
   const stats = newSelectionStats();
   const chainReport = (): ChainReport => ({
     backupId: chain.backupId,
     slot: chain.slot,
-    segments: { first: read[0]?.seq ?? chain.segments[0].seq, last: read[read.length - 1]?.seq ?? chain.segments[0].seq, count: read.length },
+    segments: {
+      first: read[0]?.seq ?? chain.segments[0]?.seq ?? 0,
+      last: read[read.length - 1]?.seq ?? chain.segments[0]?.seq ?? 0,
+      count: read.length,
+    },
     transactions: stats.transactions,
     firstCommit: stats.first ? formatMicros(stats.first.commitMicros) : null,
     lastCommit: stats.last ? formatMicros(stats.last.commitMicros) : null,
