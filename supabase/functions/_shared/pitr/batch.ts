@@ -1,9 +1,12 @@
 /**
- * Groups a window of replayed changes into set-based statements: consecutive changes of the
- * same kind to the same table with the same columns become one statement over a jsonb array
- * of their records (a multi-row INSERT, an UPDATE … FROM, a DELETE … USING), so replay costs a
- * statement per run of changes, not a round trip per row. An update or delete run is cut
- * where a row would be touched twice (a set-based statement applies each row once).
+ * Groups a window of replayed changes into set-based statements: a table's consecutive changes
+ * of the same kind with the same columns become one statement over a jsonb array of their
+ * records (a multi-row INSERT, an UPDATE … FROM, a DELETE … USING), so replay costs a statement
+ * per run of changes, not a round trip per row. Changes to different tables are grouped per
+ * table between DDL and TRUNCATE (replay runs with triggers and foreign-key checks off, so the
+ * order across tables does not change the result; within a table it is kept). An update or
+ * delete run is cut where a row would be touched twice (a set-based statement applies each
+ * row once).
  * @module
  */
 import type { RawRecord } from "./records.ts";
@@ -62,6 +65,8 @@ function keyOf(cols: unknown[] | undefined): string {
 export class OpBuilder {
   readonly ops: ReplayOp[] = [];
   changes = 0;
+  /** Each table's latest run since the last DDL or TRUNCATE (the run its next change may join). */
+  private latest = new Map<string, RowBatch>();
   constructor(private readonly maxRows: number) {}
 
   /** Adds one row change (I, U, D) of a table that replay applies. */
@@ -73,10 +78,11 @@ export class OpBuilder {
     const keys = action === "I" ? [] : [keyOf(r.identity), ...(action === "U" ? [newKeyOf(r.columns, identity)] : [])];
     const keyChanged = action === "U" && keys[0] !== keys[1];
     const pk = names(r.pk);
-    const last = this.ops[this.ops.length - 1];
+    const tableKey = `${r.schema}\u0000${r.table}`;
+    const last = this.latest.get(tableKey);
     this.changes++;
     if (
-      last?.kind === "rows" && last.action === action && last.schema === r.schema && last.table === r.table &&
+      last && last.action === action && last.schema === r.schema && last.table === r.table &&
       last.lines.length < this.maxRows && sameNames(last.columns, columns) && sameNames(last.identity, identity) &&
       !keys.some((k) => last.keys.has(k))
     ) {
@@ -85,16 +91,19 @@ export class OpBuilder {
       last.keyChanged ||= keyChanged;
       return;
     }
-    this.ops.push({
+    const run: RowBatch = {
       kind: "rows", action, schema: r.schema!, table: r.table!, columns, identity, pk, commitTime, lines: [raw.line],
       keys: new Set(keys), keyChanged,
-    });
+    };
+    this.ops.push(run);
+    this.latest.set(tableKey, run);
   }
 
   /** Adds a truncate, merged with the transaction's previous one (a TRUNCATE of several tables). */
   addTruncate(xid: bigint, schema: string, table: string): void {
     const last = this.ops[this.ops.length - 1];
     this.changes++;
+    this.latest.clear();
     if (last?.kind === "truncate" && last.xid === xid) last.tables.push({ schema, table });
     else this.ops.push({ kind: "truncate", xid, tables: [{ schema, table }] });
   }
@@ -102,6 +111,7 @@ export class OpBuilder {
   /** Adds a DDL command; a statement captured twice in a row (one command per object) runs once. */
   addDdl(op: DdlOp): void {
     this.changes++;
+    this.latest.clear();
     const last = this.ops[this.ops.length - 1];
     if (last?.kind === "ddl" && last.xid === op.xid && last.statement === op.statement && last.searchPath === op.searchPath) return;
     this.ops.push(op);

@@ -114,13 +114,8 @@ export async function planChain(o: {
   }
   // The hand-off: the slot had confirmed everything up to confirmedFlushLsn when the snapshot
   // was taken, so every transaction the snapshot missed lies in the segments after it.
-  const from = manifest.stream.confirmedFlushLsn ? lsnToBigInt(manifest.stream.confirmedFlushLsn) : 0n;
+  // Retention keeps every segment a kept full backup's restore reads (retention/segments.ts).
   const start = handOffIndex(all, manifest.stream.confirmedFlushLsn);
-  if (start === 0 && all[0].seq > 0 && lsnToBigInt(all[0].startLsn) > from) {
-    throw new ChainError(
-      `stream ${slot} no longer holds the segments after backup ${manifest.id} (the oldest kept is segment ${all[0].seq}, from ${all[0].startLsn}): they were pruned. Restore from a newer full backup.`,
-    );
-  }
   return { backupId: manifest.id, manifest, slot, segments: all.slice(start) };
 }
 
