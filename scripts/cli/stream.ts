@@ -160,7 +160,7 @@ async function run(sql: Sql, v: { to?: string; recipient?: string[]; "poll-ms"?:
   Deno.addSignalListener("SIGTERM", stop);
   try {
     await runShipper({
-      sql,
+      connect: () => connect(databaseUrlFromEnv(), { max: 2, applicationName: "lifeboat stream run", idleTimeoutSeconds: 0 }),
       store,
       config,
       owner,
@@ -185,7 +185,13 @@ async function main(args: string[]): Promise<number> {
   if (!sub) return fail(`a subcommand is required\n\n${USAGE}`);
   if (extra.length > 0) return fail(`unexpected argument '${extra[0]}'`);
   if (!["enable", "disable", "status", "run"].includes(sub)) return fail(`unknown subcommand '${sub}': use enable, disable, status or run`);
-  const sql = connect(databaseUrlFromEnv(), { max: 2, applicationName: `lifeboat stream ${sub}`, idleTimeoutSeconds: 0 });
+  let url: string;
+  try {
+    url = databaseUrlFromEnv();
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  const sql = connect(url, { max: 2, applicationName: `lifeboat stream ${sub}`, idleTimeoutSeconds: 0 });
   try {
     if (sub === "enable") return await enable(sql, parsed.values["no-primary-key"]);
     if (sub === "disable") return await disable(sql);

@@ -778,6 +778,14 @@ as $$
   where p.at is not null and $1 - p.at > greatest(o.rpo, p.floor)
 $$;
 
+-- Bookkeeping rows once their content is in the stored segments: purged by purge_expired().
+insert into lifeboat.retention_policies (schema_name, table_name, timestamp_column, keep, filter, position, description) values
+  ('lifeboat', 'stream_ddl', 'captured_at', interval '30 days', null, 80,
+   'Captured DDL: 30 days (the stream''s segments hold it from the moment they are shipped)'),
+  ('lifeboat', 'stream_segments', 'stored_at', interval '400 days', null, 85,
+   'The ledger of stored stream segments: 400 days (the store''s retention prunes the segments themselves)')
+on conflict (schema_name, table_name) do nothing;
+
 -- Schedules: ship every 5 seconds (pg_cron 1.6 second schedules) while export.target is set,
 -- guard every 10 seconds. Both are off until stream_enable() turns them on.
 insert into lifeboat.schedules (name, schedule, command, enabled, requires_setting, description) values

@@ -4,11 +4,18 @@
 // each, the stream resumes, and the stored records equal the reference decode of the same
 // WAL: nothing lost, nothing stored twice.
 import assert from "node:assert/strict";
-import { db, denoBin, repoRoot } from "../../harness/stack.ts";
+import { db, denoBin, repoRoot, run, waitFor } from "../../harness/stack.ts";
 import { startFaultProxy } from "../../harness/fault_proxy.ts";
 import { openStore, type Store } from "../../supabase/functions/_shared/store/mod.ts";
 import { shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
-import { enableWithReference, linesOn, referenceLines, resetStream, shipUntilCaughtUp, storedLines } from "../support/stream.ts";
+import {
+  enableWithReference,
+  linesOn,
+  referenceLines,
+  resetStream,
+  shipUntilCaughtUp,
+  storedLines,
+} from "../support/stream.ts";
 import { testSigning } from "../support/signing.ts";
 
 const T = ["sc_kill.t"];
@@ -20,14 +27,21 @@ function workload(sql: ReturnType<typeof db>, stop: { done: boolean }): Promise<
     let n = 0;
     while (!stop.done) {
       const r = Math.random();
-      if (r < 0.05) {
-        await sql`insert into sc_kill.t (v) select repeat('big', 10) from generate_series(1, 1500)`;
-      } else if (r < 0.2) {
-        await sql`update sc_kill.t set v = v || '+' where id in (select id from sc_kill.t order by random() limit 5)`;
-      } else if (r < 0.3) {
-        await sql`delete from sc_kill.t where id in (select id from sc_kill.t order by random() limit 3)`;
-      } else {
-        await sql`insert into sc_kill.t (v) select md5(random()::text) from generate_series(1, ${1 + Math.floor(Math.random() * 30)})`;
+      try {
+        if (r < 0.05) {
+          await sql`insert into sc_kill.t (v) select repeat('big', 10) from generate_series(1, 1500)`;
+        } else if (r < 0.2) {
+          await sql`update sc_kill.t set v = v || '+' where id in (select id from sc_kill.t order by random() limit 5)`;
+        } else if (r < 0.3) {
+          await sql`delete from sc_kill.t where id in (select id from sc_kill.t order by random() limit 3)`;
+        } else {
+          await sql`insert into sc_kill.t (v) select md5(random()::text) from generate_series(1, ${
+            1 + Math.floor(Math.random() * 30)
+          })`;
+        }
+      } catch {
+        // the database is being stopped by a test: try again once it is back
+        await new Promise((res) => setTimeout(res, 200));
       }
       n++;
       await new Promise((res) => setTimeout(res, 40));
@@ -41,6 +55,23 @@ async function prepare(sql: ReturnType<typeof db>) {
   await sql.unsafe(`drop schema if exists sc_kill cascade; create schema sc_kill;
     create table sc_kill.t (id bigserial primary key, v text not null);`);
   await enableWithReference(sql);
+}
+
+/** Puts the stream's settings (a directory target, unencrypted, small segments) for a CLI shipper. */
+async function useDirectoryTarget(sql: ReturnType<typeof db>, dir: string, segmentBytes: number, maxRecords: number) {
+  await sql`update lifeboat.settings set value = ${sql.json(dir)} where key = 'export.target'`;
+  await sql`update lifeboat.settings set value = 'true' where key = 'export.unencrypted'`;
+  await sql`update lifeboat.settings set value = '[]' where key = 'export.recipients'`;
+  await sql`update lifeboat.settings set value = ${segmentBytes} where key = 'stream.segment_bytes'`;
+  await sql`update lifeboat.settings set value = ${maxRecords} where key = 'stream.max_records'`;
+}
+
+/** Drops the stream and the test schema, closes the clients, removes the directory. */
+async function cleanup(sql: ReturnType<typeof db>, others: ReturnType<typeof db>[], dir?: string) {
+  await resetStream(sql).catch(() => {});
+  await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
+  await Promise.all([sql.end(), ...others.map((o) => o.end())]);
+  if (dir) await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
 async function assertExact(sql: ReturnType<typeof db>, store: Store) {
@@ -64,12 +95,8 @@ Deno.test({
     const stop = { done: false };
     try {
       await prepare(sql);
-      await sql`update lifeboat.settings set value = ${sql.json(dir)} where key = 'export.target'`;
-      await sql`update lifeboat.settings set value = 'true' where key = 'export.unencrypted'`;
-      await sql`update lifeboat.settings set value = '[]' where key = 'export.recipients'`;
-      await sql`update lifeboat.settings set value = '8192' where key = 'stream.segment_bytes'`;
       // A peek materializes its rows before the first one arrives: small passes start shipping sooner.
-      await sql`update lifeboat.settings set value = '2000' where key = 'stream.max_records'`;
+      await useDirectoryTarget(sql, dir, 8192, 2000);
       const writing = workload(work, stop);
       const env = { ...Deno.env.toObject(), LIFEBOAT_SIGNING_KEY_FILE: testSigning.privateFile };
       let kills = 0;
@@ -110,11 +137,7 @@ Deno.test({
       assert.ok(segments.some((m) => m.partial !== null), "some segments end inside a transaction");
     } finally {
       stop.done = true;
-      await resetStream(sql).catch(() => {});
-      await sql`update lifeboat.settings set value = default_value where key in ('export.target', 'export.unencrypted', 'export.recipients')`;
-      await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
-      await Promise.all([sql.end(), work.end()]);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await cleanup(sql, [work], dir);
     }
   },
 });
@@ -157,7 +180,10 @@ Deno.test({
           },
         }).then(() => {}, (err) => {
           if (!(err instanceof Crash)) throw err;
-          crashes = { ...crashes, [["store", "record", "row"][point]]: crashes[["store", "record", "row"][point] as "store"] + 1 };
+          crashes = {
+            ...crashes,
+            [["store", "record", "row"][point]]: crashes[["store", "record", "row"][point] as "store"] + 1,
+          };
         });
       }
       stop.done = true;
@@ -167,10 +193,7 @@ Deno.test({
       await assertExact(sql, store);
     } finally {
       stop.done = true;
-      await resetStream(sql).catch(() => {});
-      await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
-      await Promise.all([sql.end(), work.end()]);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await cleanup(sql, [work], dir);
     }
   },
 });
@@ -208,10 +231,71 @@ Deno.test({
       await assertExact(sql, store);
     } finally {
       stop.done = true;
-      await resetStream(sql).catch(() => {});
-      await sql.unsafe(`drop schema if exists sc_kill cascade`).catch(() => {});
-      await Promise.all([sql.end(), work.end()]);
+      await cleanup(sql, [work]);
       await proxy.close();
+    }
+  },
+});
+
+Deno.test({
+  ...opts,
+  name: "stream faults: Postgres stopped while 'lifeboat stream run' is mid-segment; the stream resumes exactly",
+  fn: async () => {
+    const STACK = `${repoRoot}/scripts/stack.sh`;
+    let sql = db();
+    const dir = await Deno.makeTempDir({ prefix: "lifeboat-stream-pgstop-" });
+    const store = openStore(dir);
+    let child: Deno.ChildProcess | null = null;
+    try {
+      await prepare(sql);
+      await useDirectoryTarget(sql, dir, 8192, 1500);
+      // A backlog of transactions bigger than a segment, so the shipper is inside one when Postgres stops.
+      for (let i = 0; i < 12; i++) {
+        await sql`insert into sc_kill.t (v) select repeat('pg', 40) from generate_series(1, 800)`;
+      }
+      child = new Deno.Command(denoBin, {
+        args: ["run", "-A", "--quiet", `${repoRoot}/scripts/lifeboat.ts`, "stream", "run", "--poll-ms", "100"],
+        env: { ...Deno.env.toObject(), LIFEBOAT_SIGNING_KEY_FILE: testSigning.privateFile },
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn();
+      await waitFor(
+        async () => (await sql`select count(*)::int as n from lifeboat.stream_segments`)[0].n >= 2,
+        60_000,
+        "the shipper to store segments",
+      );
+      await sql.end({ timeout: 1 }).catch(() => {});
+      const stopped = await run("bash", [STACK, "db-stop"]);
+      assert.equal(stopped.code, 0, stopped.stderr);
+      await new Promise((r) => setTimeout(r, 3000));
+      const started = await run("bash", [STACK, "db-start"]);
+      assert.equal(started.code, 0, started.stderr);
+      sql = db();
+      await waitFor(async () => (await sql`select 1 as one`)[0].one === 1, 30_000, "Postgres back");
+      // More changes after the restart; the same shipper process carries on.
+      for (let i = 0; i < 3; i++) {
+        await sql`insert into sc_kill.t (v) select md5(g::text) from generate_series(1, 300) g`;
+      }
+      await waitFor(
+        async () => {
+          const [s] = await sql`select lag_bytes from lifeboat.stream_slot_wal()`;
+          const [p] = await sql`select pending_records from lifeboat.stream_state`;
+          return Number(s.lag_bytes) < 64 * 1024 && Number(p.pending_records) === 0 &&
+            (await referenceLines(sql, T)).length === linesOn((await storedLines(store)).lines, T).length;
+        },
+        90_000,
+        "the shipper to catch up after the restart",
+      );
+      child.kill("SIGTERM");
+      await child.status;
+      child = null;
+      await assertExact(sql, store);
+    } finally {
+      if (child) {
+        child.kill("SIGKILL");
+        await child.status;
+      }
+      await cleanup(sql, [], dir);
     }
   },
 });

@@ -69,7 +69,6 @@ Deno.test({
       const err = await proc.stop();
       if (err.trim()) console.error(err);
       await resetStream(sql).catch(() => {});
-      await sql`update lifeboat.settings set value = default_value where key in ('export.target', 'export.unencrypted', 'export.recipients')`;
       await sql.unsafe(`drop schema if exists sc_fn cascade`).catch(() => {});
       await sql.end();
     }

@@ -18,8 +18,13 @@ export const SLOT = "lifeboat_stream";
 export const REFERENCE_SLOT = "lifeboat_test_reference";
 export const trust = { trustedKeys: [testSigning.publicKey], allowUnsigned: false };
 
-/** Drops any stream and reference slot and forgets the stream's state and ledger. */
+/**
+ * Drops any stream and reference slot, forgets the stream's state and ledger, and puts the
+ * export target settings back (before stream_disable re-applies the schedules, so that no
+ * export job a test's target installed is left in pg_cron).
+ */
 export async function resetStream(sql: postgres.Sql): Promise<void> {
+  await sql`update lifeboat.settings set value = default_value where key in ('export.target', 'export.unencrypted', 'export.recipients')`;
   await sql`select lifeboat.stream_disable()`;
   await sql`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = ${REFERENCE_SLOT}`;
   await sql`delete from lifeboat.stream_segments`;

@@ -32,7 +32,8 @@ select is((select threshold from lifeboat.alert_rules where rule = 'response_tim
 select is((select threshold from lifeboat.alert_rules where rule = 'connections'), 0.8, 'connections threshold is 80%');
 select set_eq($$select rule from lifeboat.alert_rules$$,
   array['error_rate', 'response_time', 'connections', 'database_size', 'backup_age', 'drill_failed',
-        'verification_failed', 'cron_job_failed', 'replication_slot_wal'], 'all nine rules exist');
+        'verification_failed', 'cron_job_failed', 'replication_slot_wal',
+        'stream_wal_warning', 'stream_wal_critical', 'stream_slot_dropped', 'rpo'], 'all thirteen rules exist');
 
 -- error_rate: 100 of 1000 transactions rolled back between two snapshots.
 update lifeboat.alert_rules set enabled = true where rule = 'error_rate';
