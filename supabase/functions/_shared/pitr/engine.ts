@@ -133,7 +133,7 @@ export async function restoreToPoint(o: PointRestoreOptions): Promise<PointResto
   };
   const fail = (name: string, err: unknown, hint: string) => {
     checks.push(check(name, "error", report.target, (err as Error).message, hint));
-    report.passed = summarize(checks).passed && false;
+    report.passed = false;
     return report;
   };
   let chain;

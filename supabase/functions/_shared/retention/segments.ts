@@ -38,8 +38,8 @@ async function readJson(store: Store, key: string): Promise<unknown | null> {
   }
 }
 
-/** The stream positions (slot → confirmed LSN) of the kept full backups; null for a backup without one. */
-async function keptPositions(store: Store, keptIds: readonly string[]): Promise<{ slot: string; lsn: string | null }[] | null> {
+/** The stream positions (slot, confirmed LSN) of the kept full backups that recorded one. */
+async function keptPositions(store: Store, keptIds: readonly string[]): Promise<{ slot: string; lsn: string | null }[]> {
   const out: { slot: string; lsn: string | null }[] = [];
   for (const id of keptIds) {
     if (!isBackupId(id)) continue;
@@ -59,7 +59,7 @@ export async function pruneSegments(store: Store, keptIds: readonly string[]): P
   // Nothing kept: nothing can be decided safely.
   if (keptIds.length === 0) return [];
   const positions = await keptPositions(store, keptIds);
-  if (!positions || positions.length === 0) return [];
+  if (positions.length === 0) return [];
   const report: PrunedSegments[] = [];
   for (const slot of await listStreamSlots(store)) {
     const mine = positions.filter((p) => p.slot === slot);
