@@ -124,6 +124,10 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
 
     // Before the backup: some traffic.
     for (let i = 0; i < 40; i++) await step(i);
+    // Stored, and the slot advanced past it (the shipper advances after the segment is durable):
+    // these segments lie before the backup's hand-off, so retention may prune them below.
+    await ship();
+    await ship();
 
     // The backup runs while the workload goes on; one moment is recorded inside its run.
     const exportSql = connect(dbUrl(), { max: 4 });
