@@ -21,14 +21,14 @@ REPORT="$STACK_DIR/status.html"
 lifeboat() { "$ROOT/scripts/lifeboat" "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 
-step "1/8 start the stack, apply migrations and the demo seed"
+step "1/9 start the stack, apply migrations and the demo seed"
 bash scripts/stack.sh start
 set -a
 # shellcheck disable=SC1091
 . "$STACK_DIR/stack.env"
 set +a
 
-step "2/8 backup keys (age identity in $IDENTITY, signing key beside it)"
+step "2/9 backup keys (age identity in $IDENTITY, signing key beside it)"
 if [ ! -f "$IDENTITY" ] || [ ! -f "$IDENTITY.signing" ]; then
   recipient=$(lifeboat keygen --output "$IDENTITY" --force)
 else
@@ -38,14 +38,14 @@ echo "recipient: $recipient"
 # Backups are signed with the private half; verify and drill trust only the public half.
 export LIFEBOAT_SIGNING_KEY_FILE="$IDENTITY.signing" LIFEBOAT_TRUSTED_KEYS="$IDENTITY.signing.pub"
 
-step "2b/8 continuous capture: enable the stream (slot, DDL capture) before the backup"
+step "2b/9 continuous capture: enable the stream (slot, DDL capture) before the backup"
 lifeboat stream enable
 
-step "3/8 back up the database and the Storage files to $STORE (the primary location)"
+step "3/9 back up the database and the Storage files to $STORE (the primary location)"
 mkdir -p "$STORE"
 lifeboat backup --store "$STORE" --recipient "$recipient" --label "main-job" --json | tail -n 1
 
-step "4/8 copy to the other locations (secondary: RGW with Object Lock; archive: Azurite)"
+step "4/9 copy to the other locations (secondary: RGW with Object Lock; archive: Azurite)"
 # The locations, as a project configures them (docs/locations.md): the secondary in RGW's
 # object-lock bucket (every copied object locked, governance mode, 1 day), the archive in
 # Azurite. Credentials come from the stack's LIFEBOAT_S3_* and LIFEBOAT_AZURE_* environment.
@@ -62,10 +62,10 @@ on conflict (name) do update set url = excluded.url, role = excluded.role, reten
 SQL
 lifeboat copy
 
-step "5/8 verify the newest backup (objects, file blobs, completeness against the source)"
+step "5/9 verify the newest backup (objects, file blobs, completeness against the source)"
 lifeboat verify --store "$STORE" --latest --identity "$IDENTITY"
 
-step "6/8 restore drill from the secondary, the primary set aside as if it were lost: the database into a scratch database (measures RTO), the files into a scratch bucket"
+step "6/9 restore drill from the secondary, the primary set aside as if it were lost: the database into a scratch database (measures RTO), the files into a scratch bucket"
 # Without --store the drill uses the locations: the primary has no backup now, so it reads the
 # secondary, verified first, and says so. The primary comes back afterwards.
 mv "$STORE" "$STORE.set-aside"
@@ -84,11 +84,14 @@ node -e '
 ' "$STACK_DIR/drill.json"
 [ "$drill_status" = 0 ] || exit "$drill_status"
 
-step "7/8 stream: ship what changed since it was enabled to $STORE; its achieved RPO"
+step "7/9 stream: ship what changed since it was enabled to $STORE; its achieved RPO"
 lifeboat stream run --once --to "$STORE" --recipient "$recipient"
 lifeboat stream status
 
-step "8/8 status"
+step "8/9 point-in-time drill: the backup plus the stream up to its latest commit, into a scratch database"
+lifeboat drill --store "$STORE" --identity "$IDENTITY" --until latest
+
+step "9/9 status"
 secret=$(node -e 'process.stdout.write(JSON.parse(process.env.SUPABASE_SECRET_KEYS).default)')
 echo "health: $(curl -sS -H "apikey: $secret" "$SUPABASE_URL/functions/v1/health" | node -e '
   let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {

@@ -6,6 +6,8 @@
  * @module
  */
 import { runDrill } from "../../supabase/functions/_shared/restore/mod.ts";
+import { restoreToPointAsReport, type RestoreTarget } from "../../supabase/functions/_shared/pitr/mod.ts";
+import { targetOf, UNTIL_OPTIONS, wantsPointInTime } from "./restore_until.ts";
 import { progressSink } from "./restore_progress.ts";
 import { formatChecks } from "./checks.ts";
 import { countOption, LOCATION_OPTIONS, LOCATION_USAGE, openBackup, openFailure, parseCommand, TRUST_OPTIONS, TRUST_USAGE, usageError } from "./common.ts";
@@ -38,6 +40,8 @@ ${TRUST_USAGE}
   --storage-key KEY   its secret key (default $LIFEBOAT_STORAGE_KEY, then $SUPABASE_SECRET_KEYS)
   --files-sample N    only N files chosen at random
   --files-budget SEC  stop starting new files after SEC seconds (a random sample within a budget)
+  --until TIME        a point-in-time drill: the newest full backup before TIME plus the change
+                      stream up to it (also --until-lsn LSN, --until-xid XID [--exclusive], --slot)
 
 Exit status: 0 drill passed within the objective, 1 failed, 2 bad usage.`;
 
@@ -62,6 +66,7 @@ export async function run(args: string[]): Promise<number> {
     "report-to": { type: "string" },
     "ran-in": { type: "string" },
     runner: { type: "string" },
+    ...UNTIL_OPTIONS,
     help: { type: "boolean", short: "h", default: false },
   });
   if (typeof parsed === "number") return parsed;
@@ -101,6 +106,15 @@ export async function run(args: string[]): Promise<number> {
       return bad((err as Error).message);
     }
   }
+  let until: RestoreTarget | null = null;
+  if (wantsPointInTime(v)) {
+    if (v.files || v.latest) return bad("--until does not combine with --files or --latest");
+    try {
+      until = targetOf(v);
+    } catch (err) {
+      return bad((err as Error).message);
+    }
+  }
   let opened;
   try {
     opened = await openBackup(parsed.positionals[0], v.store, v.latest || !parsed.positionals[0], v.identity, v, { from: v.from, locations: v.locations, dbUrl: sourceUrl });
@@ -117,6 +131,9 @@ export async function run(args: string[]): Promise<number> {
     const report = await runDrill({
       store, id: ref.id, identities, trust, sourceUrl, assertionsDir: v.assertions, system: v.system, jobs, signal: ac.signal,
       ranIn, runner: v.runner, reportUrl,
+      restore: until
+        ? (db) => restoreToPointAsReport({ store, target: until, identities, trust, db, backupId: ref.id, slot: v.slot, jobs, signal: ac.signal })
+        : undefined,
       onEvent: (e) => (e.event === "drill" ? sink({ event: "phase", phase: "check", detail: `${e.step} ${e.detail ?? ""}` }) : sink(e)),
     });
     sink.end();

@@ -27,6 +27,7 @@ import { countOption, LOCATION_OPTIONS, LOCATION_USAGE, openBackup, openFailure,
 import { openStorage, restoreBackupFiles } from "./files.ts";
 import type { StorageApi } from "../../supabase/functions/_shared/source/storage/mod.ts";
 import { latestBackupId, readAuthenticManifest } from "../../supabase/functions/_shared/verify/mod.ts";
+import { restoreUntil, targetOf, UNTIL_OPTIONS, UNTIL_USAGE, wantsPointInTime } from "./restore_until.ts";
 
 /** `restore --storage-target` without `--target`: only the files of the backup. */
 async function restoreFilesOnly(
@@ -87,6 +88,7 @@ Storage files (backups taken with --files):
   --prefix P            only files whose name starts with P
   --file NAME           only this file
   (--clean replaces target files of the same names, only those; without it they are refused)
+${UNTIL_USAGE}
 
 Exit status: 0 restored and verified, 1 failed or refused, 2 bad usage.`;
 
@@ -115,6 +117,7 @@ export async function run(args: string[]): Promise<number> {
     bucket: { type: "string" },
     prefix: { type: "string" },
     file: { type: "string" },
+    ...UNTIL_OPTIONS,
     help: { type: "boolean", short: "h", default: false },
   });
   if (typeof parsed === "number") return parsed;
@@ -155,6 +158,16 @@ export async function run(args: string[]): Promise<number> {
       archive = false;
     }
   }
+  if (wantsPointInTime(v)) {
+    if (archive || into || tables.length || v.schema?.length || storage || v.latest || v["preflight-only"]) {
+      return bad("--until, --until-lsn and --until-xid restore a whole database from the store: they do not combine with a pg_dump archive, --latest, --schema, --table, --into-schema, --storage-target or --preflight-only");
+    }
+    try {
+      targetOf(v);
+    } catch (err) {
+      return bad((err as Error).message);
+    }
+  }
   let target: Sql | null = null;
   let source: Sql | null = null;
   const sink = progressSink(Deno.stderr.isTerminal() && !v.json);
@@ -166,6 +179,7 @@ export async function run(args: string[]): Promise<number> {
     } catch (err) {
       return bad(`cannot connect to the target (${describeDbError(err)}): check --target`);
     }
+    if (wantsPointInTime(v)) return await restoreUntil({ v, positional: first, target, jobs, onEvent: sink, bad });
     let report;
     if (archive) {
       if (into) return bad("--into-schema is not supported for pg_dump archives");

@@ -215,7 +215,8 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
         },
         {
           server,
-          snapshot: { consistent: true, snapshotIds: [snap.id], lsnStart: snap.lsn, lsnEnd },
+          snapshot: { consistent: true, snapshotIds: [snap.id], lsnStart: snap.lsn, lsnEnd, visibility: snap.visibility },
+          stream: snap.stream,
           sequences,
           fingerprints,
           excludedSchemas: scripts.excludedSchemas,

@@ -20,6 +20,19 @@ import {
 import { type Fingerprints, fingerprintOf } from "./fingerprints.ts";
 import type { ExportPolicy } from "./policy.ts";
 import type { Selection } from "./selection.ts";
+import type { SnapshotVisibility, StreamPosition } from "./snapshot.ts";
+
+/**
+ * The manifest's snapshot: its ids and LSN range, and, when the backup was read in one
+ * snapshot, what that snapshot sees (the hand-off to the change stream).
+ */
+export interface ManifestSnapshot {
+  consistent: boolean;
+  snapshotIds: string[];
+  lsnStart: string;
+  lsnEnd: string;
+  visibility?: SnapshotVisibility;
+}
 
 /** Everything a manifest records, as the exporters know it. */
 export interface ManifestInput {
@@ -34,7 +47,9 @@ export interface ManifestInput {
   };
   startedAt: Date;
   finishedAt: Date;
-  snapshot: { consistent: boolean; snapshotIds: string[]; lsnStart: string; lsnEnd: string };
+  snapshot: ManifestSnapshot;
+  /** The change stream's slot at the snapshot (null: none; absent: not read). */
+  stream?: StreamPosition | null;
   /** age recipients; ignored when `encrypted` is false. */
   recipients: string[];
   encrypted: boolean;
@@ -91,6 +106,14 @@ function checkRowCounts(m: ManifestInput): void {
   }
 }
 
+/** The manifest's `snapshot`: visibility is recorded only for a backup read in one snapshot. */
+function snapshotOf(s: ManifestSnapshot): Manifest["snapshot"] {
+  const base = { consistent: s.consistent, snapshotIds: s.snapshotIds, lsnStart: s.lsnStart, lsnEnd: s.lsnEnd };
+  if (!s.consistent || !s.visibility) return base;
+  const v = s.visibility;
+  return { ...base, xmin: v.xmin, xmax: v.xmax, xip: [...v.xip], takenAt: v.takenAt };
+}
+
 /** Builds and validates a manifest; tables and objects are put in their canonical order. */
 export function buildManifest(m: ManifestInput): Manifest {
   checkRowCounts(m);
@@ -106,7 +129,8 @@ export function buildManifest(m: ManifestInput): Manifest {
     extensions: m.server.extensions,
     startedAt: m.startedAt.toISOString(),
     finishedAt: m.finishedAt.toISOString(),
-    snapshot: m.snapshot,
+    snapshot: snapshotOf(m.snapshot),
+    ...(m.stream !== undefined ? { stream: m.stream } : {}),
     encryption: {
       scheme: m.encrypted ? "age-x25519" : "none",
       recipients: m.encrypted ? m.recipients : [],
@@ -142,6 +166,7 @@ export interface StoredPart {
 export interface ManifestFacts {
   server: ManifestInput["server"];
   snapshot: ManifestInput["snapshot"];
+  stream?: StreamPosition | null;
   sequences: SequenceEntry[];
   fingerprints: Fingerprints;
   excludedSchemas: string[];
@@ -193,6 +218,7 @@ export function manifestFromParts(header: ManifestHeader, facts: ManifestFacts, 
     startedAt: header.startedAt,
     finishedAt: header.finishedAt,
     snapshot: facts.snapshot,
+    stream: facts.stream,
     recipients: header.policy.recipients,
     encrypted: header.policy.encrypted,
     compression: header.policy.compression,

@@ -219,7 +219,19 @@ export const Manifest = z.object({
     snapshotIds: z.array(z.string()),
     lsnStart: z.string(),
     lsnEnd: z.string(),
+    /**
+     * What the snapshot sees, for the hand-off to the change stream (absent in older manifests
+     * and when the backup was not read in one snapshot): a transaction is in the backup unless
+     * its xid is >= `xmax` or in `xip` (64-bit xids as decimal text). `takenAt`: the database
+     * clock just after the snapshot was taken.
+     */
+    xmin: z.string().regex(/^[0-9]+$/).optional(),
+    xmax: z.string().regex(/^[0-9]+$/).optional(),
+    xip: z.array(z.string().regex(/^[0-9]+$/)).optional(),
+    takenAt: z.string().datetime().optional(),
   }),
+  /** The change stream's slot at the snapshot (absent in older manifests; null without a stream). */
+  stream: z.object({ slot: z.string(), confirmedFlushLsn: z.string().nullable() }).nullable().optional(),
   encryption: z.object({
     scheme: z.enum(["age-x25519", "none"]),
     recipients: z.array(z.string()),

@@ -6,7 +6,7 @@
  */
 import type { Sql } from "../db/mod.ts";
 import type { BucketEntry, Compression, ObjectKind } from "../format/mod.ts";
-import type { TableRef } from "../export/mod.ts";
+import type { SnapshotVisibility, StreamPosition, TableRef } from "../export/mod.ts";
 import type { ExportPolicy } from "../export/mod.ts";
 
 /** A job: a backup_runs row of origin `backup-export`. */
@@ -28,6 +28,10 @@ export interface Job {
 export interface JobFacts {
   snapshotId: string;
   lsn: string;
+  /** What the facts' snapshot sees (absent in jobs planned before it was recorded). */
+  visibility?: SnapshotVisibility;
+  /** The change stream's slot at that snapshot. */
+  stream?: StreamPosition | null;
   server: { version: string; versionNum: number; database: string; extensions: { name: string; version: string; schema: string }[] };
   sequences: { schema: string; name: string; lastValue: string | null; isCalled: boolean }[];
   matviews: TableRef[];

@@ -43,6 +43,8 @@ export async function ensureFacts(
   const facts: JobFacts = {
     snapshotId: snap.id,
     lsn: snap.lsn,
+    visibility: snap.visibility,
+    stream: snap.stream,
     server: await readServerInfo(tx),
     sequences: await listSequences(tx, selection, scope, tables),
     matviews: (await scripts()).matviews,

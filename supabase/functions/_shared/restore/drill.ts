@@ -38,6 +38,11 @@ export interface DrillOptions {
   runner?: string;
   /** The project to report the drill to, when it is not the source (lifeboat.report_drill()). */
   reportUrl?: string;
+  /**
+   * Restores into the scratch database instead of {@link restoreBackup} (a point-in-time
+   * drill: `pitr/` restores the chain's backup and replays the stream); same report shape.
+   */
+  restore?: (target: Sql) => Promise<RestoreReport>;
 }
 
 /** Where a drill ran, as lifeboat.drills records it. */
@@ -180,7 +185,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
         "The source must have Lifeboat's migrations applied (lifeboat.ddl_pre_data) and readable auth and storage schemas."));
       return report;
     }
-    const r = await restoreBackup({
+    const r = o.restore ? await o.restore(target) : await restoreBackup({
       store: o.store, id: o.id, identities: o.identities, trust: o.trust, target, jobs: o.jobs ?? 2, signal: o.signal,
       onEvent: o.onEvent,
     });

@@ -11,7 +11,7 @@ export { classify } from "./ddl.ts";
 export type { PlannedStatement } from "./ddl.ts";
 export { runDrill } from "./drill.ts";
 export { restoreBackup } from "./engine.ts";
-export type { RestoreEvent } from "./engine.ts";
+export type { RestoreEvent, RestoreReport } from "./engine.ts";
 export { fingerprintAlgorithm, Fingerprinter, temporaryFingerprintSql } from "./fingerprint.ts";
 export { planLoadUnits } from "./load.ts";
 export type { LoadUnit, PartTask } from "./load.ts";

@@ -11,6 +11,7 @@ import type { Sql } from "../db/mod.ts";
 import { backupPrefix, BLOBS_PREFIX, isBackupId, MANIFEST_KEY } from "../format/mod.ts";
 import { type Store, StoreError } from "../store/mod.ts";
 import { type BlobReferences, type BlobSweepReport, sweepBlobs } from "../source/storage/mod.ts";
+import { pruneSegments, type PrunedSegments } from "./segments.ts";
 
 /** One pruned backup. */
 export interface PrunedBackup {
@@ -31,6 +32,8 @@ export interface RetentionReport {
   held: { runId: number; backupId: string; reason: string }[];
   /** The mark and sweep of Storage file blobs (source/storage/sweep.ts) after the prune. */
   blobs?: BlobSweepReport;
+  /** Change-stream segments older than every kept full backup's hand-off (segments.ts). */
+  segments?: PrunedSegments[];
 }
 
 /** Deletes every object of a backup prefix, the manifest first. */
@@ -117,6 +120,7 @@ export async function applyRetention(
   const inFlight = await sql`select b from lifeboat.files_blobs_in_flight() b`;
   const running: BlobReferences = { files: { objects: inFlight.map((r) => ({ blob: String(r.b) })) } };
   report.blobs = await sweepUnreferencedBlobs(store, keptIds, now, opts.blobGraceMs, running);
+  report.segments = await pruneSegments(store, keptIds);
   return report;
 }
 

@@ -11,5 +11,5 @@ export { hashStream } from "./hash.ts";
 export { checkIntegrity, checkManifestConsistency, checkObject, checkUnlisted, integrityOk, listStoredObjects } from "./integrity.ts";
 export type { ObjectOutcome } from "./integrity.ts";
 export { checkLockState, type ObjectLockState } from "./lock_state.ts";
-export { BackupError, idTime, latestBackupId, readAuthenticManifest, readManifest } from "./locate.ts";
+export { BackupError, idTime, latestBackupId, listBackups, readAuthenticManifest, readManifest } from "./locate.ts";
 export type { AuthenticManifest, ManifestTrust } from "./locate.ts";

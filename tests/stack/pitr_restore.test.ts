@@ -1,0 +1,281 @@
+// Point-in-time restore against the real stack: a workload of inserts, updates (TOASTed rows
+// whose big column is left unchanged, primary-key updates), deletes, truncates, a big
+// transaction, DDL (add column with a default, rename, create and drop table), identity columns
+// and sequences runs while the stream's shipper (`_shared/stream/`) stores segments and a full
+// backup is taken. At chosen moments the test records every table's
+// fingerprint under one snapshot; then it restores to each moment (one inside the backup's run,
+// one exactly at a commit's timestamp, one by xid) into a fresh database and compares.
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { connect } from "../../supabase/functions/_shared/db/mod.ts";
+import { exportBackup } from "../../supabase/functions/_shared/export/mod.ts";
+import { generateIdentity } from "../../supabase/functions/_shared/crypto/mod.ts";
+import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
+import { parseTarget, restoreToPoint } from "../../supabase/functions/_shared/pitr/mod.ts";
+import { dbUrl } from "../../harness/stack.ts";
+import { client, createDb, dropDb, lifeboat, sourceUrl, urlOf } from "../support/restore.ts";
+import { testSigning } from "../support/signing.ts";
+import { listSegmentSeqs, shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
+import { pruneSegments } from "../../supabase/functions/_shared/retention/mod.ts";
+import { resetStream, SLOT, storedLines } from "../support/stream.ts";
+
+const SCHEMA = `pitr_w_${crypto.randomUUID().slice(0, 6)}`;
+/** Rows of the big transaction (the issue asks for millions; scaled down for the shared 2-core host). */
+const BIG_ROWS = Number(Deno.env.get("LIFEBOAT_PITR_BIG_ROWS") ?? "100000");
+
+/** Every table's fingerprint (rows and an md5 of the sorted row texts) in one snapshot. */
+async function fingerprints(sql: postgres.Sql): Promise<{ at: string; xmax: string; tables: Record<string, string> }> {
+  return await sql.begin("isolation level repeatable read", async (tx) => {
+    const [s] = await tx`select pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text as xmax`;
+    const tables: Record<string, string> = {};
+    const names = await tx`select tablename::text as t from pg_catalog.pg_tables where schemaname = ${SCHEMA} order by 1`;
+    for (const { t } of names) {
+      const [f] = await tx.unsafe(
+        `select count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' order by x::text)), '') as fp from "${SCHEMA}"."${t}" x`,
+      );
+      tables[t] = f.fp;
+    }
+    // Read after the snapshot: every workload commit before this moment is in it, none after.
+    const [c] = await tx`select to_json(pg_catalog.clock_timestamp())#>>'{}' as at`;
+    return { at: String(c.at), xmax: String(s.xmax), tables };
+  }) as { at: string; xmax: string; tables: Record<string, string> };
+}
+
+/** Random text that compresses badly, so the value is stored out of line (TOASTed). */
+const toastText = `(select string_agg(md5(random()::text), '') from generate_series(1, 400))`;
+
+Deno.test("pitr: restore to five moments of a live workload, one inside the backup and one at a commit, matches the source", async () => {
+  const sql = client();
+  const dir = await Deno.makeTempDir({ prefix: "lifeboat-pitr-" });
+  const store = openStore(dir);
+  const { identity, recipient } = await generateIdentity();
+  const shipSql = connect(dbUrl(), { max: 2 });
+  let segments = 0;
+  // Small segments, so that transactions span several (partial segments), as under load.
+  const ship = async () => {
+    for (let k = 0; k < 200; k++) {
+      const r = await shipOnce({
+        sql: shipSql, store, owner: "pitr-test", seal: { recipients: [recipient], compression: "zstd" }, signingKey: testSigning.key,
+        limits: { segmentBytes: 256 * 1024, maxRecords: 20_000, wallMs: null, cpuMs: null },
+      });
+      segments += r.segments.length;
+      if (r.caughtUp || r.state !== "shipped") return;
+    }
+  };
+  const scratch: string[] = [];
+  const trust = { trustedKeys: [testSigning.publicKey], allowUnsigned: false };
+  try {
+    await sql.unsafe(`
+      create schema ${SCHEMA};
+      create table ${SCHEMA}.items (id bigserial primary key, name text not null, qty int not null, doc text);
+      create table ${SCHEMA}.kv (k text primary key, v jsonb, n numeric, big bigint);
+      create table ${SCHEMA}.ident (id int generated always as identity primary key, v text);
+      create table ${SCHEMA}.bulk (id int primary key, v int not null);
+      create table ${SCHEMA}.trunc (id int primary key, v text);
+      insert into ${SCHEMA}.items (name, qty, doc) select 'seed' || i, i, ${toastText} from generate_series(1, 50) i;`);
+    await resetStream(sql);
+    await sql`select lifeboat.stream_enable(null)`;
+    // The ship schedule would race the test's own shipper.
+    await sql`update lifeboat.schedules set enabled = false where name = 'stream-ship'`;
+    await sql`select count(*) from lifeboat.apply_schedules()`;
+
+    let shipping = true;
+    const shipper = (async () => {
+      while (shipping) {
+        await ship();
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+
+    const moments: { label: string; at: string; xmax: string; tables: Record<string, string>; lastXid?: string }[] = [];
+    const w = client();
+    const step = async (i: number) => {
+      const r = Math.random();
+      if (r < 0.3) {
+        await w.unsafe(`insert into ${SCHEMA}.items (name, qty, doc) values ('n${i}', ${i}, ${toastText}), ('m${i}', ${i + 1}, null)`);
+      } else if (r < 0.5) {
+        // The TOASTed doc is unchanged: the stream leaves it out and replay must keep it.
+        await w.unsafe(`update ${SCHEMA}.items set qty = qty + 1 where id in (select id from ${SCHEMA}.items order by random() limit 3)`);
+      } else if (r < 0.6) {
+        await w.unsafe(`update ${SCHEMA}.items set id = id + 100000 where id = (select min(id) from ${SCHEMA}.items where id < 100000)`);
+      } else if (r < 0.7) {
+        await w.unsafe(`delete from ${SCHEMA}.items where id = (select max(id) from ${SCHEMA}.items where doc is null)`);
+      } else if (r < 0.85) {
+        await w.unsafe(`insert into ${SCHEMA}.kv values ('k${i % 40}', '{"i": ${i}, "a": [1, "x"]}', ${i}.250, 9007199254740993 + ${i})
+                        on conflict (k) do update set v = excluded.v, n = excluded.n + 0.5`);
+        await w.unsafe(`insert into ${SCHEMA}.${identTable} (v) values ('v${i}')`);
+      } else if (r < 0.95) {
+        await w.begin(async (tx) => {
+          await tx.unsafe(`insert into ${SCHEMA}.trunc select g, 't' from generate_series(1, 20) g on conflict do nothing`);
+          await tx.unsafe(`delete from ${SCHEMA}.kv where k = 'k${(i + 7) % 40}'`);
+        });
+      } else if (!backupRunning) {
+        // Not while the backup runs: TRUNCATE queues behind its locks (and is not MVCC-safe).
+        await w.unsafe(`truncate ${SCHEMA}.trunc`);
+      }
+    };
+    let backupRunning = false;
+    let identTable = "ident";
+    const xidOfNext = async (fn: () => Promise<void>) => {
+      const [x] = await w`select pg_catalog.pg_current_xact_id()::text as xid`; // its own transaction
+      await fn();
+      return String(BigInt(x.xid) + 1n);
+    };
+
+    // Before the backup: some traffic.
+    for (let i = 0; i < 40; i++) await step(i);
+    // Stored, and the slot advanced past it (the shipper advances after the segment is durable):
+    // these segments lie before the backup's hand-off, so retention may prune them below.
+    await ship();
+    await ship();
+
+    // The backup runs while the workload goes on; one moment is recorded inside its run.
+    const exportSql = connect(dbUrl(), { max: 4 });
+    let snapshotTaken = false;
+    backupRunning = true;
+    const backup = exportBackup({
+      sql: exportSql, store, recipients: [recipient], selection: { includeSchemas: [SCHEMA] }, signingKey: testSigning.key,
+      onSnapshot: () => {
+        snapshotTaken = true;
+      },
+    });
+    let backupDone = false;
+    backup.finally(() => (backupDone = true, backupRunning = false));
+    let i = 40;
+    while (!snapshotTaken) await step(i++);
+    for (let k = 0; k < 10 && !backupDone; k++) await step(i++);
+    moments.push({ label: "inside the backup's run", ...await fingerprints(sql) });
+    assert.equal(backupDone, false, "the moment was recorded while the backup was still running (make the backup bigger if this fails)");
+    while (!backupDone) await step(i++);
+    const { manifest } = { manifest: (await backup).manifest };
+    await exportSql.end();
+    assert.ok(manifest.snapshot.xmax && manifest.snapshot.takenAt && manifest.stream?.slot === SLOT, "the manifest records the hand-off");
+
+    // After the backup: a big transaction, then more traffic and moments.
+    await w.unsafe(`insert into ${SCHEMA}.bulk select g, g from generate_series(1, ${BIG_ROWS}) g`);
+    moments.push({ label: "after the big insert", ...await fingerprints(sql) });
+    await w.unsafe(`update ${SCHEMA}.bulk set v = v + 1`);
+    // DDL, captured by the stream's event trigger and replayed in commit order.
+    await w.unsafe(`alter table ${SCHEMA}.kv add column flag text not null default 'd'`);
+    await w.unsafe(`create table ${SCHEMA}.made (id serial primary key, note text)`);
+    await w.unsafe(`insert into ${SCHEMA}.made (note) select 'n' || g from generate_series(1, 30) g`);
+    await w.unsafe(`alter table ${SCHEMA}.ident rename to ident2`);
+    await w.unsafe(`insert into ${SCHEMA}.ident2 (v) values ('after rename')`);
+    identTable = "ident2";
+    await w.unsafe(`create table ${SCHEMA}.gone (id int primary key)`);
+    await w.unsafe(`insert into ${SCHEMA}.gone values (1), (2)`);
+    await w.unsafe(`drop table ${SCHEMA}.gone`);
+    await w.unsafe(`update ${SCHEMA}.kv set flag = 'u' where k in ('k1', 'k2', 'k3')`);
+    for (let k = 0; k < 30; k++) await step(i++);
+    moments.push({ label: "random moment 3", ...await fingerprints(sql) });
+    const boundaryXid = await xidOfNext(() => step(i++));
+    moments.push({ label: "exactly at a commit", lastXid: boundaryXid, ...await fingerprints(sql) });
+    for (let k = 0; k < 30; k++) await step(i++);
+    await w.unsafe(`delete from ${SCHEMA}.bulk where id % 3 = 0`);
+    moments.push({ label: "random moment 5", ...await fingerprints(sql) });
+    for (let k = 0; k < 10; k++) await step(i++);
+    await w.end();
+
+    shipping = false;
+    await shipper;
+    await ship();
+    assert.ok(segments > 3, "the stream was cut into several segments");
+    const streamLines = (await storedLines(store, [identity])).lines;
+
+    const check = async (label: string, until: { until?: string; untilXid?: string }, want: Record<string, string>) => {
+      const name = await createDb("pitr_t");
+      scratch.push(name);
+      const target = connect(urlOf(name), { max: 4 });
+      try {
+        const report = await restoreToPoint({ store, target: parseTarget(until), identities: [identity], trust, db: target });
+        const errors = report.checks.filter((c) => c.level === "error");
+        assert.equal(report.passed, true, `${label}: ${JSON.stringify(errors)}`);
+        assert.equal(report.chain?.backupId, manifest.id, `${label}: the chain starts at the backup`);
+        const restored = client(urlOf(name));
+        const got = await fingerprints(restored).finally(() => restored.end());
+        assert.deepEqual(got.tables, want, `${label}: every table matches the source at that moment`);
+        // Sequences: no id used before the target is handed out again.
+        const [s] = await target.unsafe(
+          `select (select coalesce(max(id), 0) from "${SCHEMA}".items where id < 100000) as used, nextval('"${SCHEMA}".items_id_seq') as next`,
+        );
+        assert.ok(BigInt(s.next) > BigInt(s.used), `${label}: the items sequence is above every id used`);
+        return report;
+      } finally {
+        await target.end();
+      }
+    };
+
+    for (const m of moments) {
+      if (m.label === "exactly at a commit") continue;
+      await check(m.label, { until: m.at }, m.tables);
+    }
+
+    // Exactly at a commit boundary: the commit time of the moment's last transaction, to the microsecond.
+    const boundary = moments.find((m) => m.lastXid)!;
+    const b = streamLines.map((l) => JSON.parse(l)).find((r) => r.action === "B" && String(r.xid) === String(BigInt(boundary.lastXid!) & 0xffffffffn));
+    assert.ok(b, "the boundary transaction is in the stream");
+    await check("at a commit's exact timestamp", { until: b.timestamp }, boundary.tables);
+    await check("up to that transaction by xid (inclusive)", { untilXid: boundary.lastXid }, boundary.tables);
+
+    // A dry run names the chain; a target after the stream's end is refused with the latest moment.
+    const dry = await restoreToPoint({
+      store, target: parseTarget({ until: moments[2].at }), identities: [identity], trust, db: sql as never, dryRun: true,
+    });
+    assert.equal(dry.passed, true);
+    assert.equal(dry.chain?.backupId, manifest.id);
+    assert.ok(dry.chain!.transactions > 0 && dry.chain!.segments.count > 0 && dry.chain!.firstCommit && dry.chain!.lastCommit);
+    // The same through the CLI: `lifeboat restore --until … --dry-run` prints the chain.
+    await Deno.writeTextFile(`${dir}.identity`, identity + "\n");
+    const cli = await lifeboat([
+      "restore", "--store", dir, "--identity", `${dir}.identity`, "--target", sourceUrl(), "--until", moments[2].at, "--dry-run",
+    ]);
+    await Deno.remove(`${dir}.identity`);
+    assert.equal(cli.code, 0, cli.stdout + cli.stderr);
+    assert.match(cli.stdout, new RegExp(`backup\\s+${manifest.id}`));
+    assert.match(cli.stdout, /transactions\s+[1-9][0-9]* to replay/);
+    assert.match(cli.stdout, /DRY RUN PASSED \(nothing written\)/);
+    const late = await restoreToPoint({
+      store, target: parseTarget({ until: new Date(Date.now() + 3_600_000).toISOString() }), identities: [identity], trust, db: sql as never,
+      dryRun: true,
+    });
+    assert.equal(late.passed, false);
+    assert.match(late.checks.map((c) => c.detail).join("\n"), /after the end of the stream: the latest restorable moment is \d{4}-/);
+    const before = await restoreToPoint({
+      store, target: parseTarget({ until: "2020-01-01T00:00:00Z" }), identities: [identity], trust, db: sql as never, dryRun: true,
+    });
+    assert.equal(before.passed, false);
+    assert.match(before.checks.map((c) => c.detail).join("\n"), /no full backup with a recorded snapshot starts before/);
+
+    // Retention: with this backup the oldest kept, the segments before its hand-off go (oldest
+    // first, leaving no gap), and a restore to its earliest moment still has what it needs.
+    const seqsBefore = await listSegmentSeqs(store, SLOT);
+    const pruned = await pruneSegments(store, [manifest.id]);
+    const seqsAfter = await listSegmentSeqs(store, SLOT);
+    assert.equal(pruned.length, 1, "segments shipped before the backup were pruned");
+    assert.deepEqual(seqsAfter, seqsBefore.filter((q) => q > pruned[0].toSeq));
+    const afterPrune = await restoreToPoint({
+      store, target: parseTarget({ until: moments[0].at }), identities: [identity], trust, db: sql as never, dryRun: true,
+    });
+    assert.equal(afterPrune.passed, true, JSON.stringify(afterPrune.checks));
+
+    // A point-in-time drill through the CLI: scratch database, restore, replay, record, drop.
+    await Deno.writeTextFile(`${dir}.identity`, identity + "\n");
+    const drill = await lifeboat([
+      "drill", "--store", dir, "--identity", `${dir}.identity`, "--db-url", sourceUrl(), "--until", moments[3].at, "--json",
+    ]);
+    await Deno.remove(`${dir}.identity`);
+    const dr = JSON.parse(drill.stdout);
+    assert.equal(dr.backupId, manifest.id, drill.stderr);
+    assert.ok(dr.checks.some((c: { check: string; level: string }) => c.check === "pitr_replay" && c.level === "ok"), drill.stdout);
+    assert.equal(dr.dropped, true, "the scratch database was dropped");
+    assert.ok(dr.checks.filter((c: { level: string }) => c.level === "error").every((c: { check: string }) => c.check === "rto"),
+      "nothing but (perhaps) the RTO objective failed");
+  } finally {
+    await sql`select lifeboat.stream_disable()`.catch(() => {});
+    await shipSql.end();
+    await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`).catch(() => {});
+    await sql.end();
+    for (const n of scratch) await dropDb(n).catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});

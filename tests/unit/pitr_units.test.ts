@@ -1,0 +1,87 @@
+// Point-in-time restore: the pieces without a database (targets, microsecond times, 32-bit xid
+// widening and the snapshot rule, DDL scope, set-based statement shapes) and the CLI's refusals.
+import assert from "node:assert/strict";
+import {
+  formatMicros,
+  parseMicros,
+  parseTarget,
+  seenBySnapshot,
+  snapshotSeen,
+  TargetError,
+  widenXid,
+} from "../../supabase/functions/_shared/pitr/mod.ts";
+import { schemasOf } from "../../supabase/functions/_shared/pitr/replay.ts";
+import { OpBuilder } from "../../supabase/functions/_shared/pitr/batch.ts";
+import { parseRecord } from "../../supabase/functions/_shared/pitr/records.ts";
+import { batchStatement } from "../../supabase/functions/_shared/pitr/statements.ts";
+import { denoBin, repoRoot } from "../../harness/stack.ts";
+
+Deno.test("pitr: commit times compare to the microsecond, in any zone", () => {
+  const a = parseMicros("2026-12-03 14:29:13.035756+00");
+  assert.equal(a, parseMicros("2026-12-03T15:29:13.035756+01:00"));
+  assert.equal(parseMicros("2026-12-03 14:29:13.035757+00") - a, 1n);
+  assert.equal(formatMicros(a), "2026-12-03T14:29:13.035756Z");
+  assert.equal(parseMicros("2026-12-03T14:29:13Z"), parseMicros("2026-12-03 14:29:13"), "no zone means UTC");
+  assert.throws(() => parseMicros("yesterday"), /not a timestamp.*2026-12-03T14:30:00/);
+});
+
+Deno.test("pitr: targets: exactly one of --until, --until-lsn, --until-xid", () => {
+  assert.deepEqual(parseTarget({ untilXid: "42", exclusive: true }), { kind: "xid", xid: 42n, inclusive: false });
+  assert.deepEqual(parseTarget({ until: "latest" }), { kind: "latest" });
+  assert.deepEqual(parseTarget({ untilLsn: "16/b374d848" }), { kind: "lsn", lsn: "16/B374D848" });
+  assert.throws(() => parseTarget({}), TargetError);
+  assert.throws(() => parseTarget({ until: "2026-12-03T00:00:00Z", untilXid: "1" }), /exactly one/);
+  assert.throws(() => parseTarget({ untilLsn: "16" }), /LSN/);
+  assert.throws(() => parseTarget({ untilXid: "-1" }), /transaction id/);
+});
+
+Deno.test("pitr: 32-bit xids widen to the epoch of the snapshot, and the snapshot rule picks the unseen", () => {
+  const near = (5n << 32n) + 10n;
+  assert.equal(widenXid(12n, near), (5n << 32n) + 12n);
+  assert.equal(widenXid(0xfffffff0n, near), (4n << 32n) + 0xfffffff0n, "just before the wraparound: the previous epoch");
+  const snap = snapshotSeen({ xmin: "100", xmax: "110", xip: ["103", "107"] });
+  assert.equal(seenBySnapshot(snap, 99n), true);
+  assert.equal(seenBySnapshot(snap, 104n), true, "committed before the snapshot");
+  assert.equal(seenBySnapshot(snap, 103n), false, "in progress at the snapshot");
+  assert.equal(seenBySnapshot(snap, 110n), false, "started after it");
+});
+
+Deno.test("pitr: DDL scope reads the schemas of object identities", () => {
+  assert.deepEqual(schemasOf("public.t, \"My.Schema\".\"x\""), ["public", "My.Schema"]);
+  assert.equal(schemasOf(null), null);
+});
+
+Deno.test("pitr: a run of updates is one statement, cut where a row would be touched twice", () => {
+  const rec = (id: number, newId = id) =>
+    parseRecord(JSON.stringify({
+      action: "U", xid: 7, schema: "s", table: "t", columns: [{ name: "id", type: "integer", value: newId }, { name: "v", type: "text", value: "x" }],
+      identity: [{ name: "id", type: "integer", value: id }], pk: [{ name: "id", type: "integer" }],
+    }), "test");
+  const b = new OpBuilder(1000);
+  b.addRow(rec(1), "t0");
+  b.addRow(rec(2), "t0");
+  b.addRow(rec(3, 1), "t0"); // key 1 again: a new statement
+  assert.equal(b.ops.length, 2);
+  assert.equal((b.ops[1] as { keyChanged: boolean }).keyChanged, true, "the second run changes a key");
+  const sql = batchStatement(b.ops[0] as never, { schema: "s", table: "t", types: new Map([["id", "integer"], ["v", "text"]]), generated: new Set() });
+  assert.match(sql, /^update "s"\."t" as t set "v" = v\.c0 from \(select .*jsonb_array_elements\(\$1::text::jsonb\) r\) v where t\."id" = v\.k0$/);
+});
+
+async function cli(args: string[]) {
+  const out = await new Deno.Command(denoBin, { args: ["run", "--quiet", "-A", `${repoRoot}/scripts/lifeboat.ts`, ...args], stdout: "piped", stderr: "piped" }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("pitr: lifeboat restore --until refuses bad targets and combinations with exit 2", async () => {
+  const target = "postgres://postgres:postgres@127.0.0.1:1/none";
+  for (const [args, msg] of [
+    [["--until", "2026-12-03T00:00:00Z", "--until-xid", "5"], /exactly one/],
+    [["--until-lsn", "nope"], /LSN/],
+    [["--until", "2026-12-03T00:00:00Z", "--table", "public.t"], /do not combine/],
+  ] as const) {
+    const r = await cli(["restore", "--target", target, "--store", "/nonexistent", ...args]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, msg);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  }
+});
