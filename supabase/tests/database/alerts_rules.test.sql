@@ -33,7 +33,7 @@ select is((select threshold from lifeboat.alert_rules where rule = 'connections'
 select set_eq($$select rule from lifeboat.alert_rules$$,
   array['error_rate', 'response_time', 'connections', 'database_size', 'backup_age', 'drill_failed',
         'verification_failed', 'cron_job_failed', 'replication_slot_wal', 'drill_overdue',
-        'stream_wal_warning', 'stream_wal_critical', 'stream_slot_dropped', 'rpo'], 'all fourteen rules exist');
+        'stream_wal_warning', 'stream_wal_critical', 'stream_slot_dropped', 'rpo', 'locations'], 'all fifteen rules exist');
 
 -- error_rate: 100 of 1000 transactions rolled back between two snapshots.
 update lifeboat.alert_rules set enabled = true where rule = 'error_rate';

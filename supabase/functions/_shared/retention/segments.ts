@@ -38,14 +38,26 @@ async function readJson(store: Store, key: string): Promise<unknown | null> {
   }
 }
 
-/** The stream positions (slot, confirmed LSN) of the kept full backups that recorded one. */
-async function keptPositions(store: Store, keptIds: readonly string[]): Promise<{ slot: string; lsn: string | null }[]> {
+/**
+ * The stream positions (slot, confirmed LSN) of the kept full backups that recorded one; null
+ * when a kept backup's manifest is not a readable manifest (its position is unknown, so no
+ * segment may be pruned).
+ */
+async function keptPositions(
+  store: Store,
+  keptIds: readonly string[],
+): Promise<{ slot: string; lsn: string | null }[] | null> {
   const out: { slot: string; lsn: string | null }[] = [];
   for (const id of keptIds) {
     if (!isBackupId(id)) continue;
     const json = await readJson(store, backupPrefix(id) + MANIFEST_KEY);
     if (json === null) continue;
-    const m = parseManifest(json);
+    let m;
+    try {
+      m = parseManifest(json);
+    } catch {
+      return null;
+    }
     if (m.kind !== "full" || !m.snapshot.xmax) continue;
     // A kept full backup taken before the stream existed needs no segment; one with a
     // position keeps its slot's segments from there.
@@ -58,10 +70,13 @@ async function keptPositions(store: Store, keptIds: readonly string[]): Promise<
 export async function pruneSegments(store: Store, keptIds: readonly string[]): Promise<PrunedSegments[]> {
   // Nothing kept: nothing can be decided safely.
   if (keptIds.length === 0) return [];
+  // A store without a stream costs one listing, not a read of every kept manifest.
+  const slots = await listStreamSlots(store);
+  if (slots.length === 0) return [];
   const positions = await keptPositions(store, keptIds);
-  if (positions.length === 0) return [];
+  if (positions === null || positions.length === 0) return [];
   const report: PrunedSegments[] = [];
-  for (const slot of await listStreamSlots(store)) {
+  for (const slot of slots) {
     const mine = positions.filter((p) => p.slot === slot);
     if (mine.length === 0) continue;
     const seqs = await listSegmentSeqs(store, slot);
