@@ -11,7 +11,7 @@ import { connect } from "../../supabase/functions/_shared/db/mod.ts";
 import { exportBackup } from "../../supabase/functions/_shared/export/mod.ts";
 import { generateIdentity } from "../../supabase/functions/_shared/crypto/mod.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
-import { parseTarget, restoreToPoint } from "../../supabase/functions/_shared/pitr/mod.ts";
+import { parseMicros, parseTarget, restoreToPoint } from "../../supabase/functions/_shared/pitr/mod.ts";
 import { dbUrl } from "../../harness/stack.ts";
 import { client, createDb, dropDb, lifeboat, sourceUrl, urlOf } from "../support/restore.ts";
 import { testSigning } from "../support/signing.ts";
@@ -214,7 +214,16 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
     const boundary = moments.find((m) => m.lastXid)!;
     const b = streamLines.map((l) => JSON.parse(l)).find((r) => r.action === "B" && String(r.xid) === String(BigInt(boundary.lastXid!) & 0xffffffffn));
     assert.ok(b, "the boundary transaction is in the stream");
-    await check("at a commit's exact timestamp", { until: b.timestamp }, boundary.tables);
+    // A target time means "every transaction whose commit timestamp is at or before it". Commit
+    // timestamps are taken before the commit record is written, so two concurrent commits can
+    // carry them out of commit order; then the source's state right after the boundary commit
+    // is not any timestamp's state, and only the xid target below can name it.
+    const begins = streamLines.map((l) => JSON.parse(l)).filter((r) => r.action === "B");
+    const at = begins.findIndex((r) => String(r.xid) === String(b.xid));
+    const tb = parseMicros(b.timestamp);
+    const monotonic = begins.every((r, i) => (i <= at ? parseMicros(r.timestamp) <= tb : parseMicros(r.timestamp) > tb));
+    if (monotonic) await check("at a commit's exact timestamp", { until: b.timestamp }, boundary.tables);
+    else console.warn("pitr test: commit timestamps around the boundary are out of commit order; the exact-timestamp check is left to the xid target");
     await check("up to that transaction by xid (inclusive)", { untilXid: boundary.lastXid }, boundary.tables);
 
     // A dry run names the chain; a target after the stream's end is refused with the latest moment.
