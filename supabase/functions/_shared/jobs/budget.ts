@@ -21,7 +21,8 @@ const SAFETY = 1.3;
 /** Why an invocation stopped taking parts. */
 export type StopReason = "wall" | "cpu" | "bytes";
 
-function processCpuMs(): number | null {
+/** CPU milliseconds the whole process has used, or null where the runtime does not say. */
+export function processCpuMs(): number | null {
   try {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;

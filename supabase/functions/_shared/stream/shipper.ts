@@ -18,9 +18,9 @@
  * stored twice under different seqs.
  * @module
  */
-import process from "node:process";
 import type { Sql } from "../db/mod.ts";
 import type { SealConfig } from "../export/mod.ts";
+import { processCpuMs as cpuNow } from "../jobs/mod.ts";
 import type { Store } from "../store/mod.ts";
 import type { Wal2JsonRecord } from "./records.ts";
 import type { SegmentManifest, SegmentSequence } from "./segment.ts";
@@ -94,15 +94,6 @@ export interface ShipResult {
   wallMs: number;
   cpuMs: number | null;
   peakRssBytes: number;
-}
-
-function cpuNow(): number | null {
-  try {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  } catch {
-    return null;
-  }
 }
 
 function rss(): number {
