@@ -116,11 +116,15 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
     };
     let backupRunning = false;
     let identTable = "ident";
-    const xidOfNext = async (fn: () => Promise<void>) => {
-      const [x] = await w`select pg_catalog.pg_current_xact_id()::text as xid`; // its own transaction
-      await fn();
-      return String(BigInt(x.xid) + 1n);
-    };
+    // The boundary is one transaction that reads its own xid: a step may commit two transactions,
+    // and other sessions (the shipper) take xids too, so "the next xid" names nothing reliably.
+    const boundaryCommit = async (n: number) =>
+      await w.begin(async (tx) => {
+        await tx.unsafe(`insert into ${SCHEMA}.items (name, qty, doc) values ('b${n}', ${n}, ${toastText})`);
+        await tx.unsafe(`insert into ${SCHEMA}.${identTable} (v) values ('b${n}')`);
+        const [x] = await tx`select pg_catalog.pg_current_xact_id()::text as xid`;
+        return String(x.xid);
+      }) as string;
 
     // Before the backup: some traffic.
     for (let i = 0; i < 40; i++) await step(i);
@@ -168,7 +172,7 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
     await w.unsafe(`update ${SCHEMA}.kv set flag = 'u' where k in ('k1', 'k2', 'k3')`);
     for (let k = 0; k < 30; k++) await step(i++);
     moments.push({ label: "random moment 3", ...await fingerprints(sql) });
-    const boundaryXid = await xidOfNext(() => step(i++));
+    const boundaryXid = await boundaryCommit(i++);
     moments.push({ label: "exactly at a commit", lastXid: boundaryXid, ...await fingerprints(sql) });
     for (let k = 0; k < 30; k++) await step(i++);
     await w.unsafe(`delete from ${SCHEMA}.bulk where id % 3 = 0`);
