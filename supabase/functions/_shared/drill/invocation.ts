@@ -6,10 +6,10 @@
  * user's assertions, drop the scratch schemas and record the drill with its RTO.
  * @module
  */
-import process from "node:process";
 import type { Sql } from "../db/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
 import { type Check, check, findings } from "../checks.ts";
+import { processCpuMs } from "../jobs/mod.ts";
 import { BackupError, identityMatches, latestBackupId, type ManifestTrust, readAuthenticManifest } from "../verify/mod.ts";
 import { runAssertions } from "./assertions.ts";
 import { type DrillConfig, loadDrillConfig } from "./config.ts";
@@ -58,10 +58,8 @@ export interface DrillReport {
   continuation: "triggered" | "failed" | "not_needed" | "disabled";
 }
 
-const cpuNow = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
+/** The process's CPU milliseconds; 0 where the runtime does not say (then only wall time bounds). */
+const cpuNow = () => processCpuMs() ?? 0;
 
 /** Runs one invocation. `resume`: only continue a running drill, never start one. */
 export async function runDrillInvocation(req: { resume: boolean }, deps: DrillDeps): Promise<DrillReport> {
