@@ -18,7 +18,7 @@ import { type Store, StoreError, type StoreTuning } from "../store/mod.ts";
 import { type BackupToCopy, backupObjects } from "./objects.ts";
 import { copyObject, objectMatches } from "./object.ts";
 import { applyLocationRetention, type LocationPrune } from "./retention.ts";
-import { copySegments, planSegments, type SegmentReport } from "./segments.ts";
+import { copySegments, planSegments, type Segment, type SegmentReport, STREAM_PREFIX } from "./segments.ts";
 
 /**
  * Upload tuning for the stores a copy writes to: S3's smallest part (5 MiB), four in flight,
@@ -96,9 +96,11 @@ export async function runCopy(opts: CopyOptions): Promise<CopyReport> {
 
   // Every complete backup on the primary; a row per location for each one not planned yet.
   const onPrimary = new Set<string>();
+  const segments: Segment[] = [];
   for await (const o of src.list("", { signal: opts.signal })) {
     const m = /^([^/]+)\/manifest\.json$/.exec(o.key);
     if (m) onPrimary.add(m[1]);
+    else if (o.key.startsWith(STREAM_PREFIX)) segments.push({ key: o.key, size: o.size });
   }
   report.backupsOnPrimary = onPrimary.size;
   const planned = new Set((await sql`
@@ -131,7 +133,7 @@ export async function runCopy(opts: CopyOptions): Promise<CopyReport> {
   }
 
   // Every change segment on the primary, pending for each other location until copied there.
-  const segments = await planSegments(sql, src, opts.signal);
+  await planSegments(sql, segments);
 
   // Which primary objects some copy read (and its destination checked against the sha256) in this run.
   const readHere = new Map<string, Set<string>>();

@@ -26,12 +26,9 @@ export interface Segment {
   size: number;
 }
 
-/** Lists the primary's segments and records them pending for every other enabled location. */
-export async function planSegments(sql: Sql, src: Store, signal?: AbortSignal): Promise<Segment[]> {
-  const segments: Segment[] = [];
-  for await (const o of src.list(STREAM_PREFIX, { signal })) segments.push({ key: o.key, size: o.size });
+/** Records the primary's segments (all of them, as listed now) pending for every other enabled location. */
+export async function planSegments(sql: Sql, segments: Segment[]): Promise<void> {
   await sql`select lifeboat.segment_plan(${segments.map((s) => s.key)}::text[], ${segments.map((s) => s.size)}::bigint[])`;
-  return segments;
 }
 
 /**
