@@ -39,7 +39,7 @@ P=$(secs plain) C=$(secs copy)
 cat <<MD
 | what ($MIB MiB, RGW → $WHERE) | wall s | MiB/s | peak RSS MB |
 |---|---|---|---|
-| plain streamed GET + PUT (same S3 driver) | $P | $(awk -v m="$MIB" -v s="$P" 'BEGIN{printf "%.1f", m/s}') | $(( $(field plain "Maximum resident") / 1024 )) |
+| plain streamed GET + PUT (same store drivers) | $P | $(awk -v m="$MIB" -v s="$P" 'BEGIN{printf "%.1f", m/s}') | $(( $(field plain "Maximum resident") / 1024 )) |
 | \`lifeboat copy\` (sha256-verified, recorded) | $C | $(awk -v m="$MIB" -v s="$C" 'BEGIN{printf "%.1f", m/s}') | $(( $(field copy "Maximum resident") / 1024 )) |
 
 copy / plain throughput: **$(awk -v p="$P" -v c="$C" 'BEGIN{printf "%.2f", p/c}')** (goal ≥ 0.8)

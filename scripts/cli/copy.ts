@@ -34,9 +34,11 @@ function render(r: CopyReport): string {
     const parts = [`${l.copied.length} backup(s) verified`];
     if (l.role !== "primary") parts.push(`${l.objectsCopied} object(s) copied (${l.bytesCopied} bytes), ${l.objectsPresent} already there`);
     if (l.segments) parts.push(`${l.segments.copied} change segment(s) copied`);
-    const pruned = l.pruned.filter((p) => !p.held), held = l.pruned.filter((p) => p.held);
+    const pruned = l.pruned.filter((p) => !p.held && !p.kept), held = l.pruned.filter((p) => p.held);
+    const kept = l.pruned.filter((p) => p.kept);
     if (pruned.length) parts.push(`${pruned.length} pruned by retention (${pruned.map((p) => p.backupId).join(", ")})`);
     if (held.length) parts.push(`${held.length} held by the lock until it expires (${held.map((p) => p.backupId).join(", ")})`);
+    for (const k of kept) parts.push(`${k.backupId} kept although outside retention: ${k.kept}`);
     lines.push(`  ${l.name} (${l.role}): ${parts.join("; ")}`);
     for (const f of l.failed) lines.push(`    FAILED ${f.backupId}: ${f.error}${f.retryAt ? ` (retry after ${f.retryAt})` : ""}`);
     if (l.unreachable) lines.push(`    UNREACHABLE: ${l.unreachable}`);

@@ -4,7 +4,8 @@
  * `stream/` go to every other enabled location, streamed and never decrypted, each object
  * written with the sha256 the manifest (or the primary) gives it. Progress is per (location,
  * backup) in `lifeboat.location_copies`: a copy interrupted by the budget resumes where it
- * stopped (objects already there with their sha256 are skipped); a location that fails waits
+ * stopped (objects already there with their sha256 are skipped); change segments are recorded per
+ * location in `lifeboat.location_segments` (segments.ts); a location that fails waits
  * (exponential backoff, `copy.retry_*`) and never holds up the others; the `locations` alert
  * rule fires after `copy.alert_after_failures` failures. The primary's own row is verified by
  * the same reads (or by hashing in place what no copy read). Retention per location runs last.
@@ -17,7 +18,7 @@ import { type Store, StoreError, type StoreTuning } from "../store/mod.ts";
 import { type BackupToCopy, backupObjects } from "./objects.ts";
 import { copyObject, objectMatches } from "./object.ts";
 import { applyLocationRetention, type LocationPrune } from "./retention.ts";
-import { copySegments, type SegmentReport } from "./segments.ts";
+import { copySegments, planSegments, type Segment, type SegmentReport, STREAM_PREFIX } from "./segments.ts";
 
 /**
  * Upload tuning for the stores a copy writes to: S3's smallest part (5 MiB), four in flight,
@@ -95,9 +96,11 @@ export async function runCopy(opts: CopyOptions): Promise<CopyReport> {
 
   // Every complete backup on the primary; a row per location for each one not planned yet.
   const onPrimary = new Set<string>();
+  const segments: Segment[] = [];
   for await (const o of src.list("", { signal: opts.signal })) {
     const m = /^([^/]+)\/manifest\.json$/.exec(o.key);
     if (m) onPrimary.add(m[1]);
+    else if (o.key.startsWith(STREAM_PREFIX)) segments.push({ key: o.key, size: o.size });
   }
   report.backupsOnPrimary = onPrimary.size;
   const planned = new Set((await sql`
@@ -128,6 +131,9 @@ export async function runCopy(opts: CopyOptions): Promise<CopyReport> {
       await sql`select lifeboat.copy_record_prune(${primary.name}, ${r.backup_id}, 'no longer on the primary store')`;
     }
   }
+
+  // Every change segment on the primary, pending for each other location until copied there.
+  await planSegments(sql, segments);
 
   // Which primary objects some copy read (and its destination checked against the sha256) in this run.
   const readHere = new Map<string, Set<string>>();
@@ -190,7 +196,7 @@ export async function runCopy(opts: CopyOptions): Promise<CopyReport> {
       if (!lr.unreachable) {
         checkBudget();
         try {
-          lr.segments = await copySegments(src, dst, { checkBudget, signal: opts.signal });
+          lr.segments = await copySegments(sql, loc.name, src, dst, segments, { checkBudget, signal: opts.signal });
         } catch (err) {
           if (err instanceof OutOfBudget) throw err;
           lr.unreachable = `change segments: ${message(err)}`;

@@ -22,8 +22,11 @@ export interface LocationStatus {
   newest_age_seconds: number | null;
   verified_copies: number;
   pending_backups: number;
+  /** Backups' objects and change segments waiting to be copied. */
   pending_objects: number;
   pending_bytes: number;
+  /** Change segments waiting to be copied (counted in pending_objects too). */
+  pending_segments: number;
   failing_attempts: number;
   within_objective: boolean;
 }
@@ -50,12 +53,20 @@ export function locationsSection(s: LocationsStatus | undefined): string {
     `<td>${l.newest_backup_id ? `${h(l.newest_backup_id)}<div class="muted">${h(formatTime(l.newest_finished_at))}</div>` : `<span class="lvl-error">none</span>`}</td>` +
     `<td class="${l.within_objective ? "lvl-ok" : "lvl-error"}">${l.newest_age_seconds === null ? "–" : h(shortDuration(l.newest_age_seconds))}` +
     `<div class="muted">objective ${h(shortDuration(l.lag_objective_seconds))}</div></td>` +
-    `<td>${l.pending_backups ? `${l.pending_backups} backups, ${l.pending_objects} objects (${h(formatBytes(l.pending_bytes))})` : "0"}${
+    `<td>${l.pending_objects ? `${pendingWhat(l)}, ${l.pending_objects} objects (${h(formatBytes(l.pending_bytes))})` : "0"}${
       l.failing_attempts ? `<div class="lvl-error">${l.failing_attempts} failed attempts</div>` : ""
     }</td></tr>`
   ).join("");
   return `<section id="locations"><h2>Locations</h2>${verdict}${problems}<table><tr><th>location</th><th>role</th><th>storage</th>` +
     `<th>newest verified copy</th><th>age</th><th>pending copy</th></tr>${rows}</table></section>`;
+}
+
+/** "2 backups", "3 change segments" or both. */
+function pendingWhat(l: LocationStatus): string {
+  const what = [];
+  if (l.pending_backups) what.push(`${l.pending_backups} backups`);
+  if (l.pending_segments) what.push(`${l.pending_segments} change segments`);
+  return what.join(" and ");
 }
 
 type Sample = [Record<string, string>, number];
@@ -72,8 +83,9 @@ export function locationFamilies(s: LocationsStatus | undefined): [string, strin
     ["lifeboat_location_newest_copy_age_seconds", "Age of the newest verified copy at a location (by the backup's finish time).", by((l) => l.newest_age_seconds)],
     ["lifeboat_location_newest_copy_timestamp_seconds", "When the newest verified backup at a location finished (Unix time).",
       by((l) => (l.newest_finished_at ? Date.parse(l.newest_finished_at) / 1000 : null))],
-    ["lifeboat_location_pending_objects", "Objects waiting to be copied to a location.", by((l) => l.pending_objects)],
+    ["lifeboat_location_pending_objects", "Objects (of backups and change segments) waiting to be copied to a location.", by((l) => l.pending_objects)],
     ["lifeboat_location_pending_backups", "Backups waiting to be copied to a location.", by((l) => l.pending_backups)],
+    ["lifeboat_location_pending_segments", "Change segments waiting to be copied to a location (also in pending_objects).", by((l) => l.pending_segments ?? 0)],
     ["lifeboat_location_failed_attempts", "Consecutive failed copy attempts to a location.", by((l) => l.failing_attempts)],
     ["lifeboat_location_within_objective", "1 if a location's newest verified copy meets its lag objective.", by((l) => (l.within_objective ? 1 : 0))],
     ["lifeboat_rule_321", "1 if the 3-2-1 rule holds (3 verified copies, 2 kinds of storage, 1 off-site).", [[{}, s.rule_321.holds ? 1 : 0]]],

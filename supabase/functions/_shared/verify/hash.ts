@@ -3,6 +3,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { releaseHandedOver } from "../release.ts";
 
 /** The sha256 (lowercase hex) and length of everything a stream yields. */
 export async function hashStream(
@@ -13,6 +14,7 @@ export async function hashStream(
   for await (const chunk of stream) {
     h.update(chunk);
     size += chunk.byteLength;
+    releaseHandedOver(chunk); // hashed: a chunk its reader handed over is dead (release.ts)
   }
   return { sha256: h.digest("hex"), size };
 }
