@@ -99,7 +99,15 @@ MAIN_S=$((MINUTES * 60 - 30))
 echo "bench: workload ${MAIN_S} s at ${RATE} tx/s requested" >&2
 pgb "$MAIN_S" >"$WORK/pgbench1.out" 2>"$WORK/pgbench1.err"
 MOMENT=$(q -c "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
-FP_ORDERS=$(q -c "select lifeboat.fingerprint('bench_stream.orders')")
+# lifeboat.fingerprint's query, run in any database (the restored one has no lifeboat schema),
+# with the settings lifeboat.fingerprint pins.
+fp() { # URL TABLE
+  local query
+  query=$(q -c "select lifeboat.fingerprint_sql('$2', 'lifeboat-fp-v2')")
+  psql "$1" -X -At -v ON_ERROR_STOP=1 -c "set timezone = 'UTC'; set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres';
+    set extra_float_digits = 1; set bytea_output = 'hex'; set lc_monetary = 'C'; set jit = off; set row_security = off; $query" | tail -n1
+}
+FP_ORDERS=$(fp "$SRC" bench_stream.orders)
 ROWS_ORDERS=$(q -c "select count(*) from bench_stream.orders")
 echo "bench: moment $MOMENT; tail of the workload, 30 s" >&2
 pgb 30 >"$WORK/pgbench2.out" 2>"$WORK/pgbench2.err"
@@ -127,10 +135,11 @@ RESTORE_S=$(echo "$(now) - $t" | bc)
 # Every table of the restored database against the source at M: bench.* never changes after
 # the backup, bench_stream.orders was fingerprinted at M.
 TQ() { psql "$(url_of $T)" -X -At -v ON_ERROR_STOP=1 "$@"; }
+[ -n "$FP_ORDERS" ] || { echo "bench: no fingerprint of bench_stream.orders at M" >&2; exit 1; }
 MISMATCH=0
 for tbl in $(q -c "select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname in ('bench', 'bench_stream') and c.relkind = 'r' order by 1"); do
-  if [ "$tbl" = bench_stream.orders ]; then want="$FP_ORDERS"; else want=$(q -c "select lifeboat.fingerprint('$tbl')"); fi
-  got=$(TQ -c "select lifeboat.fingerprint('$tbl')" 2>/dev/null || echo missing)
+  if [ "$tbl" = bench_stream.orders ]; then want="$FP_ORDERS"; else want=$(fp "$SRC" "$tbl"); fi
+  got=$(fp "$(url_of $T)" "$tbl" 2>/dev/null || echo missing)
   if [ "$want" = "$got" ]; then echo "bench: $tbl matches the source at M" >&2; else echo "bench: $tbl DIFFERS: $want vs $got" >&2; MISMATCH=1; fi
 done
 GOT_ROWS=$(TQ -c "select count(*) from bench_stream.orders")
@@ -151,10 +160,10 @@ workload ${MAIN_S} s + 30 s of bench/stream/workload.sql at ${RATE} tx/s request
 | what | seconds |
 |---|---|
 | \`lifeboat restore --until M\` end to end (CLI wall clock) | $(printf '%.1f' "$RESTORE_S") |
-| of which full restore (verify, load, post-data, fingerprint checks) | $(echo "scale=1; $RESTORE_MS / 1000" | bc) |
-| of which replay ($REPLAY_TX transactions up to M) | $(echo "scale=1; $REPLAY_MS / 1000" | bc) |
-| **seconds per GB of database (end to end / $(printf '%.2f' "$GB") GB)** | **$(echo "scale=1; $RESTORE_S / $GB" | bc)** |
-| replay speed / workload (${MAIN_S} s of workload before M / replay) | **$(echo "scale=1; $MAIN_S * 1000 / $REPLAY_MS" | bc)x** |
+| of which full restore (verify, load, post-data, fingerprint checks) | $(printf '%.1f' "$(echo "$RESTORE_MS / 1000" | bc -l)") |
+| of which replay ($REPLAY_TX transactions up to M) | $(printf '%.1f' "$(echo "$REPLAY_MS / 1000" | bc -l)") |
+| **seconds per GB of database (end to end / $(printf '%.2f' "$GB") GB)** | **$(printf '%.1f' "$(echo "$RESTORE_S / $GB" | bc -l)")** |
+| replay speed / workload (${MAIN_S} s of workload before M / replay) | **$(printf '%.1f' "$(echo "$MAIN_S * 1000 / $REPLAY_MS" | bc -l)")x** |
 
 Fingerprints of every table in the restored database against the source at M: $([ $MISMATCH = 0 ] && echo "all match" || echo "MISMATCH")
 (bench_stream.orders: $ROWS_ORDERS rows at M, $GOT_ROWS restored).

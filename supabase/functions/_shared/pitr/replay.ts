@@ -66,7 +66,8 @@ export async function replayInto(events: AsyncIterable<SelectedEvent>, opts: Rep
   let lastCommitted: TxnHeader | null = null;
 
   const flush = async () => {
-    if (builder.ops.length > 0) await applyWindow(opts.sql, builder.ops, shapes, c);
+    const b = builder;
+    if (b.ops.length > 0) await applyWindow(opts.sql, b.ops, shapes, c, () => b.strict().ops);
     if (lastCommitted) opts.onWindow?.({ transactions: c.transactions, changes: c.changes, last: lastCommitted });
     builder = new OpBuilder(batchRows);
   };
