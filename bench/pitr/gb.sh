@@ -15,6 +15,7 @@
 # Prints a Markdown block for bench/pitr/RESULTS.md.
 #
 # Usage: LIFEBOAT_STACK_DIR=... bash bench/pitr/gb.sh [--minutes N] [--rate TPS] [--scale S] [--skip-generate]
+# (LIFEBOAT_BENCH_KEEP=1 keeps the store and keys in the temporary directory, to restore again.)
 # Needs a running stack (scripts/stack.sh start [--no-s3]).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -44,7 +45,7 @@ cleanup() {
   [ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null || true
   [ -n "$SHIPPER" ] && kill "$SHIPPER" 2>/dev/null && wait "$SHIPPER" 2>/dev/null || true
   q -c "select lifeboat.stream_disable()" -c "drop database if exists $T with (force)" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  if [ -n "${LIFEBOAT_BENCH_KEEP:-}" ]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 pgb() { # seconds
@@ -77,7 +78,8 @@ SQL
 lb keygen --output "$WORK/key.txt" >/dev/null
 RECIPIENT=$(grep -o 'age1[0-9a-z]*' "$WORK/key.txt" | head -n 1)
 export LIFEBOAT_SIGNING_KEY_FILE="$WORK/key.txt.signing" LIFEBOAT_TRUSTED_KEYS="$WORK/key.txt.signing.pub"
-lb stream run --to "$WORK/store" --recipient "$RECIPIENT" --poll-ms 250 >"$WORK/shipper.log" 2>&1 &
+# Deno itself in the background (not through lb, a subshell): $! is the process to stop.
+"$DENO" run -A --quiet "$ROOT/scripts/lifeboat.ts" stream run --to "$WORK/store" --recipient "$RECIPIENT" --poll-ms 250 >"$WORK/shipper.log" 2>&1 &
 SHIPPER=$!
 
 echo "bench: full backup" >&2
@@ -90,7 +92,8 @@ BACKUP_ID=$(grep -o '"id":"[0-9TZ-]*[0-9a-f]*"' "$WORK/backup.jsonl" | tail -n1 
 W0=$(now)
 (
   while true; do
-    q -F ' ' -c "select round(extract(epoch from clock_timestamp()) - $W0), coalesce(extract(epoch from clock_timestamp() - lifeboat.stream_recovery_point())::numeric(10,1)::text, 'null'), (select lag_bytes from lifeboat.stream_slot_wal())" >>"$WORK/samples" 2>/dev/null || true
+    s=$(q -F ' ' -c "select round(extract(epoch from clock_timestamp()) - $W0), coalesce(extract(epoch from clock_timestamp() - lifeboat.stream_recovery_point())::numeric(10,1)::text, 'null'), (select lag_bytes from lifeboat.stream_slot_wal())" 2>/dev/null) &&
+      echo "$s $(ps -o rss= -p "$SHIPPER" 2>/dev/null | tr -d ' ')" >>"$WORK/samples"
     sleep 5
   done
 ) &
@@ -170,11 +173,11 @@ Fingerprints of every table in the restored database against the source at M: $(
 
 RPO / lag per minute of the workload (CLI shipper, poll 250 ms; sampled every 5 s):
 
-| minute | RPO max (s) | lag max KiB |
-|---|---|---|
+| minute | RPO max (s) | lag max KiB | shipper RSS max MiB |
+|---|---|---|---|
 EOF
-awk '$2 != "null" { m = int($1 / 60) + 1; if ($2 > r[m]) r[m] = $2; if ($3 > l[m]) l[m] = $3; if (m > n) n = m }
-  END { for (i = 1; i <= n; i++) printf "| %d | %.1f | %.0f |\n", i, r[i], l[i] / 1024 }' "$WORK/samples"
+awk '$2 != "null" { m = int($1 / 60) + 1; if ($2 > r[m]) r[m] = $2; if ($3 > l[m]) l[m] = $3; if ($4 > k[m]) k[m] = $4; if (m > n) n = m }
+  END { for (i = 1; i <= n; i++) printf "| %d | %.1f | %.0f | %.0f |\n", i, r[i], l[i] / 1024, k[i] / 1024 }' "$WORK/samples"
 echo
 echo "pgbench progress (per 60 s): $(grep -o 'progress: [0-9.]* s, [0-9.]* tps' "$WORK/pgbench1.err" "$WORK/pgbench2.err" | sed 's/.*progress: //' | tr '\n' ';')"
 [ "$MISMATCH" = 0 ]

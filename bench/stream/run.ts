@@ -159,13 +159,13 @@ await reset();
   const t0 = performance.now();
   const caller = (async () => {
     while (!stop) {
-      const t = Date.now();
+      const t = performance.now();
       const r = await fetch(`${fn.url}/backup-stream`, { method: "POST", headers: serviceHeaders(), body: "{}" });
       const j = await r.json();
       if (j.cpu_ms !== null && j.state !== "busy") cpu.push(j.cpu_ms);
       if (j.peak_rss_bytes) rss.push(j.peak_rss_bytes);
       calls.push({ t: (t - t0) / 1000, cpu: j.cpu_ms !== null && j.state !== "busy" ? j.cpu_ms : null, rss: j.peak_rss_bytes ?? null });
-      await new Promise((res) => setTimeout(res, Math.max(0, 5000 - (Date.now() - t))));
+      await new Promise((res) => setTimeout(res, Math.max(0, 5000 - (performance.now() - t))));
     }
   })();
   const bench = pgbench();

@@ -93,6 +93,21 @@ Deno.test("pitr: interleaved inserts, updates and deletes of a table group per k
   assert.equal(nopk.ops.length, 7);
 });
 
+Deno.test("pitr: repeated updates of a hot row in a window keep its latest image only", () => {
+  const upd = (id: number, v: string, cols = ["id", "v"]) =>
+    parseRecord(JSON.stringify({
+      action: "U", xid: 7, schema: "s", table: "t", pk: [{ name: "id", type: "integer" }],
+      columns: cols.map((name) => ({ name, type: name === "id" ? "integer" : "text", value: name === "id" ? id : v })),
+      identity: [{ name: "id", type: "integer", value: id }],
+    }), "test");
+  const b = new OpBuilder(1000);
+  for (const r of [upd(5, "a"), upd(6, "a"), upd(5, "b"), upd(5, "c"), upd(6, "b", ["id"])]) b.addRow(r, "t0");
+  const lines = b.ops.map((o) => (o as { lines: string[] }).lines.map((l) => JSON.parse(l).columns.map((c: { value: unknown }) => c.value)));
+  assert.deepEqual(lines, [[[5, "c"], [6, "a"]], [[6]]], "row 5's three updates are its last; an update with other columns starts a run");
+  assert.equal(b.changes, 5);
+  assert.equal(b.strict().ops.map((o) => (o as { lines: string[] }).lines.length).reduce((x, y) => x + y), 5, "the careful retry applies every update");
+});
+
 async function cli(args: string[]) {
   const out = await new Deno.Command(denoBin, { args: ["run", "--quiet", "-A", `${repoRoot}/scripts/lifeboat.ts`, ...args], stdout: "piped", stderr: "piped" }).output();
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };

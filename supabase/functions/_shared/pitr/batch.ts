@@ -7,7 +7,8 @@
  * order across tables does not change the result). Within a table with a primary key, a change
  * joins the latest run of its kind and shape unless a later run touched the same key: the
  * order of changes to each row is kept, and an insert-update-insert-update workload becomes
- * two statements instead of one per change. Tables without a primary key keep their order
+ * two statements instead of one per change; an update of a row the run already updates (same
+ * columns, key kept) replaces that row's image instead of cutting the run. Tables without a primary key keep their order
  * (a change joins only the table's latest run). A run is cut where a row would be touched
  * twice (a set-based statement applies each row once). `strict()` rebuilds the window without
  * reordering within a table, for the careful retry when a unique constraint other than the
@@ -37,6 +38,8 @@ export interface RowBatch {
   keyChanged: boolean;
   /** Its index in the builder's ops. */
   pos: number;
+  /** Primary key (JSON text) → index in `lines` of an update of that row that kept its key. */
+  updated: Map<string, number>;
 }
 
 /** A truncate of one or more tables (one wal2json T record each, merged within a transaction). */
@@ -119,6 +122,16 @@ export class OpBuilder {
     const latestKey = pkKeys ? `${tableKey}\u0000${action}\u0000${columns.join(",")}\u0000${identity.join(",")}` : tableKey;
     const last = this.latest.get(latestKey);
     const pos = last ? last.pos : -1;
+    // An update of a row whose last change is an update in this very run, with the same
+    // columns and the key kept by both: its image replaces the earlier one (applying both
+    // leaves the row as the later alone does), so a hot row costs one line per window.
+    if (pkKeys && action === "U" && !keyChanged && last && this.touched.get(`${tableKey}\u0000${pkKeys[0]}`) === pos) {
+      const i = last.updated.get(pkKeys[0]);
+      if (i !== undefined) {
+        last.lines[i] = raw.line;
+        return;
+      }
+    }
     if (
       last && last.action === action && last.lines.length < this.maxRows && sameNames(last.columns, columns) &&
       sameNames(last.identity, identity) && !keys.some((k) => last.keys.has(k)) &&
@@ -128,12 +141,14 @@ export class OpBuilder {
       for (const k of keys) last.keys.add(k);
       last.keyChanged ||= keyChanged;
       for (const k of pkKeys ?? []) this.touched.set(`${tableKey}\u0000${k}`, pos);
+      if (pkKeys && action === "U" && !keyChanged) last.updated.set(pkKeys[0], last.lines.length - 1);
       return;
     }
     const run: RowBatch = {
       kind: "rows", action, schema: r.schema!, table: r.table!, columns, identity, pk, commitTime, lines: [raw.line],
-      keys: new Set(keys), keyChanged, pos: this.ops.length,
+      keys: new Set(keys), keyChanged, pos: this.ops.length, updated: new Map(),
     };
+    if (pkKeys && action === "U" && !keyChanged) run.updated.set(pkKeys[0], 0);
     this.ops.push(run);
     this.latest.set(latestKey, run);
     if (pkKeys === null) {
