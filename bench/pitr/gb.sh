@@ -69,10 +69,13 @@ create schema bench_stream;
 create table bench_stream.orders (id bigserial primary key, customer int, amount numeric, note text);
 insert into bench_stream.orders (customer, amount, note) select g, g, md5(g::text) from generate_series(1, 1000) g;
 select lifeboat.stream_disable();
+-- This benchmark runs the CLI shipper itself: no pg_cron call of the function beside it (off
+-- in the transaction that enables the stream, so that pg_cron never sees it on).
+begin;
 select lifeboat.stream_enable();
--- This benchmark runs the CLI shipper itself: no pg_cron call of the function beside it.
 update lifeboat.schedules set enabled = false where name = 'stream-ship';
 select count(*) from lifeboat.apply_schedules();
+commit;
 SQL
 
 lb keygen --output "$WORK/key.txt" >/dev/null

@@ -36,10 +36,12 @@ async function reset() {
   await sql`update lifeboat.settings set value = ${sql.json(target)} where key = 'export.target'`;
   await sql`update lifeboat.settings set value = 'true' where key = 'export.unencrypted'`;
   await sql`update lifeboat.settings set value = '[]' where key = 'export.recipients'`;
-  await sql`select lifeboat.stream_enable()`;
-  // This benchmark drives the shipper itself.
-  await sql`update lifeboat.schedules set enabled = false where name = 'stream-ship'`;
-  await sql`select count(*) from lifeboat.apply_schedules()`;
+  // This benchmark drives the shipper itself: the schedule is off in the enabling transaction.
+  await sql.begin(async (tx) => {
+    await tx`select lifeboat.stream_enable()`;
+    await tx`update lifeboat.schedules set enabled = false where name = 'stream-ship'`;
+    await tx`select count(*) from lifeboat.apply_schedules()`;
+  });
 }
 
 function pgbench(): Deno.ChildProcess {
