@@ -52,7 +52,7 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
   const shipSql = connect(dbUrl(), { max: 2 });
   let segments = 0;
   // Small segments, so that transactions span several (partial segments), as under load.
-  const ship = async () => {
+  const shipPasses = async () => {
     for (let k = 0; k < 200; k++) {
       const r = await shipOnce({
         sql: shipSql, store, owner: "pitr-test", seal: { recipients: [recipient], compression: "zstd" }, signingKey: testSigning.key,
@@ -61,6 +61,14 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
       segments += r.segments.length;
       if (r.caughtUp || r.state !== "shipped") return;
     }
+  };
+  // One pass at a time: the background shipper and the test's own calls share the owner name,
+  // and two passes of one owner at once both claim the stream and the second's record fails.
+  let shipping0: Promise<unknown> = Promise.resolve();
+  const ship = (): Promise<void> => {
+    const p = shipping0.then(shipPasses);
+    shipping0 = p.catch(() => {});
+    return p;
   };
   const scratch: string[] = [];
   const trust = { trustedKeys: [testSigning.publicKey], allowUnsigned: false };
@@ -74,10 +82,13 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
       create table ${SCHEMA}.trunc (id int primary key, v text);
       insert into ${SCHEMA}.items (name, qty, doc) select 'seed' || i, i, ${toastText} from generate_series(1, 50) i;`);
     await resetStream(sql);
-    await sql`select lifeboat.stream_enable(null)`;
-    // The ship schedule would race the test's own shipper.
-    await sql`update lifeboat.schedules set enabled = false where name = 'stream-ship'`;
-    await sql`select count(*) from lifeboat.apply_schedules()`;
+    // The ship schedule would race the test's own shipper: it is turned off in the transaction
+    // that enables the stream, so pg_cron never sees it on.
+    await sql.begin(async (tx) => {
+      await tx`select lifeboat.stream_enable(null)`;
+      await tx`update lifeboat.schedules set enabled = false where name = 'stream-ship'`;
+      await tx`select count(*) from lifeboat.apply_schedules()`;
+    });
 
     let shipping = true;
     const shipper = (async () => {

@@ -67,6 +67,47 @@ Deno.test("pitr: a run of updates is one statement, cut where a row would be tou
   assert.match(sql, /^update "s"\."t" as t set "v" = v\.c0 from \(select .*jsonb_array_elements\(\$1::text::jsonb\) r\) v where t\."id" = v\.k0$/);
 });
 
+Deno.test("pitr: interleaved inserts, updates and deletes of a table group per kind, keeping each row's order", () => {
+  const col = (id: number) => [{ name: "id", type: "integer", value: id }, { name: "v", type: "text", value: `v${id}` }];
+  const key = (id: number) => [{ name: "id", type: "integer", value: id }];
+  const pk = [{ name: "id", type: "integer" }];
+  const rec = (action: "I" | "U" | "D", id: number) =>
+    parseRecord(JSON.stringify({
+      action, xid: 7, schema: "s", table: "t", pk,
+      ...(action === "D" ? {} : { columns: col(id) }), ...(action === "I" ? {} : { identity: key(id) }),
+    }), "test");
+  const changes = [rec("I", 1), rec("U", 5), rec("I", 2), rec("U", 6), rec("U", 1), rec("D", 2), rec("I", 2), rec("U", 2)];
+  const b = new OpBuilder(1000);
+  for (const r of changes) b.addRow(r, "t0");
+  const ids = (o: unknown) => (o as { lines: string[] }).lines.map((l) => JSON.parse(l).columns?.[0].value ?? JSON.parse(l).identity[0].value);
+  assert.deepEqual(b.ops.map((o) => (o as { action: string }).action), ["I", "U", "D", "I", "U"]);
+  assert.deepEqual(b.ops.map(ids), [[1, 2], [5, 6, 1], [2], [2], [2]],
+    "an update of a row joins the update run after its insert; row 2 deleted then inserted again then updated keeps that order");
+  // The careful retry's order: the source's within the table (only consecutive same-kind changes merge).
+  const strict = b.strict();
+  assert.deepEqual(strict.ops.map(ids), [[1], [5], [2], [6, 1], [2], [2], [2]]);
+  assert.equal(strict.changes, b.changes);
+  // A table without a primary key keeps the source's order.
+  const nopk = new OpBuilder(1000);
+  for (const r of changes) nopk.addRow(parseRecord(JSON.stringify({ ...r.rec, pk: [] }), "test"), "t0");
+  assert.equal(nopk.ops.length, 7);
+});
+
+Deno.test("pitr: repeated updates of a hot row in a window keep its latest image only", () => {
+  const upd = (id: number, v: string, cols = ["id", "v"]) =>
+    parseRecord(JSON.stringify({
+      action: "U", xid: 7, schema: "s", table: "t", pk: [{ name: "id", type: "integer" }],
+      columns: cols.map((name) => ({ name, type: name === "id" ? "integer" : "text", value: name === "id" ? id : v })),
+      identity: [{ name: "id", type: "integer", value: id }],
+    }), "test");
+  const b = new OpBuilder(1000);
+  for (const r of [upd(5, "a"), upd(6, "a"), upd(5, "b"), upd(5, "c"), upd(6, "b", ["id"])]) b.addRow(r, "t0");
+  const lines = b.ops.map((o) => (o as { lines: string[] }).lines.map((l) => JSON.parse(l).columns.map((c: { value: unknown }) => c.value)));
+  assert.deepEqual(lines, [[[5, "c"], [6, "a"]], [[6]]], "row 5's three updates are its last; an update with other columns starts a run");
+  assert.equal(b.changes, 5);
+  assert.equal(b.strict().ops.map((o) => (o as { lines: string[] }).lines.length).reduce((x, y) => x + y), 5, "the careful retry applies every update");
+});
+
 async function cli(args: string[]) {
   const out = await new Deno.Command(denoBin, { args: ["run", "--quiet", "-A", `${repoRoot}/scripts/lifeboat.ts`, ...args], stdout: "piped", stderr: "piped" }).output();
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };

@@ -155,8 +155,18 @@ async function prepare(tx: Tx): Promise<void> {
                   pg_catalog.set_config('search_path', '', true)`;
 }
 
-/** Applies one window in one target transaction (fast, then carefully if that failed). */
-export async function applyWindow(sql: Sql, ops: readonly ReplayOp[], shapes: ShapeCache, c: ApplyCounters): Promise<void> {
+/**
+ * Applies one window in one target transaction (fast, then carefully if that failed). The
+ * careful retry applies `strictOps()` when given: the window in the source's order within each
+ * table, in case the grouped order is what a unique constraint objected to.
+ */
+export async function applyWindow(
+  sql: Sql,
+  ops: readonly ReplayOp[],
+  shapes: ShapeCache,
+  c: ApplyCounters,
+  strictOps?: () => readonly ReplayOp[],
+): Promise<void> {
   if (ops.length === 0) return;
   try {
     await sql.begin(async (tx) => {
@@ -172,7 +182,7 @@ export async function applyWindow(sql: Sql, ops: readonly ReplayOp[], shapes: Sh
   try {
     await sql.begin(async (tx) => {
       await prepare(tx);
-      await applyCareful(tx, ops, shapes, c);
+      await applyCareful(tx, strictOps ? strictOps() : ops, shapes, c);
     });
   } catch (err) {
     throw err instanceof ReplayError ? err : new ReplayError(describeApplyError(err));

@@ -4,6 +4,7 @@
  * transaction spans several windows), each applied as set-based statements in one target
  * transaction (apply.ts). Inserts into `lifeboat.stream_ddl` are executed as the DDL they
  * captured, in commit order; changes to tables the backup does not restore are left out.
+ * Windows are applied one after another; the next is read while the previous one applies.
  * @module
  */
 import type { Sql } from "../db/mod.ts";
@@ -65,44 +66,61 @@ export async function replayInto(events: AsyncIterable<SelectedEvent>, opts: Rep
   let current: TxnHeader | null = null;
   let lastCommitted: TxnHeader | null = null;
 
+  // The window being applied while the next one is read and grouped (at most two in memory):
+  // reading and decrypting segments in JavaScript overlaps the target's work.
+  let applying = null as Promise<void> | null;
   const flush = async () => {
-    if (builder.ops.length > 0) await applyWindow(opts.sql, builder.ops, shapes, c);
-    if (lastCommitted) opts.onWindow?.({ transactions: c.transactions, changes: c.changes, last: lastCommitted });
+    const b = builder;
+    const done = { transactions: c.transactions, changes: c.changes, last: lastCommitted };
     builder = new OpBuilder(batchRows);
+    if (applying) await applying;
+    applying = (async () => {
+      if (b.ops.length > 0) await applyWindow(opts.sql, b.ops, shapes, c, () => b.strict().ops);
+      if (done.last) opts.onWindow?.({ transactions: done.transactions, changes: done.changes, last: done.last });
+    })();
+    // Settled below or at the next flush; until then a failure must not count as unhandled.
+    applying.catch(() => {});
   };
 
-  for await (const ev of events) {
-    if (ev.type === "begin") {
-      current = ev.txn;
-      continue;
-    }
-    if (ev.type === "commit") {
-      c.transactions++;
-      lastCommitted = ev.txn;
-      if (builder.changes >= windowChanges) await flush();
-      continue;
-    }
-    const raw = ev.raw;
-    const r = raw.rec;
-    if (!current) throw new ReplayError("a change outside a transaction in the stream (the slot must use include-transaction)");
-    if (r.schema === DDL_TABLE.schema && r.table === DDL_TABLE.table) {
-      if (r.action !== "I") continue;
-      const statement = columnText(raw, "statement");
-      if (statement === null) continue;
-      if (opts.ddlApplies && !opts.ddlApplies(schemasOf(columnText(raw, "object_identity")))) continue;
-      builder.addDdl({
-        kind: "ddl", xid: current.xid, commitTime: current.commitTime, statement, searchPath: columnText(raw, "search_path"),
-      });
+  try {
+    for await (const ev of events) {
+      if (ev.type === "begin") {
+        current = ev.txn;
+        continue;
+      }
+      if (ev.type === "commit") {
+        c.transactions++;
+        lastCommitted = ev.txn;
+        if (builder.changes >= windowChanges) await flush();
+        continue;
+      }
+      const raw = ev.raw;
+      const r = raw.rec;
+      if (!current) throw new ReplayError("a change outside a transaction in the stream (the slot must use include-transaction)");
+      if (r.schema === DDL_TABLE.schema && r.table === DDL_TABLE.table) {
+        if (r.action !== "I") continue;
+        const statement = columnText(raw, "statement");
+        if (statement === null) continue;
+        if (opts.ddlApplies && !opts.ddlApplies(schemasOf(columnText(raw, "object_identity")))) continue;
+        builder.addDdl({
+          kind: "ddl", xid: current.xid, commitTime: current.commitTime, statement, searchPath: columnText(raw, "search_path"),
+        });
+        c.changes++;
+        continue;
+      }
+      if (!r.schema || !r.table || !opts.applies(r.schema, r.table)) continue;
       c.changes++;
-      continue;
+      if (r.action === "T") builder.addTruncate(current.xid, r.schema, r.table);
+      else builder.addRow(raw, current.commitTime);
+      // A transaction bigger than a window is applied in several (memory stays bounded).
+      if (builder.changes >= windowChanges * 2) await flush();
     }
-    if (!r.schema || !r.table || !opts.applies(r.schema, r.table)) continue;
-    c.changes++;
-    if (r.action === "T") builder.addTruncate(current.xid, r.schema, r.table);
-    else builder.addRow(raw, current.commitTime);
-    // A transaction bigger than a window is applied in several (memory stays bounded).
-    if (builder.changes >= windowChanges * 2) await flush();
+    await flush();
+  } catch (err) {
+    // Reading failed while a window applied: let it finish before the caller closes the target.
+    await applying?.catch(() => {});
+    throw err;
   }
-  await flush();
+  await applying;
   return c;
 }
