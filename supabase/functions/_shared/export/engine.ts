@@ -182,11 +182,20 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
     const attempts = opts.snapshotAttempts ?? DEFAULT_SNAPSHOT_ATTEMPTS;
     // One attempt per snapshot: an attempt that cannot hold its tables stops before it stores
     // anything (the lock gate), so the next one starts clean.
+    // The tables a failed attempt listed: the next one locks them before its snapshot exists,
+    // so none of them can be truncated between the snapshot and the lock.
+    let known: TableInfo[] = [];
     const attempt = () => beginSettled(opts.sql, TX_MODE, async (tx) => {
+      if (known.length) {
+        const prelock = known;
+        known = [];
+        await lockBeforeSnapshot(tx, prelock, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+      }
       const snap = await exportSnapshot(tx, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
       const server = await readServerInfo(tx);
       const scripts = await readSchemaScripts(tx, selection);
       const tables = await listTables(tx, selection, scripts.scope, copiedPlatformTables(scripts.platform));
+      known = tables;
       await lockTables(tx, tables);
       const sequences = await listSequences(tx, selection, scripts.scope, tables);
       progress = new ProgressTracker(tables);
@@ -376,6 +385,15 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
   ));
   if (firstError) throw firstError;
   return fingerprints;
+}
+
+/**
+ * Locks `tables` as the first statements of `tx`: LOCK TABLE takes no snapshot, so the
+ * snapshot the export then takes is later than every lock.
+ */
+async function lockBeforeSnapshot(tx: Tx, tables: TableInfo[], lockTimeoutMs: number): Promise<void> {
+  await tx.unsafe(`set local lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))}`);
+  await lockTables(tx, tables, { beforeSnapshot: true });
 }
 
 /**

@@ -38,6 +38,9 @@ export class SnapshotConflictError extends Error {
 /** The SQLSTATE of a lock not granted (NOWAIT, or lock_timeout). */
 const LOCK_NOT_AVAILABLE = "55P03";
 
+/** The SQLSTATE of a table that does not exist. */
+const UNDEFINED_TABLE = "42P01";
+
 /** Tables per LOCK statement. */
 const LOCK_BATCH = 500;
 
@@ -51,7 +54,7 @@ const LOCK_BATCH = 500;
 export async function lockTables(
   tx: Tx,
   tables: readonly (TableRef & { oid?: number })[],
-  opts: { nowait?: boolean } = {},
+  opts: { nowait?: boolean; beforeSnapshot?: boolean } = {},
 ): Promise<void> {
   for (let i = 0; i < tables.length; i += LOCK_BATCH) {
     const batch = tables.slice(i, i + LOCK_BATCH);
@@ -80,6 +83,9 @@ export async function lockTables(
     try {
       await tx.unsafe(`lock table only ${names} in access share mode`);
     } catch (err) {
+      if (opts.beforeSnapshot && (err as { code?: string }).code === UNDEFINED_TABLE) {
+        throw new SnapshotConflictError("rewritten", `${which} was dropped or renamed while the backup started; run the backup again`);
+      }
       if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
       throw new SnapshotConflictError(
         "timeout",
@@ -88,7 +94,8 @@ export async function lockTables(
       );
     }
   }
-  await assertNotRewritten(tx, tables);
+  // Locked before any snapshot exists: nothing can have changed since.
+  if (!opts.beforeSnapshot) await assertNotRewritten(tx, tables);
 }
 
 /**
