@@ -129,6 +129,10 @@ Deno.test({
     } finally {
       await sql`select vault.update_secret(s.id, ${key}) from vault.secrets s where s.name = 'lifeboat_service_key'`;
       await resetStream(sql).catch((e) => console.error(e));
+      // No call of this test's schedule may reach the next test's stream: the cron job is gone,
+      // and pg_net's queue is drained (a call still in flight finds no stream and answers 409).
+      await waitFor("pg_net's queue to drain", async () =>
+        (await sql`select count(*)::int as n from net.http_request_queue`)[0].n === 0, 30_000, 250).catch(() => {});
       await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`).catch(() => {});
       await sql.end();
     }
