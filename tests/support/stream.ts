@@ -57,8 +57,12 @@ function onTables(r: Wal2JsonRecord, tables: string[]): boolean {
 }
 
 /** Every stored record, in seq order, through the reader (authenticated, checksummed). */
-export async function storedLines(store: Store, identities: string[] | null = null): Promise<{ lines: string[]; segments: SegmentManifest[] }> {
-  const segments = await listSegments(store, SLOT, { trust });
+export async function storedLines(
+  store: Store,
+  identities: string[] | null = null,
+  keys: typeof trust = trust,
+): Promise<{ lines: string[]; segments: SegmentManifest[] }> {
+  const segments = await listSegments(store, SLOT, { trust: keys });
   const lines: string[] = [];
   for (const m of segments) for await (const { line } of readSegmentLines(store, m, identities)) lines.push(line);
   return { lines, segments };

@@ -7,11 +7,12 @@ select is((select count(*)::int from lifeboat.checks k
   where not exists (select from pg_proc p where p.pronamespace = 'lifeboat'::regnamespace and p.proname = k.name and p.proretset)),
   0, 'every registry row names a set-returning lifeboat function');
 select results_eq($$select name from lifeboat.checks where suite = 'health' order by position$$,
-  array['check_connections', 'check_cron_scheduler', 'check_cron_failures', 'check_backup_age', 'check_stream_slot']::text[],
-  'health() runs its five checks in order');
+  array['check_connections', 'check_cron_scheduler', 'check_cron_failures', 'check_backup_age', 'check_stream_slot',
+    'check_stream_shipper']::text[],
+  'health() runs its six checks in order');
 select results_eq($$select "check" from lifeboat.health()$$,
   array['connections', 'cron_scheduler', 'cron_failures', 'backup_age']::text[],
-  'in registry order (the stream slot check has no row while no stream is enabled)');
+  'in registry order (the stream checks have no row while no stream is enabled)');
 
 -- Adding a check is one function and one row; it declares the suite arguments it needs by name.
 create function lifeboat.check_registry_probe(only_schemas text[] default null, exact_counts boolean default false)

@@ -17,8 +17,8 @@ select is(
   array['stream_capture_ddl'], 'only the DDL event trigger function is security definer (any role''s DDL is captured)');
 select ok((select proconfig from pg_catalog.pg_proc where oid = 'lifeboat.stream_capture_ddl()'::regprocedure) @> array['search_path=""'],
   'and it pins search_path');
-select is((select count(*)::int from lifeboat.settings where key like 'stream.%' and value = default_value), 11,
-  'eleven stream settings seeded with their defaults');
+select is((select count(*)::int from lifeboat.settings where key like 'stream.%' and value = default_value), 12,
+  'twelve stream settings seeded with their defaults (1100 and the shipper liveness, 1450)');
 select throws_ok($$select lifeboat.stream_enable('keep')$$, '22023', null, 'an unknown no_primary_key choice is refused');
 select is((select count(*)::int from lifeboat.check_stream_slot()), 0, 'no health row while no stream is enabled');
 select is(lifeboat.stream_guard() ->> 'action', 'none', 'the guard does nothing without a stream');

@@ -27,6 +27,8 @@ export interface StreamStatus {
   segment_bytes: number;
   window: { earliest: string | null; latest: string | null } | null;
   last_error: boolean;
+  /** The shipper's liveness (null without a running stream): no pass for stream.shipper_stale_after, and what its last scheduled call answered. */
+  shipper?: { stale: boolean; last_call_status: number | null } | null;
 }
 
 /** The stream section of the status page ("" when no stream was ever enabled). */
@@ -39,9 +41,16 @@ export function streamSection(s: StreamStatus | null | undefined): string {
   return `<section id="stream"><h2>Continuous protection</h2><div class="card">` +
     `<div class="big">achieved RPO ${h(rpo)}</div><div class="muted">stream ${h(s.slot)}: ${state}` +
     ` · lag ${h(formatBytes(s.lag_bytes))} · retained WAL ${h(formatBytes(s.retained_bytes))} (${h(s.wal_status ?? "–")})` +
-    ` · ${s.segments} segments${s.last_error ? " · <span class=\"lvl-error\">last pass failed</span>" : ""}</div>` +
+    ` · ${s.segments} segments${s.last_error ? " · <span class=\"lvl-error\">last pass failed</span>" : ""}${shipperNote(s)}</div>` +
     `<div>point-in-time window: ${h(s.window?.earliest ? formatTime(s.window.earliest) : "no full backup covered yet")} → ` +
     `${h(formatTime(s.window?.latest))}</div></div></section>`;
+}
+
+/** " · shipper stopped (last call answered 401)" when no pass ran for stream.shipper_stale_after. */
+function shipperNote(s: StreamStatus): string {
+  if (!s.shipper?.stale) return "";
+  const answer = s.shipper.last_call_status ? ` (last call answered ${s.shipper.last_call_status})` : "";
+  return ` · <span class="lvl-error">shipper stopped${h(answer)}</span>`;
 }
 
 /** Prometheus samples of the stream: [name, help, value] (none without a stream). */
@@ -51,6 +60,7 @@ export function streamGauges(s: StreamStatus | null | undefined): [string, strin
     ["lifeboat_stream_running", "1 if continuous capture is enabled and its slot exists.", s.running ? 1 : 0],
     ["lifeboat_stream_segments", "Stream segments stored.", s.segments],
   ];
+  if (s.shipper) out.push(["lifeboat_stream_shipper_stale", "1 if no shipper pass ran for stream.shipper_stale_after.", s.shipper.stale ? 1 : 0]);
   if (s.achieved_rpo_seconds !== null) out.push(["lifeboat_stream_achieved_rpo_seconds", "Now minus the newest moment every change before which is durably stored.", s.achieved_rpo_seconds]);
   if (s.lag_bytes !== null) out.push(["lifeboat_stream_lag_bytes", "WAL between the current position and what the stream stored.", s.lag_bytes]);
   if (s.retained_bytes !== null) out.push(["lifeboat_stream_retained_wal_bytes", "WAL the stream slot retains (current - restart_lsn).", s.retained_bytes]);
