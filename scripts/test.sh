@@ -43,7 +43,7 @@ target_stack() {
 wants_target() {
   [ ${#filters[@]} -eq 0 ] && return 0
   local f
-  for f in "${filters[@]}"; do case "$f" in *restore_project* | *storage_files*) return 0 ;; esac; done
+  for f in "${filters[@]}"; do case "$f" in *restore_project* | *storage_files* | *self_proving*) return 0 ;; esac; done
   return 1
 }
 
