@@ -6,24 +6,14 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { hashWithHead } from "../../supabase/functions/_shared/verify/mod.ts";
-
-function streamOf(bytes: Uint8Array, chunk = 1000): ReadableStream<Uint8Array> {
-  let off = 0;
-  return new ReadableStream({
-    pull(c) {
-      if (off >= bytes.length) return c.close();
-      c.enqueue(bytes.slice(off, off + chunk));
-      off += chunk;
-    },
-  });
-}
+import { streamOf } from "../support/streams.ts";
 
 const data = new Uint8Array(123_457).map((_, i) => (i * 31 + 7) % 251);
 const sha = createHash("sha256").update(data).digest("hex");
 
 Deno.test("hashWithHead: buffered and streamed hashing agree, with the stream's head", async () => {
   for (const expected of [data.length, -1, 64 * 1024 * 1024]) {
-    const r = await hashWithHead(streamOf(data), expected, 100);
+    const r = await hashWithHead(streamOf(data, 1000), expected, 100);
     assert.equal(r.sha256, sha, `expected ${expected}`);
     assert.equal(r.size, data.length);
     assert.deepEqual(r.head, data.slice(0, 100));
@@ -31,14 +21,14 @@ Deno.test("hashWithHead: buffered and streamed hashing agree, with the stream's 
 });
 
 Deno.test("hashWithHead: a stream longer or shorter than expected is hashed whole", async () => {
-  const longer = await hashWithHead(streamOf(data), data.length - 10, 32);
+  const longer = await hashWithHead(streamOf(data, 1000), data.length - 10, 32);
   assert.equal(longer.sha256, sha);
   assert.equal(longer.size, data.length);
   assert.deepEqual(longer.head, data.slice(0, 32));
-  const shorter = await hashWithHead(streamOf(data), data.length + 10, 32);
+  const shorter = await hashWithHead(streamOf(data, 1000), data.length + 10, 32);
   assert.equal(shorter.sha256, sha);
   assert.equal(shorter.size, data.length);
-  const empty = await hashWithHead(streamOf(new Uint8Array(0)), 0, 32);
+  const empty = await hashWithHead(streamOf(new Uint8Array(0), 1000), 0, 32);
   assert.equal(empty.sha256, createHash("sha256").digest("hex"));
   assert.equal(empty.size, 0);
 });
