@@ -10,7 +10,6 @@ import { emptyStore } from "../../harness/empty_store.ts";
 import { startFaultProxy } from "../../harness/fault_proxy.ts";
 import { stackEnv } from "../../harness/stack.ts";
 import { rejectsWith } from "../support/store_errors.ts";
-import { streamOf } from "../support/streams.ts";
 
 const MiB = 1024 * 1024;
 const ignore = !hasAzure();
@@ -41,6 +40,17 @@ function bytesOf(n: number, seed = 1): Uint8Array {
     out[i] = x >>> 24;
   }
   return out;
+}
+
+function streamOf(bytes: Uint8Array, chunk = 64 * 1024): ReadableStream<Uint8Array> {
+  let off = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (off >= bytes.length) return c.close();
+      c.enqueue(bytes.slice(off, off + chunk));
+      off += chunk;
+    },
+  });
 }
 
 async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {

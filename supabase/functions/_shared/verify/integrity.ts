@@ -9,7 +9,7 @@ import { type Store, StoreError } from "../store/mod.ts";
 import { type Check, check } from "../checks.ts";
 import { sniffCompression } from "../crypto/mod.ts";
 import { HEADER_PROBE_BYTES, inspectAgeHeader } from "./ciphertext.ts";
-import { hashWithHead } from "./hash.ts";
+import { createHash } from "node:crypto";
 import { backupPrefix, type Manifest, objectKey, SIGNATURE_KEY, type StoredObjectEntry } from "../format/mod.ts";
 
 /** Options for {@linkcode checkIntegrity}. */
@@ -38,6 +38,24 @@ export async function pool<T>(items: readonly T[], n: number, fn: (item: T) => P
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
+}
+
+/** Hashes a stream, keeping its first `probe` bytes. */
+async function hashWithHead(stream: ReadableStream<Uint8Array>, probe: number) {
+  const h = createHash("sha256");
+  let size = 0;
+  const head = new Uint8Array(probe);
+  let headLen = 0;
+  for await (const chunk of stream) {
+    h.update(chunk);
+    if (headLen < probe) {
+      const take = Math.min(probe - headLen, chunk.byteLength);
+      head.set(chunk.subarray(0, take), headLen);
+      headLen += take;
+    }
+    size += chunk.byteLength;
+  }
+  return { sha256: h.digest("hex"), size, head: head.subarray(0, headLen) };
 }
 
 /** Checks of the manifest's own consistency: kinds present, parts and row counts agree. */
@@ -117,7 +135,7 @@ export async function checkObject(
   }
   let got;
   try {
-    got = await hashWithHead(await store.get(objectKey(m.id, o.key), { signal }), o.size, HEADER_PROBE_BYTES);
+    got = await hashWithHead(await store.get(objectKey(m.id, o.key), { signal }), HEADER_PROBE_BYTES);
   } catch (err) {
     if (err instanceof StoreError && err.code === "archived") {
       // Offline tiers are a choice, not damage: say what it takes to read the object.
