@@ -7,8 +7,9 @@
 # verify the backup (every file blob too), run a restore drill from the secondary while the
 # primary is set aside (as if it were lost) that measures RTO and restores the files into a
 # scratch bucket, say how many users, files and bytes were verified, show the stream with its
-# achieved RPO, and print the status summary with the path of the HTML status page (locations
-# and 3-2-1 included).
+# achieved RPO, let the project prove itself (backup-export, then backup-verify and backup-drill
+# driven by pg_cron/pg_net, until backup-status says recoverable), and print the status summary
+# with the path of the HTML status page (locations and 3-2-1 included).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
