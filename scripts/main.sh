@@ -97,7 +97,8 @@ step "9/10 the project proves itself: backup-export, then pg_cron drives backup-
 # export target in RGW, backups encrypted to the offline recipient and a drill recipient, the
 # drill identity in Vault. Then one backup through the function, and only waiting: its
 # completion invokes backup-verify (the verify-backups sweep is the safety net), and pg_cron's
-# drill-weekly, moved to every 5 seconds for this step and put back after, invokes backup-drill.
+# drill-weekly, moved to every 5 seconds for this step, invokes backup-drill. The settings are
+# put back after (the verification and the drill stay recorded).
 secret=$(node -e 'process.stdout.write(JSON.parse(process.env.SUPABASE_SECRET_KEYS).default)')
 DRILL_IDENTITY="$STACK_DIR/drill-identity.txt"
 [ -f "$DRILL_IDENTITY" ] || age-keygen -o "$DRILL_IDENTITY" 2>/dev/null
@@ -134,9 +135,13 @@ SQL
   [ -n "$proof" ] && break
   sleep 2
 done
-# Back to the weekly drill: the schedule stays installed with the drill identity.
+# Back to how the job found the project: the weekly drill schedule, and no export target, so
+# that pg_cron does not go on exporting, and the change stream (stream-ship follows
+# export.target) keeps shipping where steps 7 and 8 of the next run expect it.
 psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" >/dev/null <<'SQL'
 update lifeboat.schedules set schedule = '17 4 * * 1' where name = 'drill-weekly';
+update lifeboat.settings set value = default_value
+ where key in ('export.target', 'export.recipients', 'drill.identity_secret');
 select * from lifeboat.apply_schedules();
 SQL
 echo "${proof:-no verified and drilled backup-export backup within 3 minutes}"
