@@ -103,6 +103,9 @@ secret=$(node -e 'process.stdout.write(JSON.parse(process.env.SUPABASE_SECRET_KE
 DRILL_IDENTITY="$STACK_DIR/drill-identity.txt"
 [ -f "$DRILL_IDENTITY" ] || age-keygen -o "$DRILL_IDENTITY" 2>/dev/null
 drill_recipient=$(age-keygen -y "$DRILL_IDENTITY")
+# The change stream's schedule follows export.target; steps 7-8 ship it to the local store, so it
+# stays off while the target is set here (else its segments would land in RGW, apart).
+ship_enabled=$(psql -X -At -d "$SUPABASE_DB_URL" -c "select coalesce((select enabled from lifeboat.schedules where name = 'stream-ship'), false)")
 psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" -v target="\"s3://$LIFEBOAT_S3_BUCKET/main-job-project\"" \
   -v recipients="[\"$recipient\", \"$drill_recipient\"]" -v identity="$(cat "$DRILL_IDENTITY")" <<'SQL' >/dev/null
 update lifeboat.settings set value = :'target'::jsonb where key = 'export.target';
@@ -112,6 +115,7 @@ select vault.create_secret(:'identity', 'lifeboat_drill_identity', 'age identity
  where not exists (select from vault.secrets s where s.name = 'lifeboat_drill_identity');
 update lifeboat.settings set value = '"lifeboat_drill_identity"' where key = 'drill.identity_secret';
 update lifeboat.schedules set schedule = '5 seconds' where name = 'drill-weekly';
+update lifeboat.schedules set enabled = false where name = 'stream-ship';
 select * from lifeboat.apply_schedules();
 SQL
 since=$(psql -X -At -d "$SUPABASE_DB_URL" -c "select now()")
@@ -138,8 +142,9 @@ done
 # Back to how the job found the project: the weekly drill schedule, and no export target, so
 # that pg_cron does not go on exporting, and the change stream (stream-ship follows
 # export.target) keeps shipping where steps 7 and 8 of the next run expect it.
-psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" >/dev/null <<'SQL'
+psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" -v ship="$ship_enabled" >/dev/null <<'SQL'
 update lifeboat.schedules set schedule = '17 4 * * 1' where name = 'drill-weekly';
+update lifeboat.schedules set enabled = :'ship'::boolean where name = 'stream-ship';
 update lifeboat.settings set value = default_value
  where key in ('export.target', 'export.recipients', 'drill.identity_secret');
 select * from lifeboat.apply_schedules();
