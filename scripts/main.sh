@@ -7,8 +7,9 @@
 # verify the backup (every file blob too), run a restore drill from the secondary while the
 # primary is set aside (as if it were lost) that measures RTO and restores the files into a
 # scratch bucket, say how many users, files and bytes were verified, show the stream with its
-# achieved RPO, and print the status summary with the path of the HTML status page (locations
-# and 3-2-1 included).
+# achieved RPO, let the project prove itself (backup-export, then backup-verify and backup-drill
+# driven by pg_cron/pg_net, until backup-status says recoverable), and print the status summary
+# with the path of the HTML status page (locations and 3-2-1 included).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -21,14 +22,14 @@ REPORT="$STACK_DIR/status.html"
 lifeboat() { "$ROOT/scripts/lifeboat" "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 
-step "1/9 start the stack, apply migrations and the demo seed"
+step "1/10 start the stack, apply migrations and the demo seed"
 bash scripts/stack.sh start
 set -a
 # shellcheck disable=SC1091
 . "$STACK_DIR/stack.env"
 set +a
 
-step "2/9 backup keys (age identity in $IDENTITY, signing key beside it)"
+step "2/10 backup keys (age identity in $IDENTITY, signing key beside it)"
 if [ ! -f "$IDENTITY" ] || [ ! -f "$IDENTITY.signing" ]; then
   recipient=$(lifeboat keygen --output "$IDENTITY" --force)
 else
@@ -38,14 +39,14 @@ echo "recipient: $recipient"
 # Backups are signed with the private half; verify and drill trust only the public half.
 export LIFEBOAT_SIGNING_KEY_FILE="$IDENTITY.signing" LIFEBOAT_TRUSTED_KEYS="$IDENTITY.signing.pub"
 
-step "2b/9 continuous capture: enable the stream (slot, DDL capture) before the backup"
+step "2b/10 continuous capture: enable the stream (slot, DDL capture) before the backup"
 lifeboat stream enable
 
-step "3/9 back up the database and the Storage files to $STORE (the primary location)"
+step "3/10 back up the database and the Storage files to $STORE (the primary location)"
 mkdir -p "$STORE"
 lifeboat backup --store "$STORE" --recipient "$recipient" --label "main-job" --json | tail -n 1
 
-step "4/9 copy to the other locations (secondary: RGW with Object Lock; archive: Azurite)"
+step "4/10 copy to the other locations (secondary: RGW with Object Lock; archive: Azurite)"
 # The locations, as a project configures them (docs/locations.md): the secondary in RGW's
 # object-lock bucket (every copied object locked, governance mode, 1 day), the archive in
 # Azurite. Credentials come from the stack's LIFEBOAT_S3_* and LIFEBOAT_AZURE_* environment.
@@ -62,10 +63,10 @@ on conflict (name) do update set url = excluded.url, role = excluded.role, reten
 SQL
 lifeboat copy
 
-step "5/9 verify the newest backup (objects, file blobs, completeness against the source)"
+step "5/10 verify the newest backup (objects, file blobs, completeness against the source)"
 lifeboat verify --store "$STORE" --latest --identity "$IDENTITY"
 
-step "6/9 restore drill from the secondary, the primary set aside as if it were lost: the database into a scratch database (measures RTO), the files into a scratch bucket"
+step "6/10 restore drill from the secondary, the primary set aside as if it were lost: the database into a scratch database (measures RTO), the files into a scratch bucket"
 # Without --store the drill uses the locations: the primary has no backup now, so it reads the
 # secondary, verified first, and says so. The primary comes back afterwards.
 mv "$STORE" "$STORE.set-aside"
@@ -84,15 +85,82 @@ node -e '
 ' "$STACK_DIR/drill.json"
 [ "$drill_status" = 0 ] || exit "$drill_status"
 
-step "7/9 stream: ship what changed since it was enabled to $STORE; its achieved RPO"
+step "7/10 stream: ship what changed since it was enabled to $STORE; its achieved RPO"
 lifeboat stream run --once --to "$STORE" --recipient "$recipient"
 lifeboat stream status
 
-step "8/9 point-in-time drill: the backup plus the stream up to its latest commit, into a scratch database"
+step "8/10 point-in-time drill: the backup plus the stream up to its latest commit, into a scratch database"
 lifeboat drill --store "$STORE" --identity "$IDENTITY" --until latest
 
-step "9/9 status"
+step "9/10 the project proves itself: backup-export, then pg_cron drives backup-verify and an in-project drill (backup-drill)"
+# What a user does in the SQL editor (README, "Every backup proven by the project itself"): the
+# export target in RGW, backups encrypted to the offline recipient and a drill recipient, the
+# drill identity in Vault. Then one backup through the function, and only waiting: its
+# completion invokes backup-verify (the verify-backups sweep is the safety net), and pg_cron's
+# drill-weekly, moved to every 5 seconds for this step, invokes backup-drill. The settings are
+# put back after (the verification and the drill stay recorded).
 secret=$(node -e 'process.stdout.write(JSON.parse(process.env.SUPABASE_SECRET_KEYS).default)')
+DRILL_IDENTITY="$STACK_DIR/drill-identity.txt"
+[ -f "$DRILL_IDENTITY" ] || age-keygen -o "$DRILL_IDENTITY" 2>/dev/null
+drill_recipient=$(age-keygen -y "$DRILL_IDENTITY")
+# The change stream's schedule follows export.target; steps 7-8 ship it to the local store, so it
+# stays off while the target is set here (else its segments would land in RGW, apart).
+ship_enabled=$(psql -X -At -d "$SUPABASE_DB_URL" -c "select coalesce((select enabled from lifeboat.schedules where name = 'stream-ship'), false)")
+psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" -v target="\"s3://$LIFEBOAT_S3_BUCKET/main-job-project\"" \
+  -v recipients="[\"$recipient\", \"$drill_recipient\"]" -v identity="$(cat "$DRILL_IDENTITY")" <<'SQL' >/dev/null
+update lifeboat.settings set value = :'target'::jsonb where key = 'export.target';
+update lifeboat.settings set value = :'recipients'::jsonb where key = 'export.recipients';
+select vault.update_secret(s.id, :'identity') from vault.secrets s where s.name = 'lifeboat_drill_identity';
+select vault.create_secret(:'identity', 'lifeboat_drill_identity', 'age identity used only for restore drills')
+ where not exists (select from vault.secrets s where s.name = 'lifeboat_drill_identity');
+update lifeboat.settings set value = '"lifeboat_drill_identity"' where key = 'drill.identity_secret';
+update lifeboat.schedules set schedule = '5 seconds' where name = 'drill-weekly';
+update lifeboat.schedules set enabled = false where name = 'stream-ship';
+select * from lifeboat.apply_schedules();
+SQL
+since=$(psql -X -At -d "$SUPABASE_DB_URL" -c "select now()")
+psql -X -q -At -d "$SUPABASE_DB_URL" -c "select lifeboat.invoke('backup-export', '{\"mode\":\"full\"}')" >/dev/null
+proof_status=0
+# Waits (up to 3 minutes) for a backup-export backup taken since this step, its backup-verify
+# verification, and a backup-drill drill of it in the project.
+proof=""
+for _ in $(seq 1 90); do
+  proof=$(psql -X -At -d "$SUPABASE_DB_URL" -v since="$since" <<'SQL'
+select format('backup %s (backup-export); verification %s by backup-verify: %s; drill %s in the project: %s, RTO %s s, %s tables',
+    lifeboat.backup_id_of(r.manifest_key), v.id, case when v.success then 'passed' else 'FAILED' end,
+    d.id, case when d.success then 'passed' else 'FAILED' end, round(extract(epoch from d.measured_rto)::numeric, 1), d.details ->> 'tables')
+from lifeboat.backup_runs r
+join lifeboat.verification_runs v on v.backup_run_id = r.id and v.source = 'backup-verify' and v.finished_at is not null
+join lifeboat.drills d on d.backup_run_id = r.id and d.ran_in = 'project' and d.finished_at is not null
+where r.created_at >= :'since'::timestamptz
+order by d.id desc limit 1;
+SQL
+  ) || proof=""
+  [ -n "$proof" ] && break
+  sleep 2
+done
+# Back to how the job found the project: the weekly drill schedule, and no export target, so
+# that pg_cron does not go on exporting, and the change stream (stream-ship follows
+# export.target) keeps shipping where steps 7 and 8 of the next run expect it.
+psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" -v ship="$ship_enabled" >/dev/null <<'SQL'
+update lifeboat.schedules set schedule = '17 4 * * 1' where name = 'drill-weekly';
+update lifeboat.schedules set enabled = :'ship'::boolean where name = 'stream-ship';
+update lifeboat.settings set value = default_value
+ where key in ('export.target', 'export.recipients', 'drill.identity_secret');
+select * from lifeboat.apply_schedules();
+SQL
+echo "${proof:-no verified and drilled backup-export backup within 3 minutes}"
+curl -sS -H "apikey: $secret" "$SUPABASE_URL/functions/v1/backup-status" | node -e '
+  let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+    const r = JSON.parse(s);
+    for (const x of r.reasons ?? []) console.log("  " + (x.ok ? "ok  " : "FAIL") + " " + x.check + ": " + x.detail);
+    const proved = /\(project\)/.test((r.reasons ?? []).find((x) => x.check === "drill_passed")?.detail ?? "");
+    console.log("recoverable: " + r.recoverable + (r.recoverable && proved ? " (proved by the project itself: verified by backup-verify, drilled by backup-drill)" : ""));
+    process.exit(r.recoverable && proved ? 0 : 1);
+  });' || proof_status=1
+[ "$proof_status" = 0 ] && [ -n "$proof" ] || exit 1
+
+step "10/10 status"
 echo "health: $(curl -sS -H "apikey: $secret" "$SUPABASE_URL/functions/v1/health" | node -e '
   let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
     const h = JSON.parse(s);

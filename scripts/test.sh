@@ -4,8 +4,9 @@
 #
 # Usage: scripts/test.sh [--no-s3] [--no-azure] [deno test file filter...]
 # The stack is stopped again at the end if this script started it. Tests of a restore into a new
-# project (tests/stack/restore_project*.test.ts) also get a second, empty project (`--no-seed`, no
-# S3) in LIFEBOAT_TARGET_STACK_DIR (default ./.lifeboat-target) on the LIFEBOAT_TARGET_DB_PORT,
+# project (tests/stack/restore_project*.test.ts), of Storage files and of a fresh install proving
+# itself (self_proving) also get a second, empty project (`--no-seed`, no S3 of its own: its
+# functions reach this stack's RGW with the LIFEBOAT_S3_* they inherit) in LIFEBOAT_TARGET_STACK_DIR (default ./.lifeboat-target) on the LIFEBOAT_TARGET_DB_PORT,
 # _API_PORT, _FN_PORT_BASE and _STORAGE_PORT ports (default 54422, 54421, 54440, 54450),
 # started once for all of them and stopped at the end if this script started it.
 set -uo pipefail
@@ -43,7 +44,7 @@ target_stack() {
 wants_target() {
   [ ${#filters[@]} -eq 0 ] && return 0
   local f
-  for f in "${filters[@]}"; do case "$f" in *restore_project* | *storage_files*) return 0 ;; esac; done
+  for f in "${filters[@]}"; do case "$f" in *restore_project* | *storage_files* | *self_proving*) return 0 ;; esac; done
   return 1
 }
 

@@ -6,7 +6,7 @@
  * when not running, and stopped again by {@link TargetProject.release} only then.
  * @module
  */
-import { repoRoot, run } from "../../harness/stack.ts";
+import { repoRoot, run, stackEnv } from "../../harness/stack.ts";
 
 /** The running target project. */
 export interface TargetProject {
@@ -26,10 +26,27 @@ function port(name: string, sourceName: string, fallback: number): string {
   return String(source + 6000 <= 65535 ? source + 6000 : source - 6000);
 }
 
+/**
+ * The source's S3 settings: the target's functions reach the same object store (on hosted
+ * Supabase, `supabase secrets set LIFEBOAT_S3_…`), as the source's stack.env gives them.
+ */
+function storeSecrets(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ["LIFEBOAT_S3_ENDPOINT", "LIFEBOAT_S3_REGION", "LIFEBOAT_S3_ACCESS_KEY_ID", "LIFEBOAT_S3_SECRET_ACCESS_KEY"]) {
+    try {
+      out[k] = stackEnv(k);
+    } catch {
+      // a stack without S3 (--no-s3): the target has no store either
+    }
+  }
+  return out;
+}
+
 /** The target's environment for scripts/stack.sh. */
 function targetEnv(): Record<string, string> {
   return {
     ...Deno.env.toObject(),
+    ...storeSecrets(),
     LIFEBOAT_STACK_DIR: Deno.env.get("LIFEBOAT_TARGET_STACK_DIR") ?? `${repoRoot}/.lifeboat-target`,
     LIFEBOAT_DB_PORT: port("DB_PORT", "LIFEBOAT_DB_PORT", 54322),
     LIFEBOAT_API_PORT: port("API_PORT", "LIFEBOAT_API_PORT", 54321),

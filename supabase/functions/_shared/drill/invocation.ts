@@ -201,6 +201,12 @@ async function startJob(
     const id = await latestBackupId(store);
     manifest = (await readAuthenticManifest(store, id, trust)).manifest;
   } catch (err) {
+    if (err instanceof BackupError && err.code === "not_found" && !(await repo.backupRecorded(sql, cfg.target!))) {
+      // A fresh install whose first backup has not run yet: nothing to drill is no failed
+      // restore, and a recorded failure would keep `recoverable` false until the next drill.
+      throw new DrillRefused(409, "no_backup_yet",
+        "no backup to drill yet: the project has recorded no completed backup into export.target; the drill starts once backup-export has completed one");
+    }
     if (err instanceof BackupError) {
       throw await refuse(sql, err.code === "not_found" ? "no_backup" : "backup_untrusted", err.message, earlier);
     }

@@ -106,6 +106,17 @@ function normalizeJob(j: DrillJob): DrillJob {
   return { ...j, id: Number(j.id), drill_id: Number(j.drill_id), work_ms: Number(j.work_ms) };
 }
 
+/**
+ * Whether the project recorded a completed backup into `target` (trailing slashes aside). A
+ * store without a backup then means backups went missing; without one, nothing was taken yet.
+ */
+export async function backupRecorded(sql: Sql, target: string): Promise<boolean> {
+  const [r] = await sql`
+    select exists (select from lifeboat.backup_runs b where b.state = 'completed'
+                   and pg_catalog.rtrim(b.target, '/') = pg_catalog.rtrim(${target}, '/')) as e`;
+  return r.e === true;
+}
+
 /** The running job, if any. */
 export async function runningJob(sql: Sql): Promise<DrillJob | null> {
   const [j] = await sql<DrillJob[]>`select * from lifeboat.drill_jobs where state = 'running' order by id limit 1`;
