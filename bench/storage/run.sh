@@ -49,7 +49,7 @@ fi
 
 echo "bench: Storage servers with a 2 GiB file limit" >&2
 bash "$ROOT/scripts/stack.sh" storage-stop >/dev/null 2>&1; bash "$ROOT/scripts/stack.sh" storage-start >/dev/null 2>&1
-target status >/dev/null 2>&1 || target start --no-s3 --no-seed >/dev/null 2>&1
+target status >/dev/null 2>&1 || target start --no-s3 --no-azure --no-seed >/dev/null 2>&1
 target storage-stop >/dev/null 2>&1; target storage-start >/dev/null 2>&1
 if [ "${LIFEBOAT_STORAGE_DIRECT:-0}" = 1 ]; then
   TARGET_KEY=$(set -a; . "$T_DIR/stack.env"; printf '%s' "$SUPABASE_SERVICE_ROLE_KEY")
