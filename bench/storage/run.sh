@@ -49,7 +49,7 @@ fi
 
 echo "bench: Storage servers with a 2 GiB file limit" >&2
 bash "$ROOT/scripts/stack.sh" storage-stop >/dev/null 2>&1; bash "$ROOT/scripts/stack.sh" storage-start >/dev/null 2>&1
-target status >/dev/null 2>&1 || target start --no-s3 --no-seed >/dev/null 2>&1
+target status >/dev/null 2>&1 || target start --no-s3 --no-azure --no-seed >/dev/null 2>&1
 target storage-stop >/dev/null 2>&1; target storage-start >/dev/null 2>&1
 if [ "${LIFEBOAT_STORAGE_DIRECT:-0}" = 1 ]; then
   TARGET_KEY=$(set -a; . "$T_DIR/stack.env"; printf '%s' "$SUPABASE_SERVICE_ROLE_KEY")
@@ -90,19 +90,21 @@ row() { # name wall cpu rss
 "$DENO" run -A "$ROOT/scripts/lifeboat.ts" keygen --output "$WORK/key.txt" >/dev/null
 RECIPIENT=$(grep -o 'age1[0-9a-z]*' "$WORK/key.txt" | head -n 1)
 export LIFEBOAT_SIGNING_KEY_FILE="$WORK/key.txt.signing" LIFEBOAT_TRUSTED_KEYS="$WORK/key.txt.signing.pub"
-LBB=(run -A "$ROOT/scripts/lifeboat.ts" backup --store "$LB" --recipient "$RECIPIENT" --files --bucket bench-small --bucket bench-big --table public.notes --json)
+# The CLI as users run it: scripts/lifeboat, with its V8 flags (a 2 MiB young generation).
+LB_CLI="$ROOT/scripts/lifeboat"
+LBB=(backup --store "$LB" --recipient "$RECIPIENT" --files --bucket bench-small --bucket bench-big --table public.notes --json)
 
 echo "bench: plain copy Storage → S3" >&2
 read -r pw pc pr < <(measure plain_backup "$DENO" run -A "$ROOT/bench/storage/tool.ts" plain-backup "$PLAIN")
 echo "bench: lifeboat backup --files" >&2
-read -r lw lc lr < <(measure lb_backup "$DENO" "${LBB[@]}")
+read -r lw lc lr < <(measure lb_backup "$LB_CLI" "${LBB[@]}")
 echo "bench: lifeboat backup --files, nothing changed" >&2
-read -r nw nc nr < <(measure lb_backup2 "$DENO" "${LBB[@]}")
+read -r nw nc nr < <(measure lb_backup2 "$LB_CLI" "${LBB[@]}")
 READ2=$(grep -o '"fileBytesRead":[0-9]*' "$WORK/lb_backup2.out" | cut -d: -f2)
 echo "bench: plain copy S3 → Storage (second project)" >&2
 read -r qw qc qr < <(measure plain_restore "$DENO" run -A "$ROOT/bench/storage/tool.ts" plain-restore "$PLAIN" "$TARGET_URL" "$TARGET_KEY")
 echo "bench: lifeboat restore --storage-target (second project)" >&2
-read -r rw rc rr < <(LIFEBOAT_STORAGE_TARGET_KEY="$TARGET_KEY" measure lb_restore "$DENO" run -A "$ROOT/scripts/lifeboat.ts" restore --store "$LB" --latest --identity "$WORK/key.txt" --storage-target "$TARGET_URL")
+read -r rw rc rr < <(LIFEBOAT_STORAGE_TARGET_KEY="$TARGET_KEY" measure lb_restore "$LB_CLI" restore --store "$LB" --latest --identity "$WORK/key.txt" --storage-target "$TARGET_URL")
 
 echo
 echo "$SMALL files of $SIZE bytes + one file of $BIG_MB MiB ($(echo "$BYTES / 1000000" | bc) MB, random bytes), pool of 8 on both sides:"

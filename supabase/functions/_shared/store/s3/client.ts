@@ -18,6 +18,7 @@ import {
 import { StoreError } from "../types.ts";
 import { xmlText } from "./xml.ts";
 import { S3_ENV } from "./options.ts";
+import { sendBytes } from "../send_bytes.ts";
 
 /** Where and as whom an {@link S3Client} sends. */
 export interface S3ClientConfig {
@@ -114,14 +115,13 @@ export class S3Client {
           method: req.method,
           headers,
         });
-        // Send our own buffered body: a Request built around it could turn it
-        // into a stream and lose Content-Length.
-        const res = await fetch(url, {
-          method: req.method,
-          headers: signed.headers,
-          body: req.body as BodyInit | undefined,
-          signal,
-        });
+        // A byte body goes through node:http, which sends it without the copy
+        // fetch makes and leaves to V8's collector (send_bytes.ts); a Request
+        // built around it could also turn it into a stream and lose
+        // Content-Length.
+        const res = req.body
+          ? await sendBytes(url, { method: req.method, headers: signed.headers, body: req.body, signal })
+          : await fetch(url, { method: req.method, headers: signed.headers, signal });
         if (!ok.includes(res.status)) {
           throw await this.#errorFrom(res, op, req);
         }
