@@ -219,7 +219,9 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
         await gate.ready;
         await storeScript("roles");
         await storeScript("pre-data");
+        gate.open();
       } catch (err) {
+        gate.failed(err);
         abort.abort(err);
         await data.catch(() => {});
         throw err;
@@ -408,7 +410,7 @@ async function holdTables(tx: Tx, tables: TableInfo[], gate: LockGate): Promise<
     throw err;
   }
   gate.locked();
-  await gate.ready;
+  await gate.opened;
 }
 
 /** Builds the `TableRef` list of a manifest (for callers comparing what was exported). */

@@ -129,8 +129,15 @@ export class LockGate {
   #left: number;
   #resolve!: () => void;
   #reject!: (err: unknown) => void;
+  #open!: () => void;
+  #refuse!: (err: unknown) => void;
   /** Settles once every participant locked (or one failed). */
   readonly ready: Promise<void>;
+  /**
+   * Settles when the coordinator lets the participants read ({@link open}), after it stored what
+   * must come before the data (so the data's uploads never overlap the scripts'), or fails.
+   */
+  readonly opened: Promise<void>;
 
   constructor(participants: number) {
     this.#left = participants;
@@ -138,8 +145,18 @@ export class LockGate {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+    this.opened = new Promise<void>((resolve, reject) => {
+      this.#open = resolve;
+      this.#refuse = reject;
+    });
     this.ready.catch(() => {});
+    this.opened.catch(() => {});
     if (participants <= 0) this.#resolve();
+  }
+
+  /** The coordinator is done with what precedes the data: participants may read. */
+  open(): void {
+    this.#open();
   }
 
   /** One participant holds its locks. */
@@ -150,5 +167,6 @@ export class LockGate {
   /** One participant could not lock: everyone stops. */
   failed(err: unknown): void {
     this.#reject(err);
+    this.#refuse(err);
   }
 }
