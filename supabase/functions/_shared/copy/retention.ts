@@ -30,9 +30,6 @@ const GUARDS: Record<string, string> = {
   awaiting_copy: "another location still waits to copy it from here",
 };
 
-/** Reasons that come from the location's own policy (GFS tiers, its newest copy, a future finish time). */
-const OWN = new Set(["daily", "weekly", "monthly", "yearly", "newest", "future"]);
-
 /** Applies a location's retention to its store as of `now`. */
 export async function applyLocationRetention(sql: Sql, location: string, store: Store, now: Date): Promise<LocationPrune[]> {
   const rows = await sql`select backup_id, keep, reasons from lifeboat.location_retention(${location}, ${now.toISOString()}::timestamptz)`;
@@ -43,7 +40,8 @@ export async function applyLocationRetention(sql: Sql, location: string, store: 
     if (r.keep) {
       kept.push(id);
       const reasons = (r.reasons as string[]) ?? [];
-      if (!reasons.some((x) => OWN.has(x))) {
+      // Kept by the guards alone: the location's own policy (GFS, newest, future) gave no reason.
+      if (reasons.every((x) => x in GUARDS)) {
         pruned.push({ backupId: id, objects: 0, bytes: 0, kept: reasons.map((x) => GUARDS[x] ?? x).join("; ") });
       }
       continue;
