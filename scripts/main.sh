@@ -106,6 +106,7 @@ drill_recipient=$(age-keygen -y "$DRILL_IDENTITY")
 # The change stream's schedule follows export.target; steps 7-8 ship it to the local store, so it
 # stays off while the target is set here (else its segments would land in RGW, apart).
 ship_enabled=$(psql -X -At -d "$SUPABASE_DB_URL" -c "select coalesce((select enabled from lifeboat.schedules where name = 'stream-ship'), false)")
+drill_schedule=$(psql -X -At -d "$SUPABASE_DB_URL" -c "select schedule from lifeboat.schedules where name = 'drill-weekly'")
 psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" -v target="\"s3://$LIFEBOAT_S3_BUCKET/main-job-project\"" \
   -v recipients="[\"$recipient\", \"$drill_recipient\"]" -v identity="$(cat "$DRILL_IDENTITY")" <<'SQL' >/dev/null
 update lifeboat.settings set value = :'target'::jsonb where key = 'export.target';
@@ -139,11 +140,11 @@ SQL
   [ -n "$proof" ] && break
   sleep 2
 done
-# Back to how the job found the project: the weekly drill schedule, and no export target, so
+# Back to how the job found the project: the drill schedule it had, and no export target, so
 # that pg_cron does not go on exporting, and the change stream (stream-ship follows
 # export.target) keeps shipping where steps 7 and 8 of the next run expect it.
-psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" -v ship="$ship_enabled" >/dev/null <<'SQL'
-update lifeboat.schedules set schedule = '17 4 * * 1' where name = 'drill-weekly';
+psql -X -q -v ON_ERROR_STOP=1 -d "$SUPABASE_DB_URL" -v ship="$ship_enabled" -v drill_schedule="$drill_schedule" >/dev/null <<'SQL'
+update lifeboat.schedules set schedule = :'drill_schedule' where name = 'drill-weekly';
 update lifeboat.schedules set enabled = :'ship'::boolean where name = 'stream-ship';
 update lifeboat.settings set value = default_value
  where key in ('export.target', 'export.recipients', 'drill.identity_secret');
