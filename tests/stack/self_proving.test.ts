@@ -83,14 +83,13 @@ Deno.test({
     const provedNow = async () => (await sql`
       select exists (select from lifeboat.verification_runs v where v.source = 'backup-verify' and v.success and v.started_at >= ${pre.t0})
          and exists (select from lifeboat.drills d where d.ran_in = 'project' and d.success and d.started_at >= ${pre.t0}) as ok`)[0].ok;
-    const deadline = Date.now() + 85_000;
     let proved = false;
-    while (!(proved && last?.recoverable) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 1000));
+    const recoverable = await waitFor(async () => {
       proved ||= await provedNow();
       last = proved ? await status(project.url, project.secretKey).catch(() => null) : null;
-    }
-    if (!(proved && last?.recoverable)) {
+      return proved && last?.recoverable === true;
+    }, 85_000, "backup-status to say recoverable").then(() => true, () => false);
+    if (!recoverable) {
       const runs = await sql`select id, state, error from lifeboat.backup_runs where created_at >= ${pre.t0} order by id`;
       const v = await sql`select id, backup_run_id, success, findings from lifeboat.verification_runs where started_at >= ${pre.t0}`;
       const d = await sql`select id, success, details -> 'findings' as findings from lifeboat.drills where started_at >= ${pre.t0}`;
