@@ -4,7 +4,7 @@
 # edge functions served by Deno behind a small gateway. Every process is recorded by PID and
 # stopped by PID.
 #
-# Usage: scripts/stack.sh start [--no-s3] [--no-azure] [--no-functions] [--no-seed] | stop | status | env | install | db-stop | db-start | storage-stop | storage-start
+# Usage: scripts/stack.sh start [--no-s3] [--no-azure] [--no-functions] [--no-seed] | stop | status | env | install | db-stop | db-start | storage-stop | storage-start | reserve-ports | check-ports
 #
 # Settings (environment): LIFEBOAT_STACK_DIR (default ./.lifeboat), LIFEBOAT_DB_PORT (54322),
 # LIFEBOAT_API_PORT (54321), LIFEBOAT_S3_PORT (54330), LIFEBOAT_FN_PORT_BASE (54340),
@@ -38,6 +38,8 @@ source "$ROOT/scripts/stack/s3.sh"
 source "$ROOT/scripts/stack/storage.sh"
 # shellcheck source=stack/azurite.sh
 source "$ROOT/scripts/stack/azurite.sh"
+# shellcheck source=stack/ports.sh
+source "$ROOT/scripts/stack/ports.sh"
 
 say() { printf 'stack: %s\n' "$*" >&2; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
@@ -168,6 +170,7 @@ functions_start() {
   for name in $(function_names); do
     port=$((FN_PORT_BASE + i)); i=$((i + 1))
     map="$map\"$name\":$port,"
+    pid_alive "fn-$name" || port_await "$port" "edge function $name" LIFEBOAT_FN_PORT_BASE
     # Supabase's runtime ignores Deno.serve's port; DENO_SERVE_ADDRESS plays that part here.
     start_daemon "fn-$name" "$LOGS/fn-$name.log" \
       env DENO_SERVE_ADDRESS="tcp:127.0.0.1:$port" "$DENO" run --quiet --no-prompt --allow-net --allow-env --allow-sys \
@@ -175,6 +178,7 @@ functions_start() {
   done
   map="${map%,}}"
   printf '%s\n' "$map" >"$STACK_DIR/functions.json"
+  pid_alive gateway || port_await "$API_PORT" "the API gateway" LIFEBOAT_API_PORT
   start_daemon gateway "$LOGS/gateway.log" \
     env LIFEBOAT_FUNCTIONS_MAP="$STACK_DIR/functions.json" "$DENO" run --quiet --no-prompt --allow-net --allow-env --allow-read="$ROOT,$STACK_DIR" \
     "$ROOT/scripts/stack/gateway.ts"
@@ -206,6 +210,7 @@ cmd_start() {
     esac
   done
   mkdir -p "$PIDS" "$LOGS"
+  ports_reserve $(stack_ports)
   install_all "$with_s3"
   pg_start
   pg_platform
@@ -278,6 +283,10 @@ main() {
     # Stop or start only the Storage server (tests of a backup across a Storage restart).
     storage-stop) storage_stop ;;
     storage-start) storage_start ;;
+    # Keep the kernel from lending this stack's ports to outbound connections (scripts/test.sh
+    # reserves the second project's before the first one starts), and list those taken now.
+    reserve-ports) ports_reserve $(stack_ports) ;;
+    check-ports) ports_check ;;
     *) die "usage: scripts/stack.sh start [--no-s3] [--no-azure] [--no-functions] [--no-seed] | stop | status | env | install" ;;
   esac
 }

@@ -33,6 +33,7 @@ done
 TARGET_DIR="${LIFEBOAT_TARGET_STACK_DIR:-$ROOT/.lifeboat-target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
 # The target's ports, exported so the tests (tests/support/target_project.ts) find the same one.
+target_ports_chosen="${LIFEBOAT_TARGET_DB_PORT:-}${LIFEBOAT_TARGET_API_PORT:-}${LIFEBOAT_TARGET_FN_PORT_BASE:-}${LIFEBOAT_TARGET_STORAGE_PORT:-}"
 export LIFEBOAT_TARGET_DB_PORT="${LIFEBOAT_TARGET_DB_PORT:-54422}" LIFEBOAT_TARGET_API_PORT="${LIFEBOAT_TARGET_API_PORT:-54421}" \
   LIFEBOAT_TARGET_FN_PORT_BASE="${LIFEBOAT_TARGET_FN_PORT_BASE:-54440}" LIFEBOAT_TARGET_STORAGE_PORT="${LIFEBOAT_TARGET_STORAGE_PORT:-54450}"
 # scripts/stack.sh for the target project, on its own ports and state directory.
@@ -67,6 +68,10 @@ if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok ins
   fi
 fi
 
+# The second project's ports are reserved before the first project opens its connections, one
+# of which the kernel could otherwise give one of them as its local port (scripts/stack/ports.sh).
+if wants_target; then target_stack reserve-ports || true; fi
+
 started_here=0
 bash scripts/stack.sh status >/dev/null 2>&1 || started_here=1
 if ! bash scripts/stack.sh start "${start_args[@]}"; then
@@ -88,6 +93,16 @@ if wants_target; then
   for d in build node24; do
     [ -e "$TARGET_DIR/$d" ] || [ ! -d "$STACK_DIR/$d" ] || ln -s "$STACK_DIR/$d" "$TARGET_DIR/$d"
   done
+  # Ports the kernel could not be kept from lending (no root, or a read-only /proc/sys), or a
+  # program on them: the test-only project moves, unless its ports were chosen by hand.
+  if [ "$target_started_here" = 1 ] && [ -z "$target_ports_chosen" ]; then
+    for _ in 1 2 3; do
+      taken=$(target_stack check-ports) && break
+      echo "test: ports of the second project are taken ($(echo $taken)); moving them up by 1000" >&2
+      LIFEBOAT_TARGET_DB_PORT=$((LIFEBOAT_TARGET_DB_PORT + 1000)) LIFEBOAT_TARGET_API_PORT=$((LIFEBOAT_TARGET_API_PORT + 1000))
+      LIFEBOAT_TARGET_FN_PORT_BASE=$((LIFEBOAT_TARGET_FN_PORT_BASE + 1000)) LIFEBOAT_TARGET_STORAGE_PORT=$((LIFEBOAT_TARGET_STORAGE_PORT + 1000))
+    done
+  fi
   if ! target_stack start --no-s3 --no-azure --no-seed; then
     failed=$((failed + 1))
     echo "test: the target project did not start; see $TARGET_DIR/logs" >&2

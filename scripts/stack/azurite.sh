@@ -58,6 +58,7 @@ azurite_start() {
   [ -f "$_AZURITE_MAIN" ] || { say "azurite: $_AZURITE_MAIN is missing; run scripts/stack.sh install"; return 1; }
   mkdir -p "$_AZURITE_DIR/data"
   if ! pid_alive azurite; then
+    port_await "$AZURITE_PORT" Azurite LIFEBOAT_AZURITE_PORT
     say "starting Azurite (blob) on 127.0.0.1:$AZURITE_PORT"
     # --skipApiVersionCheck: the SDK may be newer than the emulator; --loose: ignore headers
     # Azurite does not implement instead of failing the request.

@@ -154,6 +154,7 @@ pg_start() {
     return 0
   fi
   rm -f "$PIDS/postgres.pid"
+  port_await "$DB_PORT" PostgreSQL LIFEBOAT_DB_PORT
   say "starting PostgreSQL on 127.0.0.1:$DB_PORT"
   touch "$LOGS/postgres.log" && chown postgres "$LOGS/postgres.log"
   as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOGS/postgres.log" -c -w -t 60 start >/dev/null \

@@ -515,6 +515,7 @@ s3_start() {
   _s3_storage_classes || { _s3_fail_with_logs "radosgw-admin could not add the storage classes" radosgw-admin; return 1; }
   # The port is given here, not in ceph.conf, so S3_PORT can change between
   # runs of an existing cluster.
+  port_await "$S3_PORT" "S3 (radosgw)" LIFEBOAT_S3_PORT
   _s3_spawn radosgw radosgw -c "$root/ceph.conf" -n "$_S3_RGW_NAME" -f \
     --rgw-frontends "beast endpoint=127.0.0.1:$S3_PORT" || return 1
 

@@ -116,6 +116,7 @@ storage_start() {
     require("fs").writeFileSync(f, ""); x.setAttributeSync(f, "user.lifeboat", "1"); require("fs").unlinkSync(f);' \
     "$_STORAGE_DATA") >"$LOGS/storage-xattr.log" 2>&1 \
     || die "$_STORAGE_DATA does not support extended attributes (user.*), which Storage's file backend needs: put LIFEBOAT_STACK_DIR on ext4 or xfs"
+  port_await "$STORAGE_PORT" "the Storage server" LIFEBOAT_STORAGE_PORT
   t0=$(_storage_now)
   say "starting the Storage server on 127.0.0.1:$STORAGE_PORT"
   # Settings as the Supabase CLI gives its storage container: single tenant "stub", file
