@@ -12,7 +12,7 @@ import { exportBackup } from "../../supabase/functions/_shared/export/mod.ts";
 import { generateIdentity } from "../../supabase/functions/_shared/crypto/mod.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
 import { parseMicros, parseTarget, restoreToPoint } from "../../supabase/functions/_shared/pitr/mod.ts";
-import { dbUrl } from "../../harness/stack.ts";
+import { dbUrl, waitFor } from "../../harness/stack.ts";
 import { client, createDb, dropDb, lifeboat, sourceUrl, urlOf } from "../support/restore.ts";
 import { testSigning } from "../support/signing.ts";
 import { listSegmentSeqs, shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
@@ -154,33 +154,62 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
 
     // The backup runs while the workload goes on; one moment is recorded inside its run.
     const exportSql = connect(dbUrl(), { max: 4 });
-    // A TRUNCATE of the workload can make the backup start again with a new snapshot: the
-    // moment is taken after the latest one (onSnapshot counts them).
+    // Two TRUNCATEs (each a transaction that then inserts, in a session of its own, with no
+    // lock_timeout) meet the backup for certain, besides the workload's own (which give up
+    // after 300 ms, as an application with a lock_timeout would). The first queues right after
+    // the first snapshot: that attempt gives up its locks and the backup takes a new snapshot
+    // after the TRUNCATE commits. The second queues while the backup copies (after the moment
+    // inside it is recorded) and waits for the backup to end. Replay applies it.
+    const truncater = client();
+    const truncateThenInsert = (tag: string) =>
+      truncater.begin(async (tx) => {
+        await tx.unsafe(`truncate ${SCHEMA}.trunc`);
+        await tx.unsafe(`insert into ${SCHEMA}.trunc select g, '${tag}' from generate_series(1, 5) g`);
+      });
+    const truncateQueued = () =>
+      waitFor(async () => {
+        const [r] = await sql`select count(*)::int as n from pg_catalog.pg_locks
+          where relation = ${`${SCHEMA}.trunc`}::regclass and mode = 'AccessExclusiveLock' and not granted`;
+        return r.n > 0;
+      }, 30_000, "the TRUNCATE to queue behind the backup's locks");
+    let atSnapshot: Promise<unknown> | null = null;
     let snapshots = 0;
+    // The backup's first data part holds its worker until the moment is recorded and the second
+    // TRUNCATE queued: the moment is inside the backup's run, after its last snapshot, for certain.
+    let copying = false;
+    let resume!: () => void;
+    const resumed = new Promise<void>((r) => (resume = r));
     const backup = exportBackup({
       sql: exportSql, store, recipients: [recipient], selection: { includeSchemas: [SCHEMA] }, signingKey: testSigning.key,
-      onSnapshot: () => {
+      onSnapshot: async () => {
         snapshots++;
+        if (atSnapshot) return;
+        atSnapshot = truncateThenInsert("at the snapshot");
+        await truncateQueued();
+      },
+      onObject: async (o) => {
+        if (o.kind !== "data" || copying) return;
+        copying = true;
+        await resumed;
       },
     });
     let backupDone = false;
     backup.then(() => (backupDone = true), () => (backupDone = true));
     let i = 40;
-    let inside: (typeof moments)[number] | null = null;
-    let insideAfter = 0;
-    while (!backupDone) {
-      if (snapshots > insideAfter) {
-        const after = snapshots;
-        for (let k = 0; k < 10 && !backupDone; k++) await step(i++);
-        if (backupDone) break;
-        inside = { label: "inside the backup's run", ...await fingerprints(sql) };
-        insideAfter = after;
-      } else await step(i++);
-    }
-    assert.ok(inside && insideAfter === snapshots, "the moment was recorded while the backup was still running, after its snapshot (make the backup bigger if this fails)");
-    moments.push(inside);
+    while (!copying && !backupDone) await step(i++);
+    for (let k = 0; k < 10 && !backupDone; k++) await step(i++);
+    assert.equal(backupDone, false, "the backup waits in its data phase");
+    moments.push({ label: "inside the backup's run", ...await fingerprints(sql) });
+    const whileCopying = truncateThenInsert("while copying");
+    await truncateQueued();
+    resume();
+    while (!backupDone) await step(i++);
     const { manifest } = { manifest: (await backup).manifest };
     await exportSql.end();
+    await atSnapshot;
+    await whileCopying;
+    await truncater.end();
+    assert.ok(snapshots >= 2, "the TRUNCATE queued at the first snapshot made the backup take a new one");
     assert.ok(manifest.snapshot.xmax && manifest.snapshot.takenAt && manifest.stream?.slot === SLOT, "the manifest records the hand-off");
 
     // After the backup: a big transaction, then more traffic and moments.
