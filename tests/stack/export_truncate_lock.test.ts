@@ -63,8 +63,21 @@ async function restoredFingerprints(dir: string, id: string, keyPath: string): P
   }
 }
 
-async function withTables<T>(fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+/** A backup's sessions and store directory, and a session that truncates. */
+interface Sessions {
+  dir: string;
+  exportSql: ReturnType<typeof connect>;
+  truncSql: postgres.Sql;
+}
+
+/** Makes the test schema and the sessions; drops and closes them all after `fn`. */
+async function withTables<T>(fn: (sql: postgres.Sql, s: Sessions) => Promise<T>): Promise<T> {
   const sql = client();
+  const s: Sessions = {
+    dir: await Deno.makeTempDir({ prefix: "lifeboat-trunc-lock-" }),
+    exportSql: connect(dbUrl(), { max: 5, bulkCopyOut: true }),
+    truncSql: client(),
+  };
   try {
     await sql.unsafe(`
       drop schema if exists ${SCHEMA} cascade;
@@ -73,8 +86,12 @@ async function withTables<T>(fn: (sql: postgres.Sql) => Promise<T>): Promise<T> 
       create table ${SCHEMA}.trunc (id int primary key, v text);
       insert into ${SCHEMA}.keep select g, md5(g::text) from generate_series(1, 2000) g;
       insert into ${SCHEMA}.trunc select g, md5(g::text) from generate_series(1, 500) g;`);
-    return await fn(sql);
+    return await fn(sql, s);
   } finally {
+    // Bounded: a backup that hung (the defect under test) must not hang the cleanup too.
+    await s.exportSql.end({ timeout: 5 });
+    await s.truncSql.end({ timeout: 5 });
+    await Deno.remove(s.dir, { recursive: true }).catch(() => {});
     await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`).catch(() => {});
     await sql.end();
   }
@@ -86,7 +103,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withTables(async (sql) => {
+    withTables(async (sql, { dir, exportSql, truncSql }) => {
       // The mechanism: one session holds ACCESS SHARE, a TRUNCATE queues, and another session's
       // ACCESS SHARE request queues behind the TRUNCATE (here bounded by a lock_timeout).
       const holder = client();
@@ -112,82 +129,73 @@ Deno.test({
       }
       await sql.unsafe(`insert into ${SCHEMA}.trunc select g, md5(g::text) from generate_series(1, 500) g`);
 
-      const dir = await Deno.makeTempDir({ prefix: "lifeboat-trunc-lock-" });
-      const exportSql = connect(dbUrl(), { max: 5, bulkCopyOut: true });
-      const truncSql = client();
-      try {
-        const store = openStore(dir);
-        const common = {
-          sql: exportSql,
-          store,
-          recipients: [],
-          unencrypted: true,
-          selection: { includeSchemas: [SCHEMA] },
-          signingKey: null,
-        };
-        // The TRUNCATE arrives once the coordinator holds its locks and before the workers start.
-        let truncates = 0;
-        const truncateOnce = async () => {
-          if (truncates++ > 0) return;
-          truncSql.unsafe(`truncate ${SCHEMA}.trunc`).catch(() => {});
-          await truncateQueued(sql, "trunc");
-        };
+      const store = openStore(dir);
+      const common = {
+        sql: exportSql,
+        store,
+        recipients: [],
+        unencrypted: true,
+        selection: { includeSchemas: [SCHEMA] },
+        signingKey: null,
+      };
+      // The TRUNCATE arrives once the coordinator holds its locks and before the workers start.
+      let truncates = 0;
+      const truncateOnce = async () => {
+        if (truncates++ > 0) return;
+        truncSql.unsafe(`truncate ${SCHEMA}.trunc`).catch(() => {});
+        await truncateQueued(sql, "trunc");
+      };
 
-        // With one snapshot allowed, the export fails fast with a retryable error and stores nothing.
-        const started = performance.now();
-        await assert.rejects(
-          exportBackup({ ...common, snapshotAttempts: 1, onSnapshot: truncateOnce }),
-          (e: unknown) =>
-            e instanceof SnapshotConflictError && e.kind === "waiter" && /run the backup again/.test(e.message),
-        );
-        assert.ok(performance.now() - started < 60_000, "the export stopped instead of hanging");
-        // Its locks are gone, so the TRUNCATE went through.
-        await waitFor(
-          async () => (await sql.unsafe(`select count(*)::int as n from ${SCHEMA}.trunc`))[0].n === 0,
-          30_000,
-          "the TRUNCATE",
-        );
-        let left: string[] = [];
-        for await (const o of store.list("")) left.push(o.key);
-        assert.deepEqual(left, [], "the failed attempt stored nothing");
+      // With one snapshot allowed, the export fails fast with a retryable error and stores nothing.
+      const started = performance.now();
+      await assert.rejects(
+        exportBackup({ ...common, snapshotAttempts: 1, onSnapshot: truncateOnce }),
+        (e: unknown) =>
+          e instanceof SnapshotConflictError && e.kind === "waiter" && /run the backup again/.test(e.message),
+      );
+      assert.ok(performance.now() - started < 60_000, "the export stopped instead of hanging");
+      // Its locks are gone, so the TRUNCATE went through.
+      await waitFor(
+        async () => (await sql.unsafe(`select count(*)::int as n from ${SCHEMA}.trunc`))[0].n === 0,
+        30_000,
+        "the TRUNCATE",
+      );
+      let left: string[] = [];
+      for await (const o of store.list("")) left.push(o.key);
+      assert.deepEqual(left, [], "the failed attempt stored nothing");
 
-        // By default the export takes a new snapshot and completes. Here the queued request is a
-        // transaction that truncates and then inserts: it commits once the first attempt let go,
-        // and the backup holds exactly what the source holds after it, as a restore shows.
-        await sql.unsafe(`insert into ${SCHEMA}.trunc select g, 'again' from generate_series(1, 30) g`);
-        let snapshots = 0;
-        const truncSession = truncSql.begin(async (tx) => {
-          await tx`select 1`;
-          await waitUntil(() => snapshots > 0, "the backup's first snapshot");
-          const t = tx.unsafe(`truncate ${SCHEMA}.trunc`);
-          await t;
-          await tx.unsafe(`insert into ${SCHEMA}.trunc select g, 'after' from generate_series(1, 7) g`);
-        });
-        const r = await withDeadline(
-          exportBackup({
-            ...common,
-            onSnapshot: async () => {
-              if (snapshots++ === 0) await truncateQueued(sql, "trunc");
-            },
-          }),
-          "a backup whose first snapshot met a queued TRUNCATE",
-        );
-        await truncSession;
-        assert.ok(snapshots >= 2, "the backup took a new snapshot");
-        const rows = Object.fromEntries(r.manifest.tables.map((t) => [t.name, t.rows]));
-        assert.deepEqual(rows, { keep: 2000, trunc: 7 }, "the backup holds the committed TRUNCATE and insert");
-        for (const t of r.manifest.tables) {
-          const [now] = await sql`select lifeboat.fingerprint(${`${SCHEMA}.${t.name}`}::regclass) as f`;
-          assert.deepEqual(t.fingerprint, now.f, `${t.name}: the backup's fingerprint is the source's`);
-        }
-        left = [];
-        for await (const o of store.list("")) left.push(o.key);
-        assert.ok(left.every((k) => k.startsWith(`${r.id}/`)), "only the completed backup's objects are stored");
-      } finally {
-        await exportSql.end({ timeout: 5 });
-        await truncSql.end({ timeout: 5 });
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      // By default the export takes a new snapshot and completes. Here the queued request is a
+      // transaction that truncates and then inserts: it commits once the first attempt let go,
+      // and the backup holds exactly what the source holds after it, as a restore shows.
+      await sql.unsafe(`insert into ${SCHEMA}.trunc select g, 'again' from generate_series(1, 30) g`);
+      let snapshots = 0;
+      const truncSession = truncSql.begin(async (tx) => {
+        await tx`select 1`;
+        await waitUntil(() => snapshots > 0, "the backup's first snapshot");
+        const t = tx.unsafe(`truncate ${SCHEMA}.trunc`);
+        await t;
+        await tx.unsafe(`insert into ${SCHEMA}.trunc select g, 'after' from generate_series(1, 7) g`);
+      });
+      const r = await withDeadline(
+        exportBackup({
+          ...common,
+          onSnapshot: async () => {
+            if (snapshots++ === 0) await truncateQueued(sql, "trunc");
+          },
+        }),
+        "a backup whose first snapshot met a queued TRUNCATE",
+      );
+      await truncSession;
+      assert.ok(snapshots >= 2, "the backup took a new snapshot");
+      const rows = Object.fromEntries(r.manifest.tables.map((t) => [t.name, t.rows]));
+      assert.deepEqual(rows, { keep: 2000, trunc: 7 }, "the backup holds the committed TRUNCATE and insert");
+      for (const t of r.manifest.tables) {
+        const [now] = await sql`select lifeboat.fingerprint(${`${SCHEMA}.${t.name}`}::regclass) as f`;
+        assert.deepEqual(t.fingerprint, now.f, `${t.name}: the backup's fingerprint is the source's`);
       }
+      left = [];
+      for await (const o of store.list("")) left.push(o.key);
+      assert.ok(left.every((k) => k.startsWith(`${r.id}/`)), "only the completed backup's objects are stored");
     }),
 });
 
@@ -229,65 +237,56 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withTables(async (sql) => {
+    withTables(async (sql, { dir, exportSql, truncSql }) => {
       // Enough rows for many parts, so the worker is mid-table when the first part is stored.
       await sql.unsafe(`insert into ${SCHEMA}.trunc select g, repeat(md5(g::text), 4) from generate_series(501, 20000) g;
         insert into ${SCHEMA}.keep select g, repeat(md5(g::text), 4) from generate_series(2001, 20000) g`);
       const before = await sourceFingerprints([SCHEMA]);
-      const dir = await Deno.makeTempDir({ prefix: "lifeboat-trunc-copy-" });
       const key = await makeKey(dir, "key.txt");
       const storeDir = `${dir}/store`;
-      const exportSql = connect(dbUrl(), { max: 5, bulkCopyOut: true });
-      const truncSql = client();
-      try {
-        let snapshots = 0;
-        let issued: Promise<unknown> | null = null;
-        let other = "";
-        const r: ExportResult = await withDeadline(
-          exportBackup({
-            sql: exportSql,
-            store: openStore(storeDir),
-            recipients: [key.recipient],
-            selection: { includeSchemas: [SCHEMA] },
-            signingKey: testSigning.key,
-            concurrency: 1,
-            partBytes: 64 * 1024,
-            onSnapshot: () => {
-              snapshots++;
-            },
-            onObject: async (o) => {
-              if (o.kind !== "data" || !o.table) return;
-              if (issued) return;
-              // The worker stored its first part of one table and goes on copying it; the other
-              // table it has not read yet (one worker): the TRUNCATE goes there, so a worker that
-              // locked a table only when it reached it would queue behind it for ever.
-              other = o.table.name === "trunc" ? "keep" : "trunc";
-              issued = truncSql.begin(async (tx) => {
-                await tx.unsafe(`truncate ${SCHEMA}.${other}`);
-                await tx.unsafe(`insert into ${SCHEMA}.${other} values (1, 'after the backup')`);
-              });
-              issued.catch(() => {});
-              await truncateQueued(sql, other);
-            },
-          }),
-          "a backup with a TRUNCATE queued while it copies",
-        );
-        assert.ok(issued && other, "the TRUNCATE was issued while the worker copied");
-        assert.equal(snapshots, 1, "one snapshot: the TRUNCATE waited for the backup");
-        for (const name of ["keep", "trunc"]) {
-          const parts = r.manifest.objects.filter((o) => o.kind === "data" && o.table?.name === name).length;
-          assert.ok(parts > 1, `${name} was copied in several parts (${parts})`);
-          assert.equal(r.manifest.tables.find((t) => t.name === name)?.rows, 20000, `${name}: the backup holds the rows the snapshot saw`);
-        }
-        await issued;
-        const [after] = await sql.unsafe(`select count(*)::int as n from ${SCHEMA}.${other}`);
-        assert.equal(after.n, 1, "the TRUNCATE and insert committed after the backup");
-        assert.deepEqual(await restoredFingerprints(storeDir, r.id, key.path), before, "the restore holds what the snapshot saw");
-      } finally {
-        await exportSql.end({ timeout: 5 });
-        await truncSql.end({ timeout: 5 });
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      let snapshots = 0;
+      let issued: Promise<unknown> | null = null;
+      let other = "";
+      const r: ExportResult = await withDeadline(
+        exportBackup({
+          sql: exportSql,
+          store: openStore(storeDir),
+          recipients: [key.recipient],
+          selection: { includeSchemas: [SCHEMA] },
+          signingKey: testSigning.key,
+          concurrency: 1,
+          partBytes: 64 * 1024,
+          onSnapshot: () => {
+            snapshots++;
+          },
+          onObject: async (o) => {
+            if (o.kind !== "data" || !o.table) return;
+            if (issued) return;
+            // The worker stored its first part of one table and goes on copying it; the other
+            // table it has not read yet (one worker): the TRUNCATE goes there, so a worker that
+            // locked a table only when it reached it would queue behind it for ever.
+            other = o.table.name === "trunc" ? "keep" : "trunc";
+            issued = truncSql.begin(async (tx) => {
+              await tx.unsafe(`truncate ${SCHEMA}.${other}`);
+              await tx.unsafe(`insert into ${SCHEMA}.${other} values (1, 'after the backup')`);
+            });
+            issued.catch(() => {});
+            await truncateQueued(sql, other);
+          },
+        }),
+        "a backup with a TRUNCATE queued while it copies",
+      );
+      assert.ok(issued && other, "the TRUNCATE was issued while the worker copied");
+      assert.equal(snapshots, 1, "one snapshot: the TRUNCATE waited for the backup");
+      for (const name of ["keep", "trunc"]) {
+        const parts = r.manifest.objects.filter((o) => o.kind === "data" && o.table?.name === name).length;
+        assert.ok(parts > 1, `${name} was copied in several parts (${parts})`);
+        assert.equal(r.manifest.tables.find((t) => t.name === name)?.rows, 20000, `${name}: the backup holds the rows the snapshot saw`);
       }
+      await issued;
+      const [after] = await sql.unsafe(`select count(*)::int as n from ${SCHEMA}.${other}`);
+      assert.equal(after.n, 1, "the TRUNCATE and insert committed after the backup");
+      assert.deepEqual(await restoredFingerprints(storeDir, r.id, key.path), before, "the restore holds what the snapshot saw");
     }),
 });
 
@@ -296,44 +295,35 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withTables(async (sql) => {
+    withTables(async (sql, { dir, exportSql, truncSql }) => {
       const before = await sourceFingerprints([SCHEMA]);
-      const dir = await Deno.makeTempDir({ prefix: "lifeboat-trunc-gives-up-" });
-      const exportSql = connect(dbUrl(), { max: 5, bulkCopyOut: true });
-      const truncSql = client();
-      try {
-        let snapshots = 0;
-        let refused: Promise<unknown> | null = null;
-        const r = await withDeadline(
-          exportBackup({
-            sql: exportSql,
-            store: openStore(dir),
-            recipients: [],
-            unencrypted: true,
-            selection: { includeSchemas: [SCHEMA] },
-            signingKey: null,
-            onSnapshot: async () => {
-              if (snapshots++ > 0) return;
-              // Queued before the workers ask for their locks, with a wait far shorter than
-              // theirs (export/locks.ts WORKER_LOCK_GRACE_MS): it gives up first.
-              refused = truncSql.begin(async (tx) => {
-                await tx`select pg_catalog.set_config('lock_timeout', '300', true)`;
-                await tx.unsafe(`truncate ${SCHEMA}.trunc`);
-              }).then(() => "truncated", (e: { code?: string }) => e.code);
-              await truncateQueued(sql, "trunc");
-            },
-          }),
-          "a backup with a TRUNCATE that gives up",
-        );
-        assert.equal(await refused, "55P03", "the TRUNCATE gave up (lock_timeout)");
-        assert.equal(snapshots, 1, "the backup kept its snapshot");
-        for (const t of r.manifest.tables) {
-          assert.equal((t.fingerprint as { fingerprint?: string } | null)?.fingerprint, before.get(`${SCHEMA}.${t.name}`), `${t.name}: the backup's fingerprint is the snapshot's`);
-        }
-      } finally {
-        await exportSql.end({ timeout: 5 });
-        await truncSql.end({ timeout: 5 });
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      let snapshots = 0;
+      let refused: Promise<unknown> | null = null;
+      const r = await withDeadline(
+        exportBackup({
+          sql: exportSql,
+          store: openStore(dir),
+          recipients: [],
+          unencrypted: true,
+          selection: { includeSchemas: [SCHEMA] },
+          signingKey: null,
+          onSnapshot: async () => {
+            if (snapshots++ > 0) return;
+            // Queued before the workers ask for their locks, with a wait far shorter than
+            // theirs (export/locks.ts WORKER_LOCK_GRACE_MS): it gives up first.
+            refused = truncSql.begin(async (tx) => {
+              await tx`select pg_catalog.set_config('lock_timeout', '300', true)`;
+              await tx.unsafe(`truncate ${SCHEMA}.trunc`);
+            }).then(() => "truncated", (e: { code?: string }) => e.code);
+            await truncateQueued(sql, "trunc");
+          },
+        }),
+        "a backup with a TRUNCATE that gives up",
+      );
+      assert.equal(await refused, "55P03", "the TRUNCATE gave up (lock_timeout)");
+      assert.equal(snapshots, 1, "the backup kept its snapshot");
+      for (const t of r.manifest.tables) {
+        assert.equal((t.fingerprint as { fingerprint?: string } | null)?.fingerprint, before.get(`${SCHEMA}.${t.name}`), `${t.name}: the backup's fingerprint is the snapshot's`);
       }
     }),
 });

@@ -15,13 +15,23 @@ import { parseMicros, parseTarget, restoreToPoint } from "../../supabase/functio
 import { dbUrl, waitFor } from "../../harness/stack.ts";
 import { client, createDb, dropDb, lifeboat, sourceUrl, urlOf } from "../support/restore.ts";
 import { testSigning } from "../support/signing.ts";
-import { listSegmentSeqs, shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
+import { listSegmentSeqs, type SegmentManifest, shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
 import { pruneSegments } from "../../supabase/functions/_shared/retention/mod.ts";
 import { resetStream, SLOT, storedLines } from "../support/stream.ts";
 
 const SCHEMA = `pitr_w_${crypto.randomUUID().slice(0, 6)}`;
-/** Rows of the big transaction (the issue asks for millions; scaled down for the shared 2-core host). */
+/**
+ * Rows of the big transactions (one insert, one update of every row). The issue asks for
+ * millions; 2,000,000 does not fit CI's budget (a new part must add < 90 s): on this 2-core host
+ * one 1,000,000-row update took 40 s to run, 169 s to ship and 210 s to restore with replay
+ * (bench/stream/big_tx/RESULTS.md), so 2M rows would add well over 10 minutes. The test proves
+ * the property at 100,000 rows: the transaction is cut into many bounded segments (asserted
+ * below) and replayed exactly; `LIFEBOAT_PITR_BIG_ROWS=2000000` runs the full size.
+ */
 const BIG_ROWS = Number(Deno.env.get("LIFEBOAT_PITR_BIG_ROWS") ?? "100000");
+
+/** Plaintext bytes at which the test's shipper cuts a segment (small: transactions span several). */
+const SEGMENT_BYTES = 256 * 1024;
 
 /** Every table's fingerprint (rows and an md5 of the sorted row texts) in one snapshot. */
 async function fingerprints(sql: postgres.Sql): Promise<{ at: string; xmax: string; tables: Record<string, string> }> {
@@ -51,14 +61,16 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
   const { identity, recipient } = await generateIdentity();
   const shipSql = connect(dbUrl(), { max: 2 });
   let segments = 0;
+  const shipped: SegmentManifest[] = [];
   // Small segments, so that transactions span several (partial segments), as under load.
   const shipPasses = async () => {
     for (let k = 0; k < 200; k++) {
       const r = await shipOnce({
         sql: shipSql, store, owner: "pitr-test", seal: { recipients: [recipient], compression: "zstd" }, signingKey: testSigning.key,
-        limits: { segmentBytes: 256 * 1024, maxRecords: 20_000, wallMs: null, cpuMs: null },
+        limits: { segmentBytes: SEGMENT_BYTES, maxRecords: 20_000, wallMs: null, cpuMs: null },
       });
       segments += r.segments.length;
+      shipped.push(...r.segments);
       if (r.caughtUp || r.state !== "shipped") return;
     }
   };
@@ -241,6 +253,15 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
     await shipper;
     await ship();
     assert.ok(segments > 3, "the stream was cut into several segments");
+    // The big transactions streamed in bounded memory: each was cut into many segments of at
+    // most one segment's plaintext (plus the record that crossed the limit), never held whole.
+    const spans = new Map<number, number>();
+    for (const m of shipped) if (m.partial) spans.set(m.partial.xid, (spans.get(m.partial.xid) ?? 0) + 1);
+    const longest = Math.max(0, ...spans.values());
+    // A change record of the narrow bulk table is over 100 bytes of wal2json.
+    assert.ok(longest >= Math.floor((BIG_ROWS * 100) / SEGMENT_BYTES), `the big transaction spans ${longest} partial segments`);
+    const biggest = Math.max(...shipped.map((m) => m.plainBytes));
+    assert.ok(biggest <= SEGMENT_BYTES + 64 * 1024, `no segment holds more than its limit (largest ${biggest} bytes)`);
     const streamLines = (await storedLines(store, [identity])).lines;
 
     const check = async (label: string, until: { until?: string; untilXid?: string }, want: Record<string, string>) => {
