@@ -133,11 +133,11 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
           await tx.unsafe(`delete from ${SCHEMA}.kv where k = 'k${(i + 7) % 40}'`);
         });
       } else {
-        // Also while the backup runs: queued behind its locks, a TRUNCATE makes the backup's
-        // workers' NOWAIT locks fail and the backup retry with a new snapshot, and one that
-        // commits between the snapshot and the locks is caught (export/locks.ts). The workload
-        // gives up after a short wait, as an application with a lock_timeout would, so that
-        // it goes on while the backup holds the table.
+        // Also while the backup runs, where it queues behind the backup's locks: the workload
+        // gives up after a short wait, as an application with a lock_timeout would, so that it
+        // goes on while the backup holds the table (one that gives up before the backup's
+        // workers' wait ends costs the backup nothing; one that commits between its snapshot
+        // and its locks is caught and retried: export/locks.ts).
         await w.begin(async (tx) => {
           await tx`select pg_catalog.set_config('lock_timeout', '300', true)`;
           await tx.unsafe(`truncate ${SCHEMA}.trunc`);

@@ -305,7 +305,7 @@ interface TableJobContext {
   signal: AbortSignal;
   progress: ProgressTracker;
   record: (p: StoredPart) => Promise<void>;
-  /** Every worker (and the fingerprinter) locks all tables, NOWAIT, and waits here before reading. */
+  /** Every worker (and the fingerprinter) locks all tables (a bounded wait) and waits here before reading. */
   gate: LockGate;
   fingerprints: boolean;
   /** Stops every other worker at once. */
@@ -400,7 +400,8 @@ async function lockBeforeSnapshot(tx: Tx, tables: TableInfo[], lockTimeoutMs: nu
 
 /**
  * A worker's locks, taken before it reads anything: the coordinator holds every table already,
- * so a lock not granted at once waits behind an exclusive request that waits for this export.
+ * so a lock not granted at once waits behind an exclusive request that waits for this export;
+ * it waits at most {@link WORKER_LOCK_GRACE_MS} for that request to give up by itself.
  */
 async function holdTables(tx: Tx, tables: TableInfo[], gate: LockGate): Promise<void> {
   try {
