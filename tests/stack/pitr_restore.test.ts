@@ -12,16 +12,26 @@ import { exportBackup } from "../../supabase/functions/_shared/export/mod.ts";
 import { generateIdentity } from "../../supabase/functions/_shared/crypto/mod.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
 import { parseMicros, parseTarget, restoreToPoint } from "../../supabase/functions/_shared/pitr/mod.ts";
-import { dbUrl } from "../../harness/stack.ts";
+import { dbUrl, waitFor } from "../../harness/stack.ts";
 import { client, createDb, dropDb, lifeboat, sourceUrl, urlOf } from "../support/restore.ts";
 import { testSigning } from "../support/signing.ts";
-import { listSegmentSeqs, shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
+import { listSegmentSeqs, type SegmentManifest, shipOnce } from "../../supabase/functions/_shared/stream/mod.ts";
 import { pruneSegments } from "../../supabase/functions/_shared/retention/mod.ts";
 import { resetStream, SLOT, storedLines } from "../support/stream.ts";
 
 const SCHEMA = `pitr_w_${crypto.randomUUID().slice(0, 6)}`;
-/** Rows of the big transaction (the issue asks for millions; scaled down for the shared 2-core host). */
+/**
+ * Rows of the big transactions (one insert, one update of every row). The issue asks for
+ * millions; 2,000,000 does not fit CI's budget (a new part must add < 90 s): on this 2-core host
+ * one 1,000,000-row update took 40 s to run, 169 s to ship and 210 s to restore with replay
+ * (bench/stream/big_tx/RESULTS.md), so 2M rows would add well over 10 minutes. The test proves
+ * the property at 100,000 rows: the transaction is cut into many bounded segments (asserted
+ * below) and replayed exactly; `LIFEBOAT_PITR_BIG_ROWS=2000000` runs the full size.
+ */
 const BIG_ROWS = Number(Deno.env.get("LIFEBOAT_PITR_BIG_ROWS") ?? "100000");
+
+/** Plaintext bytes at which the test's shipper cuts a segment (small: transactions span several). */
+const SEGMENT_BYTES = 256 * 1024;
 
 /** Every table's fingerprint (rows and an md5 of the sorted row texts) in one snapshot. */
 async function fingerprints(sql: postgres.Sql): Promise<{ at: string; xmax: string; tables: Record<string, string> }> {
@@ -51,14 +61,16 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
   const { identity, recipient } = await generateIdentity();
   const shipSql = connect(dbUrl(), { max: 2 });
   let segments = 0;
+  const shipped: SegmentManifest[] = [];
   // Small segments, so that transactions span several (partial segments), as under load.
   const shipPasses = async () => {
     for (let k = 0; k < 200; k++) {
       const r = await shipOnce({
         sql: shipSql, store, owner: "pitr-test", seal: { recipients: [recipient], compression: "zstd" }, signingKey: testSigning.key,
-        limits: { segmentBytes: 256 * 1024, maxRecords: 20_000, wallMs: null, cpuMs: null },
+        limits: { segmentBytes: SEGMENT_BYTES, maxRecords: 20_000, wallMs: null, cpuMs: null },
       });
       segments += r.segments.length;
+      shipped.push(...r.segments);
       if (r.caughtUp || r.state !== "shipped") return;
     }
   };
@@ -120,12 +132,20 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
           await tx.unsafe(`insert into ${SCHEMA}.trunc select g, 't' from generate_series(1, 20) g on conflict do nothing`);
           await tx.unsafe(`delete from ${SCHEMA}.kv where k = 'k${(i + 7) % 40}'`);
         });
-      } else if (!backupRunning) {
-        // Not while the backup runs: TRUNCATE queues behind its locks (and is not MVCC-safe).
-        await w.unsafe(`truncate ${SCHEMA}.trunc`);
+      } else {
+        // Also while the backup runs, where it queues behind the backup's locks: the workload
+        // gives up after a short wait, as an application with a lock_timeout would, so that it
+        // goes on while the backup holds the table (one that gives up before the backup's
+        // workers' wait ends costs the backup nothing; one that commits between its snapshot
+        // and its locks is caught and retried: export/locks.ts).
+        await w.begin(async (tx) => {
+          await tx`select pg_catalog.set_config('lock_timeout', '300', true)`;
+          await tx.unsafe(`truncate ${SCHEMA}.trunc`);
+        }).catch((e: { code?: string }) => {
+          if (e.code !== "55P03") throw e;
+        });
       }
     };
-    let backupRunning = false;
     let identTable = "ident";
     // The boundary is one transaction that reads its own xid: a step may commit two transactions,
     // and other sessions (the shipper) take xids too, so "the next xid" names nothing reliably.
@@ -146,24 +166,62 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
 
     // The backup runs while the workload goes on; one moment is recorded inside its run.
     const exportSql = connect(dbUrl(), { max: 4 });
-    let snapshotTaken = false;
-    backupRunning = true;
+    // Two TRUNCATEs (each a transaction that then inserts, in a session of its own, with no
+    // lock_timeout) meet the backup for certain, besides the workload's own (which give up
+    // after 300 ms, as an application with a lock_timeout would). The first queues right after
+    // the first snapshot: that attempt gives up its locks and the backup takes a new snapshot
+    // after the TRUNCATE commits. The second queues while the backup copies (after the moment
+    // inside it is recorded) and waits for the backup to end. Replay applies it.
+    const truncater = client();
+    const truncateThenInsert = (tag: string) =>
+      truncater.begin(async (tx) => {
+        await tx.unsafe(`truncate ${SCHEMA}.trunc`);
+        await tx.unsafe(`insert into ${SCHEMA}.trunc select g, '${tag}' from generate_series(1, 5) g`);
+      });
+    const truncateQueued = () =>
+      waitFor(async () => {
+        const [r] = await sql`select count(*)::int as n from pg_catalog.pg_locks
+          where relation = ${`${SCHEMA}.trunc`}::regclass and mode = 'AccessExclusiveLock' and not granted`;
+        return r.n > 0;
+      }, 30_000, "the TRUNCATE to queue behind the backup's locks");
+    let atSnapshot: Promise<unknown> | null = null;
+    let snapshots = 0;
+    // The backup's first data part holds its worker until the moment is recorded and the second
+    // TRUNCATE queued: the moment is inside the backup's run, after its last snapshot, for certain.
+    let copying = false;
+    let resume!: () => void;
+    const resumed = new Promise<void>((r) => (resume = r));
     const backup = exportBackup({
       sql: exportSql, store, recipients: [recipient], selection: { includeSchemas: [SCHEMA] }, signingKey: testSigning.key,
-      onSnapshot: () => {
-        snapshotTaken = true;
+      onSnapshot: async () => {
+        snapshots++;
+        if (atSnapshot) return;
+        atSnapshot = truncateThenInsert("at the snapshot");
+        await truncateQueued();
+      },
+      onObject: async (o) => {
+        if (o.kind !== "data" || copying) return;
+        copying = true;
+        await resumed;
       },
     });
     let backupDone = false;
-    backup.finally(() => (backupDone = true, backupRunning = false));
+    backup.then(() => (backupDone = true), () => (backupDone = true));
     let i = 40;
-    while (!snapshotTaken) await step(i++);
+    while (!copying && !backupDone) await step(i++);
     for (let k = 0; k < 10 && !backupDone; k++) await step(i++);
+    assert.equal(backupDone, false, "the backup waits in its data phase");
     moments.push({ label: "inside the backup's run", ...await fingerprints(sql) });
-    assert.equal(backupDone, false, "the moment was recorded while the backup was still running (make the backup bigger if this fails)");
+    const whileCopying = truncateThenInsert("while copying");
+    await truncateQueued();
+    resume();
     while (!backupDone) await step(i++);
     const { manifest } = { manifest: (await backup).manifest };
     await exportSql.end();
+    await atSnapshot;
+    await whileCopying;
+    await truncater.end();
+    assert.ok(snapshots >= 2, "the TRUNCATE queued at the first snapshot made the backup take a new one");
     assert.ok(manifest.snapshot.xmax && manifest.snapshot.takenAt && manifest.stream?.slot === SLOT, "the manifest records the hand-off");
 
     // After the backup: a big transaction, then more traffic and moments.
@@ -195,6 +253,15 @@ Deno.test("pitr: restore to five moments of a live workload, one inside the back
     await shipper;
     await ship();
     assert.ok(segments > 3, "the stream was cut into several segments");
+    // The big transactions streamed in bounded memory: each was cut into many segments of at
+    // most one segment's plaintext (plus the record that crossed the limit), never held whole.
+    const spans = new Map<number, number>();
+    for (const m of shipped) if (m.partial) spans.set(m.partial.xid, (spans.get(m.partial.xid) ?? 0) + 1);
+    const longest = Math.max(0, ...spans.values());
+    // A change record of the narrow bulk table is over 100 bytes of wal2json.
+    assert.ok(longest >= Math.floor((BIG_ROWS * 100) / SEGMENT_BYTES), `the big transaction spans ${longest} partial segments`);
+    const biggest = Math.max(...shipped.map((m) => m.plainBytes));
+    assert.ok(biggest <= SEGMENT_BYTES + 64 * 1024, `no segment holds more than its limit (largest ${biggest} bytes)`);
     const streamLines = (await storedLines(store, [identity])).lines;
 
     const check = async (label: string, until: { until?: string; untilXid?: string }, want: Record<string, string>) => {

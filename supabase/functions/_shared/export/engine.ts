@@ -27,7 +27,8 @@ import { decideCodec, decideEncryption, type PolicyProblem, sealOf } from "./pol
 import { type ExportProgress, ProgressTracker } from "./progress.ts";
 import { type SchemaKind, schemaObjectText, storeSchemaObject } from "./schema_objects.ts";
 import type { Selection, TableRef } from "./selection.ts";
-import { adoptSnapshot, currentLsn, DEFAULT_LOCK_TIMEOUT_MS, exportSnapshot, lockTables } from "./snapshot.ts";
+import { adoptSnapshot, currentLsn, DEFAULT_LOCK_TIMEOUT_MS, exportSnapshot } from "./snapshot.ts";
+import { LockGate, lockTables, SnapshotConflictError, WORKER_LOCK_GRACE_MS } from "./locks.ts";
 import { copyTableToParts } from "./table_copy.ts";
 
 /** Default plain bytes per data part. */
@@ -39,6 +40,9 @@ import { copyTableToParts } from "./table_copy.ts";
 export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 /** Default number of tables exported at once. */
 export const DEFAULT_CONCURRENCY = 2;
+
+/** Snapshots an export tries when its tables cannot be held (see {@link ExportOptions.snapshotAttempts}). */
+export const DEFAULT_SNAPSHOT_ATTEMPTS = 5;
 
 /** An object the export has stored (reported as soon as the store confirms it). */
 export interface ExportedObject extends StoredObjectEntry {
@@ -82,6 +86,12 @@ export interface ExportOptions {
   fingerprints?: boolean;
   /** How long to wait for the ACCESS SHARE lock on each table (default 30 s). */
   lockTimeoutMs?: number;
+  /**
+   * Snapshots tried before the export gives up when its tables cannot be held (a TRUNCATE or
+   * other exclusive request queued behind its locks, or a table rewritten after the snapshot;
+   * see locks.ts): default 5. Nothing is stored before the tables are held.
+   */
+  snapshotAttempts?: number;
   signal?: AbortSignal;
   /** Called often (every batch); throttle rendering on the caller's side. */
   onProgress?: (p: ExportProgress) => void;
@@ -155,8 +165,8 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
   const prefix = backupPrefix(id);
   const selection = opts.selection ?? {};
   const seal = sealOf(policy, opts.compressionLevel);
-  const abort = new AbortController();
-  const signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
+  let abort = new AbortController();
+  let signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
   const parts: StoredPart[] = [];
   let progress = new ProgressTracker([]);
 
@@ -169,11 +179,23 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
 
   try {
     let fileRows: unknown;
-    const built = await beginSettled(opts.sql, TX_MODE, async (tx) => {
+    const attempts = opts.snapshotAttempts ?? DEFAULT_SNAPSHOT_ATTEMPTS;
+    // One attempt per snapshot: an attempt that cannot hold its tables stops before it stores
+    // anything (the lock gate), so the next one starts clean.
+    // The tables a failed attempt listed: the next one locks them before its snapshot exists,
+    // so none of them can be truncated between the snapshot and the lock.
+    let known: TableInfo[] = [];
+    const attempt = () => beginSettled(opts.sql, TX_MODE, async (tx) => {
+      if (known.length) {
+        const prelock = known;
+        known = [];
+        await lockBeforeSnapshot(tx, prelock, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+      }
       const snap = await exportSnapshot(tx, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
       const server = await readServerInfo(tx);
       const scripts = await readSchemaScripts(tx, selection);
       const tables = await listTables(tx, selection, scripts.scope, copiedPlatformTables(scripts.platform));
+      known = tables;
       await lockTables(tx, tables);
       const sequences = await listSequences(tx, selection, scripts.scope, tables);
       progress = new ProgressTracker(tables);
@@ -185,16 +207,28 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
         const w = await storeSchemaObject(opts.store, prefix, kind, text, seal, signal);
         await record({ key: w.key, kind, size: w.size, sha256: w.sha256 });
       };
-      await storeScript("roles");
-      await storeScript("pre-data");
-      progress.phase("data");
-      opts.onProgress?.(progress.snapshot());
-
-      const fingerprints = await exportTables(opts, tables, {
-        snapshotId: snap.id, concurrency, partBytes, prefix, seal, signal, progress, record,
+      // The workers take their locks first; nothing is stored before all of them hold them.
+      const n = Math.max(1, Math.min(concurrency, tables.length));
+      const gate = new LockGate(tables.length ? n + ((opts.fingerprints ?? true) ? 1 : 0) : 0);
+      const data = exportTables(opts, tables, {
+        snapshotId: snap.id, concurrency: n, partBytes, prefix, seal, signal, progress, record, gate,
         fingerprints: opts.fingerprints ?? true,
         fail: (err) => abort.abort(err),
       });
+      try {
+        await gate.ready;
+        await storeScript("roles");
+        await storeScript("pre-data");
+        gate.open();
+      } catch (err) {
+        gate.failed(err);
+        abort.abort(err);
+        await data.catch(() => {});
+        throw err;
+      }
+      progress.phase("data");
+      opts.onProgress?.(progress.snapshot());
+      const fingerprints = await data;
 
       progress.phase("finishing");
       await storeScript("post-data");
@@ -226,6 +260,19 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
         parts,
       ), largeObjects);
     });
+    let built: Manifest | undefined;
+    for (let n = 1; !built; n++) {
+      try {
+        built = await attempt();
+      } catch (err) {
+        const conflict = err instanceof SnapshotConflictError ? err : abort.signal.reason instanceof SnapshotConflictError ? abort.signal.reason : null;
+        if (!conflict || conflict.kind === "timeout" || n >= attempts || parts.length) throw conflict ?? err;
+        // The conflicting request goes first once this attempt's locks are gone; then a new snapshot.
+        abort = new AbortController();
+        signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
+        await new Promise((r) => setTimeout(r, 200 * n));
+      }
+    }
     const manifest: Manifest = opts.files
       ? { ...built, files: await opts.files.copy(fileRows, { seal, signal }), finishedAt: new Date().toISOString() }
       : opts.filesNotBackedUp
@@ -258,6 +305,8 @@ interface TableJobContext {
   signal: AbortSignal;
   progress: ProgressTracker;
   record: (p: StoredPart) => Promise<void>;
+  /** Every worker (and the fingerprinter) locks all tables (a bounded wait) and waits here before reading. */
+  gate: LockGate;
   fingerprints: boolean;
   /** Stops every other worker at once. */
   fail: (err: unknown) => void;
@@ -281,6 +330,7 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
   const worker = () =>
     beginSettled(opts.sql, TX_MODE, async (tx) => {
       await adoptSnapshot(tx, ctx.snapshotId, { untimed: true });
+      await holdTables(tx, tables, ctx.gate);
       for (let t = queue.shift(); t && !firstError; t = queue.shift()) {
         ctx.signal.throwIfAborted();
         const table = t;
@@ -317,11 +367,11 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
   const fingerprinter = () =>
     beginSettled(opts.sql, TX_MODE, async (tx) => {
       await adoptSnapshot(tx, ctx.snapshotId, { untimed: true });
+      await holdTables(tx, tables, ctx.gate);
       fingerprints = await readFingerprints(tx, tables, { signal: ctx.signal, stopped: () => firstError !== null });
     });
 
-  const n = Math.max(1, Math.min(ctx.concurrency, tables.length));
-  const jobs = Array.from({ length: n }, () => worker());
+  const jobs = Array.from({ length: ctx.concurrency }, () => worker());
   if (ctx.fingerprints && tables.length) jobs.push(fingerprinter());
   // Every worker is waited for, also after a failure: a stopping worker still reports the
   // parts its store confirmed, and the caller's cleanup must see all of them.
@@ -337,6 +387,31 @@ async function exportTables(opts: ExportOptions, tables: TableInfo[], ctx: Table
   ));
   if (firstError) throw firstError;
   return fingerprints;
+}
+
+/**
+ * Locks `tables` as the first statements of `tx`: LOCK TABLE takes no snapshot, so the
+ * snapshot the export then takes is later than every lock.
+ */
+async function lockBeforeSnapshot(tx: Tx, tables: TableInfo[], lockTimeoutMs: number): Promise<void> {
+  await tx.unsafe(`set local lock_timeout = ${Math.max(0, Math.floor(lockTimeoutMs))}`);
+  await lockTables(tx, tables, { beforeSnapshot: true });
+}
+
+/**
+ * A worker's locks, taken before it reads anything: the coordinator holds every table already,
+ * so a lock not granted at once waits behind an exclusive request that waits for this export;
+ * it waits at most {@link WORKER_LOCK_GRACE_MS} for that request to give up by itself.
+ */
+async function holdTables(tx: Tx, tables: TableInfo[], gate: LockGate): Promise<void> {
+  try {
+    await lockTables(tx, tables, { graceMs: WORKER_LOCK_GRACE_MS });
+  } catch (err) {
+    gate.failed(err);
+    throw err;
+  }
+  gate.locked();
+  await gate.opened;
 }
 
 /** Builds the `TableRef` list of a manifest (for callers comparing what was exported). */

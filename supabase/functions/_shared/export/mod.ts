@@ -35,5 +35,6 @@ export type { FilesPhase } from "./engine.ts";
 export { readFingerprints } from "./fingerprints.ts";
 export { IncompleteTableError } from "./manifest_builder.ts";
 export { schemaObjectText, storeSchemaObject } from "./schema_objects.ts";
-export { adoptSnapshot, exportSnapshot, lockTables, type SnapshotVisibility, type StreamPosition } from "./snapshot.ts";
+export { adoptSnapshot, exportSnapshot, type SnapshotVisibility, type StreamPosition } from "./snapshot.ts";
+export { assertNotRewritten, lockTables, SnapshotConflictError, type SnapshotConflictKind } from "./locks.ts";
 export type { Snapshot } from "./snapshot.ts";

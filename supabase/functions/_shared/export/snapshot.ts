@@ -6,8 +6,6 @@
  * @module
  */
 import type { Tx } from "../db/mod.ts";
-import { qualified } from "./ident.ts";
-import type { TableRef } from "./selection.ts";
 
 /**
  * Which transactions an exported snapshot sees, the hand-off point of a point-in-time restore:
@@ -111,13 +109,5 @@ export async function adoptSnapshot(tx: Tx, id: string, opts: { untimed?: boolea
   if (opts.untimed) {
     await tx`select pg_catalog.set_config('statement_timeout', '0', true),
                     pg_catalog.set_config('idle_in_transaction_session_timeout', '0', true)`;
-  }
-}
-
-/** As pg_dump does: no table may be dropped or altered while the snapshot reads it. */
-export async function lockTables(tx: Tx, tables: readonly TableRef[]): Promise<void> {
-  for (let i = 0; i < tables.length; i += 500) {
-    const names = tables.slice(i, i + 500).map((t) => qualified(t.schema, t.name)).join(", ");
-    await tx.unsafe(`lock table only ${names} in access share mode`);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { describeDbError } from "../db/mod.ts";
 import { StoreError } from "../store/mod.ts";
-import { SelectionError } from "../export/mod.ts";
+import { SelectionError, SnapshotConflictError } from "../export/mod.ts";
 import { ConfigError } from "./config.ts";
 
 const STORE_MESSAGES: Record<string, string> = {
@@ -23,7 +23,8 @@ const STORE_MESSAGES: Record<string, string> = {
 /** A message about `err` that is safe to show anyone allowed to call the function. */
 export function safeErrorMessage(err: unknown): string {
   if (err instanceof StoreError) return STORE_MESSAGES[err.code] ?? STORE_MESSAGES.failed;
-  if (err instanceof SelectionError || err instanceof ConfigError) return err.message;
+  // A snapshot conflict names a table and what to do, nothing else.
+  if (err instanceof SelectionError || err instanceof ConfigError || err instanceof SnapshotConflictError) return err.message;
   const e = err as { code?: unknown; name?: string };
   if (typeof e?.code === "string" && (/^[0-9A-Z]{5}$/.test(e.code) || /^[A-Z_]+$/.test(e.code))) {
     return describeDbError(err);

@@ -39,6 +39,8 @@ export async function ensureFacts(
   const selection = jobSelection(job.metadata);
   const scope = job.metadata.scope;
   const tables = await listTables(tx, selection, scope, copiedPlatformTables((await scripts()).platform));
+  // As pg_dump does: every table held before any is read, and none rewritten since the snapshot.
+  await lockTables(tx, tables);
   const fingerprints = await readFingerprints(tx, tables, { ifInstalled: true });
   const facts: JobFacts = {
     snapshotId: snap.id,
@@ -97,7 +99,10 @@ export async function workParts(ctx: WorkContext): Promise<WorkResult> {
     const k = JSON.stringify([schema, name]);
     let t = tableInfo.get(k);
     if (!t) {
-      // Planned tables only; auth and storage ones are outside the DDL scope.
+      // Planned tables only; auth and storage ones are outside the DDL scope. Locked when first
+      // reached (the lock_timeout bounds the wait; this one session is the only reader), and a
+      // table truncated since this invocation's snapshot fails the part, which a later
+      // invocation retries in its own snapshot, instead of being read as empty.
       [t] = await listTables(tx, { tables: [{ schema, name }] }, job.metadata.scope, [{ schema, name }]);
       await lockTables(tx, [t]);
       tableInfo.set(k, t);

@@ -158,6 +158,8 @@ interface CopyReadable {
   on(event: "end", fn: () => void): unknown;
   on(event: "error", fn: (err: Error) => void): unknown;
   resume(): unknown;
+  /** postgres.js's read(): resumes the connection's socket. */
+  _read?: (size: number) => void;
 }
 
 const sockets = new WeakMap<object, CopyOutSocket | null>();
@@ -261,7 +263,15 @@ export async function copyOut(tx: Tx, statement: string, queue: BatchQueue, opts
       });
     }
     stream.on("error", (err) => settle(err));
-    stream.on("end", () => settle());
+    stream.on("end", () => {
+      // postgres.js pauses its socket when the stream's buffer is full and resumes it only when
+      // the stream is read again; a CopyDone in the same socket chunk ends the stream first, and
+      // the socket stays paused: the connection's next query never gets its answer (postgres.js
+      // issue #499, PR #1016; seen here as a backup-export invocation hanging after a range
+      // COPY on a loaded host). Resuming it once the COPY is over is harmless when it flows.
+      if (!socket) stream._read?.(0);
+      settle();
+    });
     stream.resume();
   });
   if (socket) {
