@@ -71,7 +71,8 @@ try {
       while (next < objects.length) {
         const o = objects[next++];
         // The driver's fastest read, as the verification reads: a byte stream read into one buffer.
-        bytes += await readEach(await store.get(`${id}/${o.key}`, { byteStream: true }), () => {});
+        const n = await readEach(await store.get(`${id}/${o.key}`, { byteStream: true }), () => {});
+        bytes += n; // not `bytes += await …`: that reads bytes before the await, and the lanes race
       }
     }));
     if (bytes !== total) throw new Error(`read ${bytes} bytes, expected ${total}`);

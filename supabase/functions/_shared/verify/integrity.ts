@@ -170,7 +170,7 @@ export async function checkObject(
 }
 
 /** The sizes of the objects stored under a backup's prefix, keyed relative to it. */
-export async function listStoredObjects(store: Store, m: Manifest, signal?: AbortSignal): Promise<Map<string, number>> {
+export async function listStoredObjects(store: Store, m: Pick<Manifest, "id">, signal?: AbortSignal): Promise<Map<string, number>> {
   const listed = new Map<string, number>();
   for await (const o of store.list(backupPrefix(m.id), { signal })) listed.set(o.key.slice(m.id.length + 1), o.size);
   return listed;
