@@ -30,8 +30,8 @@ export async function readEach(
   }
   if (!byob) {
     for await (const chunk of stream) {
+      size += chunk.byteLength; // before onChunk, which may free the chunk (release.ts)
       onChunk(chunk);
-      size += chunk.byteLength;
     }
     return size;
   }
@@ -40,9 +40,9 @@ export async function readEach(
     for (;;) {
       const r = await byob.read(buf);
       if (r.done) break;
-      onChunk(r.value);
       size += r.value.byteLength;
       buf = new Uint8Array(r.value.buffer); // the read transferred buffer: the same memory, whole again
+      onChunk(r.value);
     }
   } catch (err) {
     await byob.cancel(err).catch(() => {});
