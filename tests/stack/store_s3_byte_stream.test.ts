@@ -10,20 +10,11 @@ import { createHash } from "node:crypto";
 import { openStore, StoreError } from "../../supabase/functions/_shared/store/mod.ts";
 import { hashStream, readEach } from "../../supabase/functions/_shared/verify/mod.ts";
 import { removeTestTargets, testTarget } from "../../harness/edge_export.ts";
+import { pseudoRandomBytes as bytes } from "../support/bytes.ts";
 
 const MiB = 1024 * 1024;
 const skip = Deno.env.get("LIFEBOAT_SKIP_S3") === "1";
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-
-function bytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 Deno.test({
   name: "s3 byte stream: the same bytes as a default read, by BYOB and default readers, any buffer size",
