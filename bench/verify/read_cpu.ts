@@ -23,7 +23,7 @@ try {
   await Promise.all(Array.from({ length: N }, (_, i) => store.put(`o${i}`, body)));
 
   const results: Record<string, number[]> = {};
-  async function run(name: string, read: (key: string) => Promise<void>) {
+  const run = async (name: string, read: (key: string) => Promise<void>) => {
     const c0 = processCpuMs()!, t0 = performance.now();
     let next = 0;
     await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
@@ -32,7 +32,7 @@ try {
     const gib = (N * SIZE) / 2 ** 30;
     (results[name] ??= []).push(Math.round((processCpuMs()! - c0) / gib));
     console.error(`${name}: ${results[name].at(-1)} ms CPU/GiB, ${((N * SIZE) / 1048576 / ((performance.now() - t0) / 1000)).toFixed(0)} MiB/s`);
-  }
+  };
   const check = (h: ReturnType<typeof createHash>, n: number) => {
     if (n !== SIZE || h.digest("hex") !== want) throw new Error("read the wrong bytes");
   };

@@ -102,7 +102,7 @@ try {
   }
 
   // The function's engine called in this process (no HTTP, no gateway, no second process).
-  async function invocationInProcess(): Promise<number> {
+  const invocationInProcess = async (): Promise<number> => {
     await sql`delete from lifeboat.verification_runs where backup_run_id = ${run.id} and source = 'backup-verify'`;
     const start = performance.now();
     for (;;) {
@@ -114,7 +114,7 @@ try {
       }
       if (r.state !== "running") throw new Error(`in-process invocation: ${r.state}`);
     }
-  }
+  };
 
   async function inProcess(): Promise<number> {
     const start = performance.now(), cpu0 = processCpuMs() ?? 0;
