@@ -10,6 +10,7 @@ import { emptyStore } from "../../harness/empty_store.ts";
 import { startFaultProxy } from "../../harness/fault_proxy.ts";
 import { stackEnv } from "../../harness/stack.ts";
 import { rejectsWith } from "../support/store_errors.ts";
+import { pseudoRandomBytes as bytesOf } from "../support/bytes.ts";
 
 const MiB = 1024 * 1024;
 const ignore = !hasAzure();
@@ -29,17 +30,6 @@ function azTest(name: string, fn: (prefix: string) => Promise<void>) {
       }
     },
   });
-}
-
-/** Bytes that do not repeat (each MiB differs), so a misplaced block changes the hash. */
-function bytesOf(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
 }
 
 function streamOf(bytes: Uint8Array, chunk = 64 * 1024): ReadableStream<Uint8Array> {

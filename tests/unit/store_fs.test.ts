@@ -9,6 +9,7 @@ import {
   StoreError,
 } from "../../supabase/functions/_shared/store/mod.ts";
 import type { Store } from "../../supabase/functions/_shared/store/mod.ts";
+import { pseudoRandomBytes as bytes } from "../support/bytes.ts";
 
 const enc = new TextEncoder();
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -32,16 +33,6 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 
 async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(s).arrayBuffer());
-}
-
-function bytes(n: number, seed = 1): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
 }
 
 /** A stream we can feed by hand, to observe a put while it is in progress. */

@@ -61,6 +61,13 @@ export interface PutOptions {
 /** Options for reads. */
 export interface ReadOptions {
   signal?: AbortSignal;
+  /**
+   * Ask for a readable byte stream, which a reader that does not keep the bytes (a hash) reads
+   * into one buffer of its own with `getReader({ mode: "byob" })`: no fresh buffer per chunk
+   * for the collector, about half the CPU per byte on S3 (bench/verify/RESULTS.md). A driver
+   * may ignore it; its stream then works with a default reader only (see verify's readEach).
+   */
+  byteStream?: boolean;
 }
 
 /**

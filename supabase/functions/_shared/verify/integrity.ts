@@ -9,6 +9,7 @@ import { type Store, StoreError } from "../store/mod.ts";
 import { type Check, check } from "../checks.ts";
 import { sniffCompression } from "../crypto/mod.ts";
 import { HEADER_PROBE_BYTES, inspectAgeHeader } from "./ciphertext.ts";
+import { readEach } from "./hash.ts";
 import { createHash } from "node:crypto";
 import { backupPrefix, type Manifest, objectKey, SIGNATURE_KEY, type StoredObjectEntry } from "../format/mod.ts";
 
@@ -43,18 +44,16 @@ export async function pool<T>(items: readonly T[], n: number, fn: (item: T) => P
 /** Hashes a stream, keeping its first `probe` bytes. */
 async function hashWithHead(stream: ReadableStream<Uint8Array>, probe: number) {
   const h = createHash("sha256");
-  let size = 0;
   const head = new Uint8Array(probe);
   let headLen = 0;
-  for await (const chunk of stream) {
+  const size = await readEach(stream, (chunk) => {
     h.update(chunk);
     if (headLen < probe) {
       const take = Math.min(probe - headLen, chunk.byteLength);
       head.set(chunk.subarray(0, take), headLen);
       headLen += take;
     }
-    size += chunk.byteLength;
-  }
+  });
   return { sha256: h.digest("hex"), size, head: head.subarray(0, headLen) };
 }
 
@@ -135,7 +134,7 @@ export async function checkObject(
   }
   let got;
   try {
-    got = await hashWithHead(await store.get(objectKey(m.id, o.key), { signal }), HEADER_PROBE_BYTES);
+    got = await hashWithHead(await store.get(objectKey(m.id, o.key), { signal, byteStream: true }), HEADER_PROBE_BYTES);
   } catch (err) {
     if (err instanceof StoreError && err.code === "archived") {
       // Offline tiers are a choice, not damage: say what it takes to read the object.
@@ -171,7 +170,7 @@ export async function checkObject(
 }
 
 /** The sizes of the objects stored under a backup's prefix, keyed relative to it. */
-export async function listStoredObjects(store: Store, m: Manifest, signal?: AbortSignal): Promise<Map<string, number>> {
+export async function listStoredObjects(store: Store, m: Pick<Manifest, "id">, signal?: AbortSignal): Promise<Map<string, number>> {
   const listed = new Map<string, number>();
   for await (const o of store.list(backupPrefix(m.id), { signal })) listed.set(o.key.slice(m.id.length + 1), o.size);
   return listed;

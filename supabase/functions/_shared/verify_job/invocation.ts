@@ -55,11 +55,26 @@ export interface VerifyInvocationReport {
   objectsTotal?: number;
   bytes?: number;
   stoppedBy?: StopReason;
-  /** Milliseconds: before the first object (settings, claim, manifest, listing), reading objects, the checks against the project. */
-  timings?: { setupMs: number; objectsMs: number; projectMs?: number };
+  timings?: VerifyTimings;
   passed?: boolean;
   summary?: Summary;
   findings?: Check[];
+}
+
+/** Where an invocation's time went, in milliseconds. */
+export interface VerifyTimings {
+  /** Before the first object: the two below and the manifest's own checks. */
+  setupMs: number;
+  /** Settings, trusted keys and the claim (the database). */
+  claimMs?: number;
+  /** Manifest, signature and listing (the store), read at once. */
+  manifestMs?: number;
+  /** Reading and hashing objects. */
+  objectsMs: number;
+  /** The checks against the project (last invocation only). */
+  projectMs?: number;
+  /** CPU the invocation used, as its budget counts it. */
+  cpuMs?: number;
 }
 
 const keep = (p: VerifyProgress, more: Check[]) => {
@@ -70,11 +85,15 @@ const keep = (p: VerifyProgress, more: Check[]) => {
 export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvocationDeps): Promise<VerifyInvocationReport> {
   const { sql, worker } = deps;
   const t0 = performance.now();
-  const timings: { setupMs: number; objectsMs: number; projectMs?: number } = { setupMs: 0, objectsMs: 0 };
+  const timings: VerifyTimings = { setupMs: 0, objectsMs: 0 };
   const cfg = await loadVerifyConfig(sql);
+  // The budget counts from here, setup included: the platform counts the request's CPU, not
+  // only the objects'.
+  const meter = new BudgetMeter(cfg.budget, { cpuMs: deps.cpuMs });
   const trust = await projectTrust(sql, cfg, deps.env ?? Deno.env);
   const run = await claimVerification(sql, worker, cfg.lease, req.backupRunId);
   if (!run) return { state: "idle" };
+  timings.claimMs = Math.round(performance.now() - t0);
   const base = { verificationId: run.id, backupRunId: run.backupRunId, backupId: run.backupId };
   const p = run.progress;
   p.invocations++;
@@ -109,9 +128,16 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
       `the backup's store cannot be opened from the project (${err instanceof Error ? err.message : String(err)})`,
       "Backups the project verifies must be in a store its functions reach: an s3:// target with LIFEBOAT_S3_* function secrets.")]);
   }
+  // The listing is read while the manifest is (it needs only the backup id); its outcome is
+  // looked at once the manifest is authentic.
+  const backupId = run.backupId;
+  const listing = listStoredObjects(store, { id: backupId }).then(
+    (listed) => ({ listed, err: null }),
+    (err: unknown) => ({ listed: null, err }),
+  );
   let authentic;
   try {
-    authentic = await readAuthenticManifest(store, run.backupId, trust);
+    authentic = await readAuthenticManifest(store, backupId, trust);
   } catch (err) {
     const c = manifestProblem(err, run.backupId);
     if (c.check === "signature") {
@@ -120,12 +146,10 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
     return await finish([...p.checks, c], undefined, store);
   }
   const m = authentic.manifest;
-  let listed: Map<string, number>;
-  try {
-    listed = await listStoredObjects(store, m);
-  } catch (err) {
-    return await finish([...p.checks, manifestProblem(err, m.id)], m, store);
-  }
+  const read = await listing;
+  timings.manifestMs = Math.round(performance.now() - t0) - timings.claimMs;
+  if (!read.listed) return await finish([...p.checks, manifestProblem(read.err, m.id)], m, store);
+  const listed = read.listed;
   if (!p.started) {
     keep(p, [check("store_access", "ok", "store", `${store.describe()} is readable with the function's credentials`),
       signatureCheck(m.id, authentic.signedBy), ...checkManifestConsistency(m), ...checkUnlisted(m, listed)]);
@@ -138,7 +162,6 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
   // aggregate rate). Largest first: the rates are learnt from the objects whose cost is
   // hashing, not from the round trips of small ones, which then fit at the end.
   // Resuming in another invocation redoes nothing that was done: progress is per object.
-  const meter = new BudgetMeter(cfg.budget, { cpuMs: deps.cpuMs });
   let stoppedBy: StopReason | null = null;
   let lost = false;
   const pending = m.objects.map((_, i) => i).filter((i) => i >= p.done && !p.doneAfter.includes(i))
@@ -187,6 +210,7 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
   if (p.done < m.objects.length) await save();
   await saving;
   timings.objectsMs = Math.round(performance.now() - t0) - timings.setupMs;
+  timings.cpuMs = Math.round(meter.cpuMs());
   if (lost) return { state: "lost", ...base };
 
   if (p.done < m.objects.length) {

@@ -237,6 +237,7 @@ export class S3Store implements Store {
             "unavailable",
             `Reading ${this.#client.where(key)} from S3 ${why}; retry the read.`,
           ),
+        opts.byteStream === true,
       );
     } catch (err) {
       throw this.#abortedOr(err, `GET ${JSON.stringify(key)}`, opts.signal);
@@ -431,61 +432,110 @@ export class S3Store implements Store {
  * it when `signal` aborts. Each chunk is handed over (release.ts): fetch reads
  * into a fresh 64 KiB buffer per chunk, and a stage that copies the chunk out
  * (streamParts, hashStream) frees it at once instead of leaving 1 GiB of
- * garbage to V8's next collection (bench/copy/RESULTS.md). */
+ * garbage to V8's next collection (bench/copy/RESULTS.md).
+ * With `byteStream`, the wrapper is a readable byte stream that passes each
+ * reader's buffer down to fetch's body (a BYOB read of the socket into it):
+ * a reader that reuses one buffer makes no garbage at all. A default reader
+ * of it gets 64 KiB chunks, not marked as handed over. */
 function guardBody(
   body: ReadableStream<Uint8Array>,
   idleMs: number,
   signal: AbortSignal | undefined,
   stalled: (why: string) => Error,
+  byteStream = false,
 ): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
+  const byob = byteStream ? byobReaderOf(body) : null;
+  const reader = byob ?? body.getReader();
   let onAbort: (() => void) | undefined;
   const cleanup = () => {
     if (onAbort) signal?.removeEventListener("abort", onAbort);
   };
+  const start = (controller: { error(e: unknown): void }) => {
+    if (signal) {
+      onAbort = () => {
+        controller.error(signal.reason);
+        reader.cancel(signal.reason).catch(() => {});
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
+  };
+  /** The next read of the body, failed when no bytes come for idleMs. */
+  const timed = async <T>(read: Promise<T>): Promise<T> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        read,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(stalled(`stalled (no data for ${idleMs} ms)`)),
+            idleMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const fail = (controller: { error(e: unknown): void }, err: unknown) => {
+    cleanup();
+    reader.cancel(err).catch(() => {});
+    controller.error(
+      err instanceof TypeError ? stalled(`was interrupted (${err.message})`) : err,
+    );
+  };
+  const cancel = (reason: unknown) => {
+    cleanup();
+    return reader.cancel(reason);
+  };
+  if (byob) {
+    return new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: 64 * 1024, // what fetch reads per chunk for a default reader
+      start,
+      async pull(controller) {
+        const req = controller.byobRequest!; // always set: autoAllocateChunkSize
+        const view = req.view!;
+        try {
+          // fetch transfers the buffer it reads into: answer with the view it returns.
+          const r = await timed(byob.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength)));
+          if (r.done) {
+            cleanup();
+            controller.close();
+          }
+          if (r.value) req.respondWithNewView(r.value);
+          else if (!r.done) throw new TypeError("the body returned no bytes for a read");
+        } catch (err) {
+          fail(controller, err);
+        }
+      },
+      cancel,
+    });
+  }
+  const chunks = reader as ReadableStreamDefaultReader<Uint8Array>;
   return new ReadableStream<Uint8Array>({
-    start(controller) {
-      if (signal) {
-        onAbort = () => {
-          controller.error(signal.reason);
-          reader.cancel(signal.reason).catch(() => {});
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-      }
-    },
+    start,
     async pull(controller) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        const r = await Promise.race([
-          reader.read(),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(stalled(`stalled (no data for ${idleMs} ms)`)),
-              idleMs,
-            );
-          }),
-        ]);
+        const r = await timed(chunks.read());
         if (r.done) {
           cleanup();
           controller.close();
         } else controller.enqueue(handOverChunk(r.value)); // a stage that copies it out frees it (release.ts)
       } catch (err) {
-        cleanup();
-        reader.cancel(err).catch(() => {});
-        controller.error(
-          err instanceof TypeError
-            ? stalled(`was interrupted (${err.message})`)
-            : err,
-        );
-      } finally {
-        clearTimeout(timer);
+        fail(controller, err);
       }
     },
-    cancel(reason) {
-      cleanup();
-      return reader.cancel(reason);
-    },
+    cancel,
   }, { highWaterMark: 0 });
+}
+
+/** A BYOB reader of `body`, or null when it is not a byte stream. */
+function byobReaderOf(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | null {
+  try {
+    return body.getReader({ mode: "byob" });
+  } catch {
+    return null;
+  }
 }
 
 function md5Base64(bytes: Uint8Array): string {
@@ -493,5 +543,5 @@ function md5Base64(bytes: Uint8Array): string {
 }
 
 function emptyStream(): ReadableStream<Uint8Array> {
-  return new ReadableStream({ start: (c) => c.close() });
+  return new ReadableStream({ type: "bytes", start: (c) => c.close() });
 }
