@@ -3,6 +3,8 @@
  * it AND it is older than a grace period. The grace period protects a backup running at the
  * same time: the blobs it writes are new (younger than the grace period), and the blobs it
  * reuses are those of the previous backup, which retention always keeps (never the newest).
+ * The staging keys a backup writes big files to before the store copies them to their blob
+ * key are swept the same way: never referenced, deleted once older than the grace period.
  * @module
  */
 import { BLOBS_PREFIX } from "../../format/mod.ts";
@@ -37,8 +39,9 @@ export async function sweepBlobs(
   const report: BlobSweepReport = { referenced: referenced.size, deleted: 0, deletedBytes: 0, young: 0 };
   const doomed: { key: string; size: number }[] = [];
   for await (const o of store.list(BLOBS_PREFIX)) {
-    // Only blobs (`…/<sha256>.<suffix>`): the namespace's `latest.json` pointer is not one.
-    if (referenced.has(o.key) || !/\/[0-9a-f]{64}\.[^/]*$/.test(o.key)) continue;
+    // Only blobs (`…/<sha256>.<suffix>`) and staging keys (`…/staging/<32 hex>.<suffix>`,
+    // never referenced): the namespace's `latest.json` pointer is neither.
+    if (referenced.has(o.key) || !/\/([0-9a-f]{64}|staging\/[0-9a-f]{32})\.[^/]*$/.test(o.key)) continue;
     // No modification time: treat as young; never delete what cannot be dated.
     if (!o.lastModified || o.lastModified.getTime() > cutoff) {
       report.young++;
