@@ -79,31 +79,57 @@ class FileKeyTap implements Recipient {
   }
 }
 
+/** An age header (recipients' stanzas and MAC) and the file key it wraps. */
+export interface AgeHeader {
+  header: Uint8Array;
+  fileKey: Uint8Array;
+}
+
 /**
- * A TransformStream that age-encrypts to `recipients` (validated with {@link parseRecipient}).
- * `age-encryption` makes the file key, the recipients' stanzas and the header MAC; the payload
- * is sealed with node:crypto's native ChaCha20-Poly1305 when available (see age_stream.ts),
- * else by `age-encryption` itself. Memory is one 64 KiB age chunk plus what is in flight.
+ * A new file key wrapped for `recipients`: the header `age-encryption` writes (one X25519
+ * agreement per recipient, the costly part of sealing a small object). Passed to
+ * {@link encryptStream} as `header`, it is shared by the objects sealed with it: each still
+ * gets its own random 16-byte payload nonce, hence its own payload key (HKDF of the file key
+ * and the nonce), and is a complete age file. Where node:crypto lacks ChaCha20-Poly1305,
+ * {@link encryptStream} ignores it (`age-encryption` then writes a header per object).
  */
-export async function encryptStream(
-  recipients: string[],
-  opts: { native?: boolean } = {},
-): Promise<TransformStream<Uint8Array, Uint8Array>> {
+export async function ageHeader(recipients: string[]): Promise<AgeHeader> {
   if (recipients.length === 0) throw new AgeKeyError("no recipient: pass at least one age1… public key");
   const e = new Encrypter();
   for (const r of recipients) e.addRecipient(parseRecipient(r));
-  if (!(opts.native ?? true) || !hasNativeChaCha()) {
-    const pass = new TransformStream<Uint8Array, Uint8Array>();
-    const readable = await e.encrypt(pass.readable);
-    return { writable: pass.writable, readable };
-  }
   const tap = new FileKeyTap();
   e.addRecipient(tap);
   // Encrypting nothing yields header ‖ 16-byte nonce ‖ the sealed empty final chunk (16 bytes).
   const empty = await e.encrypt(new Uint8Array(0));
-  const prefix = empty.subarray(0, empty.length - 16);
-  const nonce = prefix.subarray(prefix.length - 16);
-  const key = payloadKey(tap.fileKey!, nonce);
+  return { header: empty.slice(0, empty.length - 32), fileKey: tap.fileKey! };
+}
+
+/**
+ * A TransformStream that age-encrypts to `recipients` (validated with {@link parseRecipient}).
+ * `age-encryption` makes the file key, the recipients' stanzas and the header MAC; the payload
+ * is sealed with node:crypto's native ChaCha20-Poly1305 when available (see age_stream.ts),
+ * else by `age-encryption` itself. With `header` ({@link ageHeader}) the stream reuses that
+ * header and file key instead of making its own. Memory is one 64 KiB age chunk plus what is
+ * in flight.
+ */
+export async function encryptStream(
+  recipients: string[],
+  opts: { native?: boolean; header?: AgeHeader } = {},
+): Promise<TransformStream<Uint8Array, Uint8Array>> {
+  if (recipients.length === 0) throw new AgeKeyError("no recipient: pass at least one age1… public key");
+  if (!(opts.native ?? true) || !hasNativeChaCha()) {
+    const e = new Encrypter();
+    for (const r of recipients) e.addRecipient(parseRecipient(r));
+    const pass = new TransformStream<Uint8Array, Uint8Array>();
+    const readable = await e.encrypt(pass.readable);
+    return { writable: pass.writable, readable };
+  }
+  const { header, fileKey } = opts.header ?? await ageHeader(recipients);
+  const nonce = crypto.getRandomValues(new Uint8Array(16));
+  const prefix = new Uint8Array(header.length + 16);
+  prefix.set(header);
+  prefix.set(nonce, header.length);
+  const key = payloadKey(fileKey, nonce);
   const payload = encryptPayload(key);
   let first = true;
   const withPrefix = new TransformStream<Uint8Array, Uint8Array>({

@@ -15,7 +15,7 @@
  *   freed as soon as they are consumed (release.ts), not at V8's next collection.
  * @module
  */
-import { sealStream } from "../../crypto/mod.ts";
+import { ageHeader, type SealOptions, sealStream } from "../../crypto/mod.ts";
 import {
   blobKey,
   blobNamespace,
@@ -60,6 +60,10 @@ export async function backupFiles(
   opts: FilesBackupOptions,
 ): Promise<FilesSection> {
   const encrypted = opts.seal.recipients.length > 0;
+  // One age header (file key) for the blobs of this run: an X25519 agreement per blob cost
+  // more CPU than compressing, encrypting and hashing an 8 KiB file (bench/storage/RESULTS.md).
+  // Each blob keeps its own random payload nonce, so its own payload key.
+  const seal: SealOptions = encrypted ? { ...opts.seal, ageHeader: await ageHeader(opts.seal.recipients) } : opts.seal;
   const ns = await blobNamespace(opts.seal.compression, opts.seal.recipients);
   const keyOf = (sha: string) => blobKey(ns, sha, encrypted, opts.seal.compression);
   const small = opts.smallBytes ?? DEFAULT_SMALL_FILE_BYTES;
@@ -141,7 +145,7 @@ export async function backupFiles(
       }
       const sha = sha256Of(bytes);
       await storeBlob(keyOf(sha), async () => {
-        const sealed = await new Response(await sealStream(ReadableStream.from([bytes]), opts.seal)).bytes();
+        const sealed = await new Response(await sealStream(ReadableStream.from([bytes]), seal)).bytes();
         try {
           await opts.store.put(keyOf(sha), sealed, { signal: opts.signal });
         } finally {
@@ -161,7 +165,7 @@ export async function backupFiles(
       // The download's chunks are handed over: the compressor (or encrypter, or the store's
       // part buffer) frees each once consumed, so dead chunks do not wait for V8's collector.
       const h = hashingStream({ handOver: true });
-      await opts.store.put(staging, await sealStream(first.body.pipeThrough(h.stream), opts.seal), { signal: opts.signal });
+      await opts.store.put(staging, await sealStream(first.body.pipeThrough(h.stream), seal), { signal: opts.signal });
       bytesRead += h.size();
       if (h.size() !== row.size) {
         skipped.push({ bucket: row.bucket, name: row.name, reason: `changed while read (${h.size()} bytes, the row says ${row.size})` });
