@@ -183,7 +183,8 @@ export function zstdStream(level = DEFAULT_ZSTD_LEVEL): TransformStream<Uint8Arr
         }
         const n = Math.min(ZSTD_FRAME_BYTES - used, chunk.length - off);
         if (used + n > buf.length) {
-          let size = Math.max(buf.length, 64 * 1024);
+          // The first chunk exactly (a small file is often one chunk), then doubling.
+          let size = buf.length === 0 ? used + n : buf.length;
           while (size < used + n) size *= 2;
           const grown = new Uint8Array(Math.min(size, ZSTD_FRAME_BYTES));
           grown.set(buf.subarray(0, used));

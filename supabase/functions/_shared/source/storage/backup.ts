@@ -43,7 +43,7 @@ export interface FilesBackupOptions {
   api: StorageApi;
   store: Store;
   seal: SealConfig;
-  /** The previous backup's manifest (or its files), whose unchanged files are carried over without a read. */
+  /** The previous backup's manifest (or its files), whose unchanged files are carried over without a read; their entry objects are reused (updated) in the result, not copied. */
   previous?: { files?: Pick<FilesSection, "blobNamespace" | "objects"> } | null;
   concurrency?: number;
   smallBytes?: number;
@@ -127,7 +127,12 @@ export async function backupFiles(
     opts.signal?.throwIfAborted();
     const before = prev.get(fileId(row.bucket, row.name));
     if (before && before.etag === row.etag && before.size === row.size && before.version === row.version) {
-      objects.push({ ...before, contentType: row.contentType, cacheControl: row.cacheControl, userMetadata: row.userMetadata ?? null });
+      // The previous entry itself, updated (it is this backup's own parsed copy): no second
+      // object per reused file.
+      before.contentType = row.contentType;
+      before.cacheControl = row.cacheControl;
+      before.userMetadata = row.userMetadata ?? null;
+      objects.push(before);
       reused++;
       opts.onFile?.(0);
       return;
@@ -144,17 +149,22 @@ export async function backupFiles(
         return;
       }
       const sha = sha256Of(bytes);
-      await storeBlob(keyOf(sha), async () => {
-        const sealed = await new Response(await sealStream(ReadableStream.from([bytes]), seal)).bytes();
-        try {
-          await opts.store.put(keyOf(sha), sealed, { signal: opts.signal });
-        } finally {
-          releaseOwned(sealed); // sent (or given up on); only this put held it
-        }
-      });
-      bytesRead += bytes.byteLength;
+      try {
+        await storeBlob(keyOf(sha), async () => {
+          const sealed = await new Response(await sealStream(ReadableStream.from([bytes]), seal)).bytes();
+          try {
+            await opts.store.put(keyOf(sha), sealed, { signal: opts.signal });
+          } finally {
+            releaseOwned(sealed); // sent (or given up on); only this put held it
+          }
+        });
+      } finally {
+        // readAtMost's buffer, hashed and sealed (the compressor copied it): nothing reads it now.
+        releaseOwned(bytes);
+      }
+      bytesRead += row.size;
       objects.push(entryOf(row, sha));
-      opts.onFile?.(bytes.byteLength);
+      opts.onFile?.(row.size);
       return;
     }
     // A big file: one streamed read, hashed while it is sealed and written to a staging key
