@@ -8,6 +8,7 @@
 import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
 import type { Recipient, Stanza } from "age-encryption";
 import { decryptPayload, encryptPayload, hasNativeChaCha, payloadKey } from "./age_stream.ts";
+import { handOver } from "../release.ts";
 
 // Bech32 data characters. X25519 recipients are `age1` + 58 of them; we accept only these
 // (not post-quantum or plugin recipients) so that any age CLI can decrypt the backup.
@@ -126,7 +127,8 @@ export async function encryptStream(
   }
   const { header, fileKey } = opts.header ?? await ageHeader(recipients);
   const nonce = crypto.getRandomValues(new Uint8Array(16));
-  const prefix = new Uint8Array(header.length + 16);
+  // A buffer of this stream's own: handed over, so the stage after it may free it once read.
+  const prefix = handOver(new Uint8Array(header.length + 16));
   prefix.set(header);
   prefix.set(nonce, header.length);
   const key = payloadKey(fileKey, nonce);

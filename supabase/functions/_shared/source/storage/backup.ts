@@ -28,7 +28,7 @@ import { copyObject, type Store } from "../../store/mod.ts";
 import type { SealConfig } from "../../export/mod.ts";
 import type { StorageApi } from "./client.ts";
 import { hashingStream, readAtMost, sha256Of } from "./hashing.ts";
-import { releaseOwned } from "../../release.ts";
+import { readAllReleasing, releaseOwned } from "../../release.ts";
 import { runPool } from "./pool.ts";
 import type { ObjectRow } from "./rows.ts";
 import type { BucketEntry } from "../../format/mod.ts";
@@ -151,7 +151,7 @@ export async function backupFiles(
       const sha = sha256Of(bytes);
       try {
         await storeBlob(keyOf(sha), async () => {
-          const sealed = await new Response(await sealStream(ReadableStream.from([bytes]), seal)).bytes();
+          const sealed = await readAllReleasing(await sealStream(ReadableStream.from([bytes]), seal));
           try {
             await opts.store.put(keyOf(sha), sealed, { signal: opts.signal });
           } finally {
