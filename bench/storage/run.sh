@@ -66,6 +66,9 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A target left with the bench's buckets (an interrupted run, a test that restored every bucket
+# of the source) would make the restore refuse the same names: start from empty buckets there.
+tool drop "$TARGET_URL" "$TARGET_KEY" bench-small bench-big plain-small plain-big >/dev/null 2>&1 || true
 
 t0=$(date +%s.%N)
 tool generate "$SMALL" "$SIZE" "$BIG_MB"

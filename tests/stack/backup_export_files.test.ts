@@ -115,10 +115,12 @@ Deno.test("backup-export files mode: batches across invocations, a killed one re
       }, 20_000, "a batch to be claimed");
       await p.stop();
       await call;
+      await new Promise((r) => setTimeout(r, 1100)); // the killed claim's lease lapses
+      // Read after the pause: a completion the killed worker had already sent lands meanwhile
+      // (the batch is then done by it, attempt 1); a batch still claimed now must be taken again.
       const [claimed] = await sql`select id from lifeboat.backup_parts where run_id = ${run0.id} and state = 'claimed'`;
       const [noManifest] = await sql`select manifest_key from lifeboat.backup_runs where id = ${run0.id}`;
       assert.equal(noManifest.manifest_key, null, "no manifest while batches are open");
-      await new Promise((r) => setTimeout(r, 1100)); // the killed claim's lease lapses
 
       const { calls } = await driveToEnd(fnProcess(), { mode: "files", resume: uuid });
       assert.ok(calls >= 1);

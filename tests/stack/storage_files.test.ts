@@ -253,6 +253,49 @@ Deno.test("files: retention sweeps only unreferenced blobs older than the grace 
   });
 });
 
+Deno.test("files: a big file is read once, staged and copied to its blob key by the store; equal bodies share one blob; stale staging keys are swept", async () => {
+  const big = randomBytes(300_000);
+  const files = { "big.bin": big, "same.bin": big, "other.bin": randomBytes(200_000), "small.bin": randomBytes(1000) };
+  await withFiles(files, async (bucket) => {
+    // S3 (RGW) when the stack has it: its copy is server-side; else the fs store's read and put.
+    const local = hasS3() ? null : await tempStore();
+    const store = local ? local.store : openStore(`s3://${stackEnv("LIFEBOAT_S3_BUCKET")}/files-big-${crypto.randomUUID().slice(0, 8)}`);
+    try {
+      const section = await backupFiles(await snapshotRows([bucket]), { api: sourceApi(), store, seal: SEAL, smallBytes: 64 * 1024 });
+      assert.deepEqual(section.skipped, []);
+      const total = Object.values(files).reduce((n, b) => n + b.byteLength, 0);
+      assert.equal(section.bytesRead, total, "every file read exactly once");
+      const byName = Object.fromEntries(section.objects.map((o) => [o.name, o]));
+      for (const [name, body] of Object.entries(files)) assert.equal(byName[name].sha256, sha(body), name);
+      assert.equal(byName["big.bin"].blob, byName["same.bin"].blob, "one blob for two files with the same bytes");
+      const keys: string[] = [];
+      for await (const o of store.list("files/")) keys.push(o.key);
+      assert.deepEqual(keys.filter((k) => k.includes("/staging/")), [], "no staging key left behind");
+      assert.equal(keys.length, 3, "three distinct bodies, three blobs");
+      const info = await store.head(byName["big.bin"].blob);
+      assert.ok(info?.sha256, "the copied blob carries its sha256");
+      assert.deepEqual((await verifyFiles(section, store, null, "gzip")).problems, []);
+      if (!local) {
+        await assert.rejects(() => store.copy!("files/no-such-key", "files/elsewhere"), (e: Error & { code?: string }) => e.code === "not_found");
+      }
+
+      // A staging key left by a crashed backup: kept within the grace period, swept after it.
+      const ns = await blobNamespace("gzip", []);
+      const stale = `files/${ns}/staging/${"0".repeat(32)}.gz`;
+      await store.put(stale, new Uint8Array([1, 2, 3]));
+      const kept = { files: { objects: section.objects } };
+      assert.equal((await sweepBlobs(store, [kept])).deleted, 0);
+      const later = await sweepBlobs(store, [kept], { now: new Date(Date.now() + 25 * 3600 * 1000) });
+      assert.equal(later.deleted, 1, "only the staging key goes");
+      assert.equal(await store.head(stale), null);
+      assert.ok(await store.head(byName["other.bin"].blob), "referenced blobs stay");
+    } finally {
+      if (local) await Deno.remove(local.dir, { recursive: true });
+      else await emptyStore(store);
+    }
+  });
+});
+
 Deno.test("files: a missing, wrong or publishable key stops the backup before any work", async () => {
   const dir = await Deno.makeTempDir({ prefix: "lifeboat-files-key-" });
   const { recipient } = await generateIdentity();

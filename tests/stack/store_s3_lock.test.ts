@@ -17,6 +17,7 @@ import { rejectsWith } from "../support/store_errors.ts";
 import { client, createDb, dropDb, lifeboat, makeKey, urlOf, userTableCount } from "../support/restore.ts";
 import { newBackupId } from "../../supabase/functions/_shared/format/mod.ts";
 import { applyRetention } from "../../supabase/functions/_shared/retention/mod.ts";
+import { sweepBlobs } from "../../supabase/functions/_shared/source/storage/mod.ts";
 import type { Sql } from "../../supabase/functions/_shared/db/mod.ts";
 import { db } from "../../harness/stack.ts";
 
@@ -86,6 +87,28 @@ Deno.test({
     await rejectsWith(open({ LIFEBOAT_S3_OBJECT_LOCK_MODE: "COMPLIANCE" }), "config", /half an object lock: set both LIFEBOAT_S3_OBJECT_LOCK_MODE/);
     await rejectsWith(open({ ...LOCK_ENV, LIFEBOAT_S3_OBJECT_LOCK_MODE: "forever" }), "config", /LIFEBOAT_S3_OBJECT_LOCK_MODE .*must be COMPLIANCE or GOVERNANCE/);
     await rejectsWith(open({ ...LOCK_ENV, LIFEBOAT_S3_OBJECT_LOCK_DAYS: "0" }), "config", /LIFEBOAT_S3_OBJECT_LOCK_DAYS .*must be at least 1/);
+  },
+});
+
+Deno.test({
+  name: "s3 lock: a copy in a locked store is locked too; the blob sweep counts a locked staging key instead of failing",
+  ignore,
+  async fn() {
+    const bucket = stackEnv("LIFEBOAT_S3_LOCKED_BUCKET");
+    const prefix = `sweep-${crypto.randomUUID().slice(0, 8)}/`;
+    const locked = store(bucket, prefix, { objectLock: { mode: "COMPLIANCE", days: 1 } });
+    // What a backup leaves when it cannot delete a big file's staging key: the lock refuses.
+    const staging = `files/${"a".repeat(16)}/staging/${"0".repeat(32)}.zst.age`;
+    const blob = `files/${"a".repeat(16)}/ab/${"ab".repeat(32)}.zst.age`;
+    await locked.put(staging, new Uint8Array(64).fill(3));
+    const copied = await locked.copy!(staging, blob);
+    assert.equal(copied.size, 64);
+    assert.equal((await locked.head(blob))?.lock?.mode, "compliance", "the copy carries the store's lock");
+    await assert.rejects(() => locked.delete(staging));
+    const r = await sweepBlobs(locked, [{ files: { objects: [{ blob }] } }], { now: new Date(Date.now() + 25 * 3600 * 1000) });
+    assert.equal(r.deleted, 0);
+    assert.equal(r.locked, 1, "the unreferenced staging key is held by the lock, not an error");
+    assert.ok(await locked.head(blob), "the referenced blob stays");
   },
 });
 

@@ -8,6 +8,7 @@
 import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
 import type { Recipient, Stanza } from "age-encryption";
 import { decryptPayload, encryptPayload, hasNativeChaCha, payloadKey } from "./age_stream.ts";
+import { handOver } from "../release.ts";
 
 // Bech32 data characters. X25519 recipients are `age1` + 58 of them; we accept only these
 // (not post-quantum or plugin recipients) so that any age CLI can decrypt the backup.
@@ -79,31 +80,58 @@ class FileKeyTap implements Recipient {
   }
 }
 
+/** An age header (recipients' stanzas and MAC) and the file key it wraps. */
+export interface AgeHeader {
+  header: Uint8Array;
+  fileKey: Uint8Array;
+}
+
 /**
- * A TransformStream that age-encrypts to `recipients` (validated with {@link parseRecipient}).
- * `age-encryption` makes the file key, the recipients' stanzas and the header MAC; the payload
- * is sealed with node:crypto's native ChaCha20-Poly1305 when available (see age_stream.ts),
- * else by `age-encryption` itself. Memory is one 64 KiB age chunk plus what is in flight.
+ * A new file key wrapped for `recipients`: the header `age-encryption` writes (one X25519
+ * agreement per recipient, the costly part of sealing a small object). Passed to
+ * {@link encryptStream} as `header`, it is shared by the objects sealed with it: each still
+ * gets its own random 16-byte payload nonce, hence its own payload key (HKDF of the file key
+ * and the nonce), and is a complete age file. Where node:crypto lacks ChaCha20-Poly1305,
+ * {@link encryptStream} ignores it (`age-encryption` then writes a header per object).
  */
-export async function encryptStream(
-  recipients: string[],
-  opts: { native?: boolean } = {},
-): Promise<TransformStream<Uint8Array, Uint8Array>> {
+export async function ageHeader(recipients: string[]): Promise<AgeHeader> {
   if (recipients.length === 0) throw new AgeKeyError("no recipient: pass at least one age1… public key");
   const e = new Encrypter();
   for (const r of recipients) e.addRecipient(parseRecipient(r));
-  if (!(opts.native ?? true) || !hasNativeChaCha()) {
-    const pass = new TransformStream<Uint8Array, Uint8Array>();
-    const readable = await e.encrypt(pass.readable);
-    return { writable: pass.writable, readable };
-  }
   const tap = new FileKeyTap();
   e.addRecipient(tap);
   // Encrypting nothing yields header ‖ 16-byte nonce ‖ the sealed empty final chunk (16 bytes).
   const empty = await e.encrypt(new Uint8Array(0));
-  const prefix = empty.subarray(0, empty.length - 16);
-  const nonce = prefix.subarray(prefix.length - 16);
-  const key = payloadKey(tap.fileKey!, nonce);
+  return { header: empty.slice(0, empty.length - 32), fileKey: tap.fileKey! };
+}
+
+/**
+ * A TransformStream that age-encrypts to `recipients` (validated with {@link parseRecipient}).
+ * `age-encryption` makes the file key, the recipients' stanzas and the header MAC; the payload
+ * is sealed with node:crypto's native ChaCha20-Poly1305 when available (see age_stream.ts),
+ * else by `age-encryption` itself. With `header` ({@link ageHeader}) the stream reuses that
+ * header and file key instead of making its own. Memory is one 64 KiB age chunk plus what is
+ * in flight.
+ */
+export async function encryptStream(
+  recipients: string[],
+  opts: { native?: boolean; header?: AgeHeader } = {},
+): Promise<TransformStream<Uint8Array, Uint8Array>> {
+  if (recipients.length === 0) throw new AgeKeyError("no recipient: pass at least one age1… public key");
+  if (!(opts.native ?? true) || !hasNativeChaCha()) {
+    const e = new Encrypter();
+    for (const r of recipients) e.addRecipient(parseRecipient(r));
+    const pass = new TransformStream<Uint8Array, Uint8Array>();
+    const readable = await e.encrypt(pass.readable);
+    return { writable: pass.writable, readable };
+  }
+  const { header, fileKey } = opts.header ?? await ageHeader(recipients);
+  const nonce = crypto.getRandomValues(new Uint8Array(16));
+  // A buffer of this stream's own: handed over, so the stage after it may free it once read.
+  const prefix = handOver(new Uint8Array(header.length + 16));
+  prefix.set(header);
+  prefix.set(nonce, header.length);
+  const key = payloadKey(fileKey, nonce);
   const payload = encryptPayload(key);
   let first = true;
   const withPrefix = new TransformStream<Uint8Array, Uint8Array>({

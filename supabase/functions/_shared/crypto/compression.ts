@@ -163,7 +163,10 @@ function zstdFrame(plain: Uint8Array, level: number): Uint8Array {
  */
 export function zstdStream(level = DEFAULT_ZSTD_LEVEL): TransformStream<Uint8Array, Uint8Array> {
   requireCompression("zstd");
-  const buf = new Uint8Array(ZSTD_FRAME_BYTES);
+  // The frame buffer grows with what is pending (doubling up to a frame): a small file's
+  // object costs its own size, not a zero-filled 2 MiB buffer (10,000 of them made a backup of
+  // small files spend more CPU clearing buffers than compressing, bench/storage/RESULTS.md).
+  let buf = new Uint8Array(0);
   let used = 0;
   let frames = 0;
   return new TransformStream<Uint8Array, Uint8Array>({
@@ -179,6 +182,15 @@ export function zstdStream(level = DEFAULT_ZSTD_LEVEL): TransformStream<Uint8Arr
           continue;
         }
         const n = Math.min(ZSTD_FRAME_BYTES - used, chunk.length - off);
+        if (used + n > buf.length) {
+          // The first chunk exactly (a small file is often one chunk), then doubling.
+          let size = buf.length === 0 ? used + n : buf.length;
+          while (size < used + n) size *= 2;
+          const grown = new Uint8Array(Math.min(size, ZSTD_FRAME_BYTES));
+          grown.set(buf.subarray(0, used));
+          if (buf.length) releaseOwned(buf);
+          buf = grown;
+        }
         buf.set(chunk.subarray(off, off + n), used);
         used += n;
         off += n;
@@ -192,7 +204,7 @@ export function zstdStream(level = DEFAULT_ZSTD_LEVEL): TransformStream<Uint8Arr
     },
     flush(ctl) {
       if (used > 0 || frames === 0) ctl.enqueue(handOverChunk(zstdFrame(buf.subarray(0, used), level)));
-      releaseOwned(buf); // one per object: freed now rather than at the next collection
+      if (buf.length) releaseOwned(buf); // one per object: freed now rather than at the next collection
     },
   });
 }

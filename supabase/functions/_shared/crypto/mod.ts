@@ -4,7 +4,7 @@
  * the manifest's `compression`); unencrypted backups skip the age step.
  * @module
  */
-import { decryptStream, encryptStream } from "./age.ts";
+import { type AgeHeader, decryptStream, encryptStream } from "./age.ts";
 import { type Compression, compressStream, decompressStream } from "./compression.ts";
 
 export * from "./age.ts";
@@ -18,6 +18,8 @@ export interface SealOptions {
   compression: Compression;
   /** Compression level; defaults to the measured choice for the codec. */
   level?: number;
+  /** An age header to share among the objects sealed with these options ({@link ageHeader}). */
+  ageHeader?: AgeHeader;
 }
 
 /** Turns plain bytes into stored bytes: compress, then age unless `recipients` is empty. */
@@ -27,7 +29,7 @@ export async function sealStream(
 ): Promise<ReadableStream<Uint8Array>> {
   const packed = plain.pipeThrough(compressStream(opts.compression, opts.level));
   if (opts.recipients.length === 0) return packed;
-  return packed.pipeThrough(await encryptStream(opts.recipients));
+  return packed.pipeThrough(await encryptStream(opts.recipients, { header: opts.ageHeader }));
 }
 
 /**
@@ -42,7 +44,7 @@ export async function openStream(
   const packed = identities === null ? stored : await decryptStream(stored, identities);
   return packed.pipeThrough(decompressStream(compression));
 }
-export { encryptStream, generateIdentity, parseRecipient } from "./age.ts";
+export { ageHeader, type AgeHeader, encryptStream, generateIdentity, parseRecipient } from "./age.ts";
 export { hasNativeChaCha } from "./age_stream.ts";
 export { gunzipStream, gzipStream, hasZstd, sniffCompression, unzstdStream, zstdStream } from "./compression.ts";
 export type { Compression } from "./compression.ts";

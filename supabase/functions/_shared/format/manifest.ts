@@ -199,6 +199,17 @@ export function blobKey(namespace: string, sha256: string, encrypted: boolean, c
   return `${BLOBS_PREFIX}${namespace}/${sha256.slice(0, 2)}/${sha256}${objectSuffix(encrypted, compression)}`;
 }
 
+/**
+ * Where a big file's sealed bytes are written while they are read, hashed and sealed in one
+ * pass (its sha256, hence its {@link blobKey}, is known only at the end), before the store
+ * copies them to the blob key: `files/<namespace>/staging/<32 random hex><suffix>`. No
+ * manifest names a staging key; the blob sweep deletes those older than its grace period.
+ */
+export function blobStagingKey(namespace: string, encrypted: boolean, compression: Compression): string {
+  const id = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${BLOBS_PREFIX}${namespace}/staging/${id}${objectSuffix(encrypted, compression)}`;
+}
+
 /** The whole manifest. */
 export const Manifest = z.object({
   format: z.literal("lifeboat-backup"),

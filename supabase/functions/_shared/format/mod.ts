@@ -9,6 +9,7 @@ export {
   backupPrefix,
   blobKey,
   blobNamespace,
+  blobStagingKey,
   BLOBS_PREFIX,
   BucketEntry,
   COMPRESSIONS,

@@ -98,6 +98,12 @@ export interface Store {
   list(prefix?: string, opts?: ReadOptions): AsyncIterable<ObjectInfo>;
   /** Delete an object. Deleting a missing key is not an error. */
   delete(key: string, opts?: ReadOptions): Promise<void>;
+  /**
+   * Copy an object inside the store without sending its bytes through the caller (S3
+   * CopyObject), resolving once the copy is confirmed (size and sha256). Optional: a driver
+   * without it is copied by a read and a put ({@link ../copy.ts}'s `copyObject`).
+   */
+  copy?(from: string, to: string, opts?: ReadOptions): Promise<StoredObject>;
   /** Human-readable location, safe to log: never contains credentials. */
   describe(): string;
 }

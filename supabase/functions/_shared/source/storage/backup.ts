@@ -10,24 +10,25 @@
  *   keeps that entry's blob without a read; a new file whose bytes are already a blob is
  *   not stored twice.
  * - Memory: files up to `smallBytes` are read whole (a pool of `concurrency` at once);
- *   bigger ones are hashed in one streamed read and stored in a second one (multipart to
- *   the store), never held. Dead buffers (download chunks, sealed small files, parts) are
+ *   bigger ones are streamed once (multipart to the store) to a staging key while hashed,
+ *   then copied by the store to their blob key, never held. Dead buffers (download chunks, sealed small files, parts) are
  *   freed as soon as they are consumed (release.ts), not at V8's next collection.
  * @module
  */
-import { sealStream } from "../../crypto/mod.ts";
+import { ageHeader, type SealOptions, sealStream } from "../../crypto/mod.ts";
 import {
   blobKey,
   blobNamespace,
+  blobStagingKey,
   type FileEntry,
   type FilesSection,
   type SkippedFile,
 } from "../../format/mod.ts";
-import type { Store } from "../../store/mod.ts";
+import { copyObject, type Store } from "../../store/mod.ts";
 import type { SealConfig } from "../../export/mod.ts";
 import type { StorageApi } from "./client.ts";
-import { hashDownload, hashingStream, readAtMost, sha256Of } from "./hashing.ts";
-import { releaseOwned } from "../../release.ts";
+import { hashingStream, readAtMost, sha256Of } from "./hashing.ts";
+import { readAllReleasing, releaseOwned } from "../../release.ts";
 import { runPool } from "./pool.ts";
 import type { ObjectRow } from "./rows.ts";
 import type { BucketEntry } from "../../format/mod.ts";
@@ -42,7 +43,7 @@ export interface FilesBackupOptions {
   api: StorageApi;
   store: Store;
   seal: SealConfig;
-  /** The previous backup's manifest (or its files), whose unchanged files are carried over without a read. */
+  /** The previous backup's manifest (or its files), whose unchanged files are carried over without a read; their entry objects are reused (updated) in the result, not copied. */
   previous?: { files?: Pick<FilesSection, "blobNamespace" | "objects"> } | null;
   concurrency?: number;
   smallBytes?: number;
@@ -59,6 +60,10 @@ export async function backupFiles(
   opts: FilesBackupOptions,
 ): Promise<FilesSection> {
   const encrypted = opts.seal.recipients.length > 0;
+  // One age header (file key) for the blobs of this run: an X25519 agreement per blob cost
+  // more CPU than compressing, encrypting and hashing an 8 KiB file (bench/storage/RESULTS.md).
+  // Each blob keeps its own random payload nonce, so its own payload key.
+  const seal: SealOptions = encrypted ? { ...opts.seal, ageHeader: await ageHeader(opts.seal.recipients) } : opts.seal;
   const ns = await blobNamespace(opts.seal.compression, opts.seal.recipients);
   const keyOf = (sha: string) => blobKey(ns, sha, encrypted, opts.seal.compression);
   const small = opts.smallBytes ?? DEFAULT_SMALL_FILE_BYTES;
@@ -122,7 +127,12 @@ export async function backupFiles(
     opts.signal?.throwIfAborted();
     const before = prev.get(fileId(row.bucket, row.name));
     if (before && before.etag === row.etag && before.size === row.size && before.version === row.version) {
-      objects.push({ ...before, contentType: row.contentType, cacheControl: row.cacheControl, userMetadata: row.userMetadata ?? null });
+      // The previous entry itself, updated (it is this backup's own parsed copy): no second
+      // object per reused file.
+      before.contentType = row.contentType;
+      before.cacheControl = row.cacheControl;
+      before.userMetadata = row.userMetadata ?? null;
+      objects.push(before);
       reused++;
       opts.onFile?.(0);
       return;
@@ -139,53 +149,46 @@ export async function backupFiles(
         return;
       }
       const sha = sha256Of(bytes);
-      await storeBlob(keyOf(sha), async () => {
-        const sealed = await new Response(await sealStream(ReadableStream.from([bytes]), opts.seal)).bytes();
-        try {
-          await opts.store.put(keyOf(sha), sealed, { signal: opts.signal });
-        } finally {
-          releaseOwned(sealed); // sent (or given up on); only this put held it
-        }
-      });
-      bytesRead += bytes.byteLength;
-      objects.push(entryOf(row, sha));
-      opts.onFile?.(bytes.byteLength);
-      return;
-    }
-    // A big file: hash it in one streamed read, then (unless that blob exists) store it in a
-    // second, checking that the second read hashes the same.
-    const { sha256: sha, size } = await hashDownload(first.body);
-    bytesRead += size;
-    if (size !== row.size) {
-      skipped.push({ bucket: row.bucket, name: row.name, reason: `changed while read (${size} bytes, the row says ${row.size})` });
-      return;
-    }
-    const key = keyOf(sha);
-    let changed: string | null = null;
-    await storeBlob(key, async () => {
-      const second = await open(row);
-      if (second.reason !== undefined || !second.body) {
-        changed = second.reason ?? "changed after the snapshot";
-        return;
+      try {
+        await storeBlob(keyOf(sha), async () => {
+          const sealed = await readAllReleasing(await sealStream(ReadableStream.from([bytes]), seal));
+          try {
+            await opts.store.put(keyOf(sha), sealed, { signal: opts.signal });
+          } finally {
+            releaseOwned(sealed); // sent (or given up on); only this put held it
+          }
+        });
+      } finally {
+        // readAtMost's buffer, hashed and sealed (the compressor copied it): nothing reads it now.
+        releaseOwned(bytes);
       }
+      bytesRead += row.size;
+      objects.push(entryOf(row, sha));
+      opts.onFile?.(row.size);
+      return;
+    }
+    // A big file: one streamed read, hashed while it is sealed and written to a staging key
+    // (its blob key needs the sha256, known only at the end); then the store copies it to its
+    // blob key (S3: server-side) unless that blob exists, and the staging key is deleted.
+    const staging = blobStagingKey(ns, encrypted, opts.seal.compression);
+    try {
       // The download's chunks are handed over: the compressor (or encrypter, or the store's
       // part buffer) frees each once consumed, so dead chunks do not wait for V8's collector.
       const h = hashingStream({ handOver: true });
-      await opts.store.put(key, await sealStream(second.body.pipeThrough(h.stream), opts.seal), { signal: opts.signal });
+      await opts.store.put(staging, await sealStream(first.body.pipeThrough(h.stream), seal), { signal: opts.signal });
       bytesRead += h.size();
-      if (h.digest() !== sha) {
-        await opts.store.delete(key);
-        changed = "changed while read (two reads hashed differently)";
+      if (h.size() !== row.size) {
+        skipped.push({ bucket: row.bucket, name: row.name, reason: `changed while read (${h.size()} bytes, the row says ${row.size})` });
+        return;
       }
-    });
-    if (changed) {
-      pending.delete(key);
-      knownBlobs.delete(key);
-      skipped.push({ bucket: row.bucket, name: row.name, reason: changed });
-      return;
+      const sha = h.digest();
+      await storeBlob(keyOf(sha), async () => void await copyObject(opts.store, staging, keyOf(sha), { signal: opts.signal }));
+      objects.push(entryOf(row, sha));
+      opts.onFile?.(row.size);
+    } finally {
+      // Best effort: a staging key left behind (a crash, a failed delete) is the sweep's.
+      await opts.store.delete(staging).catch(() => {});
     }
-    objects.push(entryOf(row, sha));
-    opts.onFile?.(size);
   };
 
   // A file whose read breaks off (Storage restarting, a reset connection) is read again from

@@ -51,21 +51,6 @@ export function sha256Of(bytes: Uint8Array): string {
 export { hashStream as hashOnly } from "../../verify/mod.ts";
 
 /**
- * Reads a download body to its end and returns its sha256 and size, freeing each chunk as
- * soon as it is hashed (they come from the runtime's HTTP client and nothing else holds them).
- */
-export async function hashDownload(body: ReadableStream<Uint8Array>): Promise<{ sha256: string; size: number }> {
-  const h = createHash("sha256");
-  let size = 0;
-  for await (const chunk of body) {
-    h.update(chunk);
-    size += chunk.byteLength;
-    releaseChunk(chunk);
-  }
-  return { sha256: h.digest("hex"), size };
-}
-
-/**
  * Reads a download body into memory, refusing more than `limit` bytes (returns null then, the
  * stream cancelled). Its chunks are freed once copied, so pass only a runtime's download body.
  */

@@ -4,16 +4,21 @@
  * dangling pointer only costs a full read, never correctness.
  * @module
  */
-import { BLOBS_PREFIX, type Manifest, MANIFEST_KEY, parseManifest } from "../../format/mod.ts";
+import { BLOBS_PREFIX, FilesSection, type Manifest, MANIFEST_KEY } from "../../format/mod.ts";
 import type { Store } from "../../store/mod.ts";
 
 const pointerKey = (ns: string) => `${BLOBS_PREFIX}${ns}/latest.json`;
 
-/** The manifest of the last backup with files in namespace `ns`, or null. */
-export async function previousFilesManifest(store: Store, ns: string): Promise<Manifest | null> {
+/**
+ * The files section of the last backup with files in namespace `ns`, or null. Only that
+ * section is validated and kept: the rest of the manifest is not needed to reuse blobs, and a
+ * second validated copy of a 10,000-file manifest was a peak of its own.
+ */
+export async function previousFilesManifest(store: Store, ns: string): Promise<{ files: FilesSection } | null> {
   try {
     const { id } = JSON.parse(new TextDecoder().decode(await store.getBytes(pointerKey(ns))));
-    return parseManifest(JSON.parse(new TextDecoder().decode(await store.getBytes(`${id}/${MANIFEST_KEY}`))));
+    const files = JSON.parse(new TextDecoder().decode(await store.getBytes(`${id}/${MANIFEST_KEY}`)))?.files;
+    return files ? { files: FilesSection.parse(files) } : null;
   } catch {
     return null;
   }

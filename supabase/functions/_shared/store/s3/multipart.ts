@@ -14,6 +14,7 @@ import { type ObjectInfo, type PutOptions, type ReadOptions, type StoredObject, 
 import { type S3Client, sha256Hex } from "./client.ts";
 import { MAX_PARTS } from "./options.ts";
 import { completeMultipartXml, xmlText } from "./xml.ts";
+import { sendCopy } from "./copy.ts";
 import { type Part, uploadChunks } from "../parts.ts";
 
 /** What a multipart upload needs from the store it writes into. */
@@ -175,31 +176,18 @@ async function attachSha(
   contentType: string,
   signal?: AbortSignal,
 ) {
-  const source = t.client.copySource(key);
-  const text = await t.client.send({ name: "CopyObject (set sha256)", key }, {
-    method: "PUT",
-    key,
-    headers: {
-      "x-amz-copy-source": source,
-      "x-amz-metadata-directive": "REPLACE",
-      "x-amz-meta-sha256": sha256,
-      "content-type": contentType,
-      // A copy takes the bucket's default class unless told: keep the store's.
-      ...t.writeHeaders,
-    },
-    signal,
-    read: "text",
-  });
-  if (/<Error>/.test(text)) {
-    throw t.client.errorFromXml(200, text, {
-      name: "CopyObject (set sha256)",
-      key,
-    });
-  }
+  await sendCopy(t.client, "CopyObject (set sha256)", key, key, {
+    "x-amz-metadata-directive": "REPLACE",
+    "x-amz-meta-sha256": sha256,
+    "content-type": contentType,
+    // A copy takes the bucket's default class unless told: keep the store's.
+    ...t.writeHeaders,
+  }, signal);
 }
 
-async function confirm(
-  t: MultipartTarget,
+/** HEADs `key` and checks it holds `size` bytes with `sha256` (after a multipart upload or a copy). */
+export async function confirm(
+  t: Pick<MultipartTarget, "client" | "head">,
   key: string,
   size: number,
   sha256: string,

@@ -39,7 +39,8 @@ import {
   validatePut,
 } from "../types.ts";
 import { S3Client, sha256Hex } from "./client.ts";
-import { putMultipart } from "./multipart.ts";
+import { confirm, putMultipart } from "./multipart.ts";
+import { MAX_COPY_BYTES, sendCopy } from "./copy.ts";
 import { sliceParts, streamParts } from "../parts.ts";
 import { MIN_PART_SIZE, S3_ENV } from "./options.ts";
 import { handOverChunk, releaseOwned } from "../../release.ts";
@@ -348,6 +349,25 @@ export class S3Store implements Store {
         ? xmlText(xml, "NextContinuationToken")
         : undefined;
     } while (token);
+  }
+
+  async copy(from: string, to: string, opts: ReadOptions = {}): Promise<StoredObject> {
+    validateKey(from);
+    validateKey(to);
+    const src = await this.head(from, opts);
+    if (!src) throw new StoreError("not_found", `No object ${JSON.stringify(from)} to copy in ${this.describe()}.`);
+    if (!src.sha256) {
+      throw new StoreError("integrity", `${JSON.stringify(from)} in ${this.describe()} has no recorded sha256; it was not written by Lifeboat and is not copied.`);
+    }
+    if (src.size > MAX_COPY_BYTES) return await this.put(to, await this.get(from, opts), { sha256: src.sha256, signal: opts.signal });
+    try {
+      // COPY keeps the source's metadata (its sha256, content type); the store's class and
+      // retention apply to the new object as to any write.
+      await sendCopy(this.#client, "CopyObject", from, to, { "x-amz-metadata-directive": "COPY", ...writeHeaders(this.#cfg) }, opts.signal);
+      return await confirm({ client: this.#client, head: (k, o) => this.head(k, o) }, to, src.size, src.sha256, opts.signal);
+    } catch (err) {
+      throw this.#abortedOr(err, `COPY ${JSON.stringify(from)} to ${JSON.stringify(to)}`, opts.signal);
+    }
   }
 
   async delete(key: string, opts: ReadOptions = {}): Promise<void> {
