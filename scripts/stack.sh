@@ -4,7 +4,7 @@
 # edge functions served by Deno behind a small gateway. Every process is recorded by PID and
 # stopped by PID.
 #
-# Usage: scripts/stack.sh start [--no-s3] [--no-azure] [--no-functions] [--no-seed] | stop | status | env | install | db-stop | db-start | storage-stop | storage-start | reserve-ports | check-ports
+# Usage: scripts/stack.sh start [--no-s3] [--no-azure] [--no-functions] [--no-seed] | stop | status | env | install | db-stop | db-start | storage-stop | storage-start | reserve-ports [--no-s3] [--no-azure] | check-ports [--no-s3] [--no-azure]
 #
 # Settings (environment): LIFEBOAT_STACK_DIR (default ./.lifeboat), LIFEBOAT_DB_PORT (54322),
 # LIFEBOAT_API_PORT (54321), LIFEBOAT_S3_PORT (54330), LIFEBOAT_FN_PORT_BASE (54340),
@@ -210,7 +210,7 @@ cmd_start() {
     esac
   done
   mkdir -p "$PIDS" "$LOGS"
-  ports_reserve $(stack_ports)
+  ports_reserve $(stack_ports "$@")
   install_all "$with_s3"
   pg_start
   pg_platform
@@ -285,8 +285,8 @@ main() {
     storage-start) storage_start ;;
     # Keep the kernel from lending this stack's ports to outbound connections (scripts/test.sh
     # reserves the second project's before the first one starts), and list those taken now.
-    reserve-ports) ports_reserve $(stack_ports) ;;
-    check-ports) ports_check ;;
+    reserve-ports) ports_reserve $(stack_ports "$@") ;;
+    check-ports) ports_check "$@" ;;
     *) die "usage: scripts/stack.sh start [--no-s3] [--no-azure] [--no-functions] [--no-seed] | stop | status | env | install" ;;
   esac
 }

@@ -70,7 +70,7 @@ fi
 
 # The second project's ports are reserved before the first project opens its connections, one
 # of which the kernel could otherwise give one of them as its local port (scripts/stack/ports.sh).
-if wants_target; then target_stack reserve-ports || true; fi
+if wants_target; then target_stack reserve-ports --no-s3 --no-azure || true; fi
 
 started_here=0
 bash scripts/stack.sh status >/dev/null 2>&1 || started_here=1
@@ -97,10 +97,11 @@ if wants_target; then
   # program on them: the test-only project moves, unless its ports were chosen by hand.
   if [ "$target_started_here" = 1 ] && [ -z "$target_ports_chosen" ]; then
     for _ in 1 2 3; do
-      taken=$(target_stack check-ports) && break
+      taken=$(target_stack check-ports --no-s3 --no-azure) && break
       echo "test: ports of the second project are taken ($(echo $taken)); moving them up by 1000" >&2
       LIFEBOAT_TARGET_DB_PORT=$((LIFEBOAT_TARGET_DB_PORT + 1000)) LIFEBOAT_TARGET_API_PORT=$((LIFEBOAT_TARGET_API_PORT + 1000))
       LIFEBOAT_TARGET_FN_PORT_BASE=$((LIFEBOAT_TARGET_FN_PORT_BASE + 1000)) LIFEBOAT_TARGET_STORAGE_PORT=$((LIFEBOAT_TARGET_STORAGE_PORT + 1000))
+      target_stack reserve-ports --no-s3 --no-azure || true
     done
   fi
   if ! target_stack start --no-s3 --no-azure --no-seed; then

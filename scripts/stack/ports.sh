@@ -11,10 +11,14 @@
 #
 # Sourced by scripts/stack.sh (say, die, function_names, the *_PORT variables).
 
-# stack_ports: every port this stack listens on, one per line.
+# stack_ports [--no-s3] [--no-azure]: the ports this stack listens on, one per line (with the
+# start options that leave RGW or Azurite out, as the tests' second project does).
 stack_ports() {
-  local i=0 name
-  printf '%s\n' "$DB_PORT" "$API_PORT" "$STORAGE_PORT" "$S3_PORT" "$AZURITE_PORT"
+  local i=0 name a s3=1 azure=1
+  for a in "$@"; do case "$a" in --no-s3) s3=0 ;; --no-azure) azure=0 ;; esac; done
+  printf '%s\n' "$DB_PORT" "$API_PORT" "$STORAGE_PORT"
+  [ "$s3" = 0 ] || echo "$S3_PORT"
+  [ "$azure" = 0 ] || echo "$AZURITE_PORT"
   for name in $(function_names); do echo $((FN_PORT_BASE + i)); i=$((i + 1)); done
 }
 
@@ -67,9 +71,10 @@ port_await() {
   die "port $port ($what) stayed taken by an outbound connection for 30 s: set $setting to another port"
 }
 
-# ports_check: prints the stack's ports that cannot be bound now; fails if there is one.
+# ports_check [--no-s3] [--no-azure]: prints the stack's ports that cannot be bound now; fails
+# if there is one.
 ports_check() {
   local taken
-  taken=$(ports_state $(stack_ports) | grep -v ' free$') || true
+  taken=$(ports_state $(stack_ports "$@") | grep -v ' free$') || true
   [ -z "$taken" ] || { printf '%s\n' "$taken"; return 1; }
 }
