@@ -27,7 +27,7 @@ import { type Store, StoreError } from "./types.ts";
 export type { ObjectInfo, PutOptions, ReadOptions, Store, StoredObject, StoreErrorCode } from "./types.ts";
 export { refuseDotSegments, StoreError, validateKey, validatePrefix } from "./types.ts";
 export { probeStore } from "./probe.ts";
-export { copyObject } from "./copy.ts";
+export { copyWithinStore } from "./copy.ts";
 export type { DriverOpenOptions, StoreDriver, StoreTuning } from "./driver.ts";
 export { FsStore, type FsStoreOptions } from "./fs/mod.ts";
 export { S3_ENV, type S3Options, S3Store, type S3StoreConfig } from "./s3/mod.ts";

@@ -24,7 +24,7 @@ import {
   type FilesSection,
   type SkippedFile,
 } from "../../format/mod.ts";
-import { copyObject, type Store } from "../../store/mod.ts";
+import { copyWithinStore, type Store } from "../../store/mod.ts";
 import type { SealConfig } from "../../export/mod.ts";
 import type { StorageApi } from "./client.ts";
 import { hashingStream, readAtMost, sha256Of } from "./hashing.ts";
@@ -182,7 +182,7 @@ export async function backupFiles(
         return;
       }
       const sha = h.digest();
-      await storeBlob(keyOf(sha), async () => void await copyObject(opts.store, staging, keyOf(sha), { signal: opts.signal }));
+      await storeBlob(keyOf(sha), async () => void await copyWithinStore(opts.store, staging, keyOf(sha), { signal: opts.signal }));
       objects.push(entryOf(row, sha));
       opts.onFile?.(row.size);
     } finally {
