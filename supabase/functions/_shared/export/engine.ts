@@ -165,8 +165,11 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
   const prefix = backupPrefix(id);
   const selection = opts.selection ?? {};
   const seal = sealOf(policy, opts.compressionLevel);
+  // The caller's signal and this attempt's own abort (a new one per snapshot attempt).
+  const linkedTo = (c: AbortController) => opts.signal ? AbortSignal.any([opts.signal, c.signal]) : c.signal;
   let abort = new AbortController();
-  let signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
+  let signal = linkedTo(abort);
+  const lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   const parts: StoredPart[] = [];
   let progress = new ProgressTracker([]);
 
@@ -189,9 +192,9 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
       if (known.length) {
         const prelock = known;
         known = [];
-        await lockBeforeSnapshot(tx, prelock, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+        await lockBeforeSnapshot(tx, prelock, lockTimeoutMs);
       }
-      const snap = await exportSnapshot(tx, opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+      const snap = await exportSnapshot(tx, lockTimeoutMs);
       const server = await readServerInfo(tx);
       const scripts = await readSchemaScripts(tx, selection);
       const tables = await listTables(tx, selection, scripts.scope, copiedPlatformTables(scripts.platform));
@@ -269,7 +272,7 @@ export async function exportBackup(opts: ExportOptions): Promise<ExportResult> {
         if (!conflict || conflict.kind === "timeout" || n >= attempts || parts.length) throw conflict ?? err;
         // The conflicting request goes first once this attempt's locks are gone; then a new snapshot.
         abort = new AbortController();
-        signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
+        signal = linkedTo(abort);
         await new Promise((r) => setTimeout(r, 200 * n));
       }
     }
