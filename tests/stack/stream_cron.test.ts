@@ -65,7 +65,17 @@ Deno.test({
       );
       const [calls] = await sql`select count(*)::int as n from lifeboat.stream_segments`;
       assert.ok(calls.n > 0, "segments are recorded");
-      const call = await sql`select * from lifeboat.stream_last_call()`;
+      // pg_net stores a call's answer after the function has done its work (the slot advanced
+      // first): wait for the last call to have one, then check what it was.
+      const call = await waitFor(
+        "pg_net to record the last call's answer",
+        async () => {
+          const c = await sql`select * from lifeboat.stream_last_call()`;
+          return c[0]?.status_code != null ? c : false;
+        },
+        DEADLINE,
+        200,
+      );
       assert.equal(call[0]?.status_code, 200, `the last pg_net call answered 200: ${JSON.stringify(call)}`);
       const store = openStore(target);
       const { lines } = await storedLines(store, null, stackTrust);
