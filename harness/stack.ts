@@ -69,18 +69,34 @@ export function freePort(): number {
   return port;
 }
 
-/** Polls `fn` until it returns true or `ms` elapse. */
-export async function waitFor(fn: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      if (await fn()) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
+/**
+ * Polls `probe` until it returns a value other than undefined, null or false, and returns it;
+ * throws after `timeoutMs`. A probe that throws stops the wait with its error.
+ */
+export async function waitForValue<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== null && value !== false) return value as T;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/** Polls `fn` until it returns true or `ms` elapse; a probe that throws counts as "not yet". */
+export async function waitFor(fn: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  await waitForValue(what, async () => {
+    try {
+      return await fn();
+    } catch {
+      return false; // not yet
+    }
+  }, ms);
 }
 
 /** Runs a command to completion and returns its exit code and output. */

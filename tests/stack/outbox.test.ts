@@ -7,10 +7,9 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { stackEnv, secretKey } from "../../harness/stack.ts";
+import { secretKey, stackEnv, waitForValue } from "../../harness/stack.ts";
 import { listeningReceiver, type Receiver } from "../support/outbox_receiver.ts";
 import { spawnWorker, type WorkerProcess } from "../support/worker_process.ts";
-import { waitFor } from "../support/wait.ts";
 import { deliver, describeFetchError } from "../../scripts/cli/outbox.ts";
 
 type Sql = postgres.Sql<Record<string, unknown>>;
@@ -88,10 +87,10 @@ Deno.test({
 
       await t.step("a direct invoke is delivered within seconds, with the secret key, and recorded", async () => {
         // Let the worker connect and LISTEN before the first insert.
-        await waitFor("the worker to listen", async () => (await listeners()) > listenersBefore, 15_000);
+        await waitForValue("the worker to listen", async () => (await listeners()) > listenersBefore, 15_000);
         const started = performance.now();
         const id = await invoke(sql, "echo", { ping: "direct" });
-        const req = await waitFor("the echo request", () => r.requests.find((q) => q.headers["x-lifeboat-outbox-id"] === id), 10_000);
+        const req = await waitForValue("the echo request", () => r.requests.find((q) => q.headers["x-lifeboat-outbox-id"] === id), 10_000);
         assert.ok(req.at - started < 5_000, `delivered in ${Math.round(req.at - started)} ms, well under the 60 s poll`);
         assert.equal(req.method, "POST");
         assert.equal(req.path, "/functions/v1/echo");
@@ -101,7 +100,7 @@ Deno.test({
         assert.equal(req.headers["authorization"], `Bearer ${stackEnv("SUPABASE_SERVICE_ROLE_KEY")}`);
         assert.equal(req.headers["x-lifeboat-attempt"], "1");
 
-        const row = await waitFor("the delivery record", async () => {
+        const row = await waitForValue("the delivery record", async () => {
           const o = await outboxRow(sql, id);
           return o.delivered_at ? o : undefined;
         }, 5_000);
@@ -115,7 +114,7 @@ Deno.test({
       await t.step("a failing function is retried with exponential backoff until it answers", async () => {
         r.on("flaky", (n) => n <= 2 ? { status: 500, body: "temporarily broken" } : { status: 200, body: '{"ok":true}' });
         const id = await invoke(sql, "flaky", { n: 1 });
-        const row = await waitFor("delivery after two failures", async () => {
+        const row = await waitForValue("delivery after two failures", async () => {
           const o = await outboxRow(sql, id);
           return o.delivered_at ? o : undefined;
         }, 20_000, 200);
@@ -137,7 +136,7 @@ Deno.test({
         try {
           r.on("broken", () => ({ status: 503, body: "down" }));
           const id = await invoke(sql, "broken", {});
-          const row = await waitFor("the message to die", async () => {
+          const row = await waitForValue("the message to die", async () => {
             const o = await outboxRow(sql, id);
             return o.dead_at ? o : undefined;
           }, 15_000, 200);
@@ -155,11 +154,11 @@ Deno.test({
         await sql`select cron.schedule('lifeboat-test-invoke', '* * * * *', $$select lifeboat.invoke('echo', '{"ping":1}')$$)`;
         await sql`select cron.schedule('lifeboat-test-fail', '* * * * *', 'select 1/0')`;
         // pg_cron has minute granularity: up to a minute for the tick, plus delivery.
-        const req = await waitFor("the cron-triggered request", () =>
+        const req = await waitForValue("the cron-triggered request", () =>
           r.requests.slice(before).find((q) => q.name === "echo" && q.body.includes('"ping"') && JSON.parse(q.body).ping === 1),
           75_000, 250);
         const id = req.headers["x-lifeboat-outbox-id"];
-        const row = await waitFor("the cron delivery record", async () => {
+        const row = await waitForValue("the cron delivery record", async () => {
           const o = await outboxRow(sql, id);
           return o.delivered_at ? o : undefined;
         }, 5_000);
@@ -169,7 +168,7 @@ Deno.test({
           where j.jobname = 'lifeboat-test-invoke'`;
         assert.ok(runs.some((x) => x.status === "succeeded"), "the cron run itself succeeded");
 
-        await waitFor("the failing job's run", async () => {
+        await waitForValue("the failing job's run", async () => {
           const [x] = await sql`
             select count(*)::int as n from cron.job_run_details d join cron.job j using (jobid)
             where j.jobname = 'lifeboat-test-fail' and d.status = 'failed'`;

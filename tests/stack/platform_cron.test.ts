@@ -5,8 +5,7 @@
  * Vault is refused by the function, so the 200 proves the function saw the Vault secret.
  */
 import assert from "node:assert/strict";
-import { db } from "../../harness/stack.ts";
-import { waitFor } from "../support/wait.ts";
+import { db, waitForValue } from "../../harness/stack.ts";
 
 const JOB = "lifeboat-test-pg-net";
 
@@ -33,14 +32,14 @@ Deno.test({
           where r.status_code = ${status}`;
         return rows[0];
       };
-      const ok = await waitFor("a 200 from backup-status through pg_net", () => answered(200), 30_000, 250);
+      const ok = await waitForValue("a 200 from backup-status through pg_net", () => answered(200), 30_000, 250);
       assert.match(ok.content ?? "", /"action":\s*"notify"/, "the function ran the service-only notify action");
 
       // The same job with another key in Vault: the function refuses it.
       await sql`select vault.update_secret(s.id, 'sb_secret_not_the_project_key') from vault.secrets s
         where s.name = 'lifeboat_service_key'`;
       await sql`truncate public.lifeboat_test_pg_net`;
-      const refused = await waitFor("a 401 for a key the project does not have", () => answered(401), 30_000, 250);
+      const refused = await waitForValue("a 401 for a key the project does not have", () => answered(401), 30_000, 250);
       assert.match(refused.content ?? "", /unauthorized/);
       const [{ runs }] = await sql<{ runs: number }[]>`
         select count(*)::int as runs from cron.job_run_details d join cron.job j on j.jobid = d.jobid

@@ -7,8 +7,7 @@
 // the health check check_stream_shipper fails naming the 401 and the Vault secret, the status
 // says the shipper is stale, and the rpo alert's summary says why. With the key back, it resumes.
 import assert from "node:assert/strict";
-import { db, stackEnv } from "../../harness/stack.ts";
-import { waitFor } from "../support/wait.ts";
+import { db, stackEnv, waitForValue } from "../../harness/stack.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
 import { enableWithReference, linesOn, referenceLines, resetStream, SLOT, storedLines } from "../support/stream.ts";
 
@@ -57,7 +56,7 @@ Deno.test({
         await sql.unsafe(`insert into ${SCHEMA}.t (v) select md5(g::text) from generate_series(1, 2000) g`);
       }
       const written = await currentLsn();
-      await waitFor(
+      await waitForValue(
         "the slot to advance past the writes (pg_cron → pg_net → backup-stream)",
         () => slotPast(written),
         DEADLINE,
@@ -67,7 +66,7 @@ Deno.test({
       assert.ok(calls.n > 0, "segments are recorded");
       // pg_net stores a call's answer after the function has done its work (the slot advanced
       // first): wait for the last call to have one, then check what it was.
-      const call = await waitFor(
+      const call = await waitForValue(
         "pg_net to record the last call's answer",
         async () => {
           const c = await sql`select * from lifeboat.stream_last_call()`;
@@ -97,7 +96,7 @@ Deno.test({
       await sql`select vault.update_secret(s.id, 'sb_secret_not_the_project_key') from vault.secrets s where s.name = 'lifeboat_service_key'`;
       await sql.unsafe(`insert into ${SCHEMA}.t (v) values ('while refused')`);
       const refusedAt = await currentLsn();
-      await waitFor(
+      await waitForValue(
         "a refused call and a stale shipper",
         async () => {
           const s = await shipper();
@@ -123,14 +122,14 @@ Deno.test({
 
       // The right key again: the schedule resumes and ships what waited.
       await sql`select vault.update_secret(s.id, ${key}) from vault.secrets s where s.name = 'lifeboat_service_key'`;
-      await waitFor("the stream to resume once the key is right", () => slotPast(refusedAt), DEADLINE, 500);
+      await waitForValue("the stream to resume once the key is right", () => slotPast(refusedAt), DEADLINE, 500);
       const { lines: after } = await storedLines(store, null, stackTrust);
       assert.deepEqual(
         linesOn(after, T),
         await referenceLines(sql, T),
         "after the outage the store still holds exactly the decode",
       );
-      await waitFor(
+      await waitForValue(
         "the check to pass again",
         async () => (await sql`select level from lifeboat.check_stream_shipper()`)[0]?.level === "ok",
         DEADLINE,
@@ -141,7 +140,7 @@ Deno.test({
       await resetStream(sql).catch((e) => console.error(e));
       // No call of this test's schedule may reach the next test's stream: the cron job is gone,
       // and pg_net's queue is drained (a call still in flight finds no stream and answers 409).
-      await waitFor("pg_net's queue to drain", async () =>
+      await waitForValue("pg_net's queue to drain", async () =>
         (await sql`select count(*)::int as n from net.http_request_queue`)[0].n === 0, 30_000, 250).catch(() => {});
       await sql.unsafe(`drop schema if exists ${SCHEMA} cascade`).catch(() => {});
       await sql.end();

@@ -5,8 +5,6 @@
  * object of name → key) and SUPABASE_SERVICE_ROLE_KEY.
  * @module
  */
-import { errorResponse } from "./http.ts";
-
 /** The credentials that grant service access, read from the environment. */
 export interface ServiceCredentials {
   /** Accepted secret keys (values of SUPABASE_SECRET_KEYS). */
