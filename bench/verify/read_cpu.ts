@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { removeTestTargets, testTarget } from "../../harness/edge_export.ts";
 import { readEach } from "../../supabase/functions/_shared/verify/mod.ts";
-import { processCpuMs } from "../../supabase/functions/_shared/jobs/mod.ts";
+import { isolateCpuMs } from "../../supabase/functions/_shared/jobs/mod.ts";
 
 const arg = (name: string, d: number) => (Deno.args.includes(name) ? Number(Deno.args[Deno.args.indexOf(name) + 1]) : d);
 const N = arg("--objects", 48), ROUNDS = arg("--rounds", 2), SIZE = 8 * 1048576, CONCURRENCY = 4;
@@ -24,13 +24,13 @@ try {
 
   const results: Record<string, number[]> = {};
   const run = async (name: string, read: (key: string) => Promise<void>) => {
-    const c0 = processCpuMs()!, t0 = performance.now();
+    const c0 = isolateCpuMs()!, t0 = performance.now();
     let next = 0;
     await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
       while (next < N) await read(`o${next++}`);
     }));
     const gib = (N * SIZE) / 2 ** 30;
-    (results[name] ??= []).push(Math.round((processCpuMs()! - c0) / gib));
+    (results[name] ??= []).push(Math.round((isolateCpuMs()! - c0) / gib));
     console.error(`${name}: ${results[name].at(-1)} ms CPU/GiB, ${((N * SIZE) / 1048576 / ((performance.now() - t0) / 1000)).toFixed(0)} MiB/s`);
   };
   const check = (h: ReturnType<typeof createHash>, n: number) => {
@@ -57,7 +57,7 @@ try {
       check(h, await readEach(await store.get(k, { byteStream: true }), (c) => h.update(c)));
     });
   }
-  const c0 = processCpuMs()!;
+  const c0 = isolateCpuMs()!;
   const h = createHash("sha256");
   for (let i = 0; i < 16; i++) for (let o = 0; o < SIZE; o += 65536) h.update(body.subarray(o, o + 65536));
   h.digest();
@@ -65,7 +65,7 @@ try {
   console.log(JSON.stringify({
     objects: N, object_mib: SIZE / 1048576, concurrency: CONCURRENCY, rounds: ROUNDS,
     cpu_ms_per_gib: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)])),
-    sha256_alone_cpu_ms_per_gib: Math.round((processCpuMs()! - c0) / ((16 * SIZE) / 2 ** 30)),
+    sha256_alone_cpu_ms_per_gib: Math.round((isolateCpuMs()! - c0) / ((16 * SIZE) / 2 ** 30)),
   }, null, 2));
 } finally {
   await removeTestTargets();

@@ -23,7 +23,7 @@ import { ageKey, removeTestTargets, testTarget } from "../../harness/edge_export
 import { lifeboat } from "../../tests/support/restore.ts";
 import { checkIntegrity, readEach } from "../../supabase/functions/_shared/verify/mod.ts";
 import { parseManifest } from "../../supabase/functions/_shared/format/mod.ts";
-import { processCpuMs } from "../../supabase/functions/_shared/jobs/mod.ts";
+import { isolateCpuMs } from "../../supabase/functions/_shared/jobs/mod.ts";
 import { runVerifyInvocation } from "../../supabase/functions/_shared/verify_job/mod.ts";
 
 const mbArg = Deno.args.indexOf("--mb");
@@ -117,10 +117,10 @@ try {
   };
 
   async function inProcess(): Promise<number> {
-    const start = performance.now(), cpu0 = processCpuMs() ?? 0;
+    const start = performance.now(), cpu0 = isolateCpuMs() ?? 0;
     const r = await checkIntegrity(store, parseManifest(manifest), { concurrency: CONCURRENCY });
     if (r.verdicts.some((v) => !v.ok)) throw new Error("in-process integrity check failed");
-    console.error(`in-process: ${Math.round((processCpuMs() ?? 0) - cpu0)} ms CPU`);
+    console.error(`in-process: ${Math.round((isolateCpuMs() ?? 0) - cpu0)} ms CPU`);
     return (performance.now() - start) / 1000;
   }
 
