@@ -23,6 +23,7 @@ import {
   manifestProblem,
   readAuthenticManifest,
   signatureCheck,
+  WholeObjectBuffers,
 } from "../verify/mod.ts";
 import { checkFiles } from "../source/storage/mod.ts";
 import { loadVerifyConfig } from "./config.ts";
@@ -180,6 +181,7 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
     return saving;
   };
   timings.setupMs = Math.round(performance.now() - t0);
+  const buffers = new WholeObjectBuffers();
   const lane = async () => {
     while (next < pending.length && !stoppedBy && !lost) {
       const i = pending[next];
@@ -191,7 +193,7 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
       }
       next++;
       const started = meter.wallMs();
-      const r = await checkObject(store, m, o, listed.get(o.key));
+      const r = await checkObject(store, m, o, listed.get(o.key), { buffers });
       const cpu = meter.cpuMs();
       meter.record({ plainBytes: r.bytes, estBytes: o.size, wallMs: meter.wallMs() - started, cpuMs: cpu - lastCpu });
       lastCpu = cpu;
