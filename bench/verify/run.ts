@@ -12,7 +12,8 @@
  * the function; their mean is the anchor. Between them, the same integrity check in this
  * process, and the function's engine (runVerifyInvocation) called in this process: what the
  * function costs beyond its engine (HTTP, gateway, its own connection) is the difference.
- * Several rounds (`--rounds`, default 3); the medians are reported.
+ * Several rounds (`--rounds`, default 3); the medians are reported, with each round's
+ * invocations and the JS-thread CPU each used (as its budget counts it).
  *
  * Usage: deno run -A bench/verify/run.ts [--mb 1024] [--rounds 3]   (stack env exported, S3 running)
  * @module
@@ -83,10 +84,11 @@ try {
     return (performance.now() - start) / 1000;
   }
 
-  async function viaFunction(): Promise<{ seconds: number; invocations: number; passed: boolean; stops: string[] }> {
+  async function viaFunction(): Promise<{ seconds: number; invocations: number; passed: boolean; stops: string[]; cpuMs: number[] }> {
     const start = performance.now();
     let invocations = 0;
     const stops: string[] = [];
+    const cpuMs: number[] = []; // each invocation's JS-thread CPU, as its budget counted it
     for (;;) {
       invocations++;
       const res = await fetch(functionUrl("backup-verify"), {
@@ -96,7 +98,8 @@ try {
       const r = await res.json();
       if (res.status >= 400 || r.state === "idle" || r.state === "lost") throw new Error(`backup-verify: ${res.status} ${JSON.stringify(r)}`);
       console.error(`invocation ${invocations}: ${r.state} ${JSON.stringify(r.timings)}`);
-      if (r.state === "done") return { seconds: (performance.now() - start) / 1000, invocations, passed: r.passed, stops };
+      cpuMs.push(r.timings?.cpuMs ?? NaN);
+      if (r.state === "done") return { seconds: (performance.now() - start) / 1000, invocations, passed: r.passed, stops, cpuMs };
       stops.push(`${r.stoppedBy}@${r.objectsDone}`);
     }
   }
@@ -126,7 +129,7 @@ try {
 
   // Rounds of GET, function, in-process, GET: on a shared host one round is
   // noise; the medians of the rounds are what is reported.
-  const rounds: { get: number; fn: number; local: number; engine: number; invocations: number; stops: string[] }[] = [];
+  const rounds: { get: number; fn: number; local: number; engine: number; invocations: number; stops: string[]; cpuMs: number[] }[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     await sql`delete from lifeboat.verification_runs where backup_run_id = ${run.id} and source = 'backup-verify'`;
     const get1 = await plainGet();
@@ -135,7 +138,7 @@ try {
     const local = await inProcess();
     const engine = await invocationInProcess();
     const get2 = await plainGet();
-    rounds.push({ get: (get1 + get2) / 2, fn: fn.seconds, local, engine, invocations: fn.invocations, stops: fn.stops });
+    rounds.push({ get: (get1 + get2) / 2, fn: fn.seconds, local, engine, invocations: fn.invocations, stops: fn.stops, cpuMs: fn.cpuMs });
     console.error(`round ${r + 1}: ${JSON.stringify(rounds[r])}`);
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -149,6 +152,7 @@ try {
     function_seconds: Number(fn.toFixed(2)), function_mib_s: Number((mib / fn).toFixed(1)),
     in_process_integrity_seconds: Number(local.toFixed(2)),
     function_invocations: rounds.map((x) => x.invocations), stopped_by: rounds.map((x) => x.stops),
+    function_js_thread_cpu_ms_per_invocation: rounds.map((x) => x.cpuMs),
     ratio_function_to_get: Number((get / fn).toFixed(2)),
     ratio_in_process_to_get: Number((get / local).toFixed(2)),
     engine_in_process_seconds: Number(engine.toFixed(2)),
