@@ -72,6 +72,9 @@ Deno.test({
         one.give(free);
         assert.equal((await streaming).sha256, sha(bodies[3]));
       }
+      // Nor buffers of 0 bytes (verify.whole_object_max_bytes 0: every object streams).
+      const none = new WholeObjectBuffers(4, 0);
+      assert.equal((await hashObject(await store.get("o3", { byteStream: true }), { expectedSize: 1000, probe: PROBE, buffers: none })).sha256, sha(bodies[3]));
       // Neither does an object bigger than a buffer.
       const big = hashObject(await store.get("o7", { byteStream: true }), { expectedSize: sizes[7], probe: PROBE, buffers: one });
       const free = one.take();

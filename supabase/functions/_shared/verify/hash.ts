@@ -95,8 +95,9 @@ export async function readHead(stream: ReadableStream<Uint8Array>, max: number):
 }
 
 /**
- * Objects up to this size are read whole and hashed off the JavaScript thread: it holds a
- * default export part (8 MiB of COPY text) even when the data does not compress.
+ * Objects up to this size are read whole and hashed off the JavaScript thread, by default
+ * (setting verify.whole_object_max_bytes): it holds a default export part (8 MiB of COPY
+ * text) even when the data does not compress.
  */
 export const WHOLE_OBJECT_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -109,15 +110,18 @@ export const WHOLE_OBJECT_BUFFERS = 4;
 /**
  * The buffers whole objects are read into, shared by the lanes of one check. Each buffer is
  * held from the object's first read until its digest is done (WebCrypto holds a copy until
- * then), so their number bounds the memory: at most 2 × `count` × {@link WHOLE_OBJECT_MAX_BYTES}.
- * A lane that finds none free hashes its object as it streams.
+ * then), so their number bounds the memory: at most 2 × `count` × `maxBytes`. A lane that
+ * finds none free hashes its object as it streams.
  */
 export class WholeObjectBuffers {
+  /** The largest object read whole; larger ones stream. */
+  readonly maxBytes: number;
   #free: Bytes[] = [];
   #unmade: number;
 
-  constructor(count = WHOLE_OBJECT_BUFFERS) {
+  constructor(count = WHOLE_OBJECT_BUFFERS, maxBytes = WHOLE_OBJECT_MAX_BYTES) {
     this.#unmade = count;
+    this.maxBytes = maxBytes;
   }
 
   /** A free buffer, or null when all are in use. Pages are touched only as far as objects fill them. */
@@ -126,12 +130,12 @@ export class WholeObjectBuffers {
     if (buf) return buf;
     if (this.#unmade === 0) return null;
     this.#unmade--;
-    return new Uint8Array(WHOLE_OBJECT_MAX_BYTES);
+    return new Uint8Array(this.maxBytes);
   }
 
   /** Gives a buffer back; a buffer a cancelled read took away (null) is made again when needed. */
   give(buf: Bytes | null): void {
-    if (buf && buf.byteLength === WHOLE_OBJECT_MAX_BYTES) this.#free.push(buf);
+    if (buf && buf.byteLength === this.maxBytes) this.#free.push(buf);
     else this.#unmade++;
   }
 }
@@ -147,7 +151,7 @@ const toHex = (digest: ArrayBuffer) => Array.from(new Uint8Array(digest), (b) =>
 
 /**
  * Hashes every byte of an object's stream and keeps its first `probe` bytes. With `buffers`,
- * a byte stream whose `expectedSize` fits {@link WHOLE_OBJECT_MAX_BYTES} is read whole and
+ * a byte stream whose `expectedSize` fits one (`maxBytes`, not 0) is read whole and
  * hashed off the JavaScript thread (a stream longer than expected is still hashed whole:
  * the rest streams through node:crypto); anything else streams through node:crypto.
  */
@@ -155,7 +159,7 @@ export async function hashObject(
   stream: ReadableStream<Uint8Array>,
   opts: { expectedSize: number; probe: number; buffers?: WholeObjectBuffers },
 ): Promise<HashedObject> {
-  const buf = opts.buffers && opts.expectedSize <= WHOLE_OBJECT_MAX_BYTES ? opts.buffers.take() : null;
+  const buf = opts.buffers && opts.buffers.maxBytes > 0 && opts.expectedSize <= opts.buffers.maxBytes ? opts.buffers.take() : null;
   let byob: ReadableStreamBYOBReader | null = null;
   if (buf) {
     try {

@@ -23,6 +23,7 @@ import {
   manifestProblem,
   readAuthenticManifest,
   signatureCheck,
+  WHOLE_OBJECT_BUFFERS,
   WholeObjectBuffers,
 } from "../verify/mod.ts";
 import { checkFiles } from "../source/storage/mod.ts";
@@ -181,7 +182,7 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
     return saving;
   };
   timings.setupMs = Math.round(performance.now() - t0);
-  const buffers = new WholeObjectBuffers();
+  const buffers = new WholeObjectBuffers(WHOLE_OBJECT_BUFFERS, cfg.wholeObjectMaxBytes);
   const lane = async () => {
     while (next < pending.length && !stoppedBy && !lost) {
       const i = pending[next];
