@@ -216,7 +216,8 @@ async function hashWhole(
   head ??= buffer.slice(0, Math.min(probe, filled));
   const body = buffer.subarray(0, filled);
   if (rest) return { buffer, hashed: Promise.resolve({ sha256: rest.update(body).digest("hex"), size, head }) };
-  // digest copies its input before it returns: the buffer is free again once it has.
+  // digest copies its input at the call and hashes the copy on another thread; the caller
+  // still holds the buffer until the digest settles, so the buffers bound the copies too.
   const digest = crypto.subtle.digest("SHA-256", body);
   return { buffer, hashed: digest.then((d) => ({ sha256: toHex(d), size, head: head! })) };
 }
