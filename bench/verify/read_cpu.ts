@@ -2,16 +2,24 @@
  * Benchmark: CPU per GiB of reading objects from the stack's RGW through the S3 driver, with
  * and without sha256, the default way (`store.get`, a fresh 64 KiB buffer per chunk) and the
  * way verification reads (`store.get(key, { byteStream: true })` through `readEach`: a BYOB
- * read into one reused buffer). CPU is `process.cpuUsage()` of this process, as the edge
- * functions' budget counts it (bench/verify/RESULTS.md).
+ * read into one reused buffer), hashed as it streams (node:crypto) or read whole and hashed
+ * by WebCrypto on another thread (`hashObject` with `WholeObjectBuffers`). For each: the JS
+ * thread's CPU (what the platform limits and the edge functions' budget counts), the whole
+ * process's CPU, and the wall-clock throughput, side by side (bench/verify/RESULTS.md).
  *
  * Usage: deno run -A bench/verify/read_cpu.ts [--objects 48] [--rounds 2]   (stack env exported, S3 running)
  * @module
  */
 import { createHash } from "node:crypto";
+import process from "node:process";
 import { removeTestTargets, testTarget } from "../../harness/edge_export.ts";
-import { readEach } from "../../supabase/functions/_shared/verify/mod.ts";
-import { processCpuMs } from "../../supabase/functions/_shared/jobs/mod.ts";
+import { hashObject, readEach, WholeObjectBuffers } from "../../supabase/functions/_shared/verify/mod.ts";
+import { isolateCpuMs } from "../../supabase/functions/_shared/jobs/mod.ts";
+
+const processCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 const arg = (name: string, d: number) => (Deno.args.includes(name) ? Number(Deno.args[Deno.args.indexOf(name) + 1]) : d);
 const N = arg("--objects", 48), ROUNDS = arg("--rounds", 2), SIZE = 8 * 1048576, CONCURRENCY = 4;
@@ -22,16 +30,20 @@ try {
   const want = createHash("sha256").update(body).digest("hex");
   await Promise.all(Array.from({ length: N }, (_, i) => store.put(`o${i}`, body)));
 
-  const results: Record<string, number[]> = {};
+  const buffers = new WholeObjectBuffers();
+  const results: Record<string, { thread: number[]; process: number[]; mibS: number[] }> = {};
   const run = async (name: string, read: (key: string) => Promise<void>) => {
-    const c0 = processCpuMs()!, t0 = performance.now();
+    const c0 = isolateCpuMs()!, p0 = processCpuMs(), t0 = performance.now();
     let next = 0;
     await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
       while (next < N) await read(`o${next++}`);
     }));
     const gib = (N * SIZE) / 2 ** 30;
-    (results[name] ??= []).push(Math.round((processCpuMs()! - c0) / gib));
-    console.error(`${name}: ${results[name].at(-1)} ms CPU/GiB, ${((N * SIZE) / 1048576 / ((performance.now() - t0) / 1000)).toFixed(0)} MiB/s`);
+    const r = results[name] ??= { thread: [], process: [], mibS: [] };
+    r.thread.push(Math.round((isolateCpuMs()! - c0) / gib));
+    r.process.push(Math.round((processCpuMs() - p0) / gib));
+    r.mibS.push(Math.round((N * SIZE) / 1048576 / ((performance.now() - t0) / 1000)));
+    console.error(`${name}: ${r.thread.at(-1)} ms JS-thread CPU/GiB, ${r.process.at(-1)} ms process CPU/GiB, ${r.mibS.at(-1)} MiB/s`);
   };
   const check = (h: ReturnType<typeof createHash>, n: number) => {
     if (n !== SIZE || h.digest("hex") !== want) throw new Error("read the wrong bytes");
@@ -56,16 +68,23 @@ try {
       const h = createHash("sha256");
       check(h, await readEach(await store.get(k, { byteStream: true }), (c) => h.update(c)));
     });
+    await run("byte stream read whole, WebCrypto sha256", async (k) => {
+      const got = await hashObject(await store.get(k, { byteStream: true }), { expectedSize: SIZE, probe: 0, buffers });
+      if (got.size !== SIZE || got.sha256 !== want) throw new Error("read the wrong bytes");
+    });
   }
-  const c0 = processCpuMs()!;
+  const c0 = isolateCpuMs()!;
   const h = createHash("sha256");
   for (let i = 0; i < 16; i++) for (let o = 0; o < SIZE; o += 65536) h.update(body.subarray(o, o + 65536));
   h.digest();
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(JSON.stringify({
     objects: N, object_mib: SIZE / 1048576, concurrency: CONCURRENCY, rounds: ROUNDS,
-    cpu_ms_per_gib: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)])),
-    sha256_alone_cpu_ms_per_gib: Math.round((processCpuMs()! - c0) / ((16 * SIZE) / 2 ** 30)),
+    // JS-thread CPU, process CPU (ms per GiB) and MiB/s, medians of the rounds.
+    js_thread_cpu_ms_per_gib: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v.thread)])),
+    process_cpu_ms_per_gib: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v.process)])),
+    mib_per_s: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v.mibS)])),
+    sha256_alone_cpu_ms_per_gib: Math.round((isolateCpuMs()! - c0) / ((16 * SIZE) / 2 ** 30)),
   }, null, 2));
 } finally {
   await removeTestTargets();

@@ -9,10 +9,13 @@
  * signed with the stack's key (the one in Vault, so the project trusts it). The function runs
  * with the migration's budget defaults and continuation off: the script calls it again until
  * the verification is done, so invocations are counted exactly. The GETs run before and after
- * the function; their mean is the anchor. Between them, the same integrity check in this
+ * the function; their mean is the anchor. The function runs twice per round: as configured
+ * (objects up to verify.whole_object_max_bytes read whole and hashed off the JS thread) and
+ * with that setting 0 (every object streamed through node:crypto), side by side. Between them, the same integrity check in this
  * process, and the function's engine (runVerifyInvocation) called in this process: what the
  * function costs beyond its engine (HTTP, gateway, its own connection) is the difference.
- * Several rounds (`--rounds`, default 3); the medians are reported.
+ * Several rounds (`--rounds`, default 3); the medians are reported, with each round's
+ * invocations and the JS-thread CPU each used (as its budget counts it).
  *
  * Usage: deno run -A bench/verify/run.ts [--mb 1024] [--rounds 3]   (stack env exported, S3 running)
  * @module
@@ -23,7 +26,7 @@ import { ageKey, removeTestTargets, testTarget } from "../../harness/edge_export
 import { lifeboat } from "../../tests/support/restore.ts";
 import { checkIntegrity, readEach } from "../../supabase/functions/_shared/verify/mod.ts";
 import { parseManifest } from "../../supabase/functions/_shared/format/mod.ts";
-import { processCpuMs } from "../../supabase/functions/_shared/jobs/mod.ts";
+import { isolateCpuMs } from "../../supabase/functions/_shared/jobs/mod.ts";
 import { runVerifyInvocation } from "../../supabase/functions/_shared/verify_job/mod.ts";
 
 const mbArg = Deno.args.indexOf("--mb");
@@ -83,10 +86,11 @@ try {
     return (performance.now() - start) / 1000;
   }
 
-  async function viaFunction(): Promise<{ seconds: number; invocations: number; passed: boolean; stops: string[] }> {
+  async function viaFunction(): Promise<{ seconds: number; invocations: number; passed: boolean; stops: string[]; cpuMs: number[] }> {
     const start = performance.now();
     let invocations = 0;
     const stops: string[] = [];
+    const cpuMs: number[] = []; // each invocation's JS-thread CPU, as its budget counted it
     for (;;) {
       invocations++;
       const res = await fetch(functionUrl("backup-verify"), {
@@ -96,7 +100,8 @@ try {
       const r = await res.json();
       if (res.status >= 400 || r.state === "idle" || r.state === "lost") throw new Error(`backup-verify: ${res.status} ${JSON.stringify(r)}`);
       console.error(`invocation ${invocations}: ${r.state} ${JSON.stringify(r.timings)}`);
-      if (r.state === "done") return { seconds: (performance.now() - start) / 1000, invocations, passed: r.passed, stops };
+      cpuMs.push(r.timings?.cpuMs ?? NaN);
+      if (r.state === "done") return { seconds: (performance.now() - start) / 1000, invocations, passed: r.passed, stops, cpuMs };
       stops.push(`${r.stoppedBy}@${r.objectsDone}`);
     }
   }
@@ -116,49 +121,68 @@ try {
     }
   };
 
-  async function inProcess(): Promise<number> {
-    const start = performance.now(), cpu0 = processCpuMs() ?? 0;
-    const r = await checkIntegrity(store, parseManifest(manifest), { concurrency: CONCURRENCY });
+  /** checkIntegrity in this process; `wholeObjectMaxBytes` 0 streams every object through node:crypto. */
+  async function inProcess(wholeObjectMaxBytes?: number): Promise<number> {
+    const start = performance.now(), cpu0 = isolateCpuMs() ?? 0;
+    const r = await checkIntegrity(store, parseManifest(manifest), { concurrency: CONCURRENCY, wholeObjectMaxBytes });
     if (r.verdicts.some((v) => !v.ok)) throw new Error("in-process integrity check failed");
-    console.error(`in-process: ${Math.round((processCpuMs() ?? 0) - cpu0)} ms CPU`);
+    console.error(`in-process${wholeObjectMaxBytes === 0 ? " (streamed)" : ""}: ${Math.round((isolateCpuMs() ?? 0) - cpu0)} ms JS-thread CPU`);
     return (performance.now() - start) / 1000;
   }
 
-  // Rounds of GET, function, in-process, GET: on a shared host one round is
-  // noise; the medians of the rounds are what is reported.
-  const rounds: { get: number; fn: number; local: number; engine: number; invocations: number; stops: string[] }[] = [];
+  // Rounds of GET, function, function with every object streamed (verify.whole_object_max_bytes
+  // 0), in-process (both ways), engine, GET: on a shared host one round is noise; the medians
+  // of the rounds are what is reported.
+  type Fn = Awaited<ReturnType<typeof viaFunction>>;
+  const rounds: { get: number; fn: Fn; fnStreamed: Fn; local: number; localStreamed: number; engine: number }[] = [];
+  const fresh = () => sql`delete from lifeboat.verification_runs where backup_run_id = ${run.id} and source = 'backup-verify'`;
   for (let r = 0; r < ROUNDS; r++) {
-    await sql`delete from lifeboat.verification_runs where backup_run_id = ${run.id} and source = 'backup-verify'`;
+    await fresh();
     const get1 = await plainGet();
     const fn = await viaFunction();
     if (!fn.passed) throw new Error("backup-verify did not pass");
+    await fresh();
+    await setting("verify.whole_object_max_bytes", 0);
+    const fnStreamed = await viaFunction().finally(() => sql`update lifeboat.settings set value = default_value where key = 'verify.whole_object_max_bytes'`);
+    if (!fnStreamed.passed) throw new Error("backup-verify (streamed) did not pass");
     const local = await inProcess();
+    const localStreamed = await inProcess(0);
     const engine = await invocationInProcess();
     const get2 = await plainGet();
-    rounds.push({ get: (get1 + get2) / 2, fn: fn.seconds, local, engine, invocations: fn.invocations, stops: fn.stops });
+    rounds.push({ get: (get1 + get2) / 2, fn, fnStreamed, local, localStreamed, engine });
     console.error(`round ${r + 1}: ${JSON.stringify(rounds[r])}`);
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const mib = total / 1048576;
-  const get = median(rounds.map((x) => x.get)), fn = median(rounds.map((x) => x.fn));
-  const local = median(rounds.map((x) => x.local));
+  const get = median(rounds.map((x) => x.get)), fn = median(rounds.map((x) => x.fn.seconds));
+  const fnStreamed = median(rounds.map((x) => x.fnStreamed.seconds));
+  const local = median(rounds.map((x) => x.local)), localStreamed = median(rounds.map((x) => x.localStreamed));
   const engine = median(rounds.map((x) => x.engine));
   const result = {
     backup: id, objects: objects.length, stored_mib: Number(mib.toFixed(1)), concurrency: CONCURRENCY, rounds: ROUNDS,
     get_seconds: Number(get.toFixed(2)), get_mib_s: Number((mib / get).toFixed(1)),
     function_seconds: Number(fn.toFixed(2)), function_mib_s: Number((mib / fn).toFixed(1)),
     in_process_integrity_seconds: Number(local.toFixed(2)),
-    function_invocations: rounds.map((x) => x.invocations), stopped_by: rounds.map((x) => x.stops),
+    function_invocations: rounds.map((x) => x.fn.invocations), stopped_by: rounds.map((x) => x.fn.stops),
+    function_js_thread_cpu_ms_per_invocation: rounds.map((x) => x.fn.cpuMs),
     ratio_function_to_get: Number((get / fn).toFixed(2)),
+    // The same function with every object streamed through node:crypto on the JS thread.
+    function_streamed_seconds: Number(fnStreamed.toFixed(2)),
+    function_streamed_invocations: rounds.map((x) => x.fnStreamed.invocations),
+    function_streamed_js_thread_cpu_ms_per_invocation: rounds.map((x) => x.fnStreamed.cpuMs),
+    ratio_function_streamed_to_get: Number((get / fnStreamed).toFixed(2)),
     ratio_in_process_to_get: Number((get / local).toFixed(2)),
+    ratio_in_process_streamed_to_get: Number((get / localStreamed).toFixed(2)),
     engine_in_process_seconds: Number(engine.toFixed(2)),
     ratio_engine_in_process_to_get: Number((get / engine).toFixed(2)),
-    per_round_function_to_get: rounds.map((x) => Number((x.get / x.fn).toFixed(2))),
+    per_round_function_to_get: rounds.map((x) => Number((x.get / x.fn.seconds).toFixed(2))),
+    per_round_function_streamed_to_get: rounds.map((x) => Number((x.get / x.fnStreamed.seconds).toFixed(2))),
   };
   console.log(JSON.stringify(result, null, 2));
 } finally {
   await setting("verify.on_completion", true);
   await setting("verify.continue", true);
+  await sql`update lifeboat.settings set value = default_value where key = 'verify.whole_object_max_bytes'`;
   await sql`update lifeboat.backup_runs set state = 'pruned' where label is distinct from 'keep' and target like '%bench-verify-%'`;
   if (sweep) await sql`select cron.alter_job(${sweep.jobid}, active => true)`;
   await removeTestTargets();

@@ -9,7 +9,7 @@
 import type { Sql } from "../db/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
 import { type Check, check, findings } from "../checks.ts";
-import { processCpuMs } from "../jobs/mod.ts";
+import { isolateCpuMs } from "../jobs/mod.ts";
 import { BackupError, identityMatches, latestBackupId, type ManifestTrust, readAuthenticManifest } from "../verify/mod.ts";
 import { runAssertions } from "./assertions.ts";
 import { type DrillConfig, loadDrillConfig } from "./config.ts";
@@ -59,7 +59,7 @@ export interface DrillReport {
 }
 
 /** The process's CPU milliseconds; 0 where the runtime does not say (then only wall time bounds). */
-const cpuNow = () => processCpuMs() ?? 0;
+const cpuNow = () => isolateCpuMs() ?? 0;
 
 /** Runs one invocation. `resume`: only continue a running drill, never start one. */
 export async function runDrillInvocation(req: { resume: boolean }, deps: DrillDeps): Promise<DrillReport> {

@@ -3,11 +3,14 @@
  * invocation asks whether the part is predicted to fit, from the rates measured on the parts
  * it already did; the first part always runs, so every invocation makes progress.
  *
- * CPU time: the platform counts the isolate's CPU, excluding time spent waiting on I/O.
- * We read `process.cpuUsage()` (node:process), which counts the whole process: an upper
- * bound (it includes GC and I/O threads, and other requests served by the same process), so
- * the budget errs on the safe side. Where it is unavailable, CPU is estimated from the bytes
- * processed at {@link FALLBACK_CPU_NS_PER_BYTE} (measured, see bench/edge-export/RESULTS.md).
+ * CPU time: the platform counts the CPU of the isolate's own thread, excluding time spent
+ * waiting on I/O (supabase/edge-runtime `crates/cpu_timer`: a `CLOCK_THREAD_CPUTIME_ID` timer
+ * on the worker thread), so work the runtime does on other threads (WebCrypto digests on the
+ * blocking pool, GC helper threads) does not count. {@link isolateCpuMs} reads the JS thread's
+ * CPU with `process.threadCpuUsage()` (node:process) where the runtime has it; else
+ * `process.cpuUsage()`, the whole process: an upper bound, so the budget errs on the safe
+ * side. Where neither is available, CPU is estimated from the bytes processed at
+ * {@link FALLBACK_CPU_NS_PER_BYTE} (measured, see bench/edge-export/RESULTS.md).
  * @module
  */
 import process from "node:process";
@@ -21,14 +24,29 @@ const SAFETY = 1.3;
 /** Why an invocation stopped taking parts. */
 export type StopReason = "wall" | "cpu" | "bytes";
 
-/** CPU milliseconds the whole process has used, or null where the runtime does not say. */
-export function processCpuMs(): number | null {
-  try {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  } catch {
-    return null;
+type CpuUsage = () => { user: number; system: number };
+
+/** The runtime's CPU readers, the JS thread's first (absent from older runtimes). */
+const cpuReaders: CpuUsage[] = [
+  (process as unknown as { threadCpuUsage?: CpuUsage }).threadCpuUsage,
+  process.cpuUsage,
+].filter((f): f is CpuUsage => typeof f === "function").map((f) => f.bind(process));
+
+/**
+ * CPU milliseconds the JavaScript thread has used (what the platform's CPU limit counts), or
+ * the whole process's where the runtime cannot tell threads apart, or null where it reports
+ * neither. Readings from one process are comparable with each other only.
+ */
+export function isolateCpuMs(): number | null {
+  for (const read of cpuReaders) {
+    try {
+      const u = read();
+      return (u.user + u.system) / 1000;
+    } catch {
+      // not implemented by this runtime: try the next reader
+    }
   }
+  return null;
 }
 
 /** Tracks what an invocation has spent against its {@link Budget}. */
@@ -53,7 +71,7 @@ export class BudgetMeter {
   constructor(limits: Budget, clock: { now?: () => number; cpuMs?: () => number | null } = {}) {
     this.limits = limits;
     this.#now = clock.now ?? (() => performance.now());
-    this.#cpu = clock.cpuMs ?? processCpuMs;
+    this.#cpu = clock.cpuMs ?? isolateCpuMs;
     this.#t0 = this.#now();
     this.#cpu0 = this.#cpu();
     this.sampleMemory();

@@ -11,7 +11,7 @@ export { JobError, runInvocation } from "./invocation.ts";
 export type { InvocationDeps } from "./invocation.ts";
 export { parseExportRequest } from "./request.ts";
 export { storageFromEnv } from "./files.ts";
-export { BudgetMeter, processCpuMs } from "./budget.ts";
+export { BudgetMeter, isolateCpuMs } from "./budget.ts";
 export type { StopReason } from "./budget.ts";
 export type { Budget } from "./config.ts";
 export { signingKeyPem } from "./signing_key.ts";

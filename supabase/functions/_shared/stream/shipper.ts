@@ -20,7 +20,7 @@
  */
 import type { Sql } from "../db/mod.ts";
 import type { SealConfig } from "../export/mod.ts";
-import { processCpuMs as cpuNow } from "../jobs/mod.ts";
+import { isolateCpuMs as cpuNow } from "../jobs/mod.ts";
 import type { Store } from "../store/mod.ts";
 import type { Wal2JsonRecord } from "./records.ts";
 import type { SegmentManifest, SegmentSequence } from "./segment.ts";

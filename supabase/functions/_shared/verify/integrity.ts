@@ -9,8 +9,7 @@ import { type Store, StoreError } from "../store/mod.ts";
 import { type Check, check } from "../checks.ts";
 import { sniffCompression } from "../crypto/mod.ts";
 import { HEADER_PROBE_BYTES, inspectAgeHeader } from "./ciphertext.ts";
-import { readEach } from "./hash.ts";
-import { createHash } from "node:crypto";
+import { hashObject, WHOLE_OBJECT_BUFFERS, WHOLE_OBJECT_MAX_BYTES, WholeObjectBuffers } from "./hash.ts";
 import { backupPrefix, type Manifest, objectKey, SIGNATURE_KEY, type StoredObjectEntry } from "../format/mod.ts";
 
 /** Options for {@linkcode checkIntegrity}. */
@@ -20,6 +19,8 @@ export interface IntegrityOptions {
   signal?: AbortSignal;
   /** Called after each object is hashed, for progress. */
   onObject?: (key: string, bytes: number) => void;
+  /** Objects up to this size are read whole and hashed off the JS thread (default 16 MiB; 0: all stream). */
+  wholeObjectMaxBytes?: number;
 }
 
 /** Per-object outcome of hashing, kept for callers that gate on it (restore). */
@@ -39,22 +40,6 @@ export async function pool<T>(items: readonly T[], n: number, fn: (item: T) => P
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
-}
-
-/** Hashes a stream, keeping its first `probe` bytes. */
-async function hashWithHead(stream: ReadableStream<Uint8Array>, probe: number) {
-  const h = createHash("sha256");
-  const head = new Uint8Array(probe);
-  let headLen = 0;
-  const size = await readEach(stream, (chunk) => {
-    h.update(chunk);
-    if (headLen < probe) {
-      const take = Math.min(probe - headLen, chunk.byteLength);
-      head.set(chunk.subarray(0, take), headLen);
-      headLen += take;
-    }
-  });
-  return { sha256: h.digest("hex"), size, head: head.subarray(0, headLen) };
 }
 
 /** Checks of the manifest's own consistency: kinds present, parts and row counts agree. */
@@ -114,14 +99,17 @@ export type ObjectOutcome =
  * Checks one object of the backup: present with its listed size (`storedSize` from the
  * store's listing, undefined when absent), its sha256 hashed from the stored bytes, and its
  * age header (encrypted backups) or the manifest codec's magic number (unencrypted ones).
+ * With `buffers` (one set per check, shared by its lanes), an object that fits one is hashed
+ * off the JavaScript thread (verify/hash.ts).
  */
 export async function checkObject(
   store: Store,
   m: Manifest,
   o: StoredObjectEntry,
   storedSize: number | undefined,
-  signal?: AbortSignal,
+  opts: { signal?: AbortSignal; buffers?: WholeObjectBuffers } = {},
 ): Promise<ObjectOutcome> {
+  const { signal } = opts;
   const fail = (name: string, detail: string, remediation: string, meta: Record<string, unknown> = {}, bytes = 0,
     headerProblem = false): ObjectOutcome => ({ ok: false, bytes, headerProblem, check: check(name, "error", o.key, detail, remediation, meta) });
   if (storedSize === undefined) {
@@ -134,7 +122,8 @@ export async function checkObject(
   }
   let got;
   try {
-    got = await hashWithHead(await store.get(objectKey(m.id, o.key), { signal, byteStream: true }), HEADER_PROBE_BYTES);
+    got = await hashObject(await store.get(objectKey(m.id, o.key), { signal, byteStream: true }),
+      { expectedSize: o.size, probe: HEADER_PROBE_BYTES, buffers: opts.buffers });
   } catch (err) {
     if (err instanceof StoreError && err.code === "archived") {
       // Offline tiers are a choice, not damage: say what it takes to read the object.
@@ -210,8 +199,9 @@ export async function checkIntegrity(
   const verdicts: ObjectVerdict[] = [];
   let bytes = 0;
   let headerProblems = 0;
+  const buffers = new WholeObjectBuffers(WHOLE_OBJECT_BUFFERS, opts.wholeObjectMaxBytes ?? WHOLE_OBJECT_MAX_BYTES);
   await pool(m.objects, opts.concurrency ?? 4, async (o) => {
-    const r = await checkObject(store, m, o, listed.get(o.key), opts.signal);
+    const r = await checkObject(store, m, o, listed.get(o.key), { signal: opts.signal, buffers });
     bytes += r.bytes;
     if (r.bytes > 0) opts.onObject?.(o.key, r.bytes);
     if (r.ok) {

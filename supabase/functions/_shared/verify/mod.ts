@@ -7,7 +7,7 @@
 export { identityMatches } from "./access.ts";
 export { inspectAgeHeader } from "./ciphertext.ts";
 export { checkAgainstSource, manifestProblem, signatureCheck, verifyBackup } from "./engine.ts";
-export { hashStream, readEach } from "./hash.ts";
+export { hashObject, type HashedObject, hashStream, readEach, WHOLE_OBJECT_BUFFERS, WHOLE_OBJECT_MAX_BYTES, WholeObjectBuffers } from "./hash.ts";
 export { checkIntegrity, checkManifestConsistency, checkObject, checkUnlisted, integrityOk, listStoredObjects } from "./integrity.ts";
 export type { ObjectOutcome } from "./integrity.ts";
 export { checkLockState, type ObjectLockState } from "./lock_state.ts";

@@ -11,6 +11,8 @@ import { type Budget, ConfigError } from "../jobs/mod.ts";
 export interface VerifyConfig {
   budget: Budget;
   concurrency: number;
+  /** Objects up to this size are read whole and hashed off the JS thread; 0: every object streams. */
+  wholeObjectMaxBytes: number;
   /** Postgres interval text. */
   lease: string;
   continueJobs: boolean;
@@ -26,6 +28,7 @@ const schema = z.object({
   "verify.budget.cpu_ms": positive(3_600_000),
   "verify.budget.bytes": positive(Number.MAX_SAFE_INTEGER),
   "verify.concurrency": positive(64),
+  "verify.whole_object_max_bytes": z.number().int().min(0).max(64 * 1024 * 1024),
   "verify.lease": z.string().min(1),
   "verify.continue": z.boolean(),
   "verify.trusted_keys": z.array(z.string()),
@@ -51,6 +54,7 @@ export async function loadVerifyConfig(sql: Sql): Promise<VerifyConfig> {
   return {
     budget: { wallMs: v["verify.budget.wall_ms"], cpuMs: v["verify.budget.cpu_ms"], bytes: v["verify.budget.bytes"] },
     concurrency: v["verify.concurrency"],
+    wholeObjectMaxBytes: v["verify.whole_object_max_bytes"],
     lease: v["verify.lease"],
     continueJobs: v["verify.continue"],
     trustedKeys: v["verify.trusted_keys"],

@@ -23,6 +23,8 @@ import {
   manifestProblem,
   readAuthenticManifest,
   signatureCheck,
+  WHOLE_OBJECT_BUFFERS,
+  WholeObjectBuffers,
 } from "../verify/mod.ts";
 import { checkFiles } from "../source/storage/mod.ts";
 import { loadVerifyConfig } from "./config.ts";
@@ -180,6 +182,7 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
     return saving;
   };
   timings.setupMs = Math.round(performance.now() - t0);
+  const buffers = new WholeObjectBuffers(WHOLE_OBJECT_BUFFERS, cfg.wholeObjectMaxBytes);
   const lane = async () => {
     while (next < pending.length && !stoppedBy && !lost) {
       const i = pending[next];
@@ -191,7 +194,7 @@ export async function runVerifyInvocation(req: VerifyRequest, deps: VerifyInvoca
       }
       next++;
       const started = meter.wallMs();
-      const r = await checkObject(store, m, o, listed.get(o.key));
+      const r = await checkObject(store, m, o, listed.get(o.key), { buffers });
       const cpu = meter.cpuMs();
       meter.record({ plainBytes: r.bytes, estBytes: o.size, wallMs: meter.wallMs() - started, cpuMs: cpu - lastCpu });
       lastCpu = cpu;
