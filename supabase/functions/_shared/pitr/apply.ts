@@ -104,8 +104,8 @@ async function sendOp(tx: Tx, op: ReplayOp, shapes: ShapeCache, c: ApplyCounters
   }
   c.statements++;
   c.rows += op.lines.length;
-  const text = batchStatement(op, shape);
-  return [tx.unsafe(text, [`[${op.lines.join(",")}]`]).then((r) => checkCount(op, r.count))];
+  const { text, params } = batchStatement(op, shape);
+  return [tx.unsafe(text, params).then((r) => checkCount(op, r.count))];
 }
 
 /** Applies ops pipelined; rejects with the first failure in op order. */
@@ -139,8 +139,8 @@ async function applyCareful(tx: Tx, ops: readonly ReplayOp[], shapes: ShapeCache
       });
     } catch (err) {
       if (op.kind !== "rows" || op.lines.length === 1 || pgCode(err) !== "23505") throw err;
-      for (const line of op.lines) {
-        const single: RowBatch = { ...op, lines: [line] };
+      for (let i = 0; i < op.lines.length; i++) {
+        const single: RowBatch = { ...op, lines: [op.lines[i]], values: op.values && [op.values[i]] };
         await Promise.all(await sendOp(tx, single, shapes, c));
       }
     }
