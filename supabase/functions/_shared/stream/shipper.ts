@@ -66,7 +66,12 @@ export interface ShipperLimits {
   segmentBytes: number;
   /** Peek rows one pass reads at most. */
   maxRecords: number;
-  /** Wall-clock milliseconds after which the pass stops reading (null: no limit). */
+  /**
+   * Wall-clock milliseconds of reading after which the pass stops (null: no limit), counted from
+   * the first row the peek returns: the peek decodes a whole transaction before its first row
+   * arrives, and a pass that counted that wait could ship nothing of a transaction bigger than
+   * the budget's worth of decoding (the hosted 150 s wall limit bounds the wait).
+   */
   wallMs: number | null;
   /** Process CPU milliseconds after which the pass stops reading (null: no limit). */
   cpuMs: number | null;
@@ -211,8 +216,9 @@ export async function shipOnce(opts: ShipOptions): Promise<ShipResult> {
       await hooks?.afterRecord?.(m);
     };
 
+    let firstRowAt: number | null = null;
     const overBudget = (): ShipResult["stoppedBy"] => {
-      if (limits.wallMs !== null && performance.now() - t0 > limits.wallMs) return "wall";
+      if (limits.wallMs !== null && performance.now() - (firstRowAt ?? t0) > limits.wallMs) return "wall";
       if (limits.cpuMs !== null && cpu0 !== null) {
         const c = cpuNow();
         if (c !== null && c - cpu0 > limits.cpuMs) return "cpu";
@@ -239,6 +245,7 @@ export async function shipOnce(opts: ShipOptions): Promise<ShipResult> {
           throw new Error(`the slot's peek returned change ${n} where ${expectN} was next: the pass stops after the segments it stored; run the shipper again`);
         }
         expectN++;
+        firstRowAt ??= performance.now();
         const lsn = String(row.lsn);
         const line = String(row.data);
         const action = actionOf(line);
