@@ -28,6 +28,7 @@ import {
 } from "../../../supabase/functions/_shared/pitr/mod.ts";
 import { generateIdentity } from "../../../supabase/functions/_shared/crypto/mod.ts";
 import { testSigning } from "../../../tests/support/signing.ts";
+import { resetStream } from "../../../tests/support/stream.ts";
 
 const url = Deno.env.get("SUPABASE_DB_URL");
 if (!url) throw new Error("set SUPABASE_DB_URL (source .lifeboat/stack.env)");
@@ -49,10 +50,7 @@ const time = async <T>(label: string, f: () => Promise<T>): Promise<T> => {
   return r;
 };
 try {
-  await sql`update lifeboat.settings set value = default_value where key like 'stream.%'`;
-  await sql`select lifeboat.stream_disable()`;
-  await sql`delete from lifeboat.stream_segments`;
-  await sql`delete from lifeboat.stream_state`;
+  await resetStream(sql);
   await sql.unsafe(`drop schema if exists ${schema} cascade; create schema ${schema};
     create table ${schema}.t (id int primary key, v int not null);
     insert into ${schema}.t select g, g from generate_series(1, ${n}) g;
