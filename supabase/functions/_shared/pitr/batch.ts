@@ -1,7 +1,7 @@
 /**
  * Groups a window of replayed changes into set-based statements: a table's consecutive changes
- * of the same kind with the same columns become one statement over a jsonb array of their
- * records (a multi-row INSERT, an UPDATE … FROM, a DELETE … USING), so replay costs a statement
+ * of the same kind with the same columns become one statement over their values (one text[]
+ * per column) or their records (a jsonb array) (a multi-row INSERT, an UPDATE … FROM, a DELETE … USING), so replay costs a statement
  * per run of changes, not a round trip per row. Changes to different tables are grouped per
  * table between DDL and TRUNCATE (replay runs with triggers and foreign-key checks off, so the
  * order across tables does not change the result). Within a table with a primary key, a change

@@ -1,7 +1,8 @@
 /**
- * The SQL of a row batch, against the target table's own column types: the records travel as
- * one jsonb array parameter and each value is read as text (`->>`, exact for numerics) and cast
- * to the column's type, so one statement applies the whole run.
+ * The SQL of a row batch, against the target table's own column types: the run's values travel
+ * as one text[] parameter per column when each has an exact text, else the records as one jsonb
+ * array parameter with each value read as text (`->>`, exact for numerics); either way each
+ * value is cast to the column's type, so one statement applies the whole run.
  * @module
  */
 import type { RowBatch } from "./batch.ts";
