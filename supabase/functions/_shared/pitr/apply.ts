@@ -36,6 +36,11 @@ export class ShapeCache {
     return shape;
   }
 
+  /** The shape of a table already read (undefined: not read yet). */
+  cached(schema: string, table: string): TableShape | null | undefined {
+    return this.shapes.get(`${schema}\u0000${table}`);
+  }
+
   /** After DDL: every shape is read again. */
   clear(): void {
     this.shapes.clear();
@@ -79,8 +84,20 @@ function ddlError(op: DdlOp, err: unknown): ReplayError {
   );
 }
 
-/** Sends one op on `tx` without waiting; returns the promises to settle (in op order). */
-async function sendOp(tx: Tx, op: ReplayOp, shapes: ShapeCache, c: ApplyCounters): Promise<Promise<unknown>[]> {
+/**
+ * Reads the shape of the table a row op changes if it is not known yet (the only wait before
+ * sending it); null when there is nothing to wait for.
+ */
+function ready(tx: Tx, op: ReplayOp, shapes: ShapeCache): Promise<unknown> | null {
+  return op.kind === "rows" && shapes.cached(op.schema, op.table) === undefined ? shapes.get(tx, op.schema, op.table) : null;
+}
+
+/**
+ * Sends one op on `tx` without waiting (after {@link ready}); returns the promises to settle
+ * (in op order). Synchronous, so that a window's statements are queued on the connection in one
+ * go, not one per turn of the event loop while the next window is being read.
+ */
+function sendOp(tx: Tx, op: ReplayOp, shapes: ShapeCache, c: ApplyCounters): Promise<unknown>[] {
   if (op.kind === "ddl") {
     shapes.clear();
     c.ddl++;
@@ -96,7 +113,7 @@ async function sendOp(tx: Tx, op: ReplayOp, shapes: ShapeCache, c: ApplyCounters
     c.statements++;
     return [tx.unsafe(truncateSql(op))];
   }
-  const shape = await shapes.get(tx, op.schema, op.table);
+  const shape = shapes.cached(op.schema, op.table);
   if (!shape) {
     throw new ReplayError(
       `the stream changes ${op.schema}.${op.table} (committed ${op.commitTime}) but the restored database has no such table; a DDL change was not replayed`,
@@ -104,8 +121,8 @@ async function sendOp(tx: Tx, op: ReplayOp, shapes: ShapeCache, c: ApplyCounters
   }
   c.statements++;
   c.rows += op.lines.length;
-  const text = batchStatement(op, shape);
-  return [tx.unsafe(text, [`[${op.lines.join(",")}]`]).then((r) => checkCount(op, r.count))];
+  const { text, params } = batchStatement(op, shape);
+  return [tx.unsafe(text, params).then((r) => checkCount(op, r.count))];
 }
 
 /** Applies ops pipelined; rejects with the first failure in op order. */
@@ -114,7 +131,9 @@ async function applyFast(tx: Tx, ops: readonly ReplayOp[], shapes: ShapeCache, c
   let sendError: unknown = null;
   for (const op of ops) {
     try {
-      for (const p of await sendOp(tx, op, shapes, c)) {
+      const wait = ready(tx, op, shapes);
+      if (wait) await wait;
+      for (const p of sendOp(tx, op, shapes, c)) {
         // Handled below (allSettled); until then a failure must not count as unhandled.
         p.catch(() => {});
         pending.push(p);
@@ -135,13 +154,15 @@ async function applyCareful(tx: Tx, ops: readonly ReplayOp[], shapes: ShapeCache
   for (const op of ops) {
     try {
       await tx.savepoint(async (sp) => {
-        await Promise.all(await sendOp(sp as unknown as Tx, op, shapes, c));
+        await ready(sp as unknown as Tx, op, shapes);
+        await Promise.all(sendOp(sp as unknown as Tx, op, shapes, c));
       });
     } catch (err) {
       if (op.kind !== "rows" || op.lines.length === 1 || pgCode(err) !== "23505") throw err;
-      for (const line of op.lines) {
-        const single: RowBatch = { ...op, lines: [line] };
-        await Promise.all(await sendOp(tx, single, shapes, c));
+      for (let i = 0; i < op.lines.length; i++) {
+        const single: RowBatch = { ...op, lines: [op.lines[i]], values: op.values && [op.values[i]] };
+        await ready(tx, single, shapes);
+        await Promise.all(sendOp(tx, single, shapes, c));
       }
     }
   }

@@ -1,7 +1,7 @@
 /**
  * Groups a window of replayed changes into set-based statements: a table's consecutive changes
- * of the same kind with the same columns become one statement over a jsonb array of their
- * records (a multi-row INSERT, an UPDATE … FROM, a DELETE … USING), so replay costs a statement
+ * of the same kind with the same columns become one statement over their values (one text[]
+ * per column) or their records (a jsonb array) (a multi-row INSERT, an UPDATE … FROM, a DELETE … USING), so replay costs a statement
  * per run of changes, not a round trip per row. Changes to different tables are grouped per
  * table between DDL and TRUNCATE (replay runs with triggers and foreign-key checks off, so the
  * order across tables does not change the result). Within a table with a primary key, a change
@@ -15,7 +15,7 @@
  * key objected to the new order.
  * @module
  */
-import type { RawRecord } from "./records.ts";
+import { type ColumnRef, exactTexts, type RawRecord } from "./records.ts";
 
 /** A run of same-shaped row changes to one table. */
 export interface RowBatch {
@@ -29,9 +29,16 @@ export interface RowBatch {
   identity: string[];
   /** The primary key's columns (empty: the table has none, rows are matched on every identity column). */
   pk: string[];
+  /** The column names of the new image and of the old key, as one string (runs of one shape only). */
+  signature: string;
   /** Commit time of the run's first change (for messages). */
   commitTime: string;
   lines: string[];
+  /**
+   * Per line, the exact texts of its new image's values then its old key's (see
+   * `exactTexts`); null once a line has a value without one (the statement then reads the lines).
+   */
+  values: (string | null)[][] | null;
   /** Old and new keys in the run (U, D), to cut it before a row is touched twice. */
   keys: Set<string>;
   /** An update of the run changes a key column (else key columns are not set again). */
@@ -65,10 +72,36 @@ export type ReplayOp = RowBatch | TruncateOp | DdlOp;
 export const DDL_TABLE = { schema: "lifeboat", table: "stream_ddl" };
 
 const names = (cols: { name: string }[] | undefined) => (cols ?? []).map((c) => c.name);
+const NONE: ColumnRef[] = [];
+
+/** An image's column names as one string. */
+function signature(cols: ColumnRef[]): string {
+  let s = "";
+  for (let i = 0; i < cols.length; i++) s += i === 0 ? cols[i].name : `\u0001${cols[i].name}`;
+  return s;
+}
+
+/** The values of `cols` of the named columns `of` (in their order) as JSON text; null when one is absent. */
+function pickKey(cols: ColumnRef[], of: ColumnRef[]): string | null {
+  const out: unknown[] = new Array(of.length);
+  for (let j = 0; j < of.length; j++) {
+    const c = cols.find((x) => x.name === of[j].name) as { value?: unknown } | undefined;
+    if (c === undefined) return null;
+    out[j] = c.value ?? null;
+  }
+  return JSON.stringify(out);
+}
 
 /** The values of the named columns of a record's image, as JSON text (for the run's key set). */
 function keyOf(cols: unknown[] | undefined): string {
   return JSON.stringify((cols ?? []).map((c) => (c as { value?: unknown }).value ?? null));
+}
+
+/** A record's values as texts, new image first, then old key (null: one has no exact text). */
+function rowTexts(r: RawRecord["rec"], action: "I" | "U" | "D"): (string | null)[] | null {
+  const cols = action === "D" ? [] : exactTexts(r.columns);
+  const ids = action === "I" ? [] : exactTexts(r.identity);
+  return cols === null || ids === null ? null : ids.length === 0 ? cols : cols.length === 0 ? ids : [...cols, ...ids];
 }
 
 /** A change as it was added, so that the window can be built again in strict order. */
@@ -109,17 +142,30 @@ export class OpBuilder {
   addRow(raw: RawRecord, commitTime: string): void {
     const r = raw.rec;
     const action = r.action as "I" | "U" | "D";
-    const columns = action === "D" ? [] : names(r.columns);
-    const identity = action === "I" ? [] : names(r.identity);
-    const keys = action === "I" ? [] : [keyOf(r.identity), ...(action === "U" ? [newKeyOf(r.columns, identity)] : [])];
-    const keyChanged = action === "U" && keys[0] !== keys[1];
-    const pk = names(r.pk);
+    const cols = action === "D" ? NONE : r.columns ?? NONE;
+    const ids = action === "I" ? NONE : r.identity ?? NONE;
+    const colSig = signature(cols);
+    const idSig = signature(ids);
+    const pkCols = r.pk ?? NONE;
+    // The key values the change touches (old and new key), and, when replay may reorder it,
+    // the primary key values (the same when the replica identity is the primary key).
+    const oldKey = action === "I" ? null : keyOf(ids);
+    let newKey: string | null = null;
+    let pkKeys: string[] | null = null;
+    if (this.reorder && pkCols.length > 0 && (action === "I" || signature(pkCols) === idSig)) {
+      const newPk = action === "D" ? null : pickKey(cols, pkCols);
+      if (action === "U") newKey = newPk ?? newKeyOf(r.columns, names(ids));
+      pkKeys = action === "D" ? [oldKey!] : newPk === null ? null : action === "I" ? [newPk] : [oldKey!, newPk];
+    } else {
+      if (action === "U") newKey = newKeyOf(r.columns, names(ids));
+      pkKeys = this.reorder ? primaryKeys(r, action, names(pkCols)) : null;
+    }
+    const keys = oldKey === null ? [] : newKey === null ? [oldKey] : [oldKey, newKey];
+    const keyChanged = action === "U" && oldKey !== newKey;
     const tableKey = `${r.schema}\u0000${r.table}`;
     this.entries.push({ kind: "row", raw, commitTime });
     this.changes++;
-    // The primary key values the change touches (old and new), when replay may reorder it.
-    const pkKeys = this.reorder ? primaryKeys(r, action, pk) : null;
-    const latestKey = pkKeys ? `${tableKey}\u0000${action}\u0000${columns.join(",")}\u0000${identity.join(",")}` : tableKey;
+    const latestKey = pkKeys ? `${tableKey}\u0000${action}\u0000${colSig}\u0000${idSig}` : tableKey;
     const last = this.latest.get(latestKey);
     const pos = last ? last.pos : -1;
     // An update of a row whose last change is an update in this very run, with the same
@@ -129,15 +175,25 @@ export class OpBuilder {
       const i = last.updated.get(pkKeys[0]);
       if (i !== undefined) {
         last.lines[i] = raw.line;
+        if (last.values) {
+          const texts = rowTexts(r, action);
+          if (texts) last.values[i] = texts;
+          else last.values = null;
+        }
         return;
       }
     }
     if (
-      last && last.action === action && last.lines.length < this.maxRows && sameNames(last.columns, columns) &&
-      sameNames(last.identity, identity) && !keys.some((k) => last.keys.has(k)) &&
+      last && last.action === action && last.lines.length < this.maxRows && last.signature === `${colSig}\u0000${idSig}` &&
+      !keys.some((k) => last.keys.has(k)) &&
       (pkKeys === null || pkKeys.every((k) => (this.touched.get(`${tableKey}\u0000${k}`) ?? -1) < pos))
     ) {
       last.lines.push(raw.line);
+      if (last.values) {
+        const texts = rowTexts(r, action);
+        if (texts) last.values.push(texts);
+        else last.values = null;
+      }
       for (const k of keys) last.keys.add(k);
       last.keyChanged ||= keyChanged;
       for (const k of pkKeys ?? []) this.touched.set(`${tableKey}\u0000${k}`, pos);
@@ -145,8 +201,9 @@ export class OpBuilder {
       return;
     }
     const run: RowBatch = {
-      kind: "rows", action, schema: r.schema!, table: r.table!, columns, identity, pk, commitTime, lines: [raw.line],
-      keys: new Set(keys), keyChanged, pos: this.ops.length, updated: new Map(),
+      kind: "rows", action, schema: r.schema!, table: r.table!, columns: names(cols), identity: names(ids), pk: names(pkCols),
+      signature: `${colSig}\u0000${idSig}`, commitTime, lines: [raw.line],
+      values: ((t) => (t ? [t] : null))(rowTexts(r, action)), keys: new Set(keys), keyChanged, pos: this.ops.length, updated: new Map(),
     };
     if (pkKeys && action === "U" && !keyChanged) run.updated.set(pkKeys[0], 0);
     this.ops.push(run);
@@ -203,8 +260,4 @@ function primaryKeys(r: RawRecord["rec"], action: "I" | "U" | "D", pk: string[])
 function newKeyOf(columns: unknown[] | undefined, identity: string[]): string {
   const byName = new Map((columns ?? []).map((c) => [(c as { name: string }).name, (c as { value?: unknown }).value ?? null]));
   return JSON.stringify(identity.map((n) => byName.get(n) ?? null));
-}
-
-function sameNames(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -10,11 +10,11 @@ import type { Manifest } from "../format/mod.ts";
 import { type Check, check, summarize } from "../checks.ts";
 import { restoreBackup, type RestoreEvent, type RestoreReport } from "../restore/mod.ts";
 import type { Store } from "../store/mod.ts";
-import { readSegmentLines, type SegmentManifest, type SegmentTrust } from "../stream/mod.ts";
+import { readSegmentLineBatches, type SegmentManifest, type SegmentTrust } from "../stream/mod.ts";
 import type { ManifestTrust } from "../verify/mod.ts";
 import { ChainError, latestRestorable, planChain } from "./chain.ts";
 import { replayInto, type ReplayResult } from "./replay.ts";
-import { newSelectionStats, selectTransactions, type SelectionStats, type StreamLine } from "./select.ts";
+import { newSelectionStats, selectTransactions, type SelectionStats, type StreamLines } from "./select.ts";
 import { raiseSequences, sequenceFloor } from "./sequences.ts";
 import { ReplayError } from "./statements.ts";
 import { describeTarget, type RestoreTarget } from "./target.ts";
@@ -83,13 +83,14 @@ function scopeOf(m: Manifest): (schema: string, table: string) => boolean {
 }
 
 /** The segments' lines in order, with where each came from; records which segments were read. */
-async function* segmentLines(o: PointRestoreOptions, segments: readonly SegmentManifest[], read: SegmentManifest[]): AsyncGenerator<StreamLine> {
+async function* segmentLines(o: PointRestoreOptions, segments: readonly SegmentManifest[], read: SegmentManifest[]): AsyncGenerator<StreamLines> {
   for (const seg of segments) {
     read.push(seg);
     let n = 0;
-    for await (const { line } of readSegmentLines(o.store, seg, o.identities, o.signal)) {
-      n++;
-      yield { line, where: `stream ${seg.slot} segment ${seg.seq} line ${n}` };
+    for await (const lines of readSegmentLineBatches(o.store, seg, o.identities, o.signal)) {
+      const first = n;
+      n += lines.length;
+      yield { lines, where: (i) => `stream ${seg.slot} segment ${seg.seq} line ${first + i + 1}` };
     }
   }
 }

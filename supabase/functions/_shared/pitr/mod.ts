@@ -15,7 +15,7 @@ export {
   restoreToPointAsReport,
 } from "./engine.ts";
 export { replayInto, type ReplayOptions, type ReplayResult } from "./replay.ts";
-export { newSelectionStats, selectTransactions, type SelectionStats, type StreamLine, type TxnHeader } from "./select.ts";
+export { newSelectionStats, selectTransactions, type SelectionStats, type StreamLines, type TxnHeader } from "./select.ts";
 export { raiseSequences, sequenceFloor } from "./sequences.ts";
 export { ReplayError } from "./statements.ts";
 export { describeTarget, parseTarget, type RestoreTarget, TargetError } from "./target.ts";

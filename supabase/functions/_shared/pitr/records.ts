@@ -48,18 +48,42 @@ export class RecordError extends Error {
 const ACTIONS = new Set(["B", "C", "I", "U", "D", "T", "M"]);
 
 /** Parses one stored line; throws a {@link RecordError} naming where it came from. */
-export function parseRecord(line: string, where: string): RawRecord {
+export function parseRecord(line: string, at: string | (() => string)): RawRecord {
+  const where = () => (typeof at === "string" ? at : at());
   let rec: WalRecord;
   try {
     rec = JSON.parse(line);
   } catch {
-    throw new RecordError(`${where}: not a JSON record; the segment is damaged (its checksum should have caught this)`);
+    throw new RecordError(`${where()}: not a JSON record; the segment is damaged (its checksum should have caught this)`);
   }
   if (!rec || typeof rec !== "object" || !ACTIONS.has(rec.action)) {
-    throw new RecordError(`${where}: not a wal2json format-2 record (action ${JSON.stringify((rec as WalRecord)?.action)})`);
+    throw new RecordError(`${where()}: not a wal2json format-2 record (action ${JSON.stringify((rec as WalRecord)?.action)})`);
   }
   if ((rec.action === "B" || rec.action === "C") && (typeof rec.xid !== "number" || !rec.timestamp || !rec.lsn)) {
-    throw new RecordError(`${where}: a ${rec.action} record without xid, timestamp or lsn; the slot must use include-xids, include-timestamp and include-lsn`);
+    throw new RecordError(`${where()}: a ${rec.action} record without xid, timestamp or lsn; the slot must use include-xids, include-timestamp and include-lsn`);
   }
   return { rec, line };
+}
+
+/** Integer types whose JSON numbers (safe integers) have exactly one text. */
+const INTEGER_TYPES = new Set(["smallint", "integer", "bigint"]);
+
+/**
+ * The text Postgres would read (`->>'value'`) of each value of an image, or null when one has
+ * no exact text here: a number that is not a safe integer of an integer column (numerics keep
+ * their scale, floats their digits, only in the line's text). Absent values are null, as
+ * `->>` reads them.
+ */
+export function exactTexts(cols: ColumnRef[] | undefined): (string | null)[] | null {
+  const list = (cols ?? []) as { name: string; type?: string; value?: unknown }[];
+  const out: (string | null)[] = new Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const v = list[i].value;
+    if (v === null || v === undefined) out[i] = null;
+    else if (typeof v === "string") out[i] = v;
+    else if (typeof v === "boolean") out[i] = v ? "true" : "false";
+    else if (typeof v === "number" && Number.isSafeInteger(v) && INTEGER_TYPES.has(list[i].type ?? "")) out[i] = String(v);
+    else return null;
+  }
+  return out;
 }

@@ -56,8 +56,8 @@ export function schemasOf(identity: string | null): string[] | null {
   return out.length ? out : null;
 }
 
-/** Replays the events of {@link selectTransactions} into `opts.sql`. */
-export async function replayInto(events: AsyncIterable<SelectedEvent>, opts: ReplayOptions): Promise<ReplayResult> {
+/** Replays the event batches of {@link selectTransactions} into `opts.sql`. */
+export async function replayInto(batches: AsyncIterable<SelectedEvent[]>, opts: ReplayOptions): Promise<ReplayResult> {
   const windowChanges = opts.windowChanges ?? 20_000;
   const batchRows = opts.batchRows ?? 2_000;
   const shapes = new ShapeCache();
@@ -83,7 +83,7 @@ export async function replayInto(events: AsyncIterable<SelectedEvent>, opts: Rep
   };
 
   try {
-    for await (const ev of events) {
+    for await (const events of batches) for (const ev of events) {
       if (ev.type === "begin") {
         current = ev.txn;
         continue;

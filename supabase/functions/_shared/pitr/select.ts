@@ -11,10 +11,10 @@ import type { RestoreTarget } from "./target.ts";
 import { parseMicros } from "./time.ts";
 import { type SnapshotSeen, seenBySnapshot, widenXid } from "./visibility.ts";
 
-/** A stored line and where it came from (for messages). */
-export interface StreamLine {
-  line: string;
-  where: string;
+/** Stored lines in order, and where each came from (for messages, built only when one is needed). */
+export interface StreamLines {
+  lines: string[];
+  where: (i: number) => string;
 }
 
 /** A replayed transaction, as its B record describes it. */
@@ -56,23 +56,25 @@ function withinTarget(t: RestoreTarget, h: TxnHeader): boolean {
 }
 
 /**
- * The transactions to replay from the stream's lines, in order. `near`: a 64-bit xid of about
- * the stream's time (the snapshot's xmax), against which wal2json's 32-bit xids are widened.
+ * The transactions to replay from the stream's lines, in order, in batches (one per batch of
+ * lines read, so that a big transaction costs no await per change). `near`: a 64-bit xid of
+ * about the stream's time (the snapshot's xmax), against which wal2json's 32-bit xids are widened.
  */
 export async function* selectTransactions(
-  lines: AsyncIterable<StreamLine>,
+  batches: AsyncIterable<StreamLines>,
   snap: SnapshotSeen,
   target: RestoreTarget,
   stats: SelectionStats,
-): AsyncGenerator<SelectedEvent> {
+): AsyncGenerator<SelectedEvent[]> {
   let current: TxnHeader | null = null;
   let including = false;
   // Changes of the open transaction already passed on, and how many of a re-read copy to skip.
   let yielded = 0;
   let skip = 0;
   let highestCommit: string | null = null;
-  for await (const { line, where } of lines) {
-    if (line.length === 0) continue;
+  /** Takes one line; false once the target is passed (nothing after it is read). */
+  const take = (line: string, where: () => string, out: SelectedEvent[]): boolean => {
+    if (line.length === 0) return true;
     const raw = parseRecord(line, where);
     const rec = raw.rec;
     if (rec.action === "B") {
@@ -88,7 +90,7 @@ export async function* selectTransactions(
         skip = yielded;
         yielded = 0;
         stats.skippedDuplicate++;
-        continue;
+        return true;
       }
       current = h;
       including = false;
@@ -96,7 +98,7 @@ export async function* selectTransactions(
       skip = 0;
       if (highestCommit !== null && compareLsn(h.commitLsn, highestCommit) <= 0) {
         stats.skippedDuplicate++;
-        continue;
+        return true;
       }
       highestCommit = h.commitLsn;
       stats.newestCommit = h;
@@ -104,11 +106,11 @@ export async function* selectTransactions(
         stats.metTargetXid = true;
         if (!target.inclusive) {
           stats.passedTarget = true;
-          return;
+          return false;
         }
       } else if (!withinTarget(target, h)) {
         stats.passedTarget = true;
-        return;
+        return false;
       }
       if (seenBySnapshot(snap, h.xid)) {
         stats.skippedSeen++;
@@ -117,28 +119,36 @@ export async function* selectTransactions(
         stats.transactions++;
         stats.first ??= h;
         stats.last = h;
-        yield { type: "begin", txn: h };
+        out.push({ type: "begin", txn: h });
       }
     } else if (rec.action === "C") {
-      if (including && current) yield { type: "commit", txn: current };
-      const done = current;
+      if (including && current) out.push({ type: "commit", txn: current });
+      const done: TxnHeader | null = current;
       including = false;
       current = null;
       if (target.kind === "xid" && done && done.xid === target.xid) {
         stats.passedTarget = true;
-        return;
+        return false;
       }
     } else if (rec.action === "M") {
-      continue;
+      return true;
     } else if (including) {
       if (skip > 0) {
         skip--;
         yielded++;
-        continue;
+        return true;
       }
       yielded++;
-      yield { type: "change", raw };
+      out.push({ type: "change", raw });
     }
+    return true;
+  };
+  for await (const { lines, where } of batches) {
+    const out: SelectedEvent[] = [];
+    let more = true;
+    for (let i = 0; i < lines.length && more; i++) more = take(lines[i], () => where(i), out);
+    if (out.length) yield out;
+    if (!more) return;
   }
 }
 

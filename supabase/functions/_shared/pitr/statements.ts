@@ -1,7 +1,8 @@
 /**
- * The SQL of a row batch, against the target table's own column types: the records travel as
- * one jsonb array parameter and each value is read as text (`->>`, exact for numerics) and cast
- * to the column's type, so one statement applies the whole run.
+ * The SQL of a row batch, against the target table's own column types: the run's values travel
+ * as one text[] parameter per column when each has an exact text, else the records as one jsonb
+ * array parameter with each value read as text (`->>`, exact for numerics); either way each
+ * value is cast to the column's type, so one statement applies the whole run.
  * @module
  */
 import type { RowBatch } from "./batch.ts";
@@ -47,7 +48,28 @@ function typeOf(shape: TableShape, column: string, b: RowBatch): string {
   return t;
 }
 
-const value = (arr: "columns" | "identity", i: number, type: string) => `(r->'${arr}'->${i}->>'value')::${type}`;
+/** Where a statement reads its rows from, and how it reads one value (cast to the column's type). */
+interface RowSource {
+  from: string;
+  value: (arr: "columns" | "identity", i: number, type: string) => string;
+}
+
+/** The run's records as one jsonb array (`$1`): every value read as its JSON text. */
+const JSONB_SOURCE: RowSource = {
+  from: `from pg_catalog.jsonb_array_elements($1::text::jsonb) r`,
+  value: (arr, i, type) => `(r->'${arr}'->${i}->>'value')::${type}`,
+};
+
+/** The run's values as one text[] per column, new image's columns first, then the old key's ({@link batchParams}). */
+function arraySource(b: RowBatch): RowSource {
+  const n = b.columns.length + b.identity.length;
+  const params = Array.from({ length: n }, (_, j) => `pg_catalog.unnest($${j + 1}::text::text[])`).join(", ");
+  const names = Array.from({ length: n }, (_, j) => `v${j}`).join(", ");
+  return {
+    from: `from rows from (${params}) as r(${names})`,
+    value: (arr, i, type) => `r.v${arr === "columns" ? i : b.columns.length + i}::${type}`,
+  };
+}
 
 /** The key columns a batch matches rows on, with their positions in the identity image. */
 function keyColumns(b: RowBatch, shape: TableShape): { name: string; index: number; type: string }[] {
@@ -56,10 +78,30 @@ function keyColumns(b: RowBatch, shape: TableShape): { name: string; index: numb
   return all.filter((c) => !NO_EQUALITY.has(c.type));
 }
 
-/** The statement applying a row batch; `$1` is the jsonb array of its records. */
-export function batchStatement(b: RowBatch, shape: TableShape): string {
+/**
+ * The statement applying a row batch and its parameters: when every value of the run has an
+ * exact text (`b.values`), one text[] per column (`unnest`: Postgres parses no JSON); otherwise
+ * `$1` is the jsonb array of its records.
+ */
+export function batchStatement(b: RowBatch, shape: TableShape): { text: string; params: string[] } {
+  return b.values === null
+    ? { text: rowStatement(b, shape, JSONB_SOURCE), params: [`[${b.lines.join(",")}]`] }
+    : { text: rowStatement(b, shape, arraySource(b)), params: batchParams(b.values, b.columns.length + b.identity.length) };
+}
+
+/** A Postgres array literal of texts (null: NULL). */
+function textArray(items: (string | null)[]): string {
+  return `{${items.map((v) => (v === null ? "NULL" : `"${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`)).join(",")}}`;
+}
+
+/** One text[] literal per column of rows of `n` values each. */
+function batchParams(rows: (string | null)[][], n: number): string[] {
+  return Array.from({ length: n }, (_, j) => textArray(rows.map((r) => r[j])));
+}
+
+function rowStatement(b: RowBatch, shape: TableShape, source: RowSource): string {
   const target = qualifiedName(b.schema, b.table);
-  const from = `from pg_catalog.jsonb_array_elements($1::text::jsonb) r`;
+  const { from, value } = source;
   if (b.action === "I") {
     const cols = b.columns.map((name, i) => ({ name, i })).filter((c) => !shape.generated.has(c.name));
     const list = cols.map((c) => ident(c.name)).join(", ");

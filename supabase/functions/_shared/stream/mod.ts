@@ -31,6 +31,7 @@ export {
   listSegmentSeqs,
   listStreamSlots,
   readSegment,
+  readSegmentLineBatches,
   readSegmentLines,
   readSegmentManifest,
   readSegmentText,

@@ -164,13 +164,17 @@ export async function readSegmentText(
   return await openStream(source, manifest.recipients.length > 0 ? identities : null, manifest.compression);
 }
 
-/** A segment's records in order, each with its verbatim line; the plaintext sha256 is checked at the end. */
-export async function* readSegmentLines(
+/**
+ * A segment's lines in order, in batches (one per decrypted chunk: a big transaction's lines are
+ * taken a batch at a time, not one await each); the plaintext's size and sha256 are checked
+ * after the last, so a caller must read to the end before it trusts what it applied.
+ */
+export async function* readSegmentLineBatches(
   store: Store,
   manifest: SegmentManifest,
   identities: string[] | null,
   signal?: AbortSignal,
-): AsyncGenerator<{ line: string; record: Wal2JsonRecord }> {
+): AsyncGenerator<string[]> {
   const plain = await readSegmentText(store, manifest, identities, signal);
   const hash = createHash("sha256");
   const decoder = new TextDecoder();
@@ -179,18 +183,28 @@ export async function* readSegmentLines(
   for await (const chunk of plain) {
     hash.update(chunk);
     size += chunk.length;
-    rest += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = rest.indexOf("\n")) >= 0) {
-      const line = rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-      if (line) yield { line, record: JSON.parse(line) as Wal2JsonRecord };
-    }
+    const text = rest + decoder.decode(chunk, { stream: true });
+    const lines = text.split("\n");
+    rest = lines.pop()!;
+    const batch = lines.filter((l) => l.length > 0);
+    if (batch.length) yield batch;
   }
   rest += decoder.decode();
-  if (rest) yield { line: rest, record: JSON.parse(rest) as Wal2JsonRecord };
+  if (rest) yield [rest];
   if (size !== manifest.plainBytes || hash.digest("hex") !== manifest.plainSha256) {
     throw new SegmentError("integrity", `stream ${manifest.slot} segment ${manifest.seq}: its plaintext does not match its manifest`);
+  }
+}
+
+/** A segment's records in order, each with its verbatim line; the plaintext sha256 is checked at the end. */
+export async function* readSegmentLines(
+  store: Store,
+  manifest: SegmentManifest,
+  identities: string[] | null,
+  signal?: AbortSignal,
+): AsyncGenerator<{ line: string; record: Wal2JsonRecord }> {
+  for await (const batch of readSegmentLineBatches(store, manifest, identities, signal)) {
+    for (const line of batch) yield { line, record: JSON.parse(line) as Wal2JsonRecord };
   }
 }
 

@@ -44,13 +44,34 @@ export const WAL2JSON_OPTIONS: readonly string[] = [
   "1",
 ];
 
+/**
+ * Rows per cursor fetch. The peek's rows come in the order the function returns them (a
+ * function scan keeps it; no sort of a big transaction's rows): the pass checks each row's
+ * ordinal follows the previous one and stops without recording anything past it otherwise.
+ */
+const CURSOR_ROWS = 2000;
+
+/**
+ * A wal2json format-2 line's action, read from its start (`{"action":"X"`), so that a change
+ * is stored without being parsed; any other shape is parsed.
+ */
+export function actionOf(line: string): Wal2JsonRecord["action"] {
+  if (line.startsWith('{"action":"') && line.charCodeAt(12) === 34) return line[11] as Wal2JsonRecord["action"];
+  return (JSON.parse(line) as Wal2JsonRecord).action;
+}
+
 /** What one pass may do. */
 export interface ShipperLimits {
   /** Plaintext bytes at which a segment is cut. */
   segmentBytes: number;
   /** Peek rows one pass reads at most. */
   maxRecords: number;
-  /** Wall-clock milliseconds after which the pass stops reading (null: no limit). */
+  /**
+   * Wall-clock milliseconds of reading after which the pass stops (null: no limit), counted from
+   * the first row the peek returns: the peek decodes a whole transaction before its first row
+   * arrives, and a pass that counted that wait could ship nothing of a transaction bigger than
+   * the budget's worth of decoding (the hosted 150 s wall limit bounds the wait).
+   */
   wallMs: number | null;
   /** Process CPU milliseconds after which the pass stops reading (null: no limit). */
   cpuMs: number | null;
@@ -166,7 +187,7 @@ export async function shipOnce(opts: ShipOptions): Promise<ShipResult> {
     let lastCommitN = 0; // n of the last C row passed
     let lastCommitLsn: string | null = null;
     let consumedN = base; // every row up to here is stored or passed
-    let held: { line: string; rec: Wal2JsonRecord; lsn: string; n: number } | null = null; // a B not written yet
+    let held: { line: string; lsn: string; n: number } | null = null; // a B not written yet
     let inTxnWritten = base > 0; // the open transaction already has rows stored (continued from a previous pass)
     let writer: SegmentWriter | null = null;
     let exhausted = true;
@@ -195,8 +216,9 @@ export async function shipOnce(opts: ShipOptions): Promise<ShipResult> {
       await hooks?.afterRecord?.(m);
     };
 
+    let firstRowAt: number | null = null;
     const overBudget = (): ShipResult["stoppedBy"] => {
-      if (limits.wallMs !== null && performance.now() - t0 > limits.wallMs) return "wall";
+      if (limits.wallMs !== null && performance.now() - (firstRowAt ?? t0) > limits.wallMs) return "wall";
       if (limits.cpuMs !== null && cpu0 !== null) {
         const c = cpuNow();
         if (c !== null && c - cpu0 > limits.cpuMs) return "cpu";
@@ -213,23 +235,29 @@ export async function shipOnce(opts: ShipOptions): Promise<ShipResult> {
         ${WAL2JSON_OPTIONS[6]}, ${WAL2JSON_OPTIONS[7]}, ${WAL2JSON_OPTIONS[8]}, ${WAL2JSON_OPTIONS[9]},
         ${WAL2JSON_OPTIONS[10]}, ${WAL2JSON_OPTIONS[11]}, ${WAL2JSON_OPTIONS[12]}, ${WAL2JSON_OPTIONS[13]},
         'filter-tables', ${String(filter ?? "")}) with ordinality as c(lsn, xid, data, n)
-      where c.n > ${base}
-      order by c.n`.cursor(500);
+      where c.n > ${base}`.cursor(CURSOR_ROWS);
 
+    let expectN = base + 1;
     outer: for await (const batch of cursor) {
       for (const row of batch) {
         const n = Number(row.n);
+        if (n !== expectN) {
+          throw new Error(`the slot's peek returned change ${n} where ${expectN} was next: the pass stops after the segments it stored; run the shipper again`);
+        }
+        expectN++;
+        firstRowAt ??= performance.now();
         const lsn = String(row.lsn);
         const line = String(row.data);
-        const rec = JSON.parse(line) as Wal2JsonRecord;
+        const action = actionOf(line);
+        const parse = () => JSON.parse(line) as Wal2JsonRecord;
         rows++;
-        if (rec.action === "B") {
-          held = { line, rec, lsn, n };
+        if (action === "B") {
+          held = { line, lsn, n };
           inTxnWritten = false;
-        } else if (rec.action === "C") {
+        } else if (action === "C") {
           if (inTxnWritten) {
             writer ??= await SegmentWriter.open(store, slot, seq, opts.seal, opts.signal, claim.enabled_at.toISOString());
-            await writer.add(line, rec, lsn);
+            await writer.addLine(line, action, lsn, parse);
           }
           held = null;
           inTxnWritten = false;
@@ -239,10 +267,11 @@ export async function shipOnce(opts: ShipOptions): Promise<ShipResult> {
         } else {
           writer ??= await SegmentWriter.open(store, slot, seq, opts.seal, opts.signal, claim.enabled_at.toISOString());
           if (held) {
-            await writer.add(held.line, held.rec, held.lsn);
+            const b = held.line;
+            await writer.addLine(b, "B", held.lsn, () => JSON.parse(b) as Wal2JsonRecord);
             held = null;
           }
-          await writer.add(line, rec, lsn);
+          await writer.addLine(line, action, lsn, parse);
           inTxnWritten = true;
           consumedN = n;
         }

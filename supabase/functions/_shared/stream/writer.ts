@@ -39,8 +39,9 @@ export class SegmentWriter {
   #changes = 0;
   #open: { xid: number; fromLsn: string; toLsn: string } | null = null;
   #lastCommitLsn: string | null = null;
-  #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
+  /** Lines not encoded yet, and their characters (with newlines). */
+  #pending: string[] = [];
+  #pendingChars = 0;
 
   private constructor(store: Store, slot: string, seq: number, seal: SealConfig, part: PartWriter) {
     this.#store = store;
@@ -68,9 +69,9 @@ export class SegmentWriter {
     return w;
   }
 
-  /** Plain bytes taken so far. */
+  /** Plain bytes taken so far (lines not encoded yet count their characters). */
   get plainBytes(): number {
-    return this.#plain;
+    return this.#plain + this.#pendingChars;
   }
 
   /** Change records taken so far. */
@@ -104,12 +105,21 @@ export class SegmentWriter {
    * advance to); defaults to the record's own `lsn`.
    */
   async add(line: string, rec: Wal2JsonRecord, position?: string): Promise<void> {
-    const lsn = position ?? rec.lsn ?? this.#endLsn ?? "0/0";
+    await this.addLine(line, rec.action, position ?? rec.lsn ?? this.#endLsn ?? "0/0", () => rec);
+  }
+
+  /**
+   * Adds one record by its action; `parse` is called only when the writer needs its fields (a
+   * begin or commit, or the first change of a transaction continued from the previous segment),
+   * so a big transaction's changes are stored without being parsed.
+   */
+  async addLine(line: string, action: Wal2JsonRecord["action"], lsn: string, parse: () => Wal2JsonRecord): Promise<void> {
     this.#startLsn ??= lsn;
     this.#endLsn = lsn;
-    if (rec.action === "B") {
-      this.#open = { xid: rec.xid ?? 0, fromLsn: lsn, toLsn: lsn };
-    } else if (rec.action === "C") {
+    if (action === "B") {
+      this.#open = { xid: parse().xid ?? 0, fromLsn: lsn, toLsn: lsn };
+    } else if (action === "C") {
+      const rec = parse();
       this.#transactions++;
       this.#firstCommitAt ??= rec.timestamp ?? null;
       this.#lastCommitAt = rec.timestamp ?? this.#lastCommitAt;
@@ -119,27 +129,22 @@ export class SegmentWriter {
       this.#changes++;
       if (this.#open) this.#open.toLsn = lsn;
       // A transaction continued from the previous segment has no B here.
-      else this.#open = { xid: rec.xid ?? 0, fromLsn: lsn, toLsn: lsn };
+      else this.#open = { xid: parse().xid ?? 0, fromLsn: lsn, toLsn: lsn };
     }
-    const bytes = enc.encode(line + "\n");
-    this.#hash.update(bytes);
-    this.#plain += bytes.length;
-    // Batch small lines into ~256 KiB writes: one compression call per batch, not per row.
-    this.#pending.push(bytes);
-    this.#pendingBytes += bytes.length;
-    if (this.#pendingBytes >= 256 * 1024) await this.#flush();
+    // Lines are encoded, hashed and sealed in ~256 KiB batches: one call each per batch, not per row.
+    this.#pending.push(line);
+    this.#pendingChars += line.length + 1;
+    if (this.#pendingChars >= 256 * 1024) await this.#flush();
   }
 
   async #flush(): Promise<void> {
-    if (this.#pendingBytes === 0) return;
-    const out = new Uint8Array(this.#pendingBytes);
-    let off = 0;
-    for (const b of this.#pending) {
-      out.set(b, off);
-      off += b.length;
-    }
+    if (this.#pending.length === 0) return;
+    this.#pending.push("");
+    const out = enc.encode(this.#pending.join("\n"));
     this.#pending = [];
-    this.#pendingBytes = 0;
+    this.#pendingChars = 0;
+    this.#hash.update(out);
+    this.#plain += out.length;
     await this.#part.write(out);
   }
 
