@@ -27,7 +27,7 @@ import {
 import { copyWithinStore, type Store } from "../../store/mod.ts";
 import type { SealConfig } from "../../export/mod.ts";
 import type { StorageApi } from "./client.ts";
-import { hashingStream, readAtMost, sha256Of } from "./hashing.ts";
+import { hashingStream, readExactly, sha256Of } from "./hashing.ts";
 import { readAllReleasing, releaseOwned } from "../../release.ts";
 import { runPool } from "./pool.ts";
 import type { ObjectRow } from "./rows.ts";
@@ -143,7 +143,7 @@ export async function backupFiles(
       return;
     }
     if (row.size <= small) {
-      const bytes = await readAtMost(first.body, small);
+      const bytes = await readExactly(first.body, row.size);
       if (bytes === null || bytes.byteLength !== row.size) {
         skipped.push({ bucket: row.bucket, name: row.name, reason: `changed while read (${bytes?.byteLength ?? "more"} bytes, the row says ${row.size})` });
         return;
@@ -159,7 +159,7 @@ export async function backupFiles(
           }
         });
       } finally {
-        // readAtMost's buffer, hashed and sealed (the compressor copied it): nothing reads it now.
+        // readExactly's buffer, hashed and sealed (the compressor copied it): nothing reads it now.
         releaseOwned(bytes);
       }
       bytesRead += row.size;

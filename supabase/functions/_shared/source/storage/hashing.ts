@@ -77,3 +77,40 @@ export async function readAtMost(body: ReadableStream<Uint8Array>, limit: number
   }
   return out;
 }
+
+/**
+ * Reads a download body that should hold `size` bytes into one buffer of its own (the caller
+ * owns it and may free it, release.ts). Returns the bytes (fewer when the body ended early),
+ * or null when it holds more (the stream is then cancelled).
+ *
+ * Why not {@link readAtMost}: a runtime's byte stream read without a buffer of the reader's
+ * own allocates a fresh 64 KiB buffer for every read, the last (empty) one included, and hands
+ * back a view of part of it, which only V8's collector frees; for thousands of small files that
+ * is ~128 KiB of dead buffers per file, tens of MB between collections (bench/storage/RESULTS.md,
+ * session 11). A reader in "byob" mode reads straight into this one buffer instead. A stream
+ * that is not a byte stream is read with {@link readAtMost}.
+ */
+export async function readExactly(body: ReadableStream<Uint8Array>, size: number): Promise<Uint8Array | null> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = body.getReader({ mode: "byob" });
+  } catch {
+    return await readAtMost(body, size);
+  }
+  // One byte more than expected, so that a longer body shows.
+  let buf = new Uint8Array(size + 1);
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read(buf.subarray(n));
+    // The read took the buffer over and hands it back (a view at `n`); undefined once cancelled.
+    if (value) buf = new Uint8Array(value.buffer, 0, size + 1);
+    if (done) break;
+    n += value.byteLength;
+    if (n > size) {
+      await reader.cancel();
+      return null;
+    }
+  }
+  reader.releaseLock();
+  return buf.subarray(0, n);
+}
