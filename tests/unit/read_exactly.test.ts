@@ -2,7 +2,7 @@
 // a real HTTP response body read in "byob" mode gives the bytes, fewer when the body is
 // shorter, null when it is longer; a stream that is not a byte stream is read all the same.
 import assert from "node:assert/strict";
-import { readExactly } from "../../supabase/functions/_shared/source/storage/mod.ts";
+import { ownedChunks, readExactly } from "../../supabase/functions/_shared/source/storage/mod.ts";
 
 const pattern = (n: number) => Uint8Array.from({ length: n }, (_, i) => i % 251);
 
@@ -19,6 +19,14 @@ Deno.test("readExactly reads a download body into one buffer and notices a longe
     }
     assert.equal(await readExactly(await get(8193), 8192), null, "a longer body is refused");
     assert.deepEqual(await readExactly(await get(8000), 8192), pattern(8000), "a shorter body gives what it holds");
+    // A big body re-cut into buffers of its own, each spanning its whole buffer (so it can be freed).
+    const chunks: Uint8Array[] = [];
+    for await (const c of ownedChunks(await get(600_000), 256 * 1024)) chunks.push(c);
+    assert.deepEqual(chunks.map((c) => c.byteLength), [262144, 262144, 75712]);
+    assert.ok(chunks.every((c) => c.byteOffset === 0 && c.buffer.byteLength === c.byteLength));
+    const all = new Uint8Array(600_000);
+    chunks.reduce((at, c) => (all.set(c, at), at + c.byteLength), 0);
+    assert.deepEqual(all, pattern(600_000));
   } finally {
     await server.shutdown();
   }

@@ -3,7 +3,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { handOverChunk, releaseChunk } from "../../release.ts";
+import { handOver, handOverChunk, releaseChunk, releaseOwned } from "../../release.ts";
 
 /** What {@link hashingStream} gives: the stream, then (after it ended) sha256, MD5 and size. */
 export interface HashingStream {
@@ -113,4 +113,42 @@ export async function readExactly(body: ReadableStream<Uint8Array>, size: number
   }
   reader.releaseLock();
   return buf.subarray(0, n);
+}
+
+/**
+ * A download body re-cut into buffers of its own of `chunkBytes` (the last one shorter), each
+ * filled by reads in "byob" mode and handed over (release.ts), so the stage that consumes one
+ * frees it at once. Read without a buffer of the reader's own, a runtime's byte stream gives
+ * views of part of a fresh 64 KiB buffer per read (see {@link readExactly}), which no stage can
+ * free. A stream that is not a byte stream passes through, its chunks handed over where they
+ * own their buffer.
+ */
+export function ownedChunks(body: ReadableStream<Uint8Array>, chunkBytes = 256 * 1024): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = body.getReader({ mode: "byob" });
+  } catch {
+    return body.pipeThrough(new TransformStream({ transform: (c, ctl) => ctl.enqueue(handOverChunk(c)) }));
+  }
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      let buf = new Uint8Array(chunkBytes);
+      let n = 0;
+      let done = false;
+      while (n < chunkBytes && !done) {
+        const r = await reader.read(buf.subarray(n));
+        if (r.value) buf = new Uint8Array(r.value.buffer);
+        done = r.done;
+        if (!r.done) n += r.value.byteLength;
+      }
+      // The last chunk gets a buffer of its own length, so that it too can be freed whole.
+      if (n > 0) ctl.enqueue(handOver(n === chunkBytes ? buf : new Uint8Array(buf.buffer.transfer(n))));
+      else releaseOwned(buf);
+      if (done) {
+        reader.releaseLock();
+        ctl.close();
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }

@@ -29,7 +29,7 @@ export {
 export { type FilesVerifyReport, verifyFiles } from "./verify.ts";
 export { type BlobReferences, type BlobSweepReport, DEFAULT_BLOB_GRACE_MS, sweepBlobs } from "./sweep.ts";
 export { runPool } from "./pool.ts";
-export { readExactly } from "./hashing.ts";
+export { ownedChunks, readExactly } from "./hashing.ts";
 export { previousFilesManifest, recordFilesManifest } from "./latest.ts";
 export { assertBucketsVisible, filesPhase, type FilesPhaseOptions } from "./phase.ts";
 export { storageKeyFromEnv } from "./env.ts";
