@@ -16,11 +16,10 @@ export interface HashingStream {
 
 /**
  * A pass-through stream that counts and hashes; read `digest()` after the stream ended. With
- * `md5`, it also computes the MD5 that Storage reports as a file's ETag (restore.ts). With
- * `handOver`, the chunks (which must come from a runtime API, e.g. a download body) are handed
- * over to the stage after it, which frees them once consumed (release.ts).
+ * `md5`, it also computes the MD5 that Storage reports as a file's ETag (restore.ts). Chunks
+ * pass as they are, so a chunk handed over before it (release.ts) stays handed over.
  */
-export function hashingStream(opts: { md5?: boolean; handOver?: boolean } = {}): HashingStream {
+export function hashingStream(opts: { md5?: boolean } = {}): HashingStream {
   const h = createHash("sha256");
   const m = opts.md5 ? createHash("md5") : null;
   let n = 0;
@@ -31,7 +30,7 @@ export function hashingStream(opts: { md5?: boolean; handOver?: boolean } = {}):
       h.update(chunk);
       m?.update(chunk);
       n += chunk.byteLength;
-      ctl.enqueue(opts.handOver ? handOverChunk(chunk) : chunk);
+      ctl.enqueue(chunk);
     },
   });
   return {
