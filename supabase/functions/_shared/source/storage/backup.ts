@@ -27,7 +27,7 @@ import {
 import { copyWithinStore, type Store } from "../../store/mod.ts";
 import type { SealConfig } from "../../export/mod.ts";
 import type { StorageApi } from "./client.ts";
-import { hashingStream, readAtMost, sha256Of } from "./hashing.ts";
+import { hashingStream, ownedChunks, readExactly, sha256Of } from "./hashing.ts";
 import { readAllReleasing, releaseOwned } from "../../release.ts";
 import { runPool } from "./pool.ts";
 import type { ObjectRow } from "./rows.ts";
@@ -143,7 +143,7 @@ export async function backupFiles(
       return;
     }
     if (row.size <= small) {
-      const bytes = await readAtMost(first.body, small);
+      const bytes = await readExactly(first.body, row.size);
       if (bytes === null || bytes.byteLength !== row.size) {
         skipped.push({ bucket: row.bucket, name: row.name, reason: `changed while read (${bytes?.byteLength ?? "more"} bytes, the row says ${row.size})` });
         return;
@@ -159,7 +159,7 @@ export async function backupFiles(
           }
         });
       } finally {
-        // readAtMost's buffer, hashed and sealed (the compressor copied it): nothing reads it now.
+        // readExactly's buffer, hashed and sealed (the compressor copied it): nothing reads it now.
         releaseOwned(bytes);
       }
       bytesRead += row.size;
@@ -172,10 +172,11 @@ export async function backupFiles(
     // blob key (S3: server-side) unless that blob exists, and the staging key is deleted.
     const staging = blobStagingKey(ns, encrypted, opts.seal.compression);
     try {
-      // The download's chunks are handed over: the compressor (or encrypter, or the store's
-      // part buffer) frees each once consumed, so dead chunks do not wait for V8's collector.
-      const h = hashingStream({ handOver: true });
-      await opts.store.put(staging, await sealStream(first.body.pipeThrough(h.stream), seal), { signal: opts.signal });
+      // The download is read into buffers of its own (ownedChunks), handed over: the compressor
+      // (or encrypter, or the store's part buffer) frees each once consumed, so dead chunks do
+      // not wait for V8's collector.
+      const h = hashingStream();
+      await opts.store.put(staging, await sealStream(ownedChunks(first.body).pipeThrough(h.stream), seal), { signal: opts.signal });
       bytesRead += h.size();
       if (h.size() !== row.size) {
         skipped.push({ bucket: row.bucket, name: row.name, reason: `changed while read (${h.size()} bytes, the row says ${row.size})` });

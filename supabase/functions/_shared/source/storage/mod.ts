@@ -10,7 +10,7 @@
  *   the target's ETag or a read-back proves it stored);
  * - verify.ts: blob sizes and sha256, completeness against the source's rows;
  * - sweep.ts: mark and sweep of blobs no kept backup references;
- * - pool.ts, hashing.ts: a bounded pool and streaming sha256.
+ * - pool.ts, hashing.ts: a bounded pool, streaming sha256, a small file read into one buffer.
  * @module
  */
 export { encodeName, StorageApi, StorageApiError, type StorageApiConfig, storageBaseUrl, StorageKeyError } from "./client.ts";
@@ -29,6 +29,7 @@ export {
 export { type FilesVerifyReport, verifyFiles } from "./verify.ts";
 export { type BlobReferences, type BlobSweepReport, DEFAULT_BLOB_GRACE_MS, sweepBlobs } from "./sweep.ts";
 export { runPool } from "./pool.ts";
+export { ownedChunks, readExactly } from "./hashing.ts";
 export { previousFilesManifest, recordFilesManifest } from "./latest.ts";
 export { assertBucketsVisible, filesPhase, type FilesPhaseOptions } from "./phase.ts";
 export { storageKeyFromEnv } from "./env.ts";
