@@ -1,8 +1,10 @@
 /**
- * sha256 and byte counting of stored objects with bounded memory. An object up to
- * {@link WHOLE_OBJECT_MAX_BYTES} is read whole into a reused buffer and hashed by WebCrypto,
- * which copies its input and hashes on another thread: the JavaScript thread, whose CPU the
- * platform limits, pays for the copy only. Larger objects are hashed as they stream.
+ * sha256 and byte counting of stored objects with bounded memory. Objects are hashed as they
+ * stream. Where whole-object hashing is turned on (setting verify.whole_object_max_bytes, e.g.
+ * {@link WHOLE_OBJECT_MAX_BYTES}), an object up to that size is read whole into a reused buffer
+ * and hashed by WebCrypto, which copies its input and hashes on another thread: the JavaScript
+ * thread, whose CPU the platform limits, pays for the copy only. It is off by default: on a quiet
+ * host it cost more CPU in total and verified more slowly (bench/verify/RESULTS.md, session 11).
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
@@ -95,8 +97,8 @@ export async function readHead(stream: ReadableStream<Uint8Array>, max: number):
 }
 
 /**
- * Objects up to this size are read whole and hashed off the JavaScript thread, by default
- * (setting verify.whole_object_max_bytes): it holds a default export part (8 MiB of COPY
+ * The whole-object size to use when whole-object hashing is turned on (setting
+ * verify.whole_object_max_bytes, default 0): it holds a default export part (8 MiB of COPY
  * text) even when the data does not compress.
  */
 export const WHOLE_OBJECT_MAX_BYTES = 16 * 1024 * 1024;

@@ -9,7 +9,7 @@ import { type Store, StoreError } from "../store/mod.ts";
 import { type Check, check } from "../checks.ts";
 import { sniffCompression } from "../crypto/mod.ts";
 import { HEADER_PROBE_BYTES, inspectAgeHeader } from "./ciphertext.ts";
-import { hashObject, WHOLE_OBJECT_BUFFERS, WHOLE_OBJECT_MAX_BYTES, WholeObjectBuffers } from "./hash.ts";
+import { hashObject, WHOLE_OBJECT_BUFFERS, WholeObjectBuffers } from "./hash.ts";
 import { backupPrefix, type Manifest, objectKey, SIGNATURE_KEY, type StoredObjectEntry } from "../format/mod.ts";
 
 /** Options for {@linkcode checkIntegrity}. */
@@ -19,7 +19,7 @@ export interface IntegrityOptions {
   signal?: AbortSignal;
   /** Called after each object is hashed, for progress. */
   onObject?: (key: string, bytes: number) => void;
-  /** Objects up to this size are read whole and hashed off the JS thread (default 16 MiB; 0: all stream). */
+  /** Objects up to this size are read whole and hashed off the JS thread (default 0: every object streams). */
   wholeObjectMaxBytes?: number;
 }
 
@@ -199,7 +199,7 @@ export async function checkIntegrity(
   const verdicts: ObjectVerdict[] = [];
   let bytes = 0;
   let headerProblems = 0;
-  const buffers = new WholeObjectBuffers(WHOLE_OBJECT_BUFFERS, opts.wholeObjectMaxBytes ?? WHOLE_OBJECT_MAX_BYTES);
+  const buffers = new WholeObjectBuffers(WHOLE_OBJECT_BUFFERS, opts.wholeObjectMaxBytes ?? 0);
   await pool(m.objects, opts.concurrency ?? 4, async (o) => {
     const r = await checkObject(store, m, o, listed.get(o.key), { signal: opts.signal, buffers });
     bytes += r.bytes;
