@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { parseManifest, type Manifest } from "../../supabase/functions/_shared/format/mod.ts";
 import { restoreFiles, StorageApi, verifyFiles } from "../../supabase/functions/_shared/source/storage/mod.ts";
 import type { Store } from "../../supabase/functions/_shared/store/mod.ts";
-import { db, FunctionProcess, repoRoot, run, secretKey, stackEnv, waitFor } from "../../harness/stack.ts";
+import { db, FunctionProcess, repoRoot, run, secretKey, stackEnv, waitForValue } from "../../harness/stack.ts";
 import { ageKey, callExport, configureExport, removeTestTargets, testTarget as s3Target } from "../../harness/edge_export.ts";
 import { hasS3, lifeboat, scratchDb } from "../../harness/export_env.ts";
 import { openStore } from "../../supabase/functions/_shared/store/mod.ts";
@@ -106,29 +106,54 @@ Deno.test("backup-export files mode: batches across invocations, a killed one re
         from lifeboat.backup_parts where run_id = ${run0.id} and kind = 'files' and state <> 'done'`;
       assert.ok(planned.n >= 2, `several batches are left (${planned.n})`);
 
-      // The second invocation is killed while it holds a batch.
-      p = await fnProcess()();
-      const call = callExport(`${p.url}/backup-export`, { mode: "files", resume: uuid }).catch(() => null);
-      await waitFor(async () => {
-        const [c] = await sql`select count(*)::int as n from lifeboat.backup_parts where run_id = ${run0.id} and state = 'claimed'`;
-        return c.n > 0;
-      }, 20_000, "a batch to be claimed");
-      await p.stop();
-      await call;
+      // An invocation is killed while it holds a batch. Right after it counts itself on the
+      // run's row, the test locks that row, so the batch's completion (which also stamps the
+      // run's progress) waits after its files were stored: the batch stays claimed, and the
+      // worker dies before its completion reaches the database. Should an invocation be
+      // through its batch before the lock lands, the next one is tried.
+      let claimed: { id: number; attempt: number } | undefined;
+      for (let attempt = 1; !claimed; attempt++) {
+        assert.ok(attempt <= 5, "an invocation was caught holding a batch");
+        const holder = await sql.reserve();
+        try {
+          const invocations = async () => (await holder`select coalesce((metadata ->> 'invocations')::int, 0) as n from lifeboat.backup_runs where id = ${run0.id}`)[0].n as number;
+          const [me] = await holder`select pg_backend_pid() as pid`;
+          const before = await invocations();
+          await holder`begin`;
+          p = await fnProcess()();
+          let ended = false;
+          const call = callExport(`${p.url}/backup-export`, { mode: "files", resume: uuid }).catch(() => null).finally(() => ended = true);
+          const deadline = Date.now() + 20_000;
+          while (await invocations() === before) assert.ok(Date.now() < deadline, "the invocation started");
+          await holder`select 1 from lifeboat.backup_runs where id = ${run0.id} for no key update`;
+          const waiting = await waitForValue("a batch's completion to wait on the run's row, or the invocation to end", async () => {
+            const [w] = await sql`select count(*)::int as n from pg_stat_activity where ${me.pid}::int = any(pg_blocking_pids(pid))`;
+            return w.n > 0 ? "waiting" : ended ? "ended" : null;
+          }, 30_000);
+          if (waiting === "waiting") {
+            [claimed] = await sql`select id, attempt from lifeboat.backup_parts where run_id = ${run0.id} and state = 'claimed'`;
+            assert.ok(claimed, "the waiting worker holds a claimed batch");
+          }
+          await p.stop();
+          await call;
+          // The killed worker's waiting completion dies with it.
+          await sql`select pg_terminate_backend(pid) from pg_stat_activity where ${me.pid}::int = any(pg_blocking_pids(pid))`;
+        } finally {
+          await holder`rollback`.catch(() => {});
+          holder.release();
+        }
+      }
       await new Promise((r) => setTimeout(r, 1100)); // the killed claim's lease lapses
-      // Read after the pause: a completion the killed worker had already sent lands meanwhile
-      // (the batch is then done by it, attempt 1); a batch still claimed now must be taken again.
-      const [claimed] = await sql`select id from lifeboat.backup_parts where run_id = ${run0.id} and state = 'claimed'`;
+      const [still] = await sql`select state, attempt from lifeboat.backup_parts where id = ${claimed!.id}`;
+      assert.deepEqual([still.state, still.attempt], ["claimed", claimed!.attempt], "the killed worker's completion never landed");
       const [noManifest] = await sql`select manifest_key from lifeboat.backup_runs where id = ${run0.id}`;
       assert.equal(noManifest.manifest_key, null, "no manifest while batches are open");
 
       const { calls } = await driveToEnd(fnProcess(), { mode: "files", resume: uuid });
       assert.ok(calls >= 1);
-      if (claimed) {
-        const [again] = await sql`select state, attempt from lifeboat.backup_parts where id = ${claimed.id}`;
-        assert.equal(again.state, "done");
-        assert.ok(again.attempt >= 2, "the killed batch was taken again");
-      }
+      const [again] = await sql`select state, attempt from lifeboat.backup_parts where id = ${claimed!.id}`;
+      assert.equal(again.state, "done");
+      assert.ok(again.attempt > claimed!.attempt, "the killed batch was taken again");
 
       const m = await manifestOf(sql, store, uuid);
       assert.equal(m.kind, "files");
