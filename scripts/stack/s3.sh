@@ -254,6 +254,11 @@ rgw crypt require ssl = false
 rgw data log num shards = 8
 rgw md log max shards = 8
 rgw gc max objs = 8
+# RGW frees a deleted object's data only after "gc obj min wait" (2 h by default); the 10 GB
+# OSD of a stack that runs the storage bench a few times (1.2 GB per backup, emptied after)
+# filled up that way, and then every put hung. Reclaim within minutes instead.
+rgw gc obj min wait = 120
+rgw gc processor period = 60
 rgw lc max objs = 8
 rgw objexp hints num shards = 1
 EOF

@@ -1,13 +1,15 @@
 // Sealing many small objects cheaply (crypto/): objects sealed with one shared age header are
 // each a complete age file (age-encryption's own decrypter opens them) with its own payload
 // nonce; zstd objects of any size (empty, small, in many chunks, over a frame) round-trip now
-// that the frame buffer grows with the input.
+// that the frame buffer grows with the input; sealBytes, the in-memory path of small files, writes
+// the same objects.
 import assert from "node:assert/strict";
 import { Decrypter } from "age-encryption";
 import {
   ageHeader,
   generateIdentity,
   openStream,
+  sealBytes,
   sealStream,
 } from "../../supabase/functions/_shared/crypto/mod.ts";
 
@@ -59,4 +61,38 @@ Deno.test("zstd objects round-trip whatever their size and chunking", async () =
     const sealed = await bytesOf(await sealStream(ReadableStream.from(chunks.map((c) => c.slice())), { recipients: [], compression: "zstd" }));
     assert.deepEqual(await bytesOf(await openStream(ReadableStream.from([sealed]), null, "zstd")), plain, `${chunks.length} chunk(s), ${plain.length} bytes`);
   }
+});
+
+Deno.test("sealBytes seals bytes in memory as sealStream does: every size opens, with the shared header and without", async () => {
+  const { identity, recipient } = await generateIdentity();
+  const header = await ageHeader([recipient]);
+  // Empty, one byte, a small file, exactly one and just over one age chunk, over a zstd frame.
+  const sizes = [0, 1, 8192, 65536, 65537, 2 * 1024 * 1024 + 70_000];
+  for (const compression of ["zstd", "gzip"] as const) {
+    for (const n of sizes) {
+      const plain = random(n);
+      for (const opts of [
+        { recipients: [recipient], compression, ageHeader: header },
+        { recipients: [recipient], compression },
+        { recipients: [], compression },
+      ]) {
+        const what = `${compression}, ${n} bytes, ${opts.recipients.length ? ("ageHeader" in opts ? "shared header" : "own header") : "unencrypted"}`;
+        const sealed = await sealBytes(plain, opts);
+        const identities = opts.recipients.length ? [identity] : null;
+        assert.deepEqual(await bytesOf(await openStream(ReadableStream.from([sealed]), identities, compression)), plain, what);
+        // The same length as the stream's object: the same frames and age chunks.
+        const streamed = await bytesOf(await sealStream(ReadableStream.from([plain.slice()]), opts));
+        if (compression === "zstd") assert.equal(sealed.length, streamed.length, what);
+        if (opts.recipients.length) {
+          const d = new Decrypter();
+          d.addIdentity(identity);
+          assert.ok((await d.decrypt(sealed)).length > 0, what);
+        }
+      }
+    }
+  }
+  // A flipped byte in the payload is refused.
+  const sealed = await sealBytes(random(8192), { recipients: [recipient], compression: "zstd", ageHeader: header });
+  sealed[sealed.length - 20] ^= 1;
+  await assert.rejects(async () => await bytesOf(await openStream(ReadableStream.from([sealed]), [identity], "zstd")));
 });

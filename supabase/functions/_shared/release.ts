@@ -84,25 +84,3 @@ export function assertLive(view: Uint8Array): void {
     throw new Error("a buffer was freed before it was used: the export stopped rather than lose data (a Lifeboat bug; please report it)");
   }
 }
-
-/**
- * Reads a stream into one buffer (the caller owns it), freeing each chunk its writer handed
- * over once copied: `new Response(stream).bytes()` leaves them all to the collector, which for
- * thousands of small sealed files piled up tens of MB between collections.
- */
-export async function readAllReleasing(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of stream) {
-    chunks.push(c);
-    n += c.byteLength;
-  }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-    releaseHandedOver(c);
-  }
-  return out;
-}

@@ -7,7 +7,7 @@
  */
 import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
 import type { Recipient, Stanza } from "age-encryption";
-import { decryptPayload, encryptPayload, hasNativeChaCha, payloadKey } from "./age_stream.ts";
+import { decryptPayload, encryptPayload, hasNativeChaCha, payloadKey, sealedPayloadBytes, sealPayloadInto } from "./age_stream.ts";
 import { handOver } from "../release.ts";
 
 // Bech32 data characters. X25519 recipients are `age1` + 58 of them; we accept only these
@@ -147,6 +147,28 @@ export async function encryptStream(
     },
   });
   return { writable: payload.writable, readable: payload.readable.pipeThrough(withPrefix) };
+}
+
+/**
+ * Age-encrypts bytes in memory to `recipients` into one buffer of the exact size: the same age
+ * file {@link encryptStream} writes, without a stream (a small file's object is sealed in one
+ * call, bench/storage/RESULTS.md). Where node:crypto lacks ChaCha20-Poly1305, `age-encryption`
+ * encrypts it (its own header).
+ */
+export async function encryptBytes(recipients: string[], plain: Uint8Array, opts: { header?: AgeHeader } = {}): Promise<Uint8Array> {
+  if (recipients.length === 0) throw new AgeKeyError("no recipient: pass at least one age1… public key");
+  if (!hasNativeChaCha()) {
+    const e = new Encrypter();
+    for (const r of recipients) e.addRecipient(parseRecipient(r));
+    return await e.encrypt(plain);
+  }
+  const { header, fileKey } = opts.header ?? await ageHeader(recipients);
+  const out = new Uint8Array(header.length + 16 + sealedPayloadBytes(plain.length));
+  out.set(header);
+  const nonce = out.subarray(header.length, header.length + 16);
+  crypto.getRandomValues(nonce);
+  sealPayloadInto(payloadKey(fileKey, nonce), plain, out, header.length + 16);
+  return out;
 }
 
 const HEADER_END = new TextEncoder().encode("\n--- ");

@@ -111,6 +111,29 @@ function chunker(
   });
 }
 
+/** Bytes of a sealed payload of `plainBytes`: one tag per 64 KiB chunk, and at least one chunk. */
+export function sealedPayloadBytes(plainBytes: number): number {
+  return plainBytes + TAG * Math.max(1, Math.ceil(plainBytes / AGE_CHUNK));
+}
+
+/**
+ * Seals a whole payload in memory into `out` from `at` ({@link sealedPayloadBytes} bytes), the
+ * same chunks {@link encryptPayload} writes: for objects already in memory, no stream.
+ */
+export function sealPayloadInto(key: Uint8Array, plain: Uint8Array, out: Uint8Array, at: number): void {
+  const chunks = Math.max(1, Math.ceil(plain.length / AGE_CHUNK));
+  for (let i = 0; i < chunks; i++) {
+    const part = plain.subarray(i * AGE_CHUNK, Math.min(plain.length, (i + 1) * AGE_CHUNK));
+    const c = createCipheriv("chacha20-poly1305", key, chunkNonce(i, i === chunks - 1), { authTagLength: TAG });
+    const sealed = c.update(part);
+    out.set(sealed, at);
+    releaseChunk(sealed); // copied into `out`
+    c.final();
+    out.set(c.getAuthTag(), at + part.length);
+    at += part.length + TAG;
+  }
+}
+
 /** Encrypts an age payload with the payload key (see {@link payloadKey}). */
 export function encryptPayload(key: Uint8Array): TransformStream<Uint8Array, Uint8Array> {
   return chunker(AGE_CHUNK, key, sealChunk);

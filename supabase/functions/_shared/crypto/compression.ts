@@ -16,7 +16,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Compression } from "../format/mod.ts";
-import { assertLive, handOverChunk, releaseHandedOver, releaseOwned } from "../release.ts";
+import { assertLive, handOverChunk, releaseChunk, releaseHandedOver, releaseOwned } from "../release.ts";
 
 export type { Compression } from "../format/mod.ts";
 
@@ -207,6 +207,30 @@ export function zstdStream(level = DEFAULT_ZSTD_LEVEL): TransformStream<Uint8Arr
       if (buf.length) releaseOwned(buf); // one per object: freed now rather than at the next collection
     },
   });
+}
+
+/**
+ * Compresses bytes in memory in one call: the same object {@link compressStream} writes
+ * (zstd: one frame per {@link ZSTD_FRAME_BYTES}, at least one), without a stream.
+ */
+export function compressBytes(codec: Compression, plain: Uint8Array, level?: number): Uint8Array {
+  if (codec === "gzip") {
+    const out = zlib.gzipSync(plain, { level: level ?? DEFAULT_GZIP_LEVEL });
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  }
+  requireCompression("zstd");
+  const l = level ?? DEFAULT_ZSTD_LEVEL;
+  if (plain.length <= ZSTD_FRAME_BYTES) return zstdFrame(plain, l);
+  const frames: Uint8Array[] = [];
+  for (let off = 0; off < plain.length; off += ZSTD_FRAME_BYTES) frames.push(zstdFrame(plain.subarray(off, off + ZSTD_FRAME_BYTES), l));
+  const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  let at = 0;
+  for (const f of frames) {
+    out.set(f, at);
+    at += f.length;
+    releaseChunk(f); // copied into `out`
+  }
+  return out;
 }
 
 const ZSTD_MAGIC = 0xfd2fb528;

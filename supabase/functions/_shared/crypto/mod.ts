@@ -4,8 +4,9 @@
  * the manifest's `compression`); unencrypted backups skip the age step.
  * @module
  */
-import { type AgeHeader, decryptStream, encryptStream } from "./age.ts";
-import { type Compression, compressStream, decompressStream } from "./compression.ts";
+import { type AgeHeader, decryptStream, encryptBytes, encryptStream } from "./age.ts";
+import { type Compression, compressBytes, compressStream, decompressStream } from "./compression.ts";
+import { releaseChunk } from "../release.ts";
 
 export * from "./age.ts";
 export * from "./compression.ts";
@@ -33,6 +34,20 @@ export async function sealStream(
 }
 
 /**
+ * {@link sealStream} for bytes already in memory, in one call: the same stored object, in one
+ * buffer the caller owns (and may free, release.ts).
+ */
+export async function sealBytes(plain: Uint8Array, opts: SealOptions): Promise<Uint8Array> {
+  const packed = compressBytes(opts.compression, plain, opts.level);
+  if (opts.recipients.length === 0) return packed;
+  try {
+    return await encryptBytes(opts.recipients, packed, { header: opts.ageHeader });
+  } finally {
+    releaseChunk(packed); // encrypted into a buffer of its own
+  }
+}
+
+/**
  * Turns stored bytes back into plain bytes: age-decrypt with `identities` (skipped when the
  * backup is unencrypted, i.e. `identities` is null), then decompress with the backup's codec.
  */
@@ -44,7 +59,7 @@ export async function openStream(
   const packed = identities === null ? stored : await decryptStream(stored, identities);
   return packed.pipeThrough(decompressStream(compression));
 }
-export { ageHeader, type AgeHeader, encryptStream, generateIdentity, parseRecipient } from "./age.ts";
+export { ageHeader, type AgeHeader, encryptBytes, encryptStream, generateIdentity, parseRecipient } from "./age.ts";
 export { hasNativeChaCha } from "./age_stream.ts";
-export { gunzipStream, gzipStream, hasZstd, sniffCompression, unzstdStream, zstdStream } from "./compression.ts";
+export { compressBytes, gunzipStream, gzipStream, hasZstd, sniffCompression, unzstdStream, zstdStream } from "./compression.ts";
 export type { Compression } from "./compression.ts";

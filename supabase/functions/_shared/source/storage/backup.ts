@@ -15,7 +15,7 @@
  *   freed as soon as they are consumed (release.ts), not at V8's next collection.
  * @module
  */
-import { ageHeader, type SealOptions, sealStream } from "../../crypto/mod.ts";
+import { ageHeader, sealBytes, type SealOptions, sealStream } from "../../crypto/mod.ts";
 import {
   blobKey,
   blobNamespace,
@@ -28,7 +28,7 @@ import { copyWithinStore, type Store } from "../../store/mod.ts";
 import type { SealConfig } from "../../export/mod.ts";
 import type { StorageApi } from "./client.ts";
 import { hashingStream, ownedChunks, readExactly, sha256Of } from "./hashing.ts";
-import { readAllReleasing, releaseOwned } from "../../release.ts";
+import { releaseOwned } from "../../release.ts";
 import { runPool } from "./pool.ts";
 import type { ObjectRow } from "./rows.ts";
 import type { BucketEntry } from "../../format/mod.ts";
@@ -151,7 +151,7 @@ export async function backupFiles(
       const sha = sha256Of(bytes);
       try {
         await storeBlob(keyOf(sha), async () => {
-          const sealed = await readAllReleasing(await sealStream(ReadableStream.from([bytes]), seal));
+          const sealed = await sealBytes(bytes, seal);
           try {
             await opts.store.put(keyOf(sha), sealed, { signal: opts.signal });
           } finally {
