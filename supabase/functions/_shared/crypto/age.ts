@@ -96,8 +96,7 @@ export interface AgeHeader {
  */
 export async function ageHeader(recipients: string[]): Promise<AgeHeader> {
   if (recipients.length === 0) throw new AgeKeyError("no recipient: pass at least one age1… public key");
-  const e = new Encrypter();
-  for (const r of recipients) e.addRecipient(parseRecipient(r));
+  const e = encrypterTo(recipients);
   const tap = new FileKeyTap();
   e.addRecipient(tap);
   // Encrypting nothing yields header ‖ 16-byte nonce ‖ the sealed empty final chunk (16 bytes).
@@ -119,8 +118,7 @@ export async function encryptStream(
 ): Promise<TransformStream<Uint8Array, Uint8Array>> {
   if (recipients.length === 0) throw new AgeKeyError("no recipient: pass at least one age1… public key");
   if (!(opts.native ?? true) || !hasNativeChaCha()) {
-    const e = new Encrypter();
-    for (const r of recipients) e.addRecipient(parseRecipient(r));
+    const e = encrypterTo(recipients);
     const pass = new TransformStream<Uint8Array, Uint8Array>();
     const readable = await e.encrypt(pass.readable);
     return { writable: pass.writable, readable };
@@ -149,6 +147,13 @@ export async function encryptStream(
   return { writable: payload.writable, readable: payload.readable.pipeThrough(withPrefix) };
 }
 
+/** `age-encryption`'s encrypter to `recipients` (each parsed and checked). */
+function encrypterTo(recipients: string[]): Encrypter {
+  const e = new Encrypter();
+  for (const r of recipients) e.addRecipient(parseRecipient(r));
+  return e;
+}
+
 /**
  * Age-encrypts bytes in memory to `recipients` into one buffer of the exact size: the same age
  * file {@link encryptStream} writes, without a stream (a small file's object is sealed in one
@@ -157,11 +162,7 @@ export async function encryptStream(
  */
 export async function encryptBytes(recipients: string[], plain: Uint8Array, opts: { header?: AgeHeader } = {}): Promise<Uint8Array> {
   if (recipients.length === 0) throw new AgeKeyError("no recipient: pass at least one age1… public key");
-  if (!hasNativeChaCha()) {
-    const e = new Encrypter();
-    for (const r of recipients) e.addRecipient(parseRecipient(r));
-    return await e.encrypt(plain);
-  }
+  if (!hasNativeChaCha()) return await encrypterTo(recipients).encrypt(plain);
   const { header, fileKey } = opts.header ?? await ageHeader(recipients);
   const out = new Uint8Array(header.length + 16 + sealedPayloadBytes(plain.length));
   out.set(header);

@@ -33,14 +33,19 @@ export function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync("sha256", fileKey, nonce, "payload", 32));
 }
 
-function sealChunk(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array): Uint8Array {
+/** Seals one chunk into `out` from `at` (`plain.length` + 16 bytes: ciphertext, then tag). */
+function sealChunkInto(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, out: Uint8Array, at: number): void {
   const c = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG });
-  const out = new Uint8Array(plain.length + TAG);
   const sealed = c.update(plain);
-  out.set(sealed, 0);
+  out.set(sealed, at);
   releaseChunk(sealed); // copied into `out`
   c.final();
-  out.set(c.getAuthTag(), plain.length);
+  out.set(c.getAuthTag(), at + plain.length);
+}
+
+function sealChunk(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array): Uint8Array {
+  const out = new Uint8Array(plain.length + TAG);
+  sealChunkInto(key, nonce, plain, out, 0);
   return handOver(out); // nothing else holds it: the stage after the encrypter may free it
 }
 
@@ -111,9 +116,14 @@ function chunker(
   });
 }
 
-/** Bytes of a sealed payload of `plainBytes`: one tag per 64 KiB chunk, and at least one chunk. */
+/** STREAM chunks of a payload of `plainBytes`: one per 64 KiB, and at least one (empty). */
+function payloadChunks(plainBytes: number): number {
+  return Math.max(1, Math.ceil(plainBytes / AGE_CHUNK));
+}
+
+/** Bytes of a sealed payload of `plainBytes`: the plain bytes and one tag per chunk. */
 export function sealedPayloadBytes(plainBytes: number): number {
-  return plainBytes + TAG * Math.max(1, Math.ceil(plainBytes / AGE_CHUNK));
+  return plainBytes + TAG * payloadChunks(plainBytes);
 }
 
 /**
@@ -121,15 +131,10 @@ export function sealedPayloadBytes(plainBytes: number): number {
  * same chunks {@link encryptPayload} writes: for objects already in memory, no stream.
  */
 export function sealPayloadInto(key: Uint8Array, plain: Uint8Array, out: Uint8Array, at: number): void {
-  const chunks = Math.max(1, Math.ceil(plain.length / AGE_CHUNK));
+  const chunks = payloadChunks(plain.length);
   for (let i = 0; i < chunks; i++) {
     const part = plain.subarray(i * AGE_CHUNK, Math.min(plain.length, (i + 1) * AGE_CHUNK));
-    const c = createCipheriv("chacha20-poly1305", key, chunkNonce(i, i === chunks - 1), { authTagLength: TAG });
-    const sealed = c.update(part);
-    out.set(sealed, at);
-    releaseChunk(sealed); // copied into `out`
-    c.final();
-    out.set(c.getAuthTag(), at + part.length);
+    sealChunkInto(key, chunkNonce(i, i === chunks - 1), part, out, at);
     at += part.length + TAG;
   }
 }
